@@ -1,0 +1,1 @@
+"""The napari shell: readers, writer, sample data and widgets (the only part importing napari/Qt)."""

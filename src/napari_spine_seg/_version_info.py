@@ -1,0 +1,12 @@
+"""Version strings for `--version` and model metadata (no heavy imports)."""
+
+from __future__ import annotations
+
+import platform
+
+
+def version_line() -> str:
+    """Return ``"napari-spine-seg X (Python Y)"``."""
+    from . import __version__
+
+    return f"napari-spine-seg {__version__} (Python {platform.python_version()})"

@@ -1,0 +1,1 @@
+"""A review session: queue, per-image status, autosaved corrections, export."""

@@ -1,0 +1,1 @@
+"""Geometry on spine masks and landmarks: Cobb angles, centre line, gaps, metrics."""
