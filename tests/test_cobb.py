@@ -1,0 +1,292 @@
+"""Cobb angles: the reference computation, checked against an independent implementation."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from napari_spine_seg.errors import SpineSegError
+from napari_spine_seg.spine.cobb import cobb_angles, cobb_details, is_s_shaped, smape
+
+# ---------------------------------------------------------------------------------------
+# A small generator of realistic spines (also used by the other spine tests)
+# ---------------------------------------------------------------------------------------
+
+
+def make_spine(rng, *, kind=None, cobb=None, height=None, ratio=None, tilt=None, noise=0.0):
+    """Landmarks of 17 rectangular vertebrae along a smooth curve x(y), and the image shape.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    kind : {"C", "S", "straight"}, optional
+        Shape of the curve (random when None).
+    cobb : float, optional
+        Rough size of the largest curve in degrees (random 0–70 when None).
+    height : int, optional
+        Image height in pixels (random 500–1100 when None).
+    ratio : float, optional
+        Height / width (random 2–3 when None).
+    tilt : float, optional
+        Overall lean of the spine in degrees (random ±8 when None).
+    noise : float
+        Standard deviation of a jitter added to each corner, in pixels.
+
+    Returns
+    -------
+    landmarks : (68, 2) ndarray
+        ``(x, y)``; corners TL, TR, BL, BR; vertebrae top to bottom; each vertebra
+        perpendicular to the curve (tilt = curve slope), about 4 % of the height tall.
+    shape : (int, int)
+        ``(rows, cols)`` of the image.
+    """
+    kind = kind or rng.choice(["C", "S", "straight"], p=[0.4, 0.45, 0.15])
+    height = int(height or rng.integers(500, 1100))
+    width = int(round(height / (ratio or rng.uniform(2.0, 3.0))))
+    cobb = 0.0 if kind == "straight" else float(rng.uniform(0, 70) if cobb is None else cobb)
+    tilt = float(rng.uniform(-8, 8) if tilt is None else tilt)
+    top, bottom = rng.uniform(0.05, 0.12) * height, rng.uniform(0.84, 0.92) * height
+    span = bottom - top
+    heights = height * rng.uniform(0.035, 0.042) * np.linspace(0.85, 1.15, 17)
+    disc = (span - heights.sum()) / 16
+    starts = top + np.concatenate([[0], np.cumsum(heights[:-1] + disc)])
+    centres_y = starts + heights / 2
+
+    freq = 1.0 if kind == "C" else 2.0
+    skew = rng.uniform(-1.2, 1.2) if kind == "S" else rng.uniform(-0.4, 0.4)
+    phase = rng.uniform(-0.25, 0.25)
+    sign = rng.choice([-1.0, 1.0])
+    # slope amplitude so that the tilt at the curve's ends differs by about `cobb`
+    amp = math.tan(math.radians(cobb) / 2) * span / (math.pi * freq) if kind != "straight" else 0
+
+    def x_of(y):
+        t = (y - top) / span
+        bend = sign * amp * np.sin(math.pi * freq * t + phase) * (1 + skew * (t - 0.5))
+        return bend + math.tan(math.radians(tilt)) * (y - top)
+
+    xs = x_of(centres_y)
+    eps = 1e-3 * span
+    slopes = (x_of(centres_y + eps) - x_of(centres_y - eps)) / (2 * eps)
+    widths = heights * np.linspace(1.25, 1.7, 17)
+    xs = xs - (xs.min() + xs.max()) / 2 + width / 2
+
+    corners = []
+    for xc, yc, s, h, w in zip(xs, centres_y, slopes, heights, widths, strict=True):
+        n = math.hypot(s, 1.0)
+        down = np.array([s, 1.0]) / n  # along the spine
+        across = np.array([1.0, -s]) / n  # along the vertebra, pointing right
+        c = np.array([xc, yc])
+        for dy, dx in [(-1, -1), (-1, 1), (1, -1), (1, 1)]:  # TL, TR, BL, BR
+            corners.append(c + dx * across * w / 2 + dy * down * h / 2)
+    landmarks = np.array(corners)
+    if noise:
+        landmarks = landmarks + rng.normal(0, noise, landmarks.shape)
+    return landmarks, (height, width)
+
+
+# ---------------------------------------------------------------------------------------
+# An independent implementation, written from docs/aasce-format.md with loops and math
+# ---------------------------------------------------------------------------------------
+
+
+def _angle_deg_between(a, b):
+    c = (a[0] * b[0] + a[1] * b[1]) / (math.hypot(*a) * math.hypot(*b))
+    return math.acos(min(1.0, max(0.0, c)))
+
+
+def _first_argmax(values):
+    best = 0
+    for k, v in enumerate(values):
+        if v > values[best]:
+            best = k
+    return best
+
+
+def _s_shaped(mid):
+    n = len(mid)
+    xl, yl = mid[n - 1]
+    dx, dy = mid[0][0] - xl, mid[0][1] - yl
+    if abs(dx) < 1e-9 or abs(dy) < 1e-9:  # the documented degenerate case
+        offs = [(m[0] - xl) if abs(dx) < 1e-9 else (m[1] - yl) for m in mid[: n - 2]]
+        return any(o > 0 for o in offs) and any(o < 0 for o in offs)
+    ll = [(mid[i][1] - yl) / dy - (mid[i][0] - xl) / dx for i in range(n - 2)]
+    total = 0.0
+    total_abs = 0.0
+    for a in ll:
+        for b in ll:
+            total += a * b
+            total_abs += abs(a * b)
+    return abs(total - total_abs) >= 1e-4
+
+
+def reference_cobb(points, image_height):
+    p = [tuple(map(float, q)) for q in points]
+    vectors = []
+    for v in range(17):
+        tl, tr, bl, br = p[4 * v : 4 * v + 4]
+        left = ((tl[0] + bl[0]) / 2, (tl[1] + bl[1]) / 2)
+        right = ((tr[0] + br[0]) / 2, (tr[1] + br[1]) / 2)
+        vectors.append((right[0] - left[0], right[1] - left[1]))
+    ang = [[_angle_deg_between(vectors[i], vectors[j]) for j in range(17)] for i in range(17)]
+    pos1 = [_first_argmax(row) for row in ang]
+    maxt = [ang[i][pos1[i]] for i in range(17)]
+    pos2 = _first_argmax(maxt)
+    first = maxt[pos2]
+    mid = [
+        ((p[2 * k][0] + p[2 * k + 1][0]) / 2, (p[2 * k][1] + p[2 * k + 1][1]) / 2)
+        for k in range(34)
+    ]
+    q = pos1[pos2]
+    if not _s_shaped(mid):
+        branch = "C"
+        second, third = ang[0][pos2], ang[16][q]
+    elif mid[2 * pos2][1] + mid[2 * q][1] < image_height:
+        branch = "S-upper"
+        second = max(ang[pos2][: pos2 + 1])
+        third = max(ang[q][q:17])
+    else:
+        branch = "S-lower"
+        row = ang[pos2][: pos2 + 1]
+        k = _first_argmax(row)
+        second = row[k]
+        third = max(ang[k][: k + 1])
+    return [math.degrees(first), math.degrees(second), math.degrees(third)], branch
+
+
+# ---------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------
+
+
+def _random_case(rng, i):
+    kind = ["C", "S", "straight", "S", "C"][i % 5]
+    noise = [0.0, 0.0, 0.5, 2.0][i % 4]
+    return make_spine(rng, kind=kind, noise=noise)
+
+
+def test_matches_independent_implementation_on_1000_spines():
+    rng = np.random.default_rng(1234)
+    branches = {"C": 0, "S-upper": 0, "S-lower": 0}
+    worst = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i in range(1200):
+            landmarks, (h, _) = _random_case(rng, i)
+            expected, branch = reference_cobb(landmarks, h)
+            result = cobb_details(landmarks, h)
+            worst = max(worst, float(np.max(np.abs(result.angles - expected))))
+            assert result.s_shaped == (branch != "C")
+            branches[branch] += 1
+    assert worst < 0.01
+    # every branch of the reference was exercised
+    assert min(branches.values()) >= 50, branches
+
+
+def test_matches_independent_implementation_on_arbitrary_landmarks():
+    # random quadrilaterals: not spine-like at all, exercises ties and clipping at 90°
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        centres = np.cumsum(rng.uniform(5, 40, (17, 2)) * [rng.choice([-1, 1]), 1], axis=0)
+        landmarks = np.repeat(centres, 4, axis=0) + rng.normal(0, 15, (68, 2))
+        h = float(rng.uniform(100, 2000))
+        expected, _ = reference_cobb(landmarks, h)
+        np.testing.assert_allclose(cobb_angles(landmarks, h), expected, atol=0.01)
+
+
+def _tilted_spine(tilts_deg, x0=300.0, spacing=40.0, half_width=15.0, half_height=10.0):
+    """Rectangular vertebrae tilted by `tilts_deg`, each perpendicular to the column.
+
+    The centres walk down the column, each step along the mean direction of the two
+    vertebrae it joins, so the endplate mid-points lie on a smooth curve.
+    """
+    rows = []
+    centre = np.array([x0, 50.0])
+    previous_down = None
+    for tilt in tilts_deg:
+        c, s = math.cos(math.radians(tilt)), math.sin(math.radians(tilt))
+        across, down = np.array([c, s]), np.array([-s, c])
+        if previous_down is not None:
+            step = previous_down + down
+            centre = centre + spacing * step / np.linalg.norm(step)
+        previous_down = down
+        for dy, dx in [(-1, -1), (-1, 1), (1, -1), (1, 1)]:
+            rows.append(centre + dx * half_width * across + dy * half_height * down)
+    return np.array(rows)
+
+
+def test_known_tilt_gives_known_angle():
+    # top 8 vertebrae level, the rest tilted by 17°: a single 17° curve
+    tilts = [0.0] * 8 + [17.0] * 9
+    angles = cobb_angles(_tilted_spine(tilts), 900)
+    assert angles[0] == pytest.approx(17.0, abs=1e-9)
+
+
+def test_c_curve_angles_and_pairs():
+    # tilt rising from -20° at the top to +25° at the bottom: a C curve of 45°
+    tilts = np.linspace(-20, 25, 17)
+    result = cobb_details(_tilted_spine(tilts), 900)
+    assert not result.s_shaped
+    np.testing.assert_allclose(result.angles, [45.0, 0.0, 0.0], atol=1e-9)
+    assert result.pairs == ((0, 16), (0, 0), (16, 16))
+
+
+def test_s_curve_two_opposite_curves():
+    # a 30° curve over the top half, then a 50° curve back over the bottom half
+    tilts = [-15.0] * 3 + [0, 5, 10, 15] + [15.0] * 3 + [0, -10, -20, -30] + [-35.0] * 3
+    result = cobb_details(_tilted_spine(tilts), 2000)
+    assert result.s_shaped
+    assert result.angles[0] == pytest.approx(50.0)
+    assert result.pairs[0][1] >= 7
+
+
+@pytest.mark.parametrize("lean", [0.0, 12.0, -30.0])
+def test_straight_spine_gives_zero_without_warnings(lean):
+    # a perfectly straight column, vertical (chord exactly vertical: x_0 == x_last) or leaning
+    rows = _tilted_spine([lean] * 17, half_width=12.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = cobb_details(rows, 1000)
+    assert np.all(np.isfinite(result.angles))
+    np.testing.assert_allclose(result.angles, 0.0, atol=1e-5)
+    assert not result.s_shaped
+
+
+def test_vertical_chord_is_judged_by_side():
+    mid = np.zeros((34, 2))
+    mid[:, 1] = np.arange(34) * 10.0
+    assert not is_s_shaped(mid)
+    mid[5:12, 0] = 3.0  # bulges right only: C
+    assert not is_s_shaped(mid)
+    mid[20:28, 0] = -3.0  # then left: S
+    assert is_s_shaped(mid)
+
+
+def test_rejects_bad_landmarks():
+    with pytest.raises(SpineSegError, match="68 x 2"):
+        cobb_angles(np.zeros((67, 2)), 100)
+    rows = _tilted_spine([0.0] * 17)
+    rows[8 * 4 : 8 * 4 + 4, 0] = 100.0  # vertebra 9 has no width
+    with pytest.raises(SpineSegError, match="vertebra 9"):
+        cobb_angles(rows, 1000, source="a.mat")
+
+
+def test_smape_values():
+    assert smape([10, 20, 30], [10, 20, 30]) == 0.0
+    # 10 / 130 and 0 / 60: mean 3.846 %
+    got = smape([[10, 20, 30], [10, 10, 10]], [[20, 20, 30], [10, 10, 10]])
+    assert got == pytest.approx(100 * (10 / 130) / 2)
+    assert smape([[0, 0, 0]], [[0, 0, 0]]) == 0.0
+    assert smape([[10, 0, 0]], [[0, 0, 0]]) == pytest.approx(100.0)
+    # symmetric in its arguments
+    a, b = np.array([[12.0, 3.0, 40.0]]), np.array([[8.0, 5.0, 33.0]])
+    assert smape(a, b) == pytest.approx(smape(b, a))
+
+
+def test_smape_rejects_mismatched_shapes():
+    with pytest.raises(ValueError):
+        smape(np.zeros((2, 3)), np.zeros((3, 3)))
+    with pytest.raises(ValueError):
+        smape([np.nan, 1, 1], [1, 1, 1])
