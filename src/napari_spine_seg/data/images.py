@@ -1,0 +1,420 @@
+"""Read X-ray image files as 2-D grayscale arrays: JPEG, PNG, TIFF and DICOM.
+
+Every reader returns an :class:`XRay`: the pixels as a 2-D array that keeps the file's
+intensity range (``uint8`` stays ``uint8``, 16-bit stays ``uint16``; DICOM becomes
+``float32`` after its rescale), the pixel spacing when the file states one, and where it
+came from. Colour files become grayscale by luminance without changing the dtype's range.
+
+The format is told by the file's first bytes (DICOM by ``DICM`` at byte 128), and by its
+suffix only when the content says nothing. Every problem with a file is raised as
+:class:`~napari_spine_seg.errors.SpineSegError` naming the file.
+
+:func:`image_shape` reads headers only, so that a stack of hundreds of X-rays can be
+opened lazily; :func:`to_uint8` is the one normalisation to 8 bits used for display and
+for the model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SpineSegError
+
+#: lower-case suffixes read as X-rays; files with the DICOM magic are read whatever their name
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".dcm", ".dicom"})
+
+# Suffixes that are certainly not images: no need to look for the DICOM magic in them.
+_NOT_IMAGE_SUFFIXES = frozenset(
+    ".mat .csv .txt .json .xml .md .yaml .yml .h5 .keras .zip .py".split()
+)
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_JPEG_EOI = b"\xff\xd9"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_DICOM_MAGIC_OFFSET = 128
+# ITU-R BT.601 luma weights, the same that Pillow's "L" conversion uses
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+@dataclass(frozen=True)
+class XRay:
+    """One X-ray image as read from a file.
+
+    Attributes
+    ----------
+    pixels : ndarray
+        2-D grayscale image ``(rows, cols)``; ``uint8`` or ``uint16`` as stored, ``float32``
+        for DICOM (after RescaleSlope/Intercept and MONOCHROME1 inversion).
+    spacing : tuple of float or None
+        Pixel spacing ``(row, col)`` in millimetres when the file states it (DICOM).
+    path : pathlib.Path
+        The file read.
+    photometric : str or None
+        The colour model the file states: the DICOM PhotometricInterpretation, the TIFF
+        photometric tag's name, or the Pillow mode for JPEG and PNG.
+    """
+
+    pixels: np.ndarray
+    spacing: tuple[float, float] | None
+    path: Path
+    photometric: str | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the image."""
+        return (int(self.pixels.shape[0]), int(self.pixels.shape[1]))
+
+
+def describe_error(exc: BaseException) -> str:
+    """A library's exception as one short line, to end an error message with."""
+    text = " ".join(str(exc).split())
+    return text[:200] if text else type(exc).__name__
+
+
+def _head(path: Path, n: int = 132) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except FileNotFoundError:
+        raise SpineSegError(path, "does not exist") from None
+    except IsADirectoryError:
+        raise SpineSegError(path, "is a folder, not an image file") from None
+    except OSError as exc:
+        raise SpineSegError(path, f"cannot be read ({exc.strerror or exc})") from exc
+
+
+def _sniff(path: Path) -> str:
+    """The file's format from its first bytes, else from its suffix: jpeg/png/tiff/dicom/other."""
+    head = _head(path)
+    if not head:
+        raise SpineSegError(path, "is empty (0 bytes)")
+    if head[_DICOM_MAGIC_OFFSET : _DICOM_MAGIC_OFFSET + 4] == b"DICM":
+        return "dicom"
+    if head.startswith(_JPEG_MAGIC):
+        return "jpeg"
+    if head.startswith(_PNG_MAGIC):
+        return "png"
+    if head[:4] in _TIFF_MAGICS:
+        return "tiff"
+    suffix = path.suffix.lower()
+    # DICOM files without the 128-byte preamble exist; only their suffix says what they are
+    return "dicom" if suffix in (".dcm", ".dicom") else "other"
+
+
+def is_dicom(path: str | os.PathLike) -> bool:
+    """Whether the file has the DICOM magic ``DICM`` at byte 128 (False if unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(_DICOM_MAGIC_OFFSET)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """Whether `path` is a file this module reads as an X-ray.
+
+    Decided by the suffix (:data:`IMAGE_SUFFIXES`), and for files with another suffix
+    (DICOM files are often named without one) by the DICOM magic. Hidden files (name
+    starting with ``.``) are never images. Only opens files whose suffix says nothing.
+    """
+    path = Path(path)
+    if path.name.startswith("."):
+        return False
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return True
+    if suffix in _NOT_IMAGE_SUFFIXES:
+        return False
+    return path.is_file() and is_dicom(path)
+
+
+def read_xray(path: str | os.PathLike) -> XRay:
+    """Read an X-ray file as a 2-D grayscale image keeping its intensity range.
+
+    Parameters
+    ----------
+    path : path-like
+        A JPEG, PNG or TIFF (8 or 16 bit; 1, 3 or 4 channels) or DICOM file.
+
+    Returns
+    -------
+    XRay
+
+    Raises
+    ------
+    SpineSegError
+        When the file is missing, truncated, corrupt or not an image.
+    """
+    path = Path(path)
+    kind = _sniff(path)
+    if kind == "dicom":
+        return _read_dicom(path)
+    if kind == "tiff":
+        return _read_tiff(path)
+    return _read_pillow(path, kind)
+
+
+def _jpeg_is_complete(path: Path) -> bool:
+    # The end-of-image marker cannot occur inside entropy-coded data, so a file without
+    # it near its end was cut short. Pillow detects this too, unless some other code has
+    # set ImageFile.LOAD_TRUNCATED_IMAGES, and then loads the rest of the image as grey.
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(f.tell() - 4096, 0))
+        return _JPEG_EOI in f.read()
+
+
+def _read_pillow(path: Path, kind: str) -> XRay:
+    from PIL import Image, UnidentifiedImageError
+
+    if kind == "jpeg" and not _jpeg_is_complete(path):
+        raise SpineSegError(path, "JPEG file is truncated (no end-of-image marker)")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            pixels = _pillow_to_array(im)
+    except UnidentifiedImageError:
+        raise SpineSegError(path, "is not an image file (not JPEG, PNG, TIFF or DICOM)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise SpineSegError(path, f"is truncated or corrupt ({describe_error(exc)})") from exc
+    return XRay(pixels=to_grayscale(pixels), spacing=None, path=path, photometric=mode)
+
+
+def _pillow_to_array(im) -> np.ndarray:
+    if im.mode == "1":
+        return np.asarray(im, dtype=np.uint8) * np.uint8(255)
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        im = im.convert("RGB")
+    arr = np.asarray(im)
+    if im.mode == "I" and arr.size and arr.min() >= 0 and arr.max() <= 65535:
+        arr = arr.astype(np.uint16)  # 16-bit PNGs may come as 32-bit "I"
+    return arr
+
+
+def _read_tiff(path: Path) -> XRay:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            arr = page.asarray()
+            axes = page.axes
+            photometric = page.photometric.name
+    except (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError) as exc:
+        raise SpineSegError(path, f"is truncated or corrupt TIFF ({describe_error(exc)})") from exc
+    if "S" in axes and axes.index("S") != len(axes) - 1:
+        arr = np.moveaxis(arr, axes.index("S"), -1)
+    if arr.ndim > 3 or (arr.ndim == 3 and arr.shape[-1] not in (1, 2, 3, 4)):
+        raise SpineSegError(path, f"is not a 2-D image (a TIFF of shape {arr.shape})")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * np.uint8(255)
+    elif arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    if photometric == "MINISWHITE":
+        arr = _invert(arr)
+    return XRay(pixels=to_grayscale(arr), spacing=None, path=path, photometric=photometric)
+
+
+def _invert(arr: np.ndarray) -> np.ndarray:
+    """Invert within the dtype's range (integers) or the data's range (floats)."""
+    if np.issubdtype(arr.dtype, np.integer):
+        info = np.iinfo(arr.dtype)
+        return (int(info.max) + int(info.min) - arr.astype(np.int64)).astype(arr.dtype)
+    return (np.nanmax(arr) + np.nanmin(arr) - arr).astype(arr.dtype)
+
+
+def _read_dicom(path: Path) -> XRay:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, force=True)
+        stored = ds.pixel_array
+    except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError, KeyError) as exc:
+        raise SpineSegError(path, f"is truncated or corrupt DICOM ({describe_error(exc)})") from exc
+    except (AttributeError, NotImplementedError, RuntimeError) as exc:
+        raise SpineSegError(
+            path, f"has no pixel data that can be decoded ({describe_error(exc)})"
+        ) from exc
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        stored = stored[0]  # a multi-frame file: its first frame
+    # pydicom has already turned YBR colour into RGB; grayscale by luminance like any RGB
+    pixels = _dicom_rescale(ds, to_grayscale(stored))
+    if photometric == "MONOCHROME1":
+        lo, hi = _dicom_value_range(ds)
+        pixels = (lo + hi) - pixels
+    return XRay(pixels=pixels, spacing=_dicom_spacing(ds), path=path, photometric=photometric)
+
+
+def _dicom_rescale(ds, pixels: np.ndarray) -> np.ndarray:
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+
+
+def _dicom_value_range(ds) -> tuple[float, float]:
+    """The range of values the stored bits allow, after the rescale (for MONOCHROME1)."""
+    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
+    if int(ds.get("PixelRepresentation", 0)) == 1:
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    else:
+        lo, hi = 0, 2**bits - 1
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    ends = sorted((lo * slope + intercept, hi * slope + intercept))
+    return ends[0], ends[1]
+
+
+def _dicom_spacing(ds) -> tuple[float, float] | None:
+    # PixelSpacing is at the patient; projection X-rays often state only the detector's
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(keyword)
+        if value is not None and len(value) == 2:
+            row, col = float(value[0]), float(value[1])
+            if row > 0 and col > 0:
+                return (row, col)
+    return None
+
+
+def to_grayscale(arr: np.ndarray) -> np.ndarray:
+    """Turn a ``(H, W)`` or ``(H, W, C)`` image into 2-D grayscale, keeping the dtype.
+
+    One channel is returned as is. With 2 channels (gray + alpha) the first is kept; with
+    3 or 4 (RGB, RGBA) alpha is dropped, and when R, G and B are equal one of them is
+    returned unchanged, else the ITU-R BT.601 luminance ``0.299 R + 0.587 G + 0.114 B``,
+    rounded and cast back to the input's dtype (so a 16-bit RGB TIFF stays 16-bit).
+
+    Parameters
+    ----------
+    arr : ndarray
+
+    Returns
+    -------
+    ndarray
+        2-D, same dtype as `arr`.
+    """
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        return arr
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {arr.shape}")
+    if arr.shape[-1] <= 2:
+        return np.ascontiguousarray(arr[..., 0])
+    rgb = arr[..., :3]
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        return np.ascontiguousarray(rgb[..., 0])
+    luma = rgb.astype(np.float64) @ _LUMA
+    if np.issubdtype(arr.dtype, np.integer):
+        info = np.iinfo(arr.dtype)
+        return np.clip(np.rint(luma), info.min, info.max).astype(arr.dtype)
+    return luma.astype(arr.dtype)
+
+
+def image_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """``(rows, cols)`` of an X-ray file, read from its header without decoding pixels.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    SpineSegError
+        When the file is missing or its header cannot be read.
+    """
+    path = Path(path)
+    kind = _sniff(path)
+    try:
+        if kind == "dicom":
+            return _dicom_shape(path)
+        if kind == "tiff":
+            return _tiff_shape(path)
+        return _pillow_shape(path)
+    except SpineSegError:
+        raise
+    except Exception as exc:  # any reader's failure on a bad header is the file's problem
+        raise SpineSegError(
+            path, f"has an unreadable image header ({describe_error(exc)})"
+        ) from exc
+
+
+def _pillow_shape(path: Path) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:  # lazy: reads the header only
+            width, height = im.size
+    except UnidentifiedImageError:
+        raise SpineSegError(path, "is not an image file (not JPEG, PNG, TIFF or DICOM)") from None
+    return (int(height), int(width))
+
+
+def _tiff_shape(path: Path) -> tuple[int, int]:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        return (int(page.imagelength), int(page.imagewidth))
+
+
+def _dicom_shape(path: Path) -> tuple[int, int]:
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    if "Rows" not in ds or "Columns" not in ds:
+        raise SpineSegError(path, "is a DICOM file without an image (no Rows/Columns)")
+    return (int(ds.Rows), int(ds.Columns))
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """An image as ``uint8`` for display and for the model.
+
+    The rule: ``uint8`` is returned as it is (the same array, not a copy); ``bool`` becomes
+    0/255; every other dtype is scaled linearly so that its minimum becomes 0 and its
+    maximum 255 (min–max, rounded; NaN becomes 0; a constant image becomes all 0).
+    Min–max rather than a percentile stretch so that an 8-bit image stored in 16 bits
+    (values × 257) gives exactly the 8-bit image back, and training and prediction see the
+    same intensities whatever the file format.
+
+    Parameters
+    ----------
+    pixels : ndarray
+        Image of any shape and numeric dtype.
+
+    Returns
+    -------
+    ndarray of uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_uint8(np.array([[0, 257, 65535]], dtype=np.uint16)).tolist()
+    [[0, 1, 255]]
+    """
+    arr = np.asarray(pixels)
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * np.uint8(255)
+    values = arr.astype(np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(arr.shape, dtype=np.uint8)
+    lo, hi = values[finite].min(), values[finite].max()
+    if hi <= lo:
+        return np.zeros(arr.shape, dtype=np.uint8)
+    scaled = (np.where(finite, values, lo) - lo) * (255.0 / (hi - lo))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

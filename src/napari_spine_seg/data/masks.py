@@ -1,0 +1,283 @@
+"""Trimap PNGs and colour masks on disk.
+
+A trimap PNG (see :mod:`napari_spine_seg.trimap`) is a single-channel 8-bit PNG with the
+values ``1`` spine, ``2`` background, ``3`` border, at the size of its image and named
+after it (:func:`trimap_name`). ``0`` (napari's eraser) is accepted when reading and
+written as ``2``.
+
+A colour mask is an RGB image painted by hand, one colour per class; it is read by
+nearest colour (:func:`colour_mask_to_trimap`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_output
+from ..errors import SpineSegError
+from ..trimap import BACKGROUND, BORDER, SPINE, validate_trimap
+from .images import IMAGE_SUFFIXES, describe_error
+
+#: RGB colour → trimap value of a hand-painted colour mask: red (255, 0, 0) is spine (1),
+#: green (0, 255, 0) background (2), blue (0, 0, 255) border (3); black (0, 0, 0), the
+#: unpainted canvas, is background too.
+DEFAULT_COLOUR_MAP: dict[tuple[int, int, int], int] = {
+    (255, 0, 0): SPINE,
+    (0, 255, 0): BACKGROUND,
+    (0, 0, 255): BORDER,
+    (0, 0, 0): BACKGROUND,
+}
+
+_SINGLE_CHANNEL_MODES = ("L", "P", "1", "I", "I;16", "I;16B", "I;16L")
+
+
+def trimap_name(image_name: str | os.PathLike) -> str:
+    """The trimap PNG's file name for an image: its extension replaced by ``.png``.
+
+    Only a known image extension (:data:`~napari_spine_seg.data.images.IMAGE_SUFFIXES`)
+    is replaced; any other name gets ``.png`` appended, so that DICOM files named by UID
+    (``1.2.840.5``) do not collide.
+
+    Parameters
+    ----------
+    image_name : str or path-like
+        The image's file name (a path is reduced to its name).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> trimap_name("sunhl-1th-02-Jan-2017-162 A AP.jpg")
+    'sunhl-1th-02-Jan-2017-162 A AP.png'
+    >>> trimap_name("1.2.840.5")
+    '1.2.840.5.png'
+    """
+    name = Path(image_name).name
+    suffix = Path(name).suffix
+    if suffix.lower() in IMAGE_SUFFIXES:
+        name = name[: -len(suffix)]
+    return name + ".png"
+
+
+def _open_png_array(path: Path) -> tuple[np.ndarray, str]:
+    """Decode an image with Pillow; return its array and mode (palette indices kept)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im), im.mode
+    except FileNotFoundError:
+        raise SpineSegError(path, "does not exist") from None
+    except UnidentifiedImageError:
+        raise SpineSegError(path, "is not an image file") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise SpineSegError(path, f"is truncated or corrupt ({describe_error(exc)})") from exc
+
+
+def read_trimap_png(path: str | os.PathLike) -> np.ndarray:
+    """Read a trimap PNG as a ``uint8`` array with values 1, 2, 3 (0 becomes 2).
+
+    A palette PNG is read by its palette indices, which is what trimap writers store.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    (H, W) ndarray of uint8
+
+    Raises
+    ------
+    SpineSegError
+        When the file is not a single-channel image or holds values other than 0–3.
+    """
+    path = Path(path)
+    arr, mode = _open_png_array(path)
+    if mode not in _SINGLE_CHANNEL_MODES:
+        raise SpineSegError(
+            path, f"is not a trimap: a {mode} colour image, expected one channel with values 1/2/3"
+        )
+    return validate_trimap(arr, path)
+
+
+def is_trimap_image(path: str | os.PathLike) -> bool:
+    """Whether a file is a trimap by its content: a single-channel PNG with values in 0–3.
+
+    The name does not matter. A file that cannot be read is not a trimap.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    bool
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.format != "PNG" or im.mode not in _SINGLE_CHANNEL_MODES:
+                return False  # decided by the header: no need to decode
+            im.load()
+            lo, hi = im.getextrema()
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return lo >= 0 and hi <= 3
+
+
+def write_trimap_png(path: str | os.PathLike, trimap: np.ndarray) -> Path:
+    """Write a trimap as a single-channel 8-bit PNG, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file.
+    trimap : (H, W) array
+        Values 1, 2, 3; 0 (napari's eraser) is written as 2.
+
+    Returns
+    -------
+    pathlib.Path
+        `path`.
+
+    Raises
+    ------
+    SpineSegError
+        When `trimap` is not 2-D or holds other values, or `path` cannot be written.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    arr = validate_trimap(trimap, path)
+    with atomic_output(path) as tmp:
+        Image.fromarray(arr, mode="L").save(tmp, format="PNG")
+    return path
+
+
+def colour_mask_to_trimap(
+    rgb: np.ndarray,
+    colour_map: dict[tuple[int, int, int], int] | None = None,
+    source: str | os.PathLike | None = None,
+) -> np.ndarray:
+    """Trimap from a hand-painted colour mask, each pixel taking its nearest colour's class.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) or (H, W, 4) array of uint8
+        The colour mask; alpha is ignored.
+    colour_map : dict, optional
+        ``{(r, g, b): trimap value}``; default :data:`DEFAULT_COLOUR_MAP`.
+    source : path-like, optional
+        The file the mask came from, named in errors.
+
+    Returns
+    -------
+    (H, W) ndarray of uint8
+        Values from `colour_map` (1, 2, 3 for the default).
+
+    Raises
+    ------
+    SpineSegError
+        When `rgb` is not a colour image or `colour_map` is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.array([[[250, 10, 5], [0, 0, 0], [20, 30, 240]]], dtype=np.uint8)
+    >>> colour_mask_to_trimap(rgb).tolist()
+    [[1, 2, 3]]
+    """
+    colour_map = DEFAULT_COLOUR_MAP if colour_map is None else colour_map
+    arr = np.asarray(rgb)
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
+        raise SpineSegError(source, f"is not a colour mask: expected RGB, got shape {arr.shape}")
+    if not colour_map:
+        raise SpineSegError(source, "no colours given to read the colour mask with")
+    colours = np.array(list(colour_map), dtype=np.int32).reshape(-1, 3)
+    values = np.array(list(colour_map.values()), dtype=np.uint8)
+    pixels = arr[..., :3].astype(np.int32)
+    best = np.zeros(arr.shape[:2], dtype=np.intp)
+    best_dist = np.full(arr.shape[:2], np.iinfo(np.int32).max, dtype=np.int32)
+    for i, colour in enumerate(colours):  # one colour at a time: no (H, W, K) temporary
+        dist = ((pixels - colour) ** 2).sum(axis=-1, dtype=np.int32)
+        closer = dist < best_dist
+        best[closer] = i
+        best_dist[closer] = dist[closer]
+    return values[best]
+
+
+def read_colour_mask(
+    path: str | os.PathLike, colour_map: dict[tuple[int, int, int], int] | None = None
+) -> np.ndarray:
+    """Read a hand-painted colour mask file (PNG, JPEG, …) as a trimap.
+
+    Parameters
+    ----------
+    path : path-like
+    colour_map : dict, optional
+        ``{(r, g, b): trimap value}``; default :data:`DEFAULT_COLOUR_MAP`.
+
+    Returns
+    -------
+    (H, W) ndarray of uint8
+
+    Raises
+    ------
+    SpineSegError
+        When the file cannot be read or is not a colour image.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    arr, mode = _open_png_array(path)
+    if mode in _SINGLE_CHANNEL_MODES and mode != "P":
+        raise SpineSegError(path, f"is not a colour mask: a single-channel ({mode}) image")
+    if mode not in ("RGB", "RGBA"):
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"))
+    return colour_mask_to_trimap(arr, colour_map, source=path)
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a trimap PNG or a colour mask, whichever the file is, as a trimap.
+
+    Single-channel files are trimaps (:func:`read_trimap_png`); colour files are colour
+    masks painted in :data:`DEFAULT_COLOUR_MAP` (:func:`read_colour_mask`). A palette
+    image is a trimap (by its indices) when the colours its pixels use are all grey, and
+    a colour mask otherwise.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    (H, W) ndarray of uint8
+        Values 1, 2, 3.
+    """
+    path = Path(path)
+    arr, mode = _open_png_array(path)
+    if mode == "P" and _palette_is_colour(path, arr):
+        return read_colour_mask(path)
+    if mode in _SINGLE_CHANNEL_MODES:
+        return validate_trimap(arr, path)
+    return read_colour_mask(path)
+
+
+def _palette_is_colour(path: Path, indices: np.ndarray) -> bool:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        palette = np.array(im.getpalette() or [], dtype=np.int32).reshape(-1, 3)
+    used = np.unique(indices)
+    used = used[used < len(palette)]
+    rgb = palette[used]
+    return bool(np.any(rgb != rgb[:, :1]))
