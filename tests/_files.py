@@ -294,7 +294,8 @@ def write_aasce_layout(
     ``root/data/<split>/<name>.jpg``, ``root/labels/<split>/<name>.jpg.mat`` (``p2``) and,
     when `csv`, ``filenames.csv``, ``landmarks.csv`` and ``angles.csv`` (the reference
     Cobb angles of the landmarks). Image ``i`` of a split has curve 0 (straight) for
-    ``i == 0`` and a gentle curve (±0.06 … ±0.12 of the width) otherwise.
+    ``i == 0`` and a gentle curve (±0.06 … ±0.12 of the width) otherwise. A split of
+    0 images is not written at all.
 
     Parameters
     ----------
@@ -313,6 +314,8 @@ def write_aasce_layout(
     root = Path(root)
     splits = {"training": n_train, "test": n_test} if splits is None else splits
     for split, n in splits.items():
+        if n == 0:
+            continue  # no empty split folders: as if the split did not exist
         data_dir = root / "data" / split
         label_dir = root / "labels" / split
         data_dir.mkdir(parents=True, exist_ok=True)

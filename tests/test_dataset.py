@@ -140,7 +140,18 @@ def test_empty_and_unknown_folders(tmp_path):
 def test_empty_split_folder(aasce):
     shutil.rmtree(aasce / "data" / "test")
     (aasce / "data" / "test").mkdir()
+    with pytest.raises(SpineSegError, match=r"test.* A AP.jpg.mat: has no image"):
+        open_dataset(aasce)
+    shutil.rmtree(aasce / "labels" / "test")
+    (aasce / "labels" / "test").mkdir()
+    ds = open_dataset(aasce)  # an empty split of a root is left out
+    assert ds.splits == ("training",) and len(ds) == 3
     with pytest.raises(SpineSegError, match="test: holds no images"):
+        open_dataset(aasce / "data" / "test")
+    for folder in ("data", "labels"):
+        shutil.rmtree(aasce / folder / "training")
+        (aasce / folder / "training").mkdir()
+    with pytest.raises(SpineSegError, match="data: holds no images"):
         open_dataset(aasce)
 
 

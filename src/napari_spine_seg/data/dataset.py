@@ -287,20 +287,26 @@ def _open_aasce(root: Path, split: str | None, require_labels: bool) -> Dataset:
             root / "data", "holds no split folder with a matching labels/<split> folder"
         )
     samples: list[Sample] = []
+    present: list[str] = []
     angles: dict[str, np.ndarray] = {}
     for name in splits:
-        samples.extend(_aasce_split_samples(root, name, require_labels))
+        found = _aasce_split_samples(root, name, require_labels)
+        if not found:
+            continue  # an empty split of a root (e.g. no test images yet) is left out
+        samples.extend(found)
+        present.append(name)
         labels_dir = root / "labels" / name
         if (labels_dir / ANGLES_CSV).is_file() and (labels_dir / FILENAMES_CSV).is_file():
             angles.update(read_angles_csv(labels_dir))
-    return Dataset(root, "aasce", tuple(samples), tuple(splits), angles)
+    if not samples:
+        folder = root / "data" / split if split is not None else root / "data"
+        raise SpineSegError(folder, "holds no images")
+    return Dataset(root, "aasce", tuple(samples), tuple(present), angles)
 
 
 def _aasce_split_samples(root: Path, split: str, require_labels: bool) -> list[Sample]:
     data_dir, labels_dir = root / "data" / split, root / "labels" / split
     images = _list_images(data_dir)
-    if not images:
-        raise SpineSegError(data_dir, "holds no images")
     mats = {
         e.name[: -len(".mat")]: Path(e.path)
         for e in _list_files(labels_dir)
