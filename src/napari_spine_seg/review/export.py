@@ -1,0 +1,220 @@
+"""Export a review: the refined trimaps, and optionally colour trimaps and overlays.
+
+For every accepted or corrected image of a :class:`~.session.ReviewSession` this
+writes, into a chosen folder (one sub-folder per split for the AASCE layout):
+
+- ``<trimap name>``: the trimap PNG (1 spine, 2 background, 3 border) at the image's
+  own size, named after the image (:func:`~napari_spine_seg.data.masks.trimap_name`);
+- ``colour/<trimap name>`` (``colour=True``): the same trimap as an RGB colour mask in
+  :data:`~napari_spine_seg.data.masks.DEFAULT_COLOUR_MAP` (red spine, green background,
+  blue border), which :func:`~napari_spine_seg.data.masks.read_colour_mask` reads back;
+- ``overlay/<trimap name>`` (``overlay=True``): the X-ray with spine and border
+  blended over it in the napari trimap colours
+  (:data:`~napari_spine_seg.trimap.LABEL_COLORS`). The seed did this step with
+  ImageMagick after re-encoding each trimap as three shades of black; here it is a
+  few lines of numpy.
+
+The dataset's own files (its images, trimaps and landmark files) are never written:
+an export that would replace one stops before writing anything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_output, check_writable_folder
+from ..data.images import to_uint8
+from ..data.masks import DEFAULT_COLOUR_MAP, trimap_name, write_trimap_png
+from ..errors import SpineSegError
+from ..trimap import BACKGROUND, BORDER, LABEL_COLORS, SPINE, validate_trimap
+from .session import REVIEWED, ReviewSession
+
+COLOUR_FOLDER = "colour"
+OVERLAY_FOLDER = "overlay"
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote.
+
+    Attributes
+    ----------
+    trimaps, colour, overlays : list of Path
+        Files written, per kind, in file order.
+    skipped : list of str
+        Keys of the images left out because they are not reviewed yet.
+    """
+
+    trimaps: list[Path] = field(default_factory=list)
+    colour: list[Path] = field(default_factory=list)
+    overlays: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def written(self) -> list[Path]:
+        """Every file written."""
+        return [*self.trimaps, *self.colour, *self.overlays]
+
+    def summary(self) -> str:
+        """One line for the person: what was written, and what was left out."""
+        parts = [f"{len(self.trimaps)} trimap{'s' if len(self.trimaps) != 1 else ''}"]
+        if self.colour:
+            parts.append(f"{len(self.colour)} colour trimaps")
+        if self.overlays:
+            parts.append(f"{len(self.overlays)} overlays")
+        line = "wrote " + ", ".join(parts)
+        if self.skipped:
+            line += f"; {len(self.skipped)} unreviewed image{'s' if len(self.skipped) != 1 else ''} left out"
+        return line
+
+
+def colour_trimap(trimap: np.ndarray) -> np.ndarray:
+    """RGB colour mask of a trimap: red spine, green background, blue border.
+
+    Parameters
+    ----------
+    trimap : (H, W) array
+        Values 1/2/3 (0 read as background).
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> colour_trimap(np.array([[1, 2, 3]])).tolist()
+    [[[255, 0, 0], [0, 255, 0], [0, 0, 255]]]
+    """
+    trimap = validate_trimap(trimap)
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    for value in (BACKGROUND, BORDER, SPINE):
+        # the first colour the colour map gives each class (black is its unpainted alias)
+        rgb = next(c for c, v in DEFAULT_COLOUR_MAP.items() if v == value and any(c))
+        lut[value] = rgb
+    return lut[trimap]
+
+
+def overlay_trimap(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+    """The image in grey with spine and border blended over it in the napari colours.
+
+    Parameters
+    ----------
+    image : (H, W) array
+        The X-ray, any numeric dtype (shown as :func:`~napari_spine_seg.data.images.to_uint8`).
+    trimap : (H, W) array
+        Its trimap; background (2, and 0) leaves the image as it is.
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+    """
+    trimap = validate_trimap(trimap)
+    grey = to_uint8(np.asarray(image)).astype(np.float32)
+    if grey.shape != trimap.shape:
+        raise SpineSegError(None, f"image is {grey.shape} but its trimap is {trimap.shape}")
+    out = np.repeat(grey[..., None], 3, axis=2)
+    for value in (SPINE, BORDER):
+        r, g, b, alpha = LABEL_COLORS[value]
+        where = trimap == value
+        colour = np.array([r, g, b], dtype=np.float32) * 255.0
+        out[where] = (1.0 - alpha) * out[where] + alpha * colour
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _write_rgb(path: Path, rgb: np.ndarray) -> Path:
+    from PIL import Image
+
+    with atomic_output(path) as tmp:
+        Image.fromarray(rgb, mode="RGB").save(tmp, format="PNG")
+    return path
+
+
+def _protected_files(session: ReviewSession) -> set[Path]:
+    """The dataset's own files, which an export must never replace."""
+    protected = set()
+    for sample in session.dataset.samples:
+        for path in (sample.image_path, sample.trimap_path, sample.landmarks_path):
+            if path is not None:
+                protected.add(Path(path).resolve())
+    return protected
+
+
+def export_review(
+    session: ReviewSession,
+    out: str | os.PathLike,
+    *,
+    colour: bool = False,
+    overlay: bool = False,
+    statuses: Iterable[str] = REVIEWED,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportResult:
+    """Write the reviewed trimaps of `session` (and optionally colour trimaps, overlays) to `out`.
+
+    Parameters
+    ----------
+    session : ReviewSession
+    out : path-like
+        Output folder, created if needed; earlier exports in it are replaced.
+    colour : bool
+        Also write RGB colour trimaps to ``out/colour/``.
+    overlay : bool
+        Also write the X-ray with its trimap blended over it to ``out/overlay/``.
+    statuses : iterable of str
+        Which images to export; default the accepted and corrected ones.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each image.
+
+    Returns
+    -------
+    ExportResult
+        The files written, and the images left out.
+
+    Raises
+    ------
+    SpineSegError
+        When `out` cannot be written, or when a file to write is one of the dataset's
+        own (an image, a trimap, a landmark file); raised before anything is written.
+    """
+    out = check_writable_folder(out)
+    keys = session.reviewed_keys(statuses)
+    result = ExportResult(skipped=[k for k in session.keys if k not in set(keys)])
+
+    plan = []
+    for key in keys:
+        sample = session.sample(key)
+        folder = out / sample.split if sample.split else out
+        name = trimap_name(sample.name)
+        targets = {"trimap": folder / name}
+        if colour:
+            targets["colour"] = folder / COLOUR_FOLDER / name
+        if overlay:
+            targets["overlay"] = folder / OVERLAY_FOLDER / name
+        plan.append((key, sample, targets))
+
+    protected = _protected_files(session)
+    for _, _, targets in plan:
+        for target in targets.values():
+            if target.resolve() in protected:
+                raise SpineSegError(target, "is one of the dataset's own files; export elsewhere")
+
+    for done, (key, sample, targets) in enumerate(plan, start=1):
+        trimap = session.reviewed_trimap(key)
+        if trimap is None:
+            raise SpineSegError(
+                session.trimap_path(key), "is missing; the review folder is damaged"
+            )
+        result.trimaps.append(write_trimap_png(targets["trimap"], trimap))
+        if colour:
+            result.colour.append(_write_rgb(targets["colour"], colour_trimap(trimap)))
+        if overlay:
+            image = sample.load_image().pixels
+            result.overlays.append(_write_rgb(targets["overlay"], overlay_trimap(image, trimap)))
+        if progress is not None:
+            progress(done, len(plan))
+    return result

@@ -1,0 +1,486 @@
+"""A review session: a queue over a dataset's images, per-image status, autosaved trimaps.
+
+A person goes through the images of a dataset one at a time, accepts a predicted
+trimap as it is or corrects it, and moves on. Everything the session knows lives in
+its *review folder*, so that a killed process loses nothing and reopening the folder
+resumes at the same image with the same edits::
+
+    review-folder/
+      review.json                  queue order, current image, status of each image
+      trimaps/<trimap name>        the reviewed trimap of each accepted or corrected image
+      trimaps/<split>/<trimap name>    (AASCE layout: one sub-folder per split)
+
+Every file is written atomically (a temporary file renamed over the target). The
+trimap is written before the state, and a trimap on disk whose image the state still
+calls unreviewed is taken as corrected, so a kill between the two writes loses nothing.
+
+The dataset's own files are only read, never written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import check_writable_folder, write_text_atomic
+from ..data.dataset import Dataset, Sample, open_dataset
+from ..data.masks import read_trimap_png, trimap_name, write_trimap_png
+from ..errors import SpineSegError
+from ..trimap import validate_trimap
+
+UNREVIEWED = "unreviewed"
+ACCEPTED = "accepted"
+CORRECTED = "corrected"
+#: every status an image can have, in the order a person meets them
+STATUSES = (UNREVIEWED, ACCEPTED, CORRECTED)
+#: the statuses whose trimaps are final: exported, and used to retrain
+REVIEWED = (ACCEPTED, CORRECTED)
+
+FILE_ORDER = "file"
+WORST_FIRST = "worst"
+ORDERS = (FILE_ORDER, WORST_FIRST)
+
+STATE_FILE = "review.json"
+TRIMAP_FOLDER = "trimaps"
+_FORMAT = "napari-spine-seg review"
+_VERSION = 1
+
+#: probabilities below this are "surely background" and left out of the uncertainty
+_UNCERTAINTY_FLOOR = 0.05
+
+
+@dataclass(frozen=True)
+class Priority:
+    """How much an image needs a person's eye: the worst-first sort key.
+
+    Attributes
+    ----------
+    gaps : int
+        Number of faults :func:`~napari_spine_seg.spine.gaps.find_gaps` reports.
+    uncertainty : float
+        Mean of ``1 - |2p - 1|`` over the pixels whose spine probability ``p`` is at
+        least 0.05: 0 for a model sure of every pixel, 1 when all are 0.5.
+    """
+
+    gaps: int
+    uncertainty: float
+
+
+def review_priority(trimap: np.ndarray, probability: np.ndarray | None = None) -> Priority:
+    """Score a predicted trimap for worst-first review: its gaps, then its uncertainty.
+
+    Parameters
+    ----------
+    trimap : (H, W) array
+        Predicted trimap (1 spine, 2 background, 3 border; 0 read as background).
+    probability : (H, W) float array, optional
+        Spine probability in [0, 1] at the trimap's size; without it the uncertainty
+        is 0 and the gap finder skips its low-confidence test.
+
+    Returns
+    -------
+    Priority
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> review_priority(np.full((8, 4), 2, np.uint8), np.full((8, 4), 0.5)).uncertainty
+    1.0
+    """
+    from ..spine.gaps import find_gaps
+
+    trimap = validate_trimap(trimap)
+    gaps = find_gaps(trimap, probability)
+    uncertainty = 0.0
+    if probability is not None:
+        p = np.asarray(probability, dtype=np.float64)
+        considered = p[p >= _UNCERTAINTY_FLOOR]
+        if considered.size:
+            uncertainty = float(np.mean(1.0 - np.abs(2.0 * considered - 1.0)))
+    return Priority(gaps=len(gaps), uncertainty=uncertainty)
+
+
+def worst_first(keys: Iterable[str], priorities: Mapping[str, Priority]) -> list[str]:
+    """Order `keys` by most gaps, then most uncertainty; ties keep their given order.
+
+    Keys without a priority go last, in their given order.
+
+    Examples
+    --------
+    >>> worst_first(["a", "b", "c"], {"a": Priority(0, 0.2), "b": Priority(2, 0.1)})
+    ['b', 'a', 'c']
+    """
+    keys = list(keys)
+
+    def rank(item):
+        position, key = item
+        p = priorities.get(key)
+        if p is None:
+            return (1, 0, 0.0, position)
+        return (0, -p.gaps, -p.uncertainty, position)
+
+    return [key for _, key in sorted(enumerate(keys), key=rank)]
+
+
+def sample_key(sample: Sample) -> str:
+    """The name a session knows an image by: ``split/name``, or ``name`` without a split."""
+    return f"{sample.split}/{sample.name}" if sample.split else sample.name
+
+
+def _checksum(trimap: np.ndarray) -> int:
+    shape = np.asarray(trimap.shape, dtype=np.int64).tobytes()
+    return zlib.crc32(np.ascontiguousarray(trimap, dtype=np.uint8).tobytes(), zlib.crc32(shape))
+
+
+class ReviewSession:
+    """The review of one dataset, kept in a review folder.
+
+    Open one with :meth:`open`; it resumes from the folder's state file when there is
+    one. Every method that changes something writes it to disk before returning.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The images under review.
+    folder : path-like
+        The review folder (created if needed).
+    queue : list of str, optional
+        Image keys (:func:`sample_key`) in review order; default file order.
+    order : {"file", "worst"}
+        How `queue` was ordered (recorded in the state).
+    current : str, optional
+        Key of the image to start at; default the first in the queue.
+    statuses : mapping of str to str, optional
+        Known statuses; missing images are unreviewed.
+    model : str, optional
+        The model file the predictions come from (recorded for the person's benefit).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        folder: str | os.PathLike,
+        *,
+        queue: list[str] | None = None,
+        order: str = FILE_ORDER,
+        current: str | None = None,
+        statuses: Mapping[str, str] | None = None,
+        model: str | None = None,
+    ):
+        if order not in ORDERS:
+            raise SpineSegError(
+                None, f"unknown review order {order!r}; use one of {', '.join(ORDERS)}"
+            )
+        self.dataset = dataset
+        self.folder = check_writable_folder(folder)
+        self._samples = {sample_key(s): s for s in dataset.samples}
+        file_keys = list(self._samples)
+        # keep a saved queue's order for the images still there; new ones go last
+        kept = [k for k in (queue or []) if k in self._samples]
+        self.keys = kept + [k for k in file_keys if k not in set(kept)]
+        self.order = order
+        self.model = model
+        self._status = {k: UNREVIEWED for k in self.keys}
+        for key, status in (statuses or {}).items():
+            if key in self._status and status in STATUSES:
+                self._status[key] = status
+        self._saved: dict[str, int] = {}
+        for key in self.keys:
+            path = self.trimap_path(key)
+            if path.exists() and self._status[key] == UNREVIEWED:
+                self._status[key] = CORRECTED  # killed between the trimap and the state
+            elif not path.exists() and self._status[key] != UNREVIEWED:
+                self._status[key] = UNREVIEWED
+        self.index = self.keys.index(current) if current in self._samples else 0
+
+    # -- opening and the state file -------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        folder: str | os.PathLike,
+        dataset: str | os.PathLike | Dataset | None = None,
+        *,
+        model: str | os.PathLike | None = None,
+    ) -> ReviewSession:
+        """Open the review kept in `folder`, resuming its state if it has one.
+
+        Parameters
+        ----------
+        folder : path-like
+            Review folder; created when it does not exist.
+        dataset : path-like or Dataset, optional
+            The dataset to review (a DATASET path or an opened one). Optional when the
+            folder holds a state, which names its dataset; when both are given they
+            must be the same.
+        model : path-like, optional
+            Model file the predictions come from; recorded in the state.
+
+        Raises
+        ------
+        SpineSegError
+            When there is neither a dataset nor a state, when the state file is not
+            ours or is damaged, or when `dataset` is not the one the state names.
+        """
+        folder = Path(folder)
+        state_path = folder / STATE_FILE
+        state = _read_state(state_path) if state_path.exists() else None
+        if dataset is None:
+            if state is None:
+                raise SpineSegError(folder, "has no review state; give the dataset to review")
+            dataset = state["dataset"]
+        if not isinstance(dataset, Dataset):
+            dataset = open_dataset(dataset, require_labels=False)
+        if state is not None and Path(state["dataset"]).resolve() != Path(dataset.root).resolve():
+            raise SpineSegError(
+                state_path, f"is the review of {state['dataset']}, not of {dataset.root}"
+            )
+        _clear_partial_writes(folder)
+        state = state or {}
+        session = cls(
+            dataset,
+            folder,
+            queue=state.get("queue"),
+            order=state.get("order", FILE_ORDER),
+            current=state.get("current"),
+            statuses=state.get("status"),
+            model=os.fspath(model) if model is not None else state.get("model"),
+        )
+        session.save_state()
+        return session
+
+    @property
+    def state_path(self) -> Path:
+        """The session's state file."""
+        return self.folder / STATE_FILE
+
+    def save_state(self) -> Path:
+        """Write the state file (atomically) and return its path."""
+        state = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "dataset": os.fspath(Path(self.dataset.root).resolve()),
+            "model": self.model,
+            "order": self.order,
+            "current": self.current_key,
+            "queue": self.keys,
+            "status": {k: s for k, s in self._status.items() if s != UNREVIEWED},
+        }
+        return write_text_atomic(self.state_path, json.dumps(state, indent=1) + "\n")
+
+    # -- the queue ------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def current_key(self) -> str:
+        """Key of the image under review."""
+        return self.keys[self.index]
+
+    @property
+    def current(self) -> Sample:
+        """The sample under review."""
+        return self._samples[self.current_key]
+
+    def sample(self, key: str) -> Sample:
+        """The sample known as `key`."""
+        return self._samples[self._check(key)]
+
+    def _check(self, key: str) -> str:
+        if key not in self._samples:
+            raise SpineSegError(self.dataset.root, f"has no image {key!r}")
+        return key
+
+    def go_to(self, where: int | str) -> str:
+        """Make image `where` (a queue position or a key) the current one; return its key."""
+        if isinstance(where, str):
+            index = self.keys.index(self._check(where))
+        else:
+            index = int(where)
+            if not 0 <= index < len(self.keys):
+                raise SpineSegError(None, f"no image at position {index + 1} of {len(self.keys)}")
+        if index != self.index:
+            self.index = index
+            self.save_state()
+        return self.current_key
+
+    def next(self) -> str:
+        """Move to the next image (stays on the last); return its key."""
+        return self.go_to(min(self.index + 1, len(self.keys) - 1))
+
+    def previous(self) -> str:
+        """Move to the previous image (stays on the first); return its key."""
+        return self.go_to(max(self.index - 1, 0))
+
+    def next_unreviewed(self) -> str | None:
+        """Move to the first unreviewed image after the current one (wrapping round).
+
+        Returns its key, or None (and stays) when every image is reviewed.
+        """
+        n = len(self.keys)
+        for step in range(1, n + 1):
+            key = self.keys[(self.index + step) % n]
+            if self._status[key] == UNREVIEWED:
+                return self.go_to(key)
+        return None
+
+    def set_order(self, order: str, priorities: Mapping[str, Priority] | None = None) -> list[str]:
+        """Reorder the queue, staying on the current image; return the new queue.
+
+        Parameters
+        ----------
+        order : {"file", "worst"}
+            File order (the dataset's), or worst first (most gaps, then most
+            uncertain), which needs `priorities`.
+        priorities : mapping of key to Priority, optional
+            From :func:`review_priority` of each image's prediction.
+        """
+        current = self.current_key
+        file_keys = list(self._samples)
+        if order == FILE_ORDER:
+            self.keys = file_keys
+        elif order == WORST_FIRST:
+            if priorities is None:
+                raise SpineSegError(None, "worst-first order needs each image's predicted gaps")
+            self.keys = worst_first(file_keys, priorities)
+        else:
+            raise SpineSegError(
+                None, f"unknown review order {order!r}; use one of {', '.join(ORDERS)}"
+            )
+        self.order = order
+        self.index = self.keys.index(current)
+        self.save_state()
+        return list(self.keys)
+
+    # -- statuses and trimaps ---------------------------------------------------------
+
+    def status(self, key: str | None = None) -> str:
+        """Status of image `key` (default the current one)."""
+        return self._status[self.current_key if key is None else self._check(key)]
+
+    def counts(self) -> dict[str, int]:
+        """How many images have each status, e.g. ``{"unreviewed": 3, "accepted": 1, ...}``."""
+        values = list(self._status.values())
+        return {s: values.count(s) for s in STATUSES}
+
+    def reviewed_keys(self, statuses: Iterable[str] = REVIEWED) -> list[str]:
+        """Keys of the images with one of `statuses`, in file order."""
+        wanted = set(statuses)
+        return [k for k in self._samples if self._status[k] in wanted]
+
+    def trimap_path(self, key: str) -> Path:
+        """Where the reviewed trimap of image `key` is kept (it may not exist yet)."""
+        sample = self.sample(key)
+        sub = self.folder / TRIMAP_FOLDER
+        if sample.split:
+            sub = sub / sample.split
+        return sub / trimap_name(sample.name)
+
+    def reviewed_trimap(self, key: str | None = None) -> np.ndarray | None:
+        """The saved trimap of image `key` (default the current one), or None if unreviewed."""
+        key = self.current_key if key is None else key
+        path = self.trimap_path(key)
+        if self._status[key] == UNREVIEWED or not path.exists():
+            return None
+        trimap = read_trimap_png(path)
+        self._saved[key] = _checksum(trimap)
+        return trimap
+
+    def _write(self, key: str, trimap: np.ndarray) -> Path:
+        sample = self.sample(key)
+        path = self.trimap_path(key)
+        trimap = validate_trimap(trimap, path)
+        shape = tuple(sample.image_shape())
+        if trimap.shape != shape:
+            raise SpineSegError(
+                sample.image_path,
+                f"is {shape[0]} x {shape[1]} but its trimap is {trimap.shape[0]} x {trimap.shape[1]}",
+            )
+        write_trimap_png(path, trimap)
+        self._saved[key] = _checksum(trimap)
+        return path
+
+    def save_edit(self, key: str, trimap: np.ndarray) -> bool:
+        """Autosave an edited trimap of image `key`, which becomes *corrected*.
+
+        Writes only when the trimap differs from what this session last saved for
+        the image, so it may be called after every brush stroke or on a timer.
+
+        Parameters
+        ----------
+        key : str
+        trimap : (H, W) array
+            The edited trimap at the image's own size; 0 (napari's eraser) is
+            written as background.
+
+        Returns
+        -------
+        bool
+            Whether anything was written.
+        """
+        trimap = validate_trimap(trimap, self.trimap_path(key))
+        if self._status.get(key) == CORRECTED and self._saved.get(key) == _checksum(trimap):
+            return False
+        self._write(key, trimap)
+        if self._status[key] != CORRECTED:
+            self._status[key] = CORRECTED
+            self.save_state()
+        return True
+
+    def accept(self, key: str, trimap: np.ndarray) -> str:
+        """Mark image `key` reviewed with `trimap` as its final trimap; return its status.
+
+        An image that was corrected stays *corrected* (its trimap is saved again);
+        any other becomes *accepted*.
+        """
+        if self._status[self._check(key)] == CORRECTED:
+            self.save_edit(key, trimap)
+            return CORRECTED
+        self._write(key, trimap)
+        self._status[key] = ACCEPTED
+        self.save_state()
+        return ACCEPTED
+
+    def reset(self, key: str) -> None:
+        """Forget the review of image `key`: delete its saved trimap, mark it unreviewed."""
+        path = self.trimap_path(key)
+        self._status[key] = UNREVIEWED
+        self._saved.pop(key, None)
+        self.save_state()
+        path.unlink(missing_ok=True)
+
+    def training_pairs(self, statuses: Iterable[str] = REVIEWED) -> list[tuple[Path, Path]]:
+        """``(image path, reviewed trimap path)`` of every reviewed image, for retraining."""
+        return [
+            (self.sample(k).image_path, self.trimap_path(k)) for k in self.reviewed_keys(statuses)
+        ]
+
+
+def _clear_partial_writes(folder: Path) -> None:
+    """Delete the temporary files of writes a killed process left half done."""
+    for pattern in (f".{Path(STATE_FILE).stem}.*.part.json", f"{TRIMAP_FOLDER}/**/.*.part.png"):
+        for path in folder.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+def _read_state(path: Path) -> dict:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpineSegError(path, f"is not a readable review state ({exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        raise SpineSegError(path, "is not a napari-spine-seg review state")
+    if state.get("version") != _VERSION:
+        raise SpineSegError(
+            path, f"has review state version {state.get('version')}; this version reads {_VERSION}"
+        )
+    if not isinstance(state.get("dataset"), str):
+        raise SpineSegError(path, "names no dataset")
+    return state
