@@ -39,7 +39,8 @@ def make_spine(rng, *, kind=None, cobb=None, height=None, ratio=None, tilt=None,
     -------
     landmarks : (68, 2) ndarray
         ``(x, y)``; corners TL, TR, BL, BR; vertebrae top to bottom; each vertebra
-        perpendicular to the curve (tilt = curve slope), about 4 % of the height tall.
+        perpendicular to the curve (tilt = curve slope), on average about 4 % of the
+        image's height tall, growing from top to bottom by a random factor of 1.3–2.
     shape : (int, int)
         ``(rows, cols)`` of the image.
     """
@@ -50,14 +51,19 @@ def make_spine(rng, *, kind=None, cobb=None, height=None, ratio=None, tilt=None,
     tilt = float(rng.uniform(-8, 8) if tilt is None else tilt)
     top, bottom = rng.uniform(0.05, 0.12) * height, rng.uniform(0.84, 0.92) * height
     span = bottom - top
-    heights = height * rng.uniform(0.035, 0.042) * np.linspace(0.85, 1.15, 17)
-    disc = (span - heights.sum()) / 16
-    starts = top + np.concatenate([[0], np.cumsum(heights[:-1] + disc)])
+    # lumbar vertebrae and discs are taller than the upper thoracic ones
+    grading = np.linspace(1.0, rng.uniform(1.3, 2.0), 17)
+    heights = height * rng.uniform(0.035, 0.042) * grading / grading.mean()
+    discs = (heights[:-1] + heights[1:]) / 2
+    discs *= (span - heights.sum()) / discs.sum()
+    starts = top + np.concatenate([[0], np.cumsum(heights[:-1] + discs)])
     centres_y = starts + heights / 2
 
-    freq = 1.0 if kind == "C" else 2.0
+    # half-waves over the column, and where they start: the curves' end vertebrae
+    # (steepest tilt) fall anywhere along the column, not only at its ends
+    freq = rng.uniform(0.8, 1.5) if kind == "C" else rng.uniform(1.5, 2.6)
     skew = rng.uniform(-1.2, 1.2) if kind == "S" else rng.uniform(-0.4, 0.4)
-    phase = rng.uniform(-0.25, 0.25)
+    phase = rng.uniform(-0.6, 0.6)
     sign = rng.choice([-1.0, 1.0])
     # slope amplitude so that the tilt at the curve's ends differs by about `cobb`
     amp = math.tan(math.radians(cobb) / 2) * span / (math.pi * freq) if kind != "straight" else 0

@@ -1,0 +1,173 @@
+"""Cobb angles measured on trimaps: centre line, virtual vertebrae, warnings."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from napari_spine_seg.errors import SpineSegError
+from napari_spine_seg.spine.centreline import (
+    centre_line,
+    cobb_from_trimap,
+    column_pieces,
+    virtual_landmarks,
+)
+from napari_spine_seg.spine.cobb import cobb_angles, smape
+from napari_spine_seg.trimap import trimap_from_landmarks, trimap_from_mask
+from test_cobb import make_spine
+
+
+def _parallelogram(shape, top, bottom, x_top, x_bottom, width):
+    rows, cols = np.indices(shape)
+    centre = x_top + (rows - top) * (x_bottom - x_top) / (bottom - top)
+    mask = (rows >= top) & (rows < bottom) & (np.abs(cols - centre) <= width / 2)
+    return trimap_from_mask(mask)
+
+
+@pytest.mark.parametrize("x_bottom", [100.0, 160.0, 30.0])
+def test_straight_column_gives_zero_without_warnings(x_bottom):
+    trimap = _parallelogram((600, 240), 50, 550, 100.0, x_bottom, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = cobb_from_trimap(trimap)
+    assert result.angles.shape == (3,)
+    assert np.all(result.angles < 0.5)
+    assert result.warnings == []
+    assert result.landmarks.shape == (68, 2)
+    spine_rows = np.flatnonzero((trimap == 1).any(axis=1))  # the border band trims the ends
+    np.testing.assert_array_equal(
+        result.centreline[:, 1], np.arange(spine_rows[0], spine_rows[-1] + 1)
+    )
+    # the centre line runs down the middle of the column
+    expected_x = 100.0 + (result.centreline[:, 1] - 50) * (x_bottom - 100.0) / 500
+    np.testing.assert_allclose(result.centreline[:, 0], expected_x, atol=1.0)
+
+
+def test_virtual_vertebrae_are_ordered_like_the_data_set():
+    trimap = _parallelogram((600, 240), 50, 550, 100.0, 140.0, 40)
+    corners = cobb_from_trimap(trimap).landmarks.reshape(17, 4, 2)
+    tl, tr, bl, br = (corners[:, k] for k in range(4))
+    assert np.all(tl[:, 0] < tr[:, 0]) and np.all(bl[:, 0] < br[:, 0])
+    assert np.all(tl[:, 1] < bl[:, 1]) and np.all(tr[:, 1] < br[:, 1])
+    assert np.all(np.diff(corners[:, :, 1].mean(axis=1)) > 0)
+    # inside the image rows the column occupies
+    assert corners[..., 1].min() >= 50 and corners[..., 1].max() <= 550
+
+
+def _generated(n, seed):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(n):
+        landmarks, shape = make_spine(rng, kind=rng.choice(["C", "S"]))
+        cases.append((landmarks, shape, trimap_from_landmarks(landmarks, shape)))
+    return cases
+
+
+def test_angles_from_ground_truth_trimaps_match_the_landmarks():
+    gt, pred = [], []
+    for landmarks, shape, trimap in _generated(30, seed=5):
+        gt.append(cobb_angles(landmarks, shape[0]))
+        result = cobb_from_trimap(trimap)
+        assert result.warnings == []
+        pred.append(result.angles)
+    gt, pred = np.array(gt), np.array(pred)
+    assert np.abs(gt - pred).mean() <= 3.0
+    curved = gt[:, 0] >= 5  # SMAPE means nothing for a spine with no curve
+    assert curved.sum() >= 20
+    assert smape(gt[curved], pred[curved]) <= 10.0
+
+
+def test_placement_variants_and_bad_placement():
+    landmarks, shape, trimap = _generated(1, seed=8)[0]
+    line, _ = centre_line(trimap)
+    for placement in ("arc", "graded", "row"):
+        assert virtual_landmarks(line, placement=placement).shape == (68, 2)
+    with pytest.raises(ValueError, match="placement"):
+        virtual_landmarks(line, placement="random")
+
+
+def _cut(trimap, start, stop):
+    out = trimap.copy()
+    out[start:stop] = 2
+    return out
+
+
+def test_broken_column_gives_a_warning_not_a_silent_number():
+    landmarks, shape, trimap = _generated(1, seed=3)[0]
+    rows = np.flatnonzero((trimap == 1).any(axis=1))
+    height = rows[-1] - rows[0]
+    start = rows[0] + height // 2
+    broken = _cut(trimap, start, start + int(0.06 * height))
+    result = cobb_from_trimap(broken)
+    assert any("broken column" in w for w in result.warnings), result.warnings
+    assert np.all(np.isfinite(result.angles))
+    assert result.line.missing.sum() >= int(0.06 * height)
+    # the interpolated line still spans the whole column
+    assert result.centreline[0, 1] == rows[0] and result.centreline[-1, 1] == rows[-1]
+
+
+def test_small_gap_is_interpolated_quietly():
+    landmarks, shape, trimap = _generated(1, seed=3)[0]
+    rows = np.flatnonzero((trimap == 1).any(axis=1))
+    start = (rows[0] + rows[-1]) // 2
+    result = cobb_from_trimap(_cut(trimap, start, start + 3))
+    assert result.warnings == []
+    assert result.line.missing.sum() >= 3
+    np.testing.assert_allclose(result.angles, cobb_from_trimap(trimap).angles, atol=1.5)
+
+
+def test_side_fragment_is_ignored_with_a_warning():
+    landmarks, shape, trimap = _generated(1, seed=4)[0]
+    clean = cobb_from_trimap(trimap)
+    rows = np.flatnonzero((trimap == 1).any(axis=1))
+    noisy = trimap.copy()
+    mid = (rows[0] + rows[-1]) // 2
+    cols = np.flatnonzero(trimap[mid] == 1)
+    far = 2 if cols[0] > shape[1] // 2 else shape[1] - 22
+    noisy[mid - 30 : mid + 30, far : far + 20] = 1
+    result = cobb_from_trimap(noisy)
+    assert any("ignored 1 spine piece" in w for w in result.warnings)
+    np.testing.assert_allclose(result.angles, clean.angles, atol=1e-9)
+
+
+def test_broken_piece_in_line_is_kept():
+    mask = np.zeros((400, 100), bool)
+    mask[20:200, 40:60] = True
+    mask[230:380, 45:65] = True
+    column, ignored = column_pieces(mask)
+    assert ignored == 0
+    assert column[300, 55] and column[100, 50]
+
+
+def test_column_touching_the_image_edges():
+    rng = np.random.default_rng(12)
+    landmarks, shape = make_spine(rng, kind="C", cobb=30, tilt=0)
+    # move the spine up and left so that it runs off the top and the left edge
+    shifted = landmarks - [landmarks[:, 0].min() + 5, landmarks[:, 1].min() + 40]
+    trimap = trimap_from_landmarks(shifted, shape)
+    assert (trimap[0] == 1).any() and (trimap[:, 0] == 1).any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = cobb_from_trimap(trimap)
+    assert np.all(np.isfinite(result.angles))
+    assert any("edge" in w for w in result.warnings)
+    assert result.centreline[0, 1] == 0
+
+
+def test_unlabelled_zero_counts_as_background():
+    trimap = _parallelogram((600, 240), 50, 550, 100.0, 140.0, 40)
+    with_zero = np.where(trimap == 2, 0, trimap)
+    np.testing.assert_allclose(cobb_from_trimap(with_zero).angles, cobb_from_trimap(trimap).angles)
+
+
+def test_empty_or_tiny_spine_is_an_error():
+    with pytest.raises(SpineSegError, match="no spine"):
+        cobb_from_trimap(np.full((100, 50), 2, np.uint8), source="x.png")
+    tiny = np.full((100, 50), 2, np.uint8)
+    tiny[10:20, 10:20] = 1
+    with pytest.raises(SpineSegError, match="too short"):
+        cobb_from_trimap(tiny)
+    with pytest.raises(SpineSegError, match="2-D"):
+        cobb_from_trimap(np.ones((4, 4, 3), np.uint8))
