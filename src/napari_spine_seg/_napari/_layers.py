@@ -1,0 +1,211 @@
+"""Layer-data tuples for napari: X-ray images, trimap Labels and landmark Points.
+
+Every reader, the sample data and the widgets build their layers here, so that a
+trimap looks the same in every layer (the colours of :data:`~napari_spine_seg.trimap.LABEL_COLORS`:
+background and the eraser's 0 transparent, spine and border in two distinct colours)
+and landmarks are converted from ``(x, y)`` to napari's ``(row, col)`` in one place
+(:func:`~napari_spine_seg.trimap.xy_to_rowcol`).
+
+This module imports neither napari nor Qt: a layer-data tuple is ``(data, kwargs,
+layer_type)`` with plain values, which napari turns into a layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..trimap import LABEL_COLORS, N_LANDMARKS, N_VERTEBRAE, xy_to_rowcol
+
+LayerDataTuple = tuple[Any, dict[str, Any], str]
+
+#: key of this package's entry in a layer's ``metadata``
+METADATA_KEY = "spine_seg"
+
+#: colour of labels other than 0–3 (a slip of the brush shows instead of vanishing)
+OTHER_LABEL_COLOR = (1.0, 0.0, 1.0, 0.8)
+
+#: Labels colormap: label value → RGBA, the same in every trimap layer
+TRIMAP_COLORMAP: dict[int | None, tuple[float, float, float, float]] = {
+    **{int(k): tuple(float(c) for c in v) for k, v in LABEL_COLORS.items()},
+    None: OTHER_LABEL_COLOR,
+}
+
+#: landmark corners in file order within each vertebra
+CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+LANDMARK_FACE_COLOR = "#ff3b30"
+LANDMARK_BORDER_COLOR = "#ffffff"
+
+
+def _scale_kwargs(scale: Sequence[float] | None) -> dict[str, Any]:
+    return {} if scale is None else {"scale": tuple(float(s) for s in scale)}
+
+
+def _metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {METADATA_KEY: dict(metadata or {})}
+
+
+def image_layer(
+    data,
+    *,
+    name: str,
+    scale: Sequence[float] | None = None,
+    contrast_limits: Sequence[float] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> LayerDataTuple:
+    """Layer-data tuple of an X-ray (or a stack of X-rays) as a grayscale Image layer.
+
+    Parameters
+    ----------
+    data : array_like
+        ``(rows, cols)`` image or ``(n, rows, cols)`` stack (numpy or dask).
+    name : str
+        Layer name.
+    scale : sequence of float, optional
+        Size of a pixel per axis (e.g. DICOM pixel spacing in mm).
+    contrast_limits : sequence of 2 floats, optional
+        Given for lazy stacks so that napari does not compute them from the data.
+    metadata : mapping, optional
+        Stored under ``layer.metadata["spine_seg"]``.
+
+    Returns
+    -------
+    tuple
+        ``(data, kwargs, "image")``.
+    """
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "colormap": "gray",
+        "blending": "translucent_no_depth",
+        "metadata": _metadata(metadata),
+        **_scale_kwargs(scale),
+    }
+    if contrast_limits is not None:
+        kwargs["contrast_limits"] = [float(c) for c in contrast_limits]
+    return (data, kwargs, "image")
+
+
+def trimap_layer(
+    data,
+    *,
+    name: str,
+    scale: Sequence[float] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    opacity: float = 0.8,
+) -> LayerDataTuple:
+    """Layer-data tuple of a trimap (1 spine, 2 background, 3 border) as a Labels layer.
+
+    Parameters
+    ----------
+    data : array_like
+        ``(rows, cols)`` trimap or ``(n, rows, cols)`` stack of them, integer values
+        0–3 (0, what the eraser writes, means background).
+    name : str
+        Layer name.
+    scale : sequence of float, optional
+        Size of a pixel per axis; the same as the image's.
+    metadata : mapping, optional
+        Stored under ``layer.metadata["spine_seg"]``; the writer reads ``image_shape``
+        (one image) or ``names`` and ``shapes`` (a stack) from it to crop padding.
+    opacity : float
+        Layer opacity.
+
+    Returns
+    -------
+    tuple
+        ``(data, kwargs, "labels")`` drawn with :data:`TRIMAP_COLORMAP`.
+    """
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "colormap": dict(TRIMAP_COLORMAP),
+        "opacity": float(opacity),
+        "blending": "translucent_no_depth",
+        "metadata": _metadata(metadata),
+        **_scale_kwargs(scale),
+    }
+    return (data, kwargs, "labels")
+
+
+def point_size(width: int) -> float:
+    """Landmark marker diameter in pixels for images `width` pixels wide.
+
+    Examples
+    --------
+    >>> point_size(100), point_size(1000)
+    (4.0, 15.0)
+    """
+    return float(max(4, round(0.015 * width)))
+
+
+def landmark_features(n_sets: int) -> dict[str, np.ndarray]:
+    """Per-point ``vertebra`` (1–17) and ``corner`` names for `n_sets` sets of 68 landmarks."""
+    vertebra = np.repeat(np.arange(1, N_VERTEBRAE + 1), 4)
+    corner = np.tile(np.array(CORNERS), N_VERTEBRAE)
+    return {"vertebra": np.tile(vertebra, n_sets), "corner": np.tile(corner, n_sets)}
+
+
+def landmarks_layer(
+    landmarks_xy,
+    *,
+    name: str,
+    size: float,
+    slice_index: Sequence[int] | None = None,
+    scale: Sequence[float] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> LayerDataTuple:
+    """Layer-data tuple of 68-landmark sets as a Points layer.
+
+    Parameters
+    ----------
+    landmarks_xy : array_like
+        ``(68, 2)`` landmarks of one image, or ``(k, 68, 2)`` for `k` slices of a
+        stack, as ``(x, y)`` pixel coordinates (as the files store them).
+    name : str
+        Layer name.
+    size : float
+        Marker diameter in pixels (see :func:`point_size`).
+    slice_index : sequence of int, optional
+        For a stack: the slice each of the `k` sets belongs to; the points get it as
+        their leading coordinate, ``(slice, row, col)``.
+    scale : sequence of float, optional
+        Size of a pixel per axis (of the image; a leading 1 is added for a stack).
+    metadata : mapping, optional
+        Stored under ``layer.metadata["spine_seg"]``.
+
+    Returns
+    -------
+    tuple
+        ``(points, kwargs, "points")`` with features ``vertebra`` and ``corner``.
+    """
+    xy = np.asarray(landmarks_xy, dtype=np.float64)
+    if slice_index is None:
+        sets = xy.reshape(-1, N_LANDMARKS, 2)
+        points = xy_to_rowcol(sets.reshape(-1, 2))
+    else:
+        sets = xy.reshape(-1, N_LANDMARKS, 2)
+        index = np.repeat(np.asarray(slice_index, dtype=np.float64), N_LANDMARKS)
+        points = (
+            np.column_stack([index, xy_to_rowcol(sets.reshape(-1, 2))])
+            if sets.size
+            else np.empty((0, 3))
+        )
+        if scale is not None:
+            scale = (1.0, *scale)
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "size": float(size),
+        "face_color": LANDMARK_FACE_COLOR,
+        "border_color": LANDMARK_BORDER_COLOR,
+        "border_width": 0.15,
+        "features": landmark_features(len(sets)),
+        "metadata": _metadata(metadata),
+        **_scale_kwargs(scale),
+    }
+    if slice_index is not None:
+        # only the current slice's landmarks are drawn, not those of neighbours
+        kwargs["out_of_slice_display"] = False
+        kwargs["ndim"] = 3
+    return (points, kwargs, "points")

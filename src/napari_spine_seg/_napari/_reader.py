@@ -1,0 +1,279 @@
+"""npe2 readers: data sets, X-ray files, trimap PNGs and colour masks.
+
+Each ``get_*_reader(path)`` returns a reader function for what it handles and None
+for anything else; it never raises. A reader function never raises either: a bad file
+becomes a napari error notification naming the file and the problem, and the reader
+returns napari's "nothing to add" value ``[(None,)]``.
+
+Data sets (folders; the manifest lists the AASCE reader before the Pets one):
+
+- **AASCE layout** (``data/<split>`` + ``labels/<split>``): a split folder opens as a lazy
+  stack of its X-rays, its landmarks as Points ``(slice, row, col)`` and its trimaps
+  (drawn from the landmarks, lazily) as Labels, aligned slice by slice; slices are
+  padded to the split's largest image, top-left aligned (see :mod:`._stack`). A root
+  (or its ``data/`` folder) with several splits opens **its training split** (the first
+  of training/train/validation/…/test) and a notification names the other splits and
+  how to open them.
+- **Oxford-IIIT Pets layout** (``images/`` + ``annotations/trimaps/``): the same stack of
+  images and trimaps (no landmarks).
+
+Files (told apart by content, not by name: see :mod:`._sniff`):
+
+- **X-ray** (JPEG, PNG, TIFF, DICOM): an Image layer, scaled by the DICOM pixel spacing
+  (mm) when the file states one. When the file sits in an AASCE layout its landmarks
+  and trimap open with it; in a Pets layout (or beside a ``trimaps/`` or ``masks/``
+  folder) its trimap does.
+- **trimap PNG** (one channel, values 0–3): a Labels layer.
+- **colour mask** (red, green, blue regions): a trimap Labels layer, by the colour
+  mapping of :mod:`._colour_map` (default red spine, green background, blue border;
+  ``colours.json`` beside the mask or ``SPINE_SEG_COLOURS`` change it).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpineSegError
+from ._layers import image_layer, landmarks_layer, point_size, trimap_layer
+from ._notify import notify_error, notify_info
+
+ReaderFunction = Callable[[Any], list[tuple]]
+NOTHING = [(None,)]
+
+
+def _single_path(path) -> Path | None:
+    if isinstance(path, list | tuple):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    try:
+        return Path(os.fspath(path))
+    except TypeError:
+        return None
+
+
+def _paths(path) -> list[Path]:
+    items = path if isinstance(path, list | tuple) else [path]
+    return [Path(os.fspath(p)) for p in items]
+
+
+def _guarded(build: Callable[[Path], list[tuple]], path: Path) -> list[tuple]:
+    """Run `build(path)`; turn any failure into a notification naming the file."""
+    try:
+        layers = build(path)
+    except SpineSegError as exc:
+        notify_error(str(exc))
+        return NOTHING
+    except Exception as exc:  # the napari open path must never see a traceback
+        notify_error(f"{path}: cannot be opened ({type(exc).__name__}: {exc})")
+        return NOTHING
+    return layers or NOTHING
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+def _is_pets_root(path: Path) -> bool:
+    return (path / "images").is_dir() and (path / "annotations" / "trimaps").is_dir()
+
+
+def get_aasce_reader(path) -> ReaderFunction | None:
+    """Reader for an AASCE-layout root, its ``data/`` folder or a split ``data/<split>``."""
+    folder = _single_path(path)
+    try:
+        if folder is None or not folder.is_dir():
+            return None
+        from ..data.aasce import find_aasce_root
+
+        if find_aasce_root(folder) is None:
+            return None
+    except Exception:  # a reader probe never raises
+        return None
+    return functools.partial(_read_dataset_folder, folder=folder)
+
+
+def get_pets_reader(path) -> ReaderFunction | None:
+    """Reader for an Oxford-IIIT Pets-layout folder (``images/`` + ``annotations/trimaps/``)."""
+    folder = _single_path(path)
+    try:
+        if folder is None or not folder.is_dir() or not _is_pets_root(folder):
+            return None
+    except OSError:
+        return None
+    return functools.partial(_read_dataset_folder, folder=folder)
+
+
+def _read_dataset_folder(path, stack: bool = False, *, folder: Path) -> list[tuple]:
+    return _guarded(_dataset_layers, folder)
+
+
+def _dataset_layers(folder: Path) -> list[tuple]:
+    from ..data.aasce import aasce_splits, find_aasce_root
+    from ..data.dataset import open_dataset
+    from ._stack import stack_layers
+
+    found = find_aasce_root(folder)
+    if found is not None and found[1] is None:
+        root = found[0]
+        splits = aasce_splits(root)
+        if not splits:
+            raise SpineSegError(
+                root, "has no split folder data/<split> with a matching labels/<split>"
+            )
+        split = splits[0]
+        if len(splits) > 1:
+            others = ", ".join(str(root / "data" / s) for s in splits[1:])
+            notify_info(
+                f"{root}: opened the {split!r} split; open {others} to browse the other split(s)"
+            )
+        dataset = open_dataset(root / "data" / split, require_labels=False)
+        return stack_layers(list(dataset), name=split, source=str(root / "data" / split))
+    dataset = open_dataset(folder, require_labels=False)
+    name = found[1] if found is not None else folder.name
+    return stack_layers(list(dataset), name=name, source=str(folder))
+
+
+# --------------------------------------------------------------------------- single files
+
+
+def _file_reader(kind: str, read_one: Callable[[Path], list[tuple]]) -> Callable:
+    def get_reader(path) -> ReaderFunction | None:
+        try:
+            from ._sniff import file_kind
+
+            paths = _paths(path)
+            if not paths or any(file_kind(p) != kind for p in paths):
+                return None
+        except Exception:  # a reader probe never raises
+            return None
+        return functools.partial(_read_files, paths=paths, read_one=read_one)
+
+    return get_reader
+
+
+def _read_files(path, stack: bool = False, *, paths: list[Path], read_one) -> list[tuple]:
+    layers = []
+    for p in paths:
+        layers.extend(layer for layer in _guarded(read_one, p) if layer[0] is not None)
+    return layers or NOTHING
+
+
+def _read_trimap(path: Path) -> list[tuple]:
+    from ..data.masks import read_trimap_png
+
+    trimap = read_trimap_png(path)
+    return [
+        trimap_layer(
+            trimap, name=path.stem, metadata={"path": str(path), "image_shape": list(trimap.shape)}
+        )
+    ]
+
+
+def _read_colour_mask(path: Path) -> list[tuple]:
+    from ..data.masks import read_colour_mask
+    from ._colour_map import colour_map_for
+
+    colour_map, source = colour_map_for(path)
+    trimap = read_colour_mask(path, colour_map)
+    meta = {
+        "path": str(path),
+        "image_shape": list(trimap.shape),
+        "colour_map": None if source is None else str(source),
+    }
+    return [trimap_layer(trimap, name=path.stem, metadata=meta)]
+
+
+def _companion_trimap(path: Path) -> Path | None:
+    """A trimap file for the image `path` in a Pets layout or a trimaps/masks folder."""
+    from ..data.masks import trimap_name
+
+    name = trimap_name(path.name)
+    candidates = (
+        [path.parent.parent / "annotations" / "trimaps" / name]
+        if path.parent.name == "images"
+        else []
+    )
+    candidates += [path.parent / "trimaps" / name, path.parent / "masks" / name]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _read_xray(path: Path) -> list[tuple]:
+    from ..data.aasce import find_aasce_root, label_path, read_landmarks_mat
+    from ..data.images import read_xray
+    from ..trimap import trimap_from_landmarks
+
+    xray = read_xray(path)
+    shape = xray.shape
+    scale = xray.spacing
+    meta = {
+        "path": str(path),
+        "image_shape": list(shape),
+        "spacing": None if scale is None else list(scale),
+    }
+    name = path.stem
+    layers = [image_layer(xray.pixels, name=name, scale=scale, metadata=meta)]
+
+    found = find_aasce_root(path.parent)
+    mat = (
+        label_path(found[0], found[1], path.name)
+        if found is not None and found[1] is not None
+        else None
+    )
+    if mat is not None and mat.is_file():
+        try:
+            landmarks = read_landmarks_mat(mat)
+        except SpineSegError as exc:
+            notify_error(f"{exc} (the image opens without its landmarks)")
+        else:
+            lm_meta = {**meta, "landmarks_path": str(mat)}
+            layers.append(
+                landmarks_layer(
+                    landmarks,
+                    name=f"{name} landmarks",
+                    size=point_size(shape[1]),
+                    scale=scale,
+                    metadata=lm_meta,
+                )
+            )
+            layers.append(
+                trimap_layer(
+                    trimap_from_landmarks(landmarks, shape),
+                    name=f"{name} trimap",
+                    scale=scale,
+                    metadata=lm_meta,
+                )
+            )
+        return layers
+
+    trimap_file = _companion_trimap(path)
+    if trimap_file is not None:
+        from ..data.masks import read_mask
+
+        try:
+            trimap = read_mask(trimap_file)
+        except SpineSegError as exc:
+            notify_error(f"{exc} (the image opens without its trimap)")
+        else:
+            layers.append(
+                trimap_layer(
+                    trimap,
+                    name=f"{name} trimap",
+                    scale=scale,
+                    metadata={**meta, "trimap_path": str(trimap_file)},
+                )
+            )
+    return layers
+
+
+get_trimap_reader = _file_reader("trimap", _read_trimap)
+get_trimap_reader.__doc__ = "Reader for trimap PNGs (one channel, values 0–3; by content)."
+get_colour_mask_reader = _file_reader("colour", _read_colour_mask)
+get_colour_mask_reader.__doc__ = "Reader for hand-painted colour masks (by content)."
+get_xray_reader = _file_reader("xray", _read_xray)
+get_xray_reader.__doc__ = (
+    "Reader for X-ray files: JPEG, PNG, TIFF, DICOM (not trimaps or colour masks)."
+)

@@ -1,0 +1,228 @@
+"""A data set as lazy, slice-aligned napari stacks: X-rays, landmarks and trimaps.
+
+The images of a data set differ in size; napari browses a stack of equal-sized
+slices. Each slice is therefore **padded to the largest height and width of the set,
+top-left aligned** (the image's pixel ``(r, c)`` is the stack's ``(i, r, c)``, so
+landmark coordinates need no shift); the padding is 0 in the image and label 0
+(transparent, "unlabelled") in the trimap. The layers' metadata keep each slice's
+file name and true shape, which the writer uses to crop the padding away.
+
+Nothing is decoded when the stack opens: the stack is a dask array with one lazy
+task per file (a chunk per slice), sized from the header-only
+:func:`~napari_spine_seg.data.images.image_shape`; napari computes the slice on view.
+Landmarks are read at once (napari's Points layer is not lazy; 68 points per image),
+trimaps are drawn from them lazily, slice by slice. Slices are shown as ``uint8``
+(:func:`~napari_spine_seg.data.images.to_uint8`), so one contrast range suits the stack;
+open a single file to see its raw values.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpineSegError
+from ._layers import image_layer, landmarks_layer, point_size, trimap_layer
+from ._notify import notify_warning
+
+
+def _pad(arr: np.ndarray, shape: tuple[int, int], dtype) -> np.ndarray:
+    """`arr` cropped or padded (with 0) to `shape`, top-left aligned."""
+    out = np.zeros(shape, dtype=dtype)
+    rows, cols = min(arr.shape[0], shape[0]), min(arr.shape[1], shape[1])
+    out[:rows, :cols] = arr[:rows, :cols]
+    return out
+
+
+class _SliceLoader:
+    """Reads one slice, padded; never raises into napari's drawing, warns once per file.
+
+    napari asks for the slice on view several times (once per layer added, per redraw);
+    the last few slices are kept so that each is decoded once while it is looked at.
+    """
+
+    #: slices kept per stack (a few full-size X-rays: a few MB each)
+    CACHED = 4
+
+    def __init__(self, shape: tuple[int, int], dtype, what: str):
+        self.shape = shape
+        self.dtype = dtype
+        self.what = what
+        self.reported: set[str] = set()
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # napari may slice from a worker thread
+
+    def __call__(self, index: int, load: Callable[[], np.ndarray], name: str) -> np.ndarray:
+        with self._lock:
+            if index in self._cache:
+                self._cache.move_to_end(index)
+                return self._cache[index]
+        try:
+            arr = _pad(np.asarray(load()), self.shape, self.dtype)
+        except Exception as exc:  # a GUI boundary: one bad file must not break browsing
+            key = str(exc)
+            if key not in self.reported:
+                self.reported.add(key)
+                detail = str(exc) if isinstance(exc, SpineSegError) else f"{name}: {exc}"
+                notify_warning(f"{detail} (its {self.what} slice is shown empty)")
+            arr = np.zeros(self.shape, dtype=self.dtype)
+        arr.flags.writeable = False  # shared by every caller of this slice
+        with self._lock:
+            self._cache[index] = arr
+            while len(self._cache) > self.CACHED:
+                self._cache.popitem(last=False)
+        return arr
+
+
+def _lazy_stack(
+    loads: Sequence[Callable[[], np.ndarray]], names: Sequence[str], shape, dtype, what: str
+):
+    """A dask stack of ``len(loads)`` slices of `shape`: one lazy task per image.
+
+    One graph layer for the whole stack, with a chunk per slice; napari computes
+    only the slice on view (a stack of per-image ``dask.delayed`` layers costs tens of
+    milliseconds of graph handling per slice shown).
+    """
+    import dask.array as da
+
+    loader = _SliceLoader(tuple(shape), np.dtype(dtype), what)
+
+    def load_slice(block_id=None):
+        i = block_id[0]
+        return loader(i, loads[i], names[i])[np.newaxis]
+
+    return da.map_blocks(
+        load_slice,
+        chunks=((1,) * len(loads), (shape[0],), (shape[1],)),
+        dtype=dtype,
+        meta=np.empty((0, 0, 0), dtype=dtype),
+        name=f"spine-seg-{what}-{uuid.uuid4().hex}",
+    )
+
+
+def _image_loader(sample) -> Callable[[], np.ndarray]:
+    from ..data.images import to_uint8
+
+    return lambda: to_uint8(sample.load_image().pixels)
+
+
+def _trimap_loader(sample, landmarks, shape) -> Callable[[], np.ndarray] | None:
+    if getattr(sample, "trimap_path", None) is not None:
+        return sample.load_trimap
+    if landmarks is None:
+        return None
+
+    def load():
+        from ..trimap import trimap_from_landmarks
+
+        return trimap_from_landmarks(landmarks, shape)
+
+    return load
+
+
+def stack_layers(samples: Sequence[Any], *, name: str, source: str) -> list[tuple]:
+    """Layer-data tuples of a data set: image stack, landmarks Points, trimap Labels.
+
+    Parameters
+    ----------
+    samples : sequence of :class:`~napari_spine_seg.data.dataset.Sample`
+        The images, in slice order.
+    name : str
+        Base layer name (the split or folder name).
+    source : str
+        The folder opened, for messages.
+
+    Returns
+    -------
+    list of tuple
+        The image stack, then its landmarks (only when some image has landmarks), then
+        its trimaps (when some image has landmarks or a trimap file). All three share
+        the slice axis. Images whose header cannot be read are left out, with a warning.
+    """
+    kept, shapes, problems = [], [], []
+    for sample in samples:
+        try:
+            shapes.append(tuple(int(v) for v in sample.image_shape()))
+        except SpineSegError as exc:
+            problems.append(str(exc))
+            continue
+        kept.append(sample)
+    if problems:
+        notify_warning(
+            f"{source}: left out {len(problems)} unreadable image(s): "
+            + "; ".join(problems[:3])
+            + ("; …" if len(problems) > 3 else "")
+        )
+    if not kept:
+        raise SpineSegError(source, "has no readable images")
+
+    height = max(s[0] for s in shapes)
+    width = max(s[1] for s in shapes)
+    names = [s.name for s in kept]
+    meta = {
+        "source": source,
+        "names": names,
+        "paths": [str(s.image_path) for s in kept],
+        "shapes": [list(s) for s in shapes],
+        "padding": "top-left aligned, each slice padded to the largest height and width",
+    }
+    layers = [
+        image_layer(
+            _lazy_stack(
+                [_image_loader(s) for s in kept], names, (height, width), np.uint8, "image"
+            ),
+            name=name,
+            contrast_limits=(0, 255),
+            metadata=meta,
+        )
+    ]
+
+    landmarks, landmark_problems = [], []
+    for sample in kept:
+        try:
+            landmarks.append(sample.load_landmarks())
+        except SpineSegError as exc:
+            landmark_problems.append(str(exc))
+            landmarks.append(None)
+    if landmark_problems:
+        notify_warning(
+            f"{source}: no landmarks for {len(landmark_problems)} image(s): "
+            + "; ".join(landmark_problems[:3])
+            + ("; …" if len(landmark_problems) > 3 else "")
+        )
+    with_landmarks = [i for i, lm in enumerate(landmarks) if lm is not None]
+    if with_landmarks:
+        layers.append(
+            landmarks_layer(
+                np.stack([landmarks[i] for i in with_landmarks]),
+                name=f"{name} landmarks",
+                size=point_size(int(np.median([s[1] for s in shapes]))),
+                slice_index=with_landmarks,
+                metadata=meta,
+            )
+        )
+
+    trimap_loads = [
+        _trimap_loader(s, lm, shape) for s, lm, shape in zip(kept, landmarks, shapes, strict=True)
+    ]
+    if any(load is not None for load in trimap_loads):
+        empty = lambda: np.zeros((0, 0), np.uint8)  # noqa: E731  (no labels: an empty slice)
+        layers.append(
+            trimap_layer(
+                _lazy_stack(
+                    [load or empty for load in trimap_loads],
+                    names,
+                    (height, width),
+                    np.uint8,
+                    "trimap",
+                ),
+                name=f"{name} trimap",
+                metadata=meta,
+            )
+        )
+    return layers
