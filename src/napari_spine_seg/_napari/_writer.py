@@ -1,0 +1,79 @@
+"""npe2 writer: a Labels layer → trimap PNG(s) (1 spine, 2 background, 3 border).
+
+Label 0 (napari's eraser) is written as 2. The PNG has the image's size: a layer that
+this plugin's readers made from a padded stack, or from one image, carries each
+image's true shape in ``layer.metadata["spine_seg"]``, and the padding is cropped.
+
+- A 2-D layer is written to `path` (one PNG).
+- A 3-D layer (a data set stack) is written as one PNG per slice into the folder
+  `path` without its ``.png`` suffix, each named after its image
+  (:func:`~napari_spine_seg.data.masks.trimap_name`), or ``slice-0000.png`` … when the
+  layer does not know its images' names.
+
+Files are written atomically (:func:`~napari_spine_seg.data.masks.write_trimap_png`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpineSegError
+from ._layers import METADATA_KEY
+
+
+def _crop(arr: np.ndarray, shape) -> np.ndarray:
+    if shape is None:
+        return arr
+    rows, cols = int(shape[0]), int(shape[1])
+    return arr[:rows, :cols]
+
+
+def write_trimap(path: str, data: Any, meta: dict) -> list[str]:
+    """Write a Labels layer's data as trimap PNG(s); return the paths written.
+
+    Parameters
+    ----------
+    path : str
+        Output ``.png`` file (a 2-D layer) or the folder name plus ``.png`` (a 3-D stack).
+    data : array_like
+        The layer's data (numpy or dask), 2-D or 3-D, values 0–3.
+    meta : dict
+        The layer's attributes; ``meta["metadata"]["spine_seg"]`` may hold
+        ``image_shape`` (2-D) or ``names`` and ``shapes`` (3-D).
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    SpineSegError
+        When the data is not 2-D or 3-D or holds values other than 0–3, or the file
+        cannot be written.
+    """
+    from ..data.masks import trimap_name, write_trimap_png
+
+    info = (meta.get("metadata") or {}).get(METADATA_KEY) or {}
+    ndim = len(np.shape(data))
+    if ndim == 2:
+        arr = _crop(np.asarray(data), info.get("image_shape"))
+        return [os.fspath(write_trimap_png(path, arr))]
+    if ndim != 3:
+        raise SpineSegError(
+            path, f"a trimap layer must be 2-D or a 3-D stack, this one is {ndim}-D"
+        )
+    folder = Path(path)
+    if folder.suffix.lower() == ".png":
+        folder = folder.with_suffix("")
+    names = info.get("names") or []
+    shapes = info.get("shapes") or []
+    written = []
+    for i in range(np.shape(data)[0]):
+        name = trimap_name(names[i]) if i < len(names) else f"slice-{i:04d}.png"
+        arr = _crop(np.asarray(data[i]), shapes[i] if i < len(shapes) else None)
+        written.append(os.fspath(write_trimap_png(folder / name, arr)))
+    return written
