@@ -132,13 +132,16 @@ def test_side_fragment_is_ignored_with_a_warning():
     np.testing.assert_allclose(result.angles, clean.angles, atol=1e-9)
 
 
-def test_broken_piece_in_line_is_kept():
+def test_broken_pieces_in_line_are_kept_and_side_pieces_are_not():
     mask = np.zeros((400, 100), bool)
-    mask[20:200, 40:60] = True
-    mask[230:380, 45:65] = True
-    column, ignored = column_pieces(mask)
-    assert ignored == 0
-    assert column[300, 55] and column[100, 50]
+    mask[20:60, 40:60] = True  # small top piece, far from the largest
+    mask[80:200, 42:62] = True
+    mask[230:380, 45:65] = True  # the largest
+    mask[250:300, 85:95] = True  # beside the column
+    column, extras = column_pieces(mask)
+    assert column[300, 55] and column[100, 50] and column[30, 50]
+    assert not column[260, 90]
+    assert [(p.row, p.col, p.top, p.height, p.size) for p in extras] == [(275, 90, 250, 50, 500)]
 
 
 def test_column_touching_the_image_edges():

@@ -3,7 +3,8 @@
 From a trimap's spine label (1):
 
 1. the column is the largest connected piece, plus the pieces that continue it up or
-   down (a broken column); pieces off to the side are ignored, with a warning;
+   down (a broken column); pieces off to the side are ignored, with a warning when
+   they are big enough to matter;
 2. on every row from the column's top to its bottom, the centre and width of the
    widest run of spine pixels; rows where the column vanishes are filled by linear
    interpolation and reported (a gap taller than ``max_gap`` of the column's height is
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -40,6 +42,8 @@ from .cobb import CobbResult, cobb_details
 DEFAULT_SMOOTHING = 0.02
 #: a gap in the column taller than this fraction of its height is reported as a warning
 DEFAULT_MAX_GAP = 0.02
+#: a piece off the column this big (fraction of the column) is worth a warning
+_SIZEABLE_PIECE = 0.005
 #: each virtual vertebra's height, as a fraction of its share of the column's length
 _VERTEBRA_FILL = 0.8
 #: bottom (L5) to top (T1) ratio of the vertebrae's shares of the column in "graded" placement
@@ -125,12 +129,26 @@ class CobbFromMask:
     line: CentreLine | None = None
 
 
-def column_pieces(mask: np.ndarray) -> tuple[np.ndarray, int]:
+class Piece(NamedTuple):
+    """A connected piece of spine label that is not part of the column."""
+
+    #: centroid row and column
+    row: int
+    col: int
+    #: first row and number of rows it spans
+    top: int
+    height: int
+    #: pixels
+    size: int
+
+
+def column_pieces(mask: np.ndarray) -> tuple[np.ndarray, list[Piece]]:
     """The spine column: the largest piece of `mask` and the pieces continuing it.
 
     A piece continues the column when it lies mostly above or below the rows already
     kept and its centre is within reach of the column's nearest centre (one typical
-    width, plus a slope allowance of 0.3 px per row of distance).
+    width, plus a slope allowance of 0.3 px per row of distance); pieces are added
+    until none more qualifies, so a column broken several times is kept whole.
 
     Parameters
     ----------
@@ -140,26 +158,39 @@ def column_pieces(mask: np.ndarray) -> tuple[np.ndarray, int]:
     -------
     column : (H, W) bool ndarray
         The kept pieces, their holes filled.
-    n_ignored : int
-        Pieces left out (off to the side of the column, or too small to matter).
+    extras : list of Piece
+        The pieces left out (off to the side of the column), largest first.
     """
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if n == 0:
-        return np.zeros(mask.shape, dtype=bool), 0
+        return np.zeros(mask.shape, dtype=bool), []
     sizes = np.bincount(labels.ravel())[1:]
-    order = np.argsort(sizes)[::-1] + 1
-    slices = ndimage.find_objects(labels)
+    order = [int(k) for k in np.argsort(sizes, kind="stable")[::-1] + 1]
+    boxes = ndimage.find_objects(labels)
     kept = labels == order[0]
-    ignored = 0
-    for lab in order[1:]:
-        piece = labels[slices[lab - 1]] == lab
-        if sizes[lab - 1] >= 0.002 * sizes[order[0] - 1] and _continues(
-            kept, slices[lab - 1], piece
-        ):
-            kept[slices[lab - 1]] |= piece
-        else:
-            ignored += 1
-    return ndimage.binary_fill_holes(kept), ignored
+    remaining = order[1:]
+    added = True
+    while added and remaining:
+        added = False
+        for lab in list(remaining):
+            piece = labels[boxes[lab - 1]] == lab
+            if _continues(kept, boxes[lab - 1], piece):
+                kept[boxes[lab - 1]] |= piece
+                remaining.remove(lab)
+                added = True
+    extras = [_piece(labels, boxes[lab - 1], lab, int(sizes[lab - 1])) for lab in remaining]
+    return ndimage.binary_fill_holes(kept), extras
+
+
+def _piece(labels: np.ndarray, box: tuple[slice, slice], lab: int, size: int) -> Piece:
+    rows, cols = np.nonzero(labels[box] == lab)
+    return Piece(
+        int(np.floor(rows.mean() + box[0].start + 0.5)),
+        int(np.floor(cols.mean() + box[1].start + 0.5)),
+        box[0].start,
+        box[0].stop - box[0].start,
+        size,
+    )
 
 
 def _continues(kept: np.ndarray, box: tuple[slice, slice], piece: np.ndarray) -> bool:
@@ -171,15 +202,29 @@ def _continues(kept: np.ndarray, box: tuple[slice, slice], piece: np.ndarray) ->
     sub_rows, sub_cols = np.nonzero(piece)
     piece_x = sub_cols.mean() + box[1].start
     piece_y = sub_rows.mean() + box[0].start
-    centres, widths = _row_centres(kept, rows_kept)
+    centres, widths = widest_runs(kept, rows_kept)
     nearest = int(np.argmin(np.abs(rows_kept - piece_y)))
     distance = abs(rows_kept[nearest] - piece_y)
     reach = np.median(widths) + 0.3 * distance
     return bool(abs(centres[nearest] - piece_x) <= reach)
 
 
-def _row_centres(mask: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and length of the widest run of True on each of `rows` (NaN, 0 when none)."""
+def widest_runs(mask: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and length of the widest run of True on each of `rows` of `mask`.
+
+    Parameters
+    ----------
+    mask : (H, W) bool ndarray
+    rows : (N,) int ndarray
+        Rows to measure.
+
+    Returns
+    -------
+    centres : (N,) float ndarray
+        Column of each run's centre; NaN on rows with no True pixel.
+    widths : (N,) float ndarray
+        Each run's length in pixels; 0 on rows with no True pixel.
+    """
     sub = np.pad(mask[rows], ((0, 0), (1, 1)))
     step = np.diff(sub.astype(np.int8), axis=1)
     start_r, start_c = np.nonzero(step == 1)
@@ -281,17 +326,19 @@ def centre_line(
     mask = arr == SPINE
     if not mask.any():
         raise SpineSegError(source, "has no spine (label 1): no Cobb angle can be measured")
-    column, ignored = column_pieces(mask)
+    column, extras = column_pieces(mask)
     warnings = []
-    if ignored:
-        warnings.append(f"ignored {ignored} spine piece(s) away from the column")
+    # specks do not matter; a piece that could have been part of the column does
+    sizeable = [p for p in extras if p.size >= _SIZEABLE_PIECE * column.sum()]
+    if sizeable:
+        warnings.append(f"ignored {len(sizeable)} spine piece(s) away from the column")
     present = np.flatnonzero(column.any(axis=1))
     rows = np.arange(present[0], present[-1] + 1)
     if rows.size < 2 * N_VERTEBRAE:
         raise SpineSegError(
             source, f"the spine is only {rows.size} rows tall: too short to measure"
         )
-    raw, width = _row_centres(column, rows)
+    raw, width = widest_runs(column, rows)
     missing = np.isnan(raw)
     if missing.any():
         raw = np.interp(rows, rows[~missing], raw[~missing])
