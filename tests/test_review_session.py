@@ -108,6 +108,24 @@ def test_accept_keeps_a_correction_and_reset_forgets(dataset, tmp_path):
     assert ReviewSession.open(tmp_path / "review").status(key) == UNREVIEWED
 
 
+def test_showing_an_image_is_not_an_edit(dataset, tmp_path):
+    session = ReviewSession.open(tmp_path / "review", dataset)
+    predicted = column_trimap()
+    session.start_edit(NAMES[0], predicted)
+    assert session.save_edit(NAMES[0], predicted.copy()) is False  # the autosave timer
+    assert session.status(NAMES[0]) == UNREVIEWED
+    assert session.accept(NAMES[0], predicted) == ACCEPTED
+    assert session.save_edit(NAMES[0], predicted) is False
+    session.start_edit(NAMES[1], predicted)
+    edited = predicted.copy()
+    edited[5, 5] = 1
+    assert session.accept(NAMES[1], edited) == CORRECTED  # edited before any autosave
+    assert session.save_edit(NAMES[1], edited) is False
+    edited[6, 6] = 1
+    assert session.save_edit(NAMES[0], edited) is True  # an accepted image edited later
+    assert session.counts() == {UNREVIEWED: 1, ACCEPTED: 0, CORRECTED: 2}
+
+
 def test_navigation_stays_in_bounds_and_finds_unreviewed(dataset, tmp_path):
     session = ReviewSession.open(tmp_path / "review", dataset)
     assert session.previous() == NAMES[0]

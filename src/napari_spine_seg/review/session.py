@@ -190,7 +190,9 @@ class ReviewSession:
         for key, status in (statuses or {}).items():
             if key in self._status and status in STATUSES:
                 self._status[key] = status
-        self._saved: dict[str, int] = {}
+        # checksums of the last trimap written per image, and of the one first shown
+        self._saved_input: dict[str, int] = {}
+        self._shown: dict[str, int] = {}
         for key in self.keys:
             path = self.trimap_path(key)
             if path.exists() and self._status[key] == UNREVIEWED:
@@ -389,14 +391,12 @@ class ReviewSession:
         path = self.trimap_path(key)
         if self._status[key] == UNREVIEWED or not path.exists():
             return None
-        trimap = read_trimap_png(path)
-        self._saved[key] = _checksum(trimap)
-        return trimap
+        return read_trimap_png(path)
 
-    def _write(self, key: str, trimap: np.ndarray) -> Path:
+    def _write(self, key: str, raw: np.ndarray) -> Path:
         sample = self.sample(key)
         path = self.trimap_path(key)
-        trimap = validate_trimap(trimap, path)
+        trimap = validate_trimap(raw, path)
         shape = tuple(sample.image_shape())
         if trimap.shape != shape:
             raise SpineSegError(
@@ -404,14 +404,23 @@ class ReviewSession:
                 f"is {shape[0]} x {shape[1]} but its trimap is {trimap.shape[0]} x {trimap.shape[1]}",
             )
         write_trimap_png(path, trimap)
-        self._saved[key] = _checksum(trimap)
+        self._saved_input[key] = _checksum(raw)
         return path
+
+    def start_edit(self, key: str, trimap: np.ndarray) -> None:
+        """Record the trimap shown for image `key` before any edit.
+
+        :meth:`save_edit` then writes only once the trimap differs from it, so a
+        widget may call it on a timer without marking an untouched image corrected.
+        """
+        self._shown[self._check(key)] = _checksum(np.asarray(trimap))
 
     def save_edit(self, key: str, trimap: np.ndarray) -> bool:
         """Autosave an edited trimap of image `key`, which becomes *corrected*.
 
-        Writes only when the trimap differs from what this session last saved for
-        the image, so it may be called after every brush stroke or on a timer.
+        Writes only when the trimap differs both from what this session last saved
+        for the image and (until the image is corrected) from the trimap recorded by
+        :meth:`start_edit`, so it may be called after every brush stroke or on a timer.
 
         Parameters
         ----------
@@ -425,10 +434,13 @@ class ReviewSession:
         bool
             Whether anything was written.
         """
-        trimap = validate_trimap(trimap, self.trimap_path(key))
-        if self._status.get(key) == CORRECTED and self._saved.get(key) == _checksum(trimap):
+        raw = np.asarray(trimap)
+        checksum = _checksum(raw)
+        if self._saved_input.get(self._check(key)) == checksum:
             return False
-        self._write(key, trimap)
+        if self._status[key] != CORRECTED and self._shown.get(key) == checksum:
+            return False
+        self._write(key, raw)
         if self._status[key] != CORRECTED:
             self._status[key] = CORRECTED
             self.save_state()
@@ -437,13 +449,16 @@ class ReviewSession:
     def accept(self, key: str, trimap: np.ndarray) -> str:
         """Mark image `key` reviewed with `trimap` as its final trimap; return its status.
 
-        An image that was corrected stays *corrected* (its trimap is saved again);
-        any other becomes *accepted*.
+        An image already corrected, or whose `trimap` differs from the one recorded by
+        :meth:`start_edit`, is (or stays) *corrected*, its trimap saved again; any
+        other becomes *accepted*.
         """
-        if self._status[self._check(key)] == CORRECTED:
-            self.save_edit(key, trimap)
+        raw = np.asarray(trimap)
+        shown = self._shown.get(self._check(key))
+        if self._status[key] == CORRECTED or (shown is not None and shown != _checksum(raw)):
+            self.save_edit(key, raw)  # edited since shown: a correction, not an acceptance
             return CORRECTED
-        self._write(key, trimap)
+        self._write(key, raw)
         self._status[key] = ACCEPTED
         self.save_state()
         return ACCEPTED
@@ -452,7 +467,7 @@ class ReviewSession:
         """Forget the review of image `key`: delete its saved trimap, mark it unreviewed."""
         path = self.trimap_path(key)
         self._status[key] = UNREVIEWED
-        self._saved.pop(key, None)
+        self._saved_input.pop(key, None)
         self.save_state()
         path.unlink(missing_ok=True)
 
