@@ -1,0 +1,107 @@
+"""``spine-seg gaps TRIMAPS [--json FILE]``: where a folder of trimaps needs a look.
+
+Every trimap PNG of the folder is searched for breaks in the spine column, stray
+pieces, holes and narrowings (:func:`napari_spine_seg.spine.gaps.find_gaps`). The JSON
+file maps each trimap's file name to its list of gaps::
+
+    {"a.png": [{"row": 812, "col": 240, "height": 35, "kind": "break"}], "b.png": []}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from ..errors import SpineSegError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``gaps`` with the ``spine-seg`` subcommand parsers."""
+    parser = subparsers.add_parser(
+        "gaps",
+        help="find breaks, stray pieces, holes and narrowings in trimap PNGs",
+        description=(
+            "Search every trimap PNG in TRIMAPS for places a reviewer should look at: "
+            "breaks in the spine column, spine pieces away from it, holes and narrowings. "
+            "Prints a summary; --json writes every gap (row, col, height, kind) per file."
+        ),
+    )
+    parser.add_argument("trimaps", metavar="TRIMAPS", help="folder of trimap PNGs")
+    parser.add_argument("--json", metavar="FILE", default=None, help="write the gaps here")
+    parser.add_argument(
+        "--min-rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="shortest break or narrowing reported (default: 0.5%% of the column's height)",
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def trimap_files(folder: str | Path) -> tuple[list[Path], list[Path]]:
+    """The trimap PNGs of `folder`, sorted by name, and the other PNGs in it.
+
+    Raises
+    ------
+    SpineSegError
+        When `folder` is not a folder or holds no trimap PNG.
+    """
+    from ..data.masks import is_trimap_image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SpineSegError(folder, "is not a folder of trimap PNGs")
+    pngs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+    trimaps = [p for p in pngs if is_trimap_image(p)]
+    if not trimaps:
+        found = f"{len(pngs)} PNG file(s), none a trimap" if pngs else "no PNG files"
+        raise SpineSegError(folder, f"has no trimap PNGs ({found})")
+    return trimaps, [p for p in pngs if p not in set(trimaps)]
+
+
+def _describe(counts: Counter) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Find the gaps of every trimap in ``args.trimaps``; return the exit status."""
+    from ..atomic import check_writable_folder, write_text_atomic
+    from ..data.masks import read_trimap_png
+    from ..spine.gaps import find_gaps
+    from ._progress import progress
+
+    if args.min_rows is not None and args.min_rows < 1:
+        raise SpineSegError(None, f"--min-rows must be 1 or more, not {args.min_rows}")
+    files, others = trimap_files(args.trimaps)
+    if args.json:
+        check_writable_folder(Path(args.json).resolve().parent)
+    found: dict[str, list[dict]] = {}
+    totals: Counter = Counter()
+    lines = []
+    for path in progress(files, total=len(files), desc="gaps", unit="trimap"):
+        gaps = find_gaps(read_trimap_png(path), min_gap_rows=args.min_rows)
+        found[path.name] = [g.to_dict() for g in gaps]
+        counts = Counter(g.kind for g in gaps)
+        totals.update(counts)
+        if gaps:
+            lines.append(f"  {path.name}: {_describe(counts)}")
+    if args.json:
+        write_text_atomic(args.json, json.dumps(found, indent=1) + "\n")
+    _print_summary(files, others, lines, totals, args.json)
+    return 0
+
+
+def _print_summary(files, others, lines, totals, json_path) -> None:
+    flagged = len(lines)
+    print(f"{len(files)} trimap(s), {flagged} with something to look at")
+    for line in lines:
+        print(line)
+    if flagged:
+        print(f"in all: {_describe(totals)}")
+    if others:
+        print(f"skipped {len(others)} PNG file(s) that are not trimaps")
+    if json_path:
+        print(f"wrote {json_path}")
