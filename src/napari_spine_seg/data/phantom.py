@@ -86,30 +86,35 @@ class Phantom:
     meta: dict = field(default_factory=dict)
 
 
-def _pick_curve(rng: np.random.Generator, curve) -> tuple[str, float]:
-    if curve is None:
-        kind = str(rng.choice(list(CURVE_RATES), p=list(CURVE_RATES.values())))
-    elif isinstance(curve, str):
-        kind = curve
-    else:
-        kind, amplitude = curve
-        if kind not in CURVE_KINDS:
-            raise ValueError(
-                f"unknown curve kind {kind!r}; expected one of {', '.join(CURVE_KINDS)}"
-            )
-        if not 0.0 <= float(amplitude) <= MAX_AMPLITUDE:
-            raise ValueError(
-                f"curve amplitude must be within 0–{MAX_AMPLITUDE:g} degrees, not {amplitude}"
-            )
-        return kind, float(amplitude)
+def _check_kind(kind) -> str:
     if kind not in CURVE_KINDS:
         raise ValueError(f"unknown curve kind {kind!r}; expected one of {', '.join(CURVE_KINDS)}")
-    return kind, float(rng.uniform(*CURVE_RANGES[kind]))
+    return kind
+
+
+def _pick_curve(rng: np.random.Generator, curve) -> tuple[str, float]:
+    # the same draws whatever is asked for, so that the rest of the phantom stays the same
+    random_kind = str(rng.choice(list(CURVE_RATES), p=list(CURVE_RATES.values())))
+    fraction = rng.random()
+    if curve is None or isinstance(curve, str):
+        kind = _check_kind(random_kind if curve is None else curve)
+        low, high = CURVE_RANGES[kind]
+        return kind, low + fraction * (high - low)
+    kind, amplitude = curve
+    _check_kind(kind)
+    if not 0.0 <= float(amplitude) <= MAX_AMPLITUDE:
+        raise ValueError(
+            f"curve amplitude must be within 0–{MAX_AMPLITUDE:g} degrees, not {amplitude}"
+        )
+    return kind, float(amplitude)
 
 
 def _pick_artefacts(rng: np.random.Generator, artefacts) -> set[str]:
+    draws = rng.random(len(ARTEFACT_RATES))
     if artefacts is None:
-        return {name for name, rate in ARTEFACT_RATES.items() if rng.random() < rate}
+        return {
+            name for (name, rate), u in zip(ARTEFACT_RATES.items(), draws, strict=True) if u < rate
+        }
     chosen = {artefacts} if isinstance(artefacts, str) else set(artefacts)
     unknown = chosen - set(ARTEFACTS)
     if unknown:
@@ -162,10 +167,14 @@ def make_phantom(
     kind, amplitude = _pick_curve(rng, curve)
     chosen = _pick_artefacts(rng, artefacts)
     clavicles = bool(rng.random() < 0.8)
-    geo = spine_geometry(rng, height, width, kind, amplitude)
-    body = render._Body(rng, geo, height, width)
+    # one stream per part: asking for an artefact changes that artefact, not the anatomy
+    (r_geo, r_body, r_soft, r_organs, r_bones, r_vert, r_metal, r_film) = (
+        np.random.default_rng(s) for s in rng.integers(0, 2**63, size=8)
+    )
+    geo = spine_geometry(r_geo, height, width, kind, amplitude)
+    body = render._Body(r_body, geo, height, width)
 
-    low = render.soft_tissue(rng, body, organs="organs" in chosen)
+    low = render.soft_tissue(r_soft, body, r_organs if "organs" in chosen else None)
     up = Image.fromarray(low).resize(
         (low.shape[1] * render.LOW, low.shape[0] * render.LOW), Image.BILINEAR
     )
@@ -174,20 +183,20 @@ def make_phantom(
     # two layers, so that anterior ribs and clavicles add to the posterior ribs they cross
     layers = [Image.new("F", (width, height), 0.0) for _ in range(2)]
     back, front = (ImageDraw.Draw(layer) for layer in layers)
-    render.draw_ribs_and_clavicles(rng, body, back, front, clavicles)
-    render.draw_pelvis(rng, body, back)
+    render.draw_ribs_and_clavicles(r_bones, body, back, front, clavicles)
+    render.draw_pelvis(r_bones, body, back)
     for layer in layers:
         att += np.asarray(layer, dtype=np.float32)
-    render.add_vertebrae(rng, att, geo)
+    render.add_vertebrae(r_vert, att, geo)
     if chosen & {"necklace", "rods"}:
         metal = Image.new("F", (width, height), 0.0)
         draw = ImageDraw.Draw(metal)
         if "necklace" in chosen:
-            render.draw_necklace(rng, body, draw)
+            render.draw_necklace(r_metal, body, draw)
         if "rods" in chosen:
-            render.draw_rods(rng, geo, draw, width)
+            render.draw_rods(r_metal, geo, draw, width)
         att += np.asarray(metal, dtype=np.float32)
-    image = render.film(rng, att, chosen)
+    image = render.film(r_film, att, chosen)
 
     landmarks = np.asarray(geo.landmarks, dtype=np.float64)
     meta = {

@@ -130,8 +130,13 @@ def _lung_outline(body: _Body, rng: np.random.Generator, side: int) -> np.ndarra
     return np.concatenate([medial, dome, lateral, apex])
 
 
-def soft_tissue(rng: np.random.Generator, body: _Body, organs: bool) -> np.ndarray:
-    """Low-resolution attenuation of the body, lungs, heart, gas and organ shadows."""
+def soft_tissue(
+    rng: np.random.Generator, body: _Body, organs: np.random.Generator | None = None
+) -> np.ndarray:
+    """Low-resolution attenuation of the body, lungs, heart and gas.
+
+    With a generator `organs`, organ shadows (:func:`organ_shadows`) drawn from it too.
+    """
     h, w = body.h, body.w
     yy, xx, shape = _low_grid(h, w)
     hw = body.half_width(yy)
@@ -164,8 +169,8 @@ def soft_tissue(rng: np.random.Generator, body: _Body, organs: bool) -> np.ndarr
             shape, 1.0, lambda d: d.pieslice(_pts([c - r, c + r], LOW), 180, 360, fill=255)
         )
         soft *= 1.0 - rng.uniform(0.3, 0.6) * bubble
-    if organs:
-        soft += organ_shadows(rng, body, yy, xx)
+    if organs is not None:
+        soft += organ_shadows(organs, body, yy, xx)
     return soft
 
 
@@ -440,28 +445,31 @@ def film(rng: np.random.Generator, att: np.ndarray, artefacts: set[str]) -> np.n
     """Attenuation → 8-bit brightness, with the film's response, blur, noise and contrast.
 
     The response and any contrast change are applied through look-up tables: a
-    phantom must cost milliseconds.
+    phantom must cost milliseconds. Every parameter is drawn whether or not its
+    artefact is asked for, so that the artefacts change nothing else.
     """
     h, w = att.shape
-    heel = rng.uniform(-0.1, 0.1)
+    heel, unsharp = rng.uniform(-0.1, 0.1), rng.uniform(0.6, 0.9)
+    bg, gain, gamma = rng.uniform(0.02, 0.07), rng.uniform(0.9, 1.3), rng.uniform(0.85, 1.2)
+    blur = rng.uniform(1.2, 3.0) * max(w, 200) / 300
+    sigma = rng.uniform(0.025, 0.06) if "noise" in artefacts else rng.uniform(0.004, 0.01)
+    c_gamma = rng.uniform(0.5, 0.8) if rng.random() < 0.5 else rng.uniform(1.3, 1.9)
+    c_gain, c_offset = rng.uniform(0.55, 1.35), rng.uniform(-0.08, 0.12)
+
     att *= (1.0 + heel * (np.arange(h, dtype=np.float32) / h - 0.5))[:, None]
     # the system's unsharpness: a 3-tap Gaussian each way (also smooths PIL's hard edges)
-    tap = np.exp(-0.5 / rng.uniform(0.6, 0.9) ** 2)
+    tap = np.exp(-0.5 / unsharp**2)
     weights = np.array([tap, 1.0, tap]) / (1.0 + 2.0 * tap)
     att = ndimage.correlate1d(ndimage.correlate1d(att, weights, axis=0), weights, axis=1)
     grid = np.linspace(0.0, _ATT_MAX, 2048)
-    bg = rng.uniform(0.02, 0.07)
-    gain, gamma = rng.uniform(0.9, 1.3), rng.uniform(0.85, 1.2)
     lut = (bg + (1.0 - bg) * (1.0 - np.exp(-gain * grid))) ** gamma
     idx = np.clip(att * (2047 / _ATT_MAX), 0, 2047).astype(np.int32)
     img = lut.astype(np.float32)[idx]
     if "blur" in artefacts:
-        img = ndimage.gaussian_filter(img, rng.uniform(1.2, 3.0) * max(w, 200) / 300)
-    sigma = rng.uniform(0.025, 0.06) if "noise" in artefacts else rng.uniform(0.004, 0.01)
+        img = ndimage.gaussian_filter(img, blur)
     img += _noise(rng, img.shape, sigma)
     levels = np.linspace(0.0, 1.0, 1024)
     if "contrast" in artefacts:
-        gamma = rng.choice([rng.uniform(0.5, 0.8), rng.uniform(1.3, 1.9)])
-        levels = (levels**gamma - 0.5) * rng.uniform(0.55, 1.35) + 0.5 + rng.uniform(-0.08, 0.12)
+        levels = (levels**c_gamma - 0.5) * c_gain + 0.5 + c_offset
     out_lut = np.clip(np.rint(levels * 255.0), 0, 255).astype(np.uint8)
     return out_lut[np.clip(img * 1023.0 + 0.5, 0, 1023).astype(np.int32)]
