@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import warnings
 
 import numpy as np
 import pytest
+import scipy.io
+from PIL import Image
 
+from napari_spine_seg.cli import main
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.spine.cobb import cobb_angles, cobb_details, is_s_shaped, smape
+from napari_spine_seg.trimap import trimap_from_landmarks
 
 # ---------------------------------------------------------------------------------------
 # A small generator of realistic spines (also used by the other spine tests)
@@ -296,3 +301,94 @@ def test_smape_rejects_mismatched_shapes():
         smape(np.zeros((2, 3)), np.zeros((3, 3)))
     with pytest.raises(ValueError):
         smape([np.nan, 1, 1], [1, 1, 1])
+
+
+# ---------------------------------------------------------------------------------------
+# spine-seg cobb
+# ---------------------------------------------------------------------------------------
+
+
+def _write_aasce(root, split, spines):
+    """A tiny AASCE layout: JPEGs, <name>.mat with p2, filenames/landmarks/angles CSVs."""
+    data, labels = root / "data" / split, root / "labels" / split
+    data.mkdir(parents=True)
+    labels.mkdir(parents=True)
+    names, rows, angles = [], [], []
+    for i, (landmarks, (h, w)) in enumerate(spines):
+        name = f"sunhl-1th-0{i}-Jan-2017-16{i} A AP.jpg"
+        Image.fromarray(np.full((h, w), 40 + i, np.uint8)).save(data / name, quality=90)
+        scipy.io.savemat(labels / f"{name}.mat", {"p2": landmarks})
+        names.append(name)
+        rows.append(np.concatenate([landmarks[:, 0] / w, landmarks[:, 1] / h]))
+        angles.append(reference_cobb(landmarks, h)[0])
+    (labels / "filenames.csv").write_text("".join(f"{n}\n" for n in names))
+    np.savetxt(labels / "landmarks.csv", np.array(rows), delimiter=",")
+    np.savetxt(labels / "angles.csv", np.array(angles), delimiter=",")
+    return names, np.array(angles)
+
+
+def _read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_cli_cobb_on_an_aasce_layout(tmp_path, capsys):
+    rng = np.random.default_rng(31)
+    spines = [make_spine(rng, height=300, kind=k) for k in ("C", "S", "straight")]
+    names, expected = _write_aasce(tmp_path / "boost", "training", spines)
+    out = tmp_path / "angles.csv"
+    assert main(["cobb", str(tmp_path / "boost"), "--csv", str(out)]) == 0
+    table = _read_csv(out)
+    assert table[0] == ["file", "pt", "mt", "tl"]
+    assert [r[0] for r in table[1:]] == sorted(names)
+    got = {r[0]: np.array(r[1:], float) for r in table[1:]}
+    for name, angles in zip(names, expected, strict=True):
+        np.testing.assert_allclose(got[name], angles, atol=1e-3)
+    stdout = capsys.readouterr().out
+    assert "against angles.csv (3 images): MAE 0.00 deg" in stdout
+    assert names[0] in stdout
+    # one split folder works too
+    assert main(["cobb", str(tmp_path / "boost" / "data" / "training")]) == 0
+
+
+def test_cli_cobb_on_a_folder_of_trimaps(tmp_path, capsys):
+    rng = np.random.default_rng(32)
+    folder = tmp_path / "trimaps"
+    folder.mkdir()
+    expected = {}
+    for i in range(3):
+        landmarks, shape = make_spine(rng, kind="C", cobb=20 + 15 * i, height=600)
+        trimap = trimap_from_landmarks(landmarks, shape)
+        if i == 2:  # a broken column
+            rows = np.flatnonzero((trimap == 1).any(axis=1))
+            mid = (rows[0] + rows[-1]) // 2
+            trimap[mid : mid + 40] = 2
+        Image.fromarray(trimap).save(folder / f"img {i}.png")
+        expected[f"img {i}.png"] = cobb_angles(landmarks, shape[0])
+    out = tmp_path / "out" / "cobb.csv"
+    assert main(["cobb", str(folder), "--csv", str(out)]) == 0
+    table = _read_csv(out)
+    assert table[0] == ["file", "pt", "mt", "tl"]
+    assert [r[0] for r in table[1:]] == ["img 0.png", "img 1.png", "img 2.png"]
+    for row in table[1:3]:
+        assert float(row[1]) == pytest.approx(expected[row[0]][0], abs=3)
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if "warning" in line]
+    assert len(warned) == 1 and "img 2.png" in warned[0] and "broken column" in warned[0]
+
+
+def test_cli_cobb_bad_source_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["cobb", str(tmp_path / "nothing here")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spine-seg cobb: error: ")
+    assert "nothing here" in err[0]
+
+
+def test_cli_cobb_bad_landmark_file_names_it(tmp_path, capsys):
+    rng = np.random.default_rng(33)
+    names, _ = _write_aasce(tmp_path, "test", [make_spine(rng, height=300)])
+    bad = tmp_path / "labels" / "test" / f"{names[0]}.mat"
+    scipy.io.savemat(bad, {"p2": np.zeros((10, 2))})
+    assert main(["cobb", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0]
