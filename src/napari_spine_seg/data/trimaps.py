@@ -1,0 +1,170 @@
+"""Trimap PNGs for a whole data set, drawn from its landmarks.
+
+One single-channel 8-bit PNG per image (1 spine, 2 background, 3 border), at the
+image's size and named after it (:func:`~napari_spine_seg.data.masks.trimap_name`).
+A data set with several splits gets one subfolder per split. Used by
+``spine-seg trimaps`` and by anything else that needs the trimaps on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ..errors import SpineSegError
+
+
+def _own_folders(dataset) -> set[Path]:
+    """Folders holding the data set's own files (images, landmark files, trimaps).
+
+    Trimaps written there could replace labels, or be taken for images next time.
+    """
+    folders = {
+        Path(p).resolve().parent
+        for s in dataset.samples
+        for p in (s.image_path, s.landmarks_path, s.trimap_path)
+        if p is not None
+    }
+    if dataset.kind == "aasce":
+        folders.update((Path(dataset.root) / sub).resolve() for sub in ("data", "labels"))
+    if dataset.kind == "pets":
+        folders.add((Path(dataset.root) / "annotations").resolve())
+    return folders
+
+
+def plan_trimaps(dataset, out: str | os.PathLike) -> list[tuple[object, Path]]:
+    """Pair every sample of `dataset` with the trimap PNG it gets under `out`.
+
+    Parameters
+    ----------
+    dataset : napari_spine_seg.data.dataset.Dataset
+    out : path-like
+        Output folder; with several splits, ``out/<split>/<name>.png``, else ``out/<name>.png``.
+
+    Returns
+    -------
+    list of (Sample, pathlib.Path)
+
+    Raises
+    ------
+    SpineSegError
+        When `out` lies inside the data set's image or label folders, a sample has no
+        landmarks, or an output would replace one of the data set's own files.
+    """
+    from ..data.masks import trimap_name
+
+    out = Path(out)
+    resolved = out.resolve()
+    for folder in sorted(_own_folders(dataset)):
+        if resolved.is_relative_to(folder):
+            raise SpineSegError(
+                out, f"is inside the data set's own folder {folder}; write the trimaps elsewhere"
+            )
+    own = {
+        Path(p).resolve()
+        for s in dataset.samples
+        for p in (s.image_path, s.landmarks_path, s.trimap_path)
+        if p is not None
+    }
+    by_split = len(dataset.splits) > 1
+    plan = []
+    for sample in dataset.samples:
+        if sample.landmarks_path is None:
+            raise SpineSegError(sample.image_path, "has no landmarks to draw a trimap from")
+        folder = out / sample.split if by_split and sample.split else out
+        target = folder / trimap_name(sample.name)
+        if target.resolve() in own:
+            raise SpineSegError(target, "is a file of the data set itself; not overwritten")
+        plan.append((sample, target))
+    return plan
+
+
+def _draw_one(job: tuple[object, Path, int | None]) -> Path:
+    """Draw and write the trimap of one sample (runs in a worker process)."""
+    from ..data.masks import write_trimap_png
+    from ..trimap import trimap_from_landmarks
+
+    sample, target, border = job
+    landmarks = sample.load_landmarks()
+    trimap = trimap_from_landmarks(landmarks, sample.image_shape(), border)
+    return write_trimap_png(target, trimap)
+
+
+def _mp_context():
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__, "napari_spine_seg.data.dataset"])
+    return ctx
+
+
+def write_trimaps(
+    dataset,
+    out: str | os.PathLike,
+    *,
+    border: int | None = None,
+    jobs: int = 2,
+    progress: Callable[..., Iterator] | None = None,
+) -> list[Path]:
+    """Write a trimap PNG from the landmarks of every sample of `dataset`.
+
+    Parameters
+    ----------
+    dataset : napari_spine_seg.data.dataset.Dataset or path-like
+        The data set, or a folder :func:`~napari_spine_seg.data.dataset.open_dataset` opens.
+    out : path-like
+        Output folder (see :func:`plan_trimaps` for the layout); checked for writing first.
+    border : int, optional
+        Border band half-width in pixels; default
+        :func:`~napari_spine_seg.trimap.default_border` of each image's width.
+    jobs : int
+        Worker processes (1: in this process).
+    progress : callable, optional
+        Wraps the iteration over finished images, like
+        :func:`napari_spine_seg.cli._progress.progress`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The trimap files, in the data set's order.
+
+    Raises
+    ------
+    SpineSegError
+        For a bad data set, a bad landmark file, or an output folder that cannot be
+        written or lies inside the data set's own folders.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ..atomic import check_writable_folder
+    from ..data.dataset import Dataset, open_dataset
+
+    if border is not None and border < 0:
+        raise SpineSegError(None, f"the border must be 0 or more pixels, not {border}")
+    if jobs < 1:
+        raise SpineSegError(None, f"jobs must be 1 or more, not {jobs}")
+    if not isinstance(dataset, Dataset):
+        dataset = open_dataset(dataset)
+    plan = plan_trimaps(dataset, out)
+    check_writable_folder(out)
+    for folder in sorted({target.parent for _, target in plan}):
+        check_writable_folder(folder)
+    work = [(sample, target, border) for sample, target in plan]
+
+    def results() -> Iterator[Path]:
+        if jobs == 1 or len(work) < 8:
+            yield from map(_draw_one, work)
+            return
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context())
+        try:
+            yield from pool.map(_draw_one, work, chunksize=4)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    iterator = results()
+    if progress is not None:
+        iterator = progress(iterator, total=len(work), desc="trimaps", unit="image")
+    return list(iterator)
