@@ -90,7 +90,7 @@ def test_xray_in_aasce_layout_opens_with_landmarks_and_trimap(make_napari_viewer
     root = write_aasce_layout(tmp_path / "set", n_train=1, n_test=0, size=(200, 80))
     image_path = next((root / "data" / "training").glob("*.jpg"))
     viewer = make_napari_viewer()
-    image, points, labels = _open(viewer, image_path)
+    image, labels, points = _open(viewer, image_path)
     assert (image._type_string, points._type_string, labels._type_string) == (
         "image",
         "points",
@@ -253,7 +253,7 @@ def test_aasce_split_opens_as_three_aligned_lazy_layers(make_napari_viewer, tmp_
 
     sizes, names = _write_split_of_mixed_sizes(tmp_path / "set")
     viewer = make_napari_viewer()
-    image, points, labels = _open(viewer, tmp_path / "set" / "data" / "training")
+    image, labels, points = _open(viewer, tmp_path / "set" / "data" / "training")
     assert (image._type_string, points._type_string, labels._type_string) == (
         "image",
         "points",
@@ -291,7 +291,7 @@ def test_aasce_root_opens_training_split_and_says_so(
     root = write_aasce_layout(tmp_path / "boostnet_labeldata", n_train=3, n_test=2, size=(120, 48))
     viewer = make_napari_viewer()
     layers = _open(viewer, root)
-    assert [layer.name for layer in layers] == ["training", "training landmarks", "training trimap"]
+    assert [layer.name for layer in layers] == ["training", "training trimap", "training landmarks"]
     assert layers[0].data.shape[0] == 3
     info = [str(n.message) for n in napari_notifications if n.severity.name == "INFO"]
     assert any("'training'" in m and os.fspath(root / "data" / "test") in m for m in info)
@@ -304,7 +304,7 @@ def test_aasce_split_with_a_bad_mat_opens_and_warns(
     bad = sorted((root / "labels" / "training").glob("*.mat"))[1]
     truncate_file(bad, 0.3)
     viewer = make_napari_viewer()
-    image, points, labels = _open(viewer, root / "data" / "training")
+    image, labels, points = _open(viewer, root / "data" / "training")
     assert image.data.shape[0] == 3
     assert sorted(set(points.data[:, 0].astype(int))) == [0, 2]
     assert not np.asarray(labels.data[1]).any()  # no landmarks: an empty trimap slice
@@ -365,7 +365,7 @@ def test_481_image_split_opens_fast_and_small(make_napari_viewer, tmp_path):
         getattr(viewer, f"add_{layer_type}")(data, **kwargs)
     elapsed, grown = time.perf_counter() - t0, _rss_bytes() - rss0
     print(f"481 images: {elapsed:.2f} s, {grown / 1e6:.0f} MB")
-    image, points, labels = viewer.layers
+    image, labels, points = viewer.layers
     assert image.data.shape == labels.data.shape == (481, 2000, 800)
     assert len(points.data) == 481 * 68
     assert elapsed < 3.0, f"opening 481 images took {elapsed:.2f} s"

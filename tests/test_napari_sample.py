@@ -13,7 +13,7 @@ pytestmark = pytest.mark.gui
 def test_phantom_sample_adds_image_landmarks_and_trimap(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-spine-seg", "phantom")
-    image, points, labels = viewer.layers
+    image, labels, points = viewer.layers
     assert (image._type_string, points._type_string, labels._type_string) == (
         "image",
         "points",

@@ -63,7 +63,7 @@ def test_stack_saves_one_trimap_per_image_at_its_size(make_napari_viewer, tmp_pa
         write_jpeg(root / "data" / "training" / f"img {i}.jpg", synthetic_xray(lm, size))
         write_mat(root / "labels" / "training" / f"img {i}.jpg.mat", p2=lm)
     viewer = make_napari_viewer()
-    _, _, labels = viewer.open(os.fspath(root / "data" / "training"), plugin=PLUGIN)
+    _, labels, _ = viewer.open(os.fspath(root / "data" / "training"), plugin=PLUGIN)
     viewer.layers.selection = {labels}
     written = viewer.layers.save(os.fspath(tmp_path / "trimaps.png"), selected=True, plugin=PLUGIN)
     assert written == [os.fspath(tmp_path / "trimaps" / f"img {i}.png") for i in range(2)]

@@ -40,8 +40,17 @@ LANDMARK_FACE_COLOR = "#ff3b30"
 LANDMARK_BORDER_COLOR = "#ffffff"
 
 
+#: axis names of a data set stack: napari's slider reads "image"; the image axes keep
+#: napari's default names, so that stacks and single images share a viewer
+STACK_AXIS_LABELS = ("image", "-2", "-1")
+
+
 def _scale_kwargs(scale: Sequence[float] | None) -> dict[str, Any]:
     return {} if scale is None else {"scale": tuple(float(s) for s in scale)}
+
+
+def _stack_kwargs(ndim: int) -> dict[str, Any]:
+    return {"axis_labels": STACK_AXIS_LABELS} if ndim == 3 else {}
 
 
 def _metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -82,6 +91,7 @@ def image_layer(
         "blending": "translucent_no_depth",
         "metadata": _metadata(metadata),
         **_scale_kwargs(scale),
+        **_stack_kwargs(len(np.shape(data))),
     }
     if contrast_limits is not None:
         kwargs["contrast_limits"] = [float(c) for c in contrast_limits]
@@ -125,6 +135,7 @@ def trimap_layer(
         "blending": "translucent_no_depth",
         "metadata": _metadata(metadata),
         **_scale_kwargs(scale),
+        **_stack_kwargs(len(np.shape(data))),
     }
     return (data, kwargs, "labels")
 
@@ -135,9 +146,9 @@ def point_size(width: int) -> float:
     Examples
     --------
     >>> point_size(100), point_size(1000)
-    (4.0, 15.0)
+    (5.0, 20.0)
     """
-    return float(max(4, round(0.015 * width)))
+    return float(max(5, round(0.02 * width)))
 
 
 def landmark_features(n_sets: int) -> dict[str, np.ndarray]:
@@ -208,4 +219,5 @@ def landmarks_layer(
         # only the current slice's landmarks are drawn, not those of neighbours
         kwargs["out_of_slice_display"] = False
         kwargs["ndim"] = 3
+        kwargs.update(_stack_kwargs(3))
     return (points, kwargs, "points")

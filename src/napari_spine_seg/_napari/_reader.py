@@ -8,8 +8,8 @@ returns napari's "nothing to add" value ``[(None,)]``.
 Data sets (folders; the manifest lists the AASCE reader before the Pets one):
 
 - **AASCE layout** (``data/<split>`` + ``labels/<split>``): a split folder opens as a lazy
-  stack of its X-rays, its landmarks as Points ``(slice, row, col)`` and its trimaps
-  (drawn from the landmarks, lazily) as Labels, aligned slice by slice; slices are
+  stack of its X-rays, its trimaps (drawn from the landmarks, lazily) as Labels and
+  its landmarks as Points ``(slice, row, col)``, aligned slice by slice; slices are
   padded to the split's largest image, top-left aligned (see :mod:`._stack`). A root
   (or its ``data/`` folder) with several splits opens **its training split** (the first
   of training/train/validation/…/test) and a notification names the other splits and
@@ -230,19 +230,15 @@ def _read_xray(path: Path) -> list[tuple]:
             notify_error(f"{exc} (the image opens without its landmarks)")
         else:
             lm_meta = {**meta, "landmarks_path": str(mat)}
+            trimap = trimap_from_landmarks(landmarks, shape)
+            layers.append(
+                trimap_layer(trimap, name=f"{name} trimap", scale=scale, metadata=lm_meta)
+            )
             layers.append(
                 landmarks_layer(
                     landmarks,
                     name=f"{name} landmarks",
                     size=point_size(shape[1]),
-                    scale=scale,
-                    metadata=lm_meta,
-                )
-            )
-            layers.append(
-                trimap_layer(
-                    trimap_from_landmarks(landmarks, shape),
-                    name=f"{name} trimap",
                     scale=scale,
                     metadata=lm_meta,
                 )

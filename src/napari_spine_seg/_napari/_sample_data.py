@@ -11,7 +11,7 @@ SAMPLE_SEED = 0
 
 
 def make_phantom_sample(seed: int = SAMPLE_SEED) -> list[tuple]:
-    """One phantom X-ray (Image), its 68 landmarks (Points) and its trimap (Labels).
+    """One phantom X-ray (Image), its trimap (Labels) and its 68 landmarks (Points).
 
     Parameters
     ----------
@@ -21,7 +21,7 @@ def make_phantom_sample(seed: int = SAMPLE_SEED) -> list[tuple]:
     Returns
     -------
     list of tuple
-        Three layer-data tuples: image, landmarks, trimap.
+        Three layer-data tuples: image, trimap, landmarks (markers drawn on top).
     """
     from ..data.phantom import make_phantom
     from ..trimap import trimap_from_landmarks
@@ -31,15 +31,15 @@ def make_phantom_sample(seed: int = SAMPLE_SEED) -> list[tuple]:
     meta = {"image_shape": list(image.shape), "phantom_seed": int(seed)}
     return [
         image_layer(image, name="phantom X-ray", contrast_limits=(0, 255), metadata=meta),
+        trimap_layer(
+            trimap_from_landmarks(phantom.landmarks, image.shape),
+            name="phantom trimap",
+            metadata=meta,
+        ),
         landmarks_layer(
             phantom.landmarks,
             name="phantom landmarks",
             size=point_size(image.shape[1]),
-            metadata=meta,
-        ),
-        trimap_layer(
-            trimap_from_landmarks(phantom.landmarks, image.shape),
-            name="phantom trimap",
             metadata=meta,
         ),
     ]

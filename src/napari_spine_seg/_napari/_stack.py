@@ -125,8 +125,44 @@ def _trimap_loader(sample, landmarks, shape) -> Callable[[], np.ndarray] | None:
     return load
 
 
+def _summary(source: str, what: str, problems: list[str]) -> str:
+    more = "; …" if len(problems) > 3 else ""
+    return f"{source}: {what} {len(problems)} image(s): " + "; ".join(problems[:3]) + more
+
+
+def _readable(samples: Sequence[Any], source: str) -> tuple[list[Any], list[tuple[int, int]]]:
+    """The samples whose image header can be read, and their shapes; warns about the rest."""
+    kept, shapes, problems = [], [], []
+    for sample in samples:
+        try:
+            shapes.append(tuple(int(v) for v in sample.image_shape()))
+        except SpineSegError as exc:
+            problems.append(str(exc))
+            continue
+        kept.append(sample)
+    if problems:
+        notify_warning(_summary(source, "left out", problems) + " (unreadable)")
+    if not kept:
+        raise SpineSegError(source, "has no readable images")
+    return kept, shapes
+
+
+def _all_landmarks(samples: Sequence[Any], source: str) -> list[np.ndarray | None]:
+    """Each sample's landmarks (None where it has none or they cannot be read)."""
+    landmarks, problems = [], []
+    for sample in samples:
+        try:
+            landmarks.append(sample.load_landmarks())
+        except SpineSegError as exc:
+            problems.append(str(exc))
+            landmarks.append(None)
+    if problems:
+        notify_warning(_summary(source, "no landmarks for", problems))
+    return landmarks
+
+
 def stack_layers(samples: Sequence[Any], *, name: str, source: str) -> list[tuple]:
-    """Layer-data tuples of a data set: image stack, landmarks Points, trimap Labels.
+    """Layer-data tuples of a data set: image stack, trimap Labels, landmarks Points.
 
     Parameters
     ----------
@@ -140,29 +176,13 @@ def stack_layers(samples: Sequence[Any], *, name: str, source: str) -> list[tupl
     Returns
     -------
     list of tuple
-        The image stack, then its landmarks (only when some image has landmarks), then
-        its trimaps (when some image has landmarks or a trimap file). All three share
-        the slice axis. Images whose header cannot be read are left out, with a warning.
+        The image stack, then its trimaps (when some image has landmarks or a trimap
+        file), then its landmarks (when some image has landmarks), drawn in that order
+        so the markers stay on top. All share the slice axis. Images whose header
+        cannot be read are left out, with a warning.
     """
-    kept, shapes, problems = [], [], []
-    for sample in samples:
-        try:
-            shapes.append(tuple(int(v) for v in sample.image_shape()))
-        except SpineSegError as exc:
-            problems.append(str(exc))
-            continue
-        kept.append(sample)
-    if problems:
-        notify_warning(
-            f"{source}: left out {len(problems)} unreadable image(s): "
-            + "; ".join(problems[:3])
-            + ("; …" if len(problems) > 3 else "")
-        )
-    if not kept:
-        raise SpineSegError(source, "has no readable images")
-
-    height = max(s[0] for s in shapes)
-    width = max(s[1] for s in shapes)
+    kept, shapes = _readable(samples, source)
+    size = (max(s[0] for s in shapes), max(s[1] for s in shapes))
     names = [s.name for s in kept]
     meta = {
         "source": source,
@@ -171,30 +191,16 @@ def stack_layers(samples: Sequence[Any], *, name: str, source: str) -> list[tupl
         "shapes": [list(s) for s in shapes],
         "padding": "top-left aligned, each slice padded to the largest height and width",
     }
-    layers = [
-        image_layer(
-            _lazy_stack(
-                [_image_loader(s) for s in kept], names, (height, width), np.uint8, "image"
-            ),
-            name=name,
-            contrast_limits=(0, 255),
-            metadata=meta,
-        )
-    ]
+    images = _lazy_stack([_image_loader(s) for s in kept], names, size, np.uint8, "image")
+    layers = [image_layer(images, name=name, contrast_limits=(0, 255), metadata=meta)]
 
-    landmarks, landmark_problems = [], []
-    for sample in kept:
-        try:
-            landmarks.append(sample.load_landmarks())
-        except SpineSegError as exc:
-            landmark_problems.append(str(exc))
-            landmarks.append(None)
-    if landmark_problems:
-        notify_warning(
-            f"{source}: no landmarks for {len(landmark_problems)} image(s): "
-            + "; ".join(landmark_problems[:3])
-            + ("; …" if len(landmark_problems) > 3 else "")
-        )
+    landmarks = _all_landmarks(kept, source)
+    loads = [_trimap_loader(s, lm, sh) for s, lm, sh in zip(kept, landmarks, shapes, strict=True)]
+    if any(load is not None for load in loads):
+        empty = lambda: np.zeros((0, 0), np.uint8)  # noqa: E731  (no labels: an empty slice)
+        trimaps = _lazy_stack([ld or empty for ld in loads], names, size, np.uint8, "trimap")
+        layers.append(trimap_layer(trimaps, name=f"{name} trimap", metadata=meta))
+
     with_landmarks = [i for i, lm in enumerate(landmarks) if lm is not None]
     if with_landmarks:
         layers.append(
@@ -203,25 +209,6 @@ def stack_layers(samples: Sequence[Any], *, name: str, source: str) -> list[tupl
                 name=f"{name} landmarks",
                 size=point_size(int(np.median([s[1] for s in shapes]))),
                 slice_index=with_landmarks,
-                metadata=meta,
-            )
-        )
-
-    trimap_loads = [
-        _trimap_loader(s, lm, shape) for s, lm, shape in zip(kept, landmarks, shapes, strict=True)
-    ]
-    if any(load is not None for load in trimap_loads):
-        empty = lambda: np.zeros((0, 0), np.uint8)  # noqa: E731  (no labels: an empty slice)
-        layers.append(
-            trimap_layer(
-                _lazy_stack(
-                    [load or empty for load in trimap_loads],
-                    names,
-                    (height, width),
-                    np.uint8,
-                    "trimap",
-                ),
-                name=f"{name} trimap",
                 metadata=meta,
             )
         )
