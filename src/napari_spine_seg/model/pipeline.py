@@ -1,0 +1,335 @@
+"""The training input pipeline: stream samples from disk, decode once, augment.
+
+Each :class:`~napari_spine_seg.data.dataset.Sample` (AASCE with trimaps drawn from the
+landmarks on the fly, image + trimap folders, the Pets layout) is decoded, fitted to
+the network input (:mod:`.preprocess`) and, with a cache folder, stored as one small
+``.npy`` file keyed by the image and label files' path, size and modification time and
+by the input size and fit. Later epochs and later runs read that file instead of
+decoding a full-size X-ray again. Nothing holds the whole set: a batch is read when it
+is asked for, so memory stays flat as the set grows.
+
+Augmentation (training batches only; numpy/scipy, so every Keras backend gets it):
+
+* geometry: rotation (±10°), scale (0.85–1.15, plus ±8 % between rows and columns),
+  shift (±8 %), applied to image and trimap together (nearest for the trimap);
+* left–right flip (a trimap stays true under it); never up–down (a spine has a top);
+* intensity: gamma, contrast, brightness, a smooth illumination gradient, blur and
+  noise, so that the network learns the spine's shape, not one generator's grey levels.
+
+:func:`batches` wraps it all in a ``keras.utils.PyDataset`` (backend-neutral; Keras
+feeds it to ``tf.data`` itself on the TensorFlow backend).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from ..atomic import atomic_output
+from ..trimap import BORDER
+from .preprocess import fit_image, fit_trimap
+
+#: bump when what is cached changes, so old cache files are not reused
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How samples are fitted to the network input.
+
+    Attributes
+    ----------
+    size : (rows, cols)
+    channels : int
+        1, or 3 (gray repeated) for the seed's RGB model.
+    fit : {"resize", "letterbox"}
+    """
+
+    size: tuple[int, int]
+    channels: int = 1
+    fit: str = "resize"
+
+
+def default_cache_dir() -> Path:
+    """Where fitted arrays are cached by default.
+
+    ``$SPINE_SEG_CACHE`` when set, else ``$XDG_CACHE_HOME/napari-spine-seg/arrays``
+    (``~/.cache/...`` when that is unset).
+    """
+    env = os.environ.get("SPINE_SEG_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "napari-spine-seg" / "arrays"
+
+
+def _file_stamp(path: Path | None) -> str:
+    if path is None:
+        return "-"
+    st = os.stat(path)
+    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def cache_key(sample, spec: InputSpec) -> str:
+    """Cache file stem for `sample` fitted by `spec` (changes when a file changes)."""
+    parts = [
+        f"v{CACHE_VERSION}",
+        _file_stamp(Path(sample.image_path)),
+        _file_stamp(getattr(sample, "trimap_path", None)),
+        _file_stamp(getattr(sample, "landmarks_path", None)),
+        f"{spec.size[0]}x{spec.size[1]}",
+        spec.fit,
+    ]
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def decode_sample(sample, spec: InputSpec) -> np.ndarray:
+    """Read one sample and fit it to the input: a ``(2, rows, cols)`` uint8 array.
+
+    Row 0 is the normalised image × 255, row 1 the trimap (values 1, 2, 3).
+    """
+    xray = sample.load_image()
+    trimap = sample.load_trimap()
+    image = fit_image(xray.pixels, spec.size, spec.fit)
+    small = fit_trimap(trimap, spec.size, spec.fit)
+    return np.stack([np.round(image * 255.0).astype(np.uint8), small])
+
+
+class ArrayCache:
+    """Fitted samples on disk, one ``.npy`` file each (or no caching when folder is None).
+
+    Parameters
+    ----------
+    folder : path-like or None
+        Cache folder; created when needed. When it cannot be written, the cache is
+        switched off with one warning and samples are decoded every time.
+    """
+
+    def __init__(self, folder: str | os.PathLike | None):
+        self.folder = None if folder is None else Path(folder)
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, sample, spec: InputSpec) -> np.ndarray:
+        """The fitted ``(2, rows, cols)`` uint8 array of `sample`."""
+        if self.folder is None:
+            self.misses += 1
+            return decode_sample(sample, spec)
+        path = self.folder / f"{cache_key(sample, spec)}.npy"
+        try:
+            arr = np.load(path)
+            if arr.shape == (2, *spec.size) and arr.dtype == np.uint8:
+                self.hits += 1
+                return arr
+        except (OSError, ValueError, EOFError):
+            pass
+        self.misses += 1
+        arr = decode_sample(sample, spec)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, arr)
+        except Exception as exc:  # a cache that cannot be written must not stop training
+            warnings.warn(
+                f"{self.folder}: cannot write the cache ({exc}); not caching", stacklevel=2
+            )
+            self.folder = None
+        return arr
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Ranges of the random augmentation (see the module docstring)."""
+
+    rotate_deg: float = 10.0
+    scale: float = 0.15
+    aspect: float = 0.08
+    shift: float = 0.08
+    flip_lr: bool = True
+    gamma: float = 0.5
+    contrast: float = 0.4
+    brightness: float = 0.15
+    illumination: float = 0.2
+    blur_sigma: float = 1.2
+    noise: float = 0.06
+
+
+def augment(
+    image: np.ndarray,
+    trimap: np.ndarray,
+    rng: np.random.Generator,
+    aug: Augmentation = Augmentation(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Augment one fitted image (float32 in [0, 1]) and its trimap together.
+
+    Returns
+    -------
+    image : float32 (rows, cols) in [0, 1]
+    trimap : uint8 (rows, cols)
+    """
+    rows, cols = image.shape
+    # geometry: one affine map for both (output pixel → input pixel)
+    angle = np.deg2rad(rng.uniform(-aug.rotate_deg, aug.rotate_deg))
+    s = rng.uniform(1 - aug.scale, 1 + aug.scale)
+    a = rng.uniform(-aug.aspect, aug.aspect)
+    sy, sx = s * (1 + a), s * (1 - a)
+    cos, sin = np.cos(angle), np.sin(angle)
+    forward = np.array([[cos * sy, -sin * sx], [sin * sy, cos * sx]])
+    inverse = np.linalg.inv(forward)
+    centre = np.array([(rows - 1) / 2, (cols - 1) / 2])
+    shift = np.array(
+        [rng.uniform(-aug.shift, aug.shift) * rows, rng.uniform(-aug.shift, aug.shift) * cols]
+    )
+    offset = centre - inverse @ (centre + shift)
+    image = ndimage.affine_transform(image, inverse, offset, order=1, mode="reflect")
+    trimap = ndimage.affine_transform(trimap, inverse, offset, order=0, mode="reflect")
+    if aug.flip_lr and rng.random() < 0.5:
+        image, trimap = image[:, ::-1], trimap[:, ::-1]
+
+    # intensity
+    img = np.clip(image, 0.0, 1.0) ** np.exp(rng.uniform(-aug.gamma, aug.gamma))
+    mean = img.mean()
+    img = (img - mean) * rng.uniform(1 - aug.contrast, 1 + aug.contrast) + mean
+    img = img + rng.uniform(-aug.brightness, aug.brightness)
+    if aug.illumination and rng.random() < 0.5:
+        yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
+        theta = rng.uniform(0, 2 * np.pi)
+        ramp = (np.cos(theta) * yy / rows + np.sin(theta) * xx / cols) * 2 - 1
+        img = img + rng.uniform(-aug.illumination, aug.illumination) * ramp
+    if aug.blur_sigma and rng.random() < 0.3:
+        img = ndimage.gaussian_filter(img, rng.uniform(0.3, aug.blur_sigma))
+    if aug.noise and rng.random() < 0.5:
+        img = img + rng.normal(0.0, rng.uniform(0.0, aug.noise), img.shape)
+    return np.clip(img, 0.0, 1.0).astype(np.float32), np.ascontiguousarray(trimap, dtype=np.uint8)
+
+
+class BatchSource:
+    """Batches of fitted (and optionally augmented) samples, read from disk on demand.
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+    spec : InputSpec
+    batch_size : int
+    cache : ArrayCache
+    augmentation : Augmentation or None
+        None for validation batches.
+    shuffle : bool
+        A new order every epoch (seeded).
+    seed : int
+    """
+
+    def __init__(
+        self,
+        samples: Sequence,
+        spec: InputSpec,
+        *,
+        batch_size: int,
+        cache: ArrayCache,
+        augmentation: Augmentation | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+    ):
+        self.samples = list(samples)
+        self.spec = spec
+        self.batch_size = int(batch_size)
+        self.cache = cache
+        self.augmentation = augmentation
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.samples) / self.batch_size)
+
+    def order(self) -> np.ndarray:
+        """Sample indices in this epoch's order."""
+        n = len(self.samples)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, self.epoch]).permutation(n)
+
+    def batch(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch `idx` of this epoch: ``x`` (B, rows, cols, C) float32, ``y`` (B, rows, cols) int32.
+
+        ``y`` holds class indices (trimap value − 1).
+        """
+        order = self.order()
+        picks = order[idx * self.batch_size : (idx + 1) * self.batch_size]
+        xs, ys = [], []
+        for i in picks:
+            arr = self.cache.get(self.samples[i], self.spec)
+            image = arr[0].astype(np.float32) / 255.0
+            trimap = arr[1]
+            if self.augmentation is not None:
+                rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+                image, trimap = augment(image, trimap, rng, self.augmentation)
+            xs.append(image)
+            ys.append(trimap)
+        x = np.stack(xs)[..., None]
+        if self.spec.channels == 3:
+            x = np.repeat(x, 3, axis=-1)
+        y = np.stack(ys).astype(np.int32) - 1
+        return x, y
+
+    def next_epoch(self) -> None:
+        """Move on to the next epoch (new order and augmentation)."""
+        self.epoch += 1
+
+    def prepare(self, progress=None) -> None:
+        """Decode and cache every sample once (calls ``progress(done, total)``)."""
+        total = len(self.samples)
+        for k, sample in enumerate(self.samples):
+            self.cache.get(sample, self.spec)
+            if progress is not None:
+                progress(k + 1, total)
+
+
+@functools.cache
+def _py_dataset_class():
+    import keras
+
+    class SampleBatches(keras.utils.PyDataset):
+        """A :class:`BatchSource` as a Keras ``PyDataset``."""
+
+        def __init__(self, source: BatchSource, **kwargs):
+            super().__init__(**kwargs)
+            self.source = source
+
+        def __len__(self):
+            return len(self.source)
+
+        def __getitem__(self, idx):
+            return self.source.batch(idx)
+
+        def on_epoch_end(self):
+            self.source.next_epoch()
+
+    return SampleBatches
+
+
+def as_py_dataset(source: BatchSource, *, workers: int = 1):
+    """Wrap a :class:`BatchSource` in a ``keras.utils.PyDataset``.
+
+    Parameters
+    ----------
+    source : BatchSource
+    workers : int
+        Threads reading batches ahead (1 reads them in the training loop).
+    """
+    return _py_dataset_class()(source, workers=workers, use_multiprocessing=False, max_queue_size=4)
+
+
+def spine_fraction(trimap: np.ndarray) -> float:
+    """Fraction of non-border pixels that are spine (for checks and reports)."""
+    valid = trimap != BORDER
+    return float((trimap[valid] == 1).mean()) if valid.any() else 0.0

@@ -1,0 +1,261 @@
+"""Predict trimaps at each image's own size, in batches, with optional flip TTA.
+
+Each image is prepared exactly as in training (:mod:`.preprocess`: fitted to the
+network input and normalised), the network's class probabilities are resized back to
+the original size (bilinear), and the trimap is their argmax there, so that the
+outline is as smooth as the probabilities, not blocky at the network's resolution.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_output, check_writable_folder
+from ..errors import SpineSegError
+from .files import LoadedModel, load_model
+from .preprocess import fit_image, placement, probabilities_to_trimap, unfit_probabilities
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The prediction for one image, at the image's original size.
+
+    Attributes
+    ----------
+    trimap : (H, W) uint8
+        1 spine, 2 background, 3 border.
+    probability : (H, W) float32
+        Spine probability in [0, 1].
+    name : str or None
+        The image's file name when it came from a file.
+    """
+
+    trimap: np.ndarray
+    probability: np.ndarray
+    name: str | None = None
+
+
+def _as_model(model) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, str | os.PathLike):
+        return load_model(model)
+    raise TypeError("model must be a LoadedModel (from load_model) or a path to a .keras file")
+
+
+def _pixels(image) -> tuple[np.ndarray, str | None]:
+    """Pixels and name of an array, an XRay, a Sample or a path."""
+    if isinstance(image, np.ndarray):
+        return image, None
+    if isinstance(image, str | os.PathLike):
+        from ..data.images import read_xray
+
+        return read_xray(image).pixels, Path(image).name
+    if hasattr(image, "load_image"):  # a Sample
+        return image.load_image().pixels, image.name
+    if hasattr(image, "pixels"):  # an XRay
+        path = getattr(image, "path", None)
+        return image.pixels, None if path is None else Path(path).name
+    return np.asarray(image), None
+
+
+def predict_images(
+    model,
+    images: Iterable,
+    *,
+    batch_size: int = 4,
+    tta: bool = False,
+) -> list[Prediction]:
+    """Predict a trimap and a spine-probability map for each image.
+
+    Parameters
+    ----------
+    model : LoadedModel or path-like
+        From :func:`~napari_spine_seg.model.files.load_model`, or a model file.
+    images : iterable
+        2-D arrays (any size and dtype), :class:`~napari_spine_seg.data.images.XRay`,
+        dataset samples or image file paths.
+    batch_size : int
+        Images per forward pass.
+    tta : bool
+        Also predict the left–right mirrored image and average the probabilities.
+
+    Returns
+    -------
+    list of Prediction
+        In the order of `images`, each at its image's original size.
+    """
+    return list(iter_predictions(model, images, batch_size=batch_size, tta=tta))
+
+
+def iter_predictions(
+    model, images: Iterable, *, batch_size: int = 4, tta: bool = False
+) -> Iterator[Prediction]:
+    """Like :func:`predict_images`, yielding one prediction at a time (flat memory)."""
+    loaded = _as_model(model)
+    info = loaded.info
+    size = tuple(info.input_size)
+    batch: list[tuple[np.ndarray, object, str | None]] = []
+
+    def flush():
+        x = np.stack([b[0] for b in batch])[..., None]
+        if info.channels == 3:
+            x = np.repeat(x, 3, axis=-1)
+        probs = _forward(loaded.keras_model, x, batch_size)
+        if tta:
+            probs = 0.5 * (
+                probs + _forward(loaded.keras_model, x[:, :, ::-1], batch_size)[:, :, ::-1]
+            )
+        for (_, place, name), p in zip(batch, probs, strict=True):
+            full = unfit_probabilities(p, place)
+            yield Prediction(probabilities_to_trimap(full), full[..., 0].copy(), name)
+
+    for image in images:
+        pixels, name = _pixels(image)
+        arr = np.asarray(pixels)
+        if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+            arr = arr[..., :3].mean(axis=-1)
+        if arr.ndim != 2 or min(arr.shape) < 2:
+            raise SpineSegError(name, f"cannot predict on an image of shape {np.shape(pixels)}")
+        batch.append((fit_image(arr, size, info.fit), placement(arr.shape, size, info.fit), name))
+        if len(batch) == batch_size:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
+
+
+def _forward(keras_model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    import keras
+
+    out = (
+        keras_model.predict_on_batch(x)
+        if len(x) <= batch_size
+        else keras_model.predict(x, verbose=0)
+    )
+    return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+
+
+def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Image files named by `inputs`: files, folders (their images), or an AASCE split/root.
+
+    An AASCE root or split folder contributes its ``data/<split>`` images; any other
+    folder the image files directly in it (trimap PNGs beside images are skipped).
+
+    Raises
+    ------
+    SpineSegError
+        For a missing input, a file that is not an image, or nothing to predict.
+    """
+    from ..data.aasce import aasce_splits, find_aasce_root
+    from ..data.images import is_image_file
+    from ..data.masks import is_trimap_image, trimap_name
+
+    files: list[Path] = []
+    for raw in inputs:
+        path = Path(raw)
+        if not path.exists():
+            raise SpineSegError(path, "does not exist")
+        if path.is_file():
+            if not is_image_file(path):
+                raise SpineSegError(path, "is not an image file this program reads")
+            files.append(path)
+            continue
+        found = find_aasce_root(path)
+        if found is not None:
+            root, split = found
+            splits = (split,) if split is not None else aasce_splits(root)
+            folders = [root / "data" / s for s in splits]
+        else:
+            folders = [path / "images"] if (path / "images").is_dir() else [path]
+        for folder in folders:
+            entries = sorted(
+                p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+            )
+            images = [p for p in entries if is_image_file(p)]
+            stems = {trimap_name(p.name) for p in images if p.suffix.lower() != ".png"}
+            files.extend(
+                p
+                for p in images
+                if not (p.name in stems and p.suffix.lower() == ".png" and is_trimap_image(p))
+            )
+    if not files:
+        raise SpineSegError(Path(inputs[0]) if inputs else None, "holds no images to predict")
+    names = {}
+    for f in files:
+        other = names.setdefault(f.name, f)
+        if other != f:
+            raise SpineSegError(
+                f, f"has the same name as {other}; their trimaps would overwrite each other"
+            )
+    return files
+
+
+def output_name(image_name: str) -> str:
+    """The trimap file name of an image (its extension replaced by ``.png``)."""
+    from ..data.masks import trimap_name
+
+    return trimap_name(image_name)
+
+
+def probability_name(image_name: str) -> str:
+    """The probability map's file name of an image: ``<stem>.probability.tif``."""
+    stem = output_name(image_name)[: -len(".png")]
+    return f"{stem}.probability.tif"
+
+
+def predict_files(
+    model,
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    batch_size: int = 4,
+    tta: bool = False,
+    probability: bool = False,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
+) -> list[Path]:
+    """Predict every image of `inputs` and write one trimap PNG each into `out`.
+
+    Parameters
+    ----------
+    model : LoadedModel or path-like
+    inputs : sequence of path-like
+        Files, folders or AASCE splits (see :func:`collect_inputs`).
+    out : path-like
+        Output folder; trimaps are named after their images (``x.jpg`` → ``x.png``).
+    batch_size : int
+    tta : bool
+    probability : bool
+        Also write the spine probability as a float32 TIFF ``<stem>.probability.tif``.
+    progress : callable, optional
+        ``progress(iterable, total)`` wrapping the iteration over images.
+
+    Returns
+    -------
+    list of Path
+        The trimap files written.
+    """
+    from ..data.masks import write_trimap_png
+
+    files = collect_inputs(inputs)
+    out = check_writable_folder(out)
+    loaded = _as_model(model)
+    written = []
+    stream: Iterable = iter_predictions(loaded, files, batch_size=batch_size, tta=tta)
+    if progress is not None:
+        stream = progress(stream, len(files))
+    for pred in stream:
+        target = out / output_name(pred.name)
+        write_trimap_png(target, pred.trimap)
+        if probability:
+            import tifffile
+
+            with atomic_output(out / probability_name(pred.name)) as tmp:
+                tifffile.imwrite(tmp, pred.probability.astype(np.float32))
+        written.append(target)
+    return written
