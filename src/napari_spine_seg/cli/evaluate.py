@@ -1,0 +1,41 @@
+"""``spine-seg evaluate PRED_DIR DATASET [--json FILE]``: score predicted trimaps."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``evaluate`` subcommand."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score predicted trimaps against a dataset",
+        description=(
+            "Compare the trimap PNGs in PRED_DIR (named after the images) with DATASET's "
+            "labels: pixel accuracy over the three classes, spine Dice and IoU ignoring the "
+            "ground truth's border band, and HD95 of the spine outlines in pixels. Prints a "
+            "table; --json also writes every score."
+        ),
+    )
+    p.add_argument("pred_dir", metavar="PRED_DIR", help="folder of predicted trimap PNGs")
+    p.add_argument("dataset", metavar="DATASET", help="AASCE root or split, or image+trimap folder")
+    p.add_argument("--json", metavar="FILE", help="write the per-image and mean scores as JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the table, and write the JSON when asked."""
+    from ..evaluate import evaluate, write_report_json
+    from ._progress import progress
+
+    report = evaluate(
+        args.pred_dir,
+        args.dataset,
+        progress=lambda it, n: progress(it, total=n, desc="evaluate", unit="image"),
+    )
+    print(report.table())
+    if args.json:
+        write_report_json(report, args.json)
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,57 @@
+"""``spine-seg predict MODEL INPUT... --out DIR``: one trimap PNG per image."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..model.defaults import PREDICT_BATCH_SIZE
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``predict`` subcommand."""
+    p = subparsers.add_parser(
+        "predict",
+        help="predict a trimap PNG for each image",
+        description=(
+            "Predict the spine in each image of INPUT (image files, folders of images, or "
+            "an AASCE root or split) and write one trimap PNG per image into DIR, named "
+            "after the image (x.jpg -> x.png), at the image's own size."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="a .keras model written by spine-seg train")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files, folders or an AASCE split"
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--batch-size", type=int, default=PREDICT_BATCH_SIZE, help="default %(default)s")
+    p.add_argument(
+        "--tta", action="store_true", help="average with the left-right mirrored prediction"
+    )
+    p.add_argument(
+        "--probability",
+        action="store_true",
+        help="also write spine probability maps (<stem>.probability.tif)",
+    )
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the model, predict, and say how many trimaps were written where."""
+    from ..model.files import load_model
+    from ..model.predict import collect_inputs, predict_files
+    from ._progress import progress
+
+    files = collect_inputs(args.inputs)  # bad input fails before the model loads
+    model = load_model(args.model)
+    written = predict_files(
+        model,
+        [str(f) for f in files],
+        args.out,
+        batch_size=max(1, args.batch_size),
+        tta=args.tta,
+        probability=args.probability,
+        progress=lambda it, n: progress(it, total=n, desc="predict", unit="image"),
+    )
+    print(f"wrote {len(written)} trimap(s) to {args.out}")
+    return 0
