@@ -23,6 +23,7 @@ from _files import (
     write_trimap,
 )
 from napari_spine_seg._napari import _reader
+from napari_spine_seg.data.masks import read_trimap_png
 from napari_spine_seg.trimap import LABEL_COLORS, trimap_from_landmarks, xy_to_rowcol
 
 pytestmark = pytest.mark.gui
@@ -100,6 +101,15 @@ def test_xray_in_aasce_layout_opens_with_landmarks_and_trimap(make_napari_viewer
     np.testing.assert_allclose(points.data, xy_to_rowcol(lm))
     np.testing.assert_array_equal(labels.data, trimap_from_landmarks(lm, (200, 80)))
     assert labels.data.shape == image.data.shape
+
+
+def test_xray_in_pets_layout_opens_with_its_trimap(make_napari_viewer, tmp_path):
+    root = write_pets_layout(tmp_path / "pets", n=2, size=(48, 64))
+    viewer = make_napari_viewer()
+    image, labels = _open(viewer, root / "images" / "Abyssinian_1.jpg")
+    assert (image._type_string, labels._type_string) == ("image", "labels")
+    expected = read_trimap_png(root / "annotations" / "trimaps" / "Abyssinian_1.png")
+    np.testing.assert_array_equal(labels.data, expected)
 
 
 def test_trimap_png_opens_as_labels_by_content(make_napari_viewer, tmp_path):

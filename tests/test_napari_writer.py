@@ -65,12 +65,19 @@ def test_stack_saves_one_trimap_per_image_at_its_size(make_napari_viewer, tmp_pa
     viewer = make_napari_viewer()
     _, labels, _ = viewer.open(os.fspath(root / "data" / "training"), plugin=PLUGIN)
     viewer.layers.selection = {labels}
+    viewer.dims.set_current_step(0, 1)
+    labels.brush_size = 3
+    labels.paint((1, 5, 5), 1)  # a correction on the second image, in the lazy stack
     written = viewer.layers.save(os.fspath(tmp_path / "trimaps.png"), selected=True, plugin=PLUGIN)
     assert written == [os.fspath(tmp_path / "trimaps" / f"img {i}.png") for i in range(2)]
-    for path, size in zip(written, sizes, strict=True):
-        np.testing.assert_array_equal(
-            read_trimap_png(path), trimap_from_landmarks(synthetic_landmarks(*size), size)
-        )
+    for i, (path, size) in enumerate(zip(written, sizes, strict=True)):
+        saved = read_trimap_png(path)
+        expected = trimap_from_landmarks(synthetic_landmarks(*size), size)
+        assert saved.shape == size
+        if i == 1:
+            assert saved[5, 5] == 1 and expected[5, 5] == 2
+            expected[3:8, 3:8] = saved[3:8, 3:8]
+        np.testing.assert_array_equal(saved, expected)
 
 
 def test_stray_label_values_are_refused_and_nothing_is_written(tmp_path):
