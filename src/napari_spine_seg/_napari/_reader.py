@@ -25,7 +25,7 @@ Files (told apart by content, not by name: see :mod:`._sniff`):
   folder) its trimap does.
 - **trimap PNG** (one channel, values 0–3): a Labels layer.
 - **colour mask** (red, green, blue regions): a trimap Labels layer, by the colour
-  mapping of :mod:`._colour_map` (default red spine, green background, blue border;
+  mapping of :mod:`napari_spine_seg.data.colour_map` (default red spine, green background, blue border;
   ``colours.json`` beside the mask or ``SPINE_SEG_COLOURS`` change it).
 """
 
@@ -174,8 +174,8 @@ def _read_trimap(path: Path) -> list[tuple]:
 
 
 def _read_colour_mask(path: Path) -> list[tuple]:
+    from ..data.colour_map import colour_map_for
     from ..data.masks import read_colour_mask
-    from ._colour_map import colour_map_for
 
     colour_map, source = colour_map_for(path)
     trimap = read_colour_mask(path, colour_map)

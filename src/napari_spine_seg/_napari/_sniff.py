@@ -112,9 +112,9 @@ def file_kind(path: str | os.PathLike) -> str | None:
 
 
 def _is_colour_mask(path: Path, im) -> bool:
+    from ..data.colour_map import colour_map_for
     from ..data.masks import DEFAULT_COLOUR_MAP
     from ..errors import SpineSegError
-    from ._colour_map import colour_map_for
 
     try:
         colour_map, _ = colour_map_for(path)
