@@ -1,0 +1,58 @@
+"""What the widgets of one viewer share: the current model and the open review.
+
+Training or loading makes a model current; prediction, the review queue and
+retraining use it. The review widget's open session is what retraining learns from.
+"""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+from typing import Any
+
+from psygnal import Signal
+
+
+class ViewerState:
+    """The current model and review session of one viewer.
+
+    Attributes
+    ----------
+    model : napari_spine_seg.model.files.LoadedModel or None
+        The current model (a Keras model with its metadata and file).
+    review : napari_spine_seg.review.session.ReviewSession or None
+        The open review session.
+    """
+
+    model_changed = Signal(object)
+    review_changed = Signal(object)
+
+    def __init__(self):
+        self.model: Any = None
+        self.review: Any = None
+
+    @property
+    def model_path(self) -> Path | None:
+        """File of the current model, or None."""
+        return None if self.model is None else self.model.path
+
+    def set_model(self, model) -> None:
+        """Make `model` (a LoadedModel) the current one and tell the widgets."""
+        self.model = model
+        self.model_changed.emit(model)
+
+    def set_review(self, session) -> None:
+        """Make `session` the open review and tell the widgets."""
+        self.review = session
+        self.review_changed.emit(session)
+
+
+_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def viewer_state(viewer) -> ViewerState:
+    """The shared state of `viewer` (created on first use, dropped with the viewer)."""
+    state = _STATES.get(viewer)
+    if state is None:
+        state = _STATES[viewer] = ViewerState()
+    return state

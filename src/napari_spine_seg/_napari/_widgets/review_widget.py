@@ -1,0 +1,477 @@
+"""The review queue: go through a dataset's images, accept or correct each trimap, export.
+
+The widget shows one image at a time, as three layers named after it: the X-ray,
+``<image> trimap`` (Labels, painted to correct it) and, with a model,
+``<image> probability`` (hidden). What is shown first is the image's saved review if
+it has one, else the current model's prediction, else the dataset's own trimap,
+else an empty trimap. Every brush stroke (and, on a one-second timer, anything else
+that changes the trimap, such as undo) is autosaved by the
+:class:`~napari_spine_seg.review.session.ReviewSession`; the review folder is the
+whole state, so a killed napari resumes at the same image with the same edits.
+
+Keyboard shortcuts (viewer-wide): see :data:`SHORTCUTS`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    ProgressBar,
+    PushButton,
+)
+
+from ...errors import SpineSegError
+from .._layers import image_layer, trimap_layer
+from .._notify import notify_error, notify_info
+from ._state import viewer_state
+from ._workers import error_message, start_worker
+
+if TYPE_CHECKING:
+    import napari
+
+#: key → (what it does, method name); bound on the viewer while the widget lives
+SHORTCUTS = {
+    "PageDown": ("next image", "next_image"),
+    "PageUp": ("previous image", "previous_image"),
+    "Alt-A": ("accept the trimap and go to the next unreviewed image", "accept_and_next"),
+    "Alt-U": ("next unreviewed image", "next_unreviewed"),
+}
+#: milliseconds between autosave checks (catches undo/redo, which napari does not announce)
+AUTOSAVE_MS = 1000
+ORDER_CHOICES = [("file order", "file"), ("worst first (gaps, then uncertainty)", "worst")]
+
+
+def _path(edit: FileEdit) -> Path | None:
+    text = str(edit.line_edit.value).strip()
+    return Path(text).expanduser() if text else None
+
+
+def default_review_folder(dataset: Path) -> Path:
+    """Where a dataset's review goes unless the person chooses: ``<dataset>-review`` beside it."""
+    dataset = Path(dataset)
+    return dataset.with_name(f"{dataset.name}-review")
+
+
+class ReviewWidget(Container):
+    """Review a dataset's trimaps one image at a time; autosave every edit; export.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self.viewer = viewer
+        self.state = viewer_state(viewer)
+        self.session = None
+        self._layers: list = []
+        self._key: str | None = None
+        self._workers: set = set()
+        self._predictions: dict[str, Any] = {}
+
+        self.dataset_edit = FileEdit(mode="d", label="dataset")
+        self.folder_edit = FileEdit(mode="d", label="review folder")
+        self.order = ComboBox(choices=ORDER_CHOICES, value="file", label="order")
+        self.open_button = PushButton(text="Open review")
+        self.model_label = Label(label="model")
+        self.position = Label(label="image")
+        self.counts = Label(label="reviewed")
+        self.previous_button = PushButton(text="◀ Previous  [PageUp]")
+        self.next_button = PushButton(text="Next ▶  [PageDown]")
+        self.accept_button = PushButton(text="Accept ✓  [Alt-A]")
+        self.unreviewed_button = PushButton(text="Next unreviewed  [Alt-U]")
+        self.reset_button = PushButton(text="Discard review of this image")
+        self.export_edit = FileEdit(mode="d", label="export to")
+        self.colour_check = CheckBox(text="colour trimaps", value=False)
+        self.overlay_check = CheckBox(text="overlays", value=True)
+        self.export_button = PushButton(text="Export reviewed trimaps")
+        self.progress = ProgressBar(value=0, min=0, max=1, label="progress", visible=False)
+        self.message = Label(label="")
+        nav = Container(
+            widgets=[self.previous_button, self.next_button], layout="horizontal", labels=False
+        )
+        verdict = Container(
+            widgets=[self.accept_button, self.unreviewed_button], layout="horizontal", labels=False
+        )
+        self.extend(
+            [
+                self.dataset_edit,
+                self.folder_edit,
+                self.order,
+                self.open_button,
+                self.model_label,
+                self.position,
+                self.counts,
+                nav,
+                verdict,
+                self.reset_button,
+                self.export_edit,
+                self.colour_check,
+                self.overlay_check,
+                self.export_button,
+                self.progress,
+                self.message,
+            ]
+        )
+        self.dataset_edit.changed.connect(self._suggest_folder)
+        self.open_button.clicked.connect(self.open_review)
+        self.previous_button.clicked.connect(self.previous_image)
+        self.next_button.clicked.connect(self.next_image)
+        self.accept_button.clicked.connect(self.accept_and_next)
+        self.unreviewed_button.clicked.connect(self.next_unreviewed)
+        self.reset_button.clicked.connect(self.reset_image)
+        self.export_button.clicked.connect(self.export)
+        self.state.model_changed.connect(self._show_model)
+        self._show_model(self.state.model)
+        self._set_enabled(False)
+
+        from qtpy.QtCore import QTimer
+
+        # both die with the widget's Qt object, so nothing fires into a closed viewer
+        self._timer = QTimer(self.native)
+        self._timer.setInterval(AUTOSAVE_MS)
+        self._timer.timeout.connect(self.autosave)
+        self._timer.start()
+        self._stroke_timer = QTimer(self.native)
+        self._stroke_timer.setSingleShot(True)
+        self._stroke_timer.setInterval(0)
+        self._stroke_timer.timeout.connect(self.autosave)
+        for key, (_, method) in SHORTCUTS.items():
+            viewer.bind_key(key, self._shortcut(method), overwrite=True)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _shortcut(self, method: str):
+        def handler(_viewer):
+            if self.session is not None:
+                getattr(self, method)()
+
+        handler.__doc__ = f"Review: {method.replace('_', ' ')}"
+        return handler
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for w in (
+            self.previous_button,
+            self.next_button,
+            self.accept_button,
+            self.unreviewed_button,
+            self.reset_button,
+            self.export_button,
+        ):
+            w.enabled = enabled
+
+    def _say(self, text: str) -> None:
+        self.message.value = text
+
+    def _fail(self, exc: BaseException) -> None:
+        text = error_message(exc)
+        self._say(text)
+        notify_error(text)
+
+    def _keep(self, worker) -> None:
+        self._workers.add(worker)
+        worker.finished.connect(lambda: self._workers.discard(worker))
+
+    def _show_model(self, model) -> None:
+        self._predictions.clear()
+        if model is None:
+            self.model_label.value = "none: showing the dataset's own trimaps"
+        else:
+            self.model_label.value = Path(model.path).name if model.path else "trained model"
+
+    def _suggest_folder(self, _=None) -> None:
+        dataset = _path(self.dataset_edit)
+        if dataset is not None and _path(self.folder_edit) is None:
+            self.folder_edit.value = default_review_folder(dataset)
+
+    def _update_labels(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        key = session.current_key
+        self.position.value = f"{session.index + 1} / {len(session)}  {key}  ({session.status()})"
+        counts = session.counts()
+        self.counts.value = ", ".join(f"{n} {status}" for status, n in counts.items())
+
+    @property
+    def trimap_layer(self):
+        """The Labels layer of the image under review, or None."""
+        return next((layer for layer in self._layers if layer._type_string == "labels"), None)
+
+    # -- opening --------------------------------------------------------------------------
+
+    def open_review(self) -> None:
+        """Open (or resume) the review in the chosen folder and show its current image."""
+        folder = _path(self.folder_edit)
+        dataset = _path(self.dataset_edit)
+        if folder is None:
+            if dataset is None:
+                self._fail(SpineSegError(None, "choose a dataset or a review folder first"))
+                return
+            folder = default_review_folder(dataset)
+            self.folder_edit.value = folder
+        from ...review.session import ReviewSession
+
+        model = self.state.model_path
+        try:
+            session = ReviewSession.open(folder, dataset, model=model)
+        except SpineSegError as exc:
+            self._fail(exc)
+            return
+        self._close_image()
+        self.session = session
+        self._predictions.clear()
+        if dataset is None:
+            self.dataset_edit.value = session.dataset.root
+        self.state.set_review(session)
+        self._set_enabled(True)
+        if self.order.value == "worst" and session.order != "worst":
+            self._rank_worst_first()
+        else:
+            if self.order.value == "file" and session.order != "file":
+                session.set_order("file")
+            self._say(f"review of {len(session)} images in {session.folder}")
+            self.show_current()
+
+    def _rank_worst_first(self) -> None:
+        session = self.session
+        model = self.state.model
+        if model is None:
+            self._fail(SpineSegError(None, "worst-first order needs a model: train or load one"))
+            self.show_current()
+            return
+        from ...review.session import review_priority
+        from .predict_widget import predict_pixels
+
+        keys = list(session.keys)
+
+        def rank():
+            priorities = {}
+            for i, key in enumerate(keys):
+                trimap, probability = predict_pixels(model, session.sample(key).load_image().pixels)
+                priorities[key] = review_priority(trimap, probability)
+                yield i + 1
+            return priorities
+
+        self.progress.max = len(keys)
+        self.progress.value = 0
+        self.progress.visible = True
+        self._say("predicting every image to find the worst…")
+
+        def done(priorities):
+            if self.session is session:
+                session.set_order("worst", priorities)
+                self._say("ordered worst first")
+                self.show_current()
+
+        def finish():
+            self.progress.visible = False
+
+        self._keep(
+            start_worker(
+                rank,
+                on_yield=lambda n: setattr(self.progress, "value", n),
+                on_return=done,
+                on_error=self._fail,
+                on_finish=finish,
+            )
+        )
+
+    # -- showing an image -------------------------------------------------------------------
+
+    def _close_image(self) -> None:
+        self.autosave()
+        for layer in self._layers:
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self._layers = []
+        self._key = None
+
+    def show_current(self) -> None:
+        """Load the current image of the queue (in a thread) and show it for review."""
+        session = self.session
+        if session is None:
+            return
+        self._close_image()
+        self._update_labels()
+        key = session.current_key
+        model = self.state.model
+        cached = self._predictions.get(key)
+
+        def load():
+            sample = session.sample(key)
+            pixels = sample.load_image().pixels
+            probability = None
+            trimap = session.reviewed_trimap(key)
+            source = "saved review"
+            if model is not None and (trimap is None or cached is None):
+                from .predict_widget import predict_pixels
+
+                predicted, probability = cached or predict_pixels(model, pixels)
+                if trimap is None:
+                    trimap, source = predicted, "prediction"
+            if trimap is None and sample.has_labels:
+                trimap, source = sample.load_trimap(), "the dataset's trimap"
+            if trimap is None:
+                trimap, source = np.full(pixels.shape, 2, np.uint8), "empty"
+            return key, sample, pixels, trimap, probability, source
+
+        self._keep(start_worker(load, on_return=self._show_loaded, on_error=self._fail))
+
+    def _show_loaded(self, loaded) -> None:
+        key, sample, pixels, trimap, probability, source = loaded
+        session = self.session
+        if session is None or key != session.current_key or self._key is not None:
+            return  # the person moved on while it loaded
+        if probability is not None:
+            self._predictions[key] = (trimap if source == "prediction" else None, probability)
+        stem = Path(sample.name).stem
+        meta = {"path": str(sample.image_path), "image_shape": list(pixels.shape), "review": key}
+        from napari.layers import Layer
+
+        tuples = [image_layer(pixels, name=stem, metadata=meta)]
+        if probability is not None:
+            data, kwargs, kind = image_layer(
+                probability.astype(np.float32), name=f"{stem} probability", metadata=meta
+            )
+            kwargs.update(colormap="magma", contrast_limits=(0.0, 1.0), visible=False)
+            tuples.append((data, kwargs, kind))
+        tuples.append(
+            trimap_layer(np.asarray(trimap, np.uint8).copy(), name=f"{stem} trimap", metadata=meta)
+        )
+        self._layers = [self.viewer.add_layer(Layer.create(*t)) for t in tuples]
+        labels = self.trimap_layer
+        session.start_edit(key, labels.data)
+        labels.events.paint.connect(self._stroke_done)
+        self._key = key
+        self.viewer.layers.selection.active = labels
+        labels.mode = "paint"
+        labels.selected_label = 1
+        self.viewer.reset_view()
+        self._update_labels()
+        self._say(f"showing {source}")
+
+    # -- autosave and verdicts ---------------------------------------------------------------
+
+    def _stroke_done(self, _event=None) -> None:
+        # napari announces a stroke before the last of it is in the array: save once
+        # the event loop has finished the stroke (within milliseconds)
+        self._stroke_timer.start()
+
+    def autosave(self, _event=None) -> bool:
+        """Save the trimap of the image shown if it changed; return whether it wrote."""
+        labels = self.trimap_layer
+        if self.session is None or self._key is None or labels is None:
+            return False
+        try:
+            written = self.session.save_edit(self._key, labels.data)
+        except SpineSegError as exc:
+            self._fail(exc)
+            return False
+        if written:
+            self._update_labels()
+        return written
+
+    def _go(self, move) -> None:
+        if self.session is None:
+            return
+        self.autosave()
+        before = self.session.current_key
+        try:
+            after = move()
+        except SpineSegError as exc:
+            self._fail(exc)
+            return
+        if after is not None and (after != before or self._key is None):
+            self.show_current()
+        else:
+            self._update_labels()
+
+    def next_image(self) -> None:
+        """Go to the next image of the queue."""
+        self._go(lambda: self.session.next())
+
+    def previous_image(self) -> None:
+        """Go to the previous image of the queue."""
+        self._go(lambda: self.session.previous())
+
+    def next_unreviewed(self) -> None:
+        """Go to the next image not yet reviewed (says so when there is none)."""
+
+        def move():
+            key = self.session.next_unreviewed()
+            if key is None:
+                self._say("every image is reviewed")
+                notify_info("every image is reviewed")
+            return key
+
+        self._go(move)
+
+    def accept_and_next(self) -> None:
+        """Accept the trimap shown (corrected if edited) and go to the next unreviewed image."""
+        labels = self.trimap_layer
+        if self.session is None or self._key is None or labels is None:
+            return
+        try:
+            self.session.accept(self._key, labels.data)
+        except SpineSegError as exc:
+            self._fail(exc)
+            return
+        self.next_unreviewed()
+
+    def reset_image(self) -> None:
+        """Discard the saved review of the image shown and show it afresh."""
+        if self.session is None or self._key is None:
+            return
+        key = self._key
+        self._key = None  # nothing to autosave: the review is being discarded
+        self.session.reset(key)
+        self.show_current()
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export(self) -> None:
+        """Export the reviewed trimaps (and the chosen extras) in a thread; report what was written."""
+        session = self.session
+        out = _path(self.export_edit)
+        if session is None:
+            return
+        if out is None:
+            self._fail(SpineSegError(None, "choose a folder to export to"))
+            return
+        self.autosave()
+        from ...review.export import export_review
+
+        colour, overlay = self.colour_check.value, self.overlay_check.value
+
+        def run():
+            done = []
+            result = export_review(
+                session, out, colour=colour, overlay=overlay, progress=lambda i, n: done.append(i)
+            )
+            return result
+
+        def report(result):
+            self.last_export = result
+            text = f"{result.summary()} to {out}"
+            self._say(text)
+            notify_info(text)
+
+        self._keep(start_worker(run, on_return=report, on_error=self._fail))
+
+    # -- teardown ---------------------------------------------------------------------------
+
+    def close_review(self) -> None:
+        """Save, remove the review's layers and forget the session (the folder keeps it all)."""
+        self._close_image()
+        self.session = None
+        self._set_enabled(False)

@@ -1,0 +1,210 @@
+"""The review queue in a real viewer: open, paint, autosave, navigate, accept, resume, export.
+
+Includes the kill test: a napari process reviewing a dataset is killed with SIGKILL
+right after a brush stroke, and a new viewer resumes at the same image with the stroke.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from napari_spine_seg.data.aasce import write_landmarks_mat
+from napari_spine_seg.data.phantom import make_phantom
+from napari_spine_seg.review.session import ACCEPTED, CORRECTED, UNREVIEWED, ReviewSession
+
+pytestmark = pytest.mark.gui
+SHAPE = (128, 64)
+
+
+def write_aasce(root: Path, n: int = 3) -> Path:
+    """A tiny phantom set in the AASCE layout: `n` training X-rays of 128 x 64."""
+    for sub in ("data/training", "labels/training"):
+        (root / sub).mkdir(parents=True)
+    for i in range(n):
+        ph = make_phantom(np.random.default_rng(i), height=SHAPE[0], width=SHAPE[1])
+        name = f"ph {i:02d} AP.jpg"
+        Image.fromarray(ph.image).save(root / "data" / "training" / name, quality=95)
+        write_landmarks_mat(root / "labels" / "training" / f"{name}.mat", ph.landmarks)
+    return root
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return write_aasce(tmp_path / "phantoms")
+
+
+def new_widget(viewer):
+    from napari_spine_seg._napari._widgets.review_widget import ReviewWidget
+
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return widget
+
+
+def wait_shown(qtbot, widget, key):
+    qtbot.waitUntil(lambda: widget._key == key, timeout=15_000)
+
+
+def test_review_paint_autosave_navigate_accept_export(make_napari_viewer, qtbot, dataset, tmp_path):
+    viewer = make_napari_viewer()
+    widget = new_widget(viewer)
+    widget.dataset_edit.value = dataset
+    assert widget.folder_edit.value == dataset.with_name("phantoms-review")  # suggested
+    widget.folder_edit.value = tmp_path / "review"
+    widget.open_button.clicked()
+    session = widget.session
+    keys = list(session.keys)
+    wait_shown(qtbot, widget, keys[0])
+    assert [layer.name for layer in viewer.layers] == ["ph 00 AP", "ph 00 AP trimap"]
+    labels = viewer.layers["ph 00 AP trimap"]
+    assert np.array_equal(labels.data, session.current.load_trimap())  # no model: the labels
+    assert "1 / 3" in widget.position.value and "unreviewed" in widget.position.value
+
+    labels.brush_size = 6
+    labels.paint((10, 5), 1)  # a stroke: autosaved as soon as napari has finished it
+    qtbot.waitUntil(lambda: session.status() == CORRECTED, timeout=1000)
+    saved = np.asarray(Image.open(session.trimap_path(keys[0])))
+    assert saved[10, 5] == 1 and saved.shape == SHAPE
+
+    widget.next_button.clicked()
+    wait_shown(qtbot, widget, keys[1])
+    assert [layer.name for layer in viewer.layers] == ["ph 01 AP", "ph 01 AP trimap"]
+    widget.accept_button.clicked()  # accepted, on to the next unreviewed
+    wait_shown(qtbot, widget, keys[2])
+    assert session.status(keys[1]) == ACCEPTED
+    assert session.counts() == {UNREVIEWED: 1, ACCEPTED: 1, CORRECTED: 1}
+    assert widget.counts.value == "1 unreviewed, 1 accepted, 1 corrected"
+
+    from qtpy.QtCore import Qt
+
+    canvas = viewer.window._qt_viewer.canvas.native
+    qtbot.keyClick(canvas, Qt.Key_PageUp)
+    wait_shown(qtbot, widget, keys[1])
+    qtbot.keyClick(canvas, Qt.Key_PageUp)
+    wait_shown(qtbot, widget, keys[0])
+    assert viewer.layers["ph 00 AP trimap"].data[10, 5] == 1  # the saved correction is shown
+
+    widget.export_edit.value = tmp_path / "export"
+    widget.colour_check.value = True
+    widget.export_button.clicked()
+    qtbot.waitUntil(lambda: hasattr(widget, "last_export"), timeout=15_000)
+    written = sorted(
+        p.relative_to(tmp_path / "export").as_posix() for p in widget.last_export.written
+    )
+    assert written == [
+        "training/colour/ph 00 AP.png",
+        "training/colour/ph 01 AP.png",
+        "training/overlay/ph 00 AP.png",
+        "training/overlay/ph 01 AP.png",
+        "training/ph 00 AP.png",
+        "training/ph 01 AP.png",
+    ]
+    assert widget.message.value.startswith("wrote 2 trimaps, 2 colour trimaps, 2 overlays")
+
+
+def test_untouched_image_stays_unreviewed_through_timed_autosaves(
+    make_napari_viewer, qtbot, dataset, tmp_path
+):
+    viewer = make_napari_viewer()
+    widget = new_widget(viewer)
+    widget.folder_edit.value = tmp_path / "review"
+    widget.dataset_edit.value = dataset
+    widget.open_review()
+    wait_shown(qtbot, widget, widget.session.keys[0])
+    qtbot.wait(1500)  # the autosave timer fires at least once
+    assert widget.session.status() == UNREVIEWED
+    labels = widget.trimap_layer
+    labels.data[0:3, 0:3] = 1  # a change napari does not announce (like undo)
+    qtbot.waitUntil(lambda: widget.session.status() == CORRECTED, timeout=5_000)
+
+
+def read_line_starting(proc, prefix: str, timeout: float) -> str:
+    """The first line of `proc`'s stdout that starts with `prefix` ("" if none in time)."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line.startswith(prefix):
+            return line.strip()
+    return ""
+
+
+_REVIEWER = textwrap.dedent(
+    """
+    import sys
+    import napari
+    from qtpy.QtCore import QTimer
+    from napari_spine_seg._napari._widgets.review_widget import ReviewWidget
+
+    viewer = napari.Viewer()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.dataset_edit.value = sys.argv[1]
+    widget.folder_edit.value = sys.argv[2]
+    widget.open_review()
+
+    def step():
+        if widget._key is None:
+            return
+        if widget.session.index == 0:
+            widget.next_image()  # review the second image
+            return
+        timer.stop()
+        labels = widget.trimap_layer
+        labels.brush_size = 8
+        labels.paint((40, 10), 3)
+        # the stroke is saved on the next turn of the event loop; say so after it
+        QTimer.singleShot(50, lambda: print("painted", widget._key, flush=True))
+
+    timer = QTimer()
+    timer.timeout.connect(step)
+    timer.start(100)
+    napari.run()
+    """
+)
+
+
+def test_killed_napari_resumes_at_the_same_image_with_the_edit(
+    make_napari_viewer, qtbot, dataset, tmp_path
+):
+    folder = tmp_path / "review"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _REVIEWER, os.fspath(dataset), os.fspath(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = read_line_starting(proc, "painted ", timeout=120)
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no chance to save anything on the way out
+        proc.wait(timeout=30)
+    assert line.startswith("painted ")
+    painted_key = line[len("painted ") :]
+
+    viewer = make_napari_viewer()
+    widget = new_widget(viewer)
+    widget.folder_edit.value = folder  # the review folder alone: it names its dataset
+    widget.open_review()
+    assert widget.session.current_key == painted_key == ReviewSession.open(folder).keys[1]
+    wait_shown(qtbot, widget, painted_key)
+    assert widget.session.status() == CORRECTED
+    data = widget.trimap_layer.data
+    assert data[40, 10] == 3 and data[40, 14] == 3
+    assert Path(widget.dataset_edit.value) == dataset.resolve()
