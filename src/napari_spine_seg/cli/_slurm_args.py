@@ -1,0 +1,306 @@
+"""``--slurm`` for ``spine-seg train`` and ``spine-seg predict``: submit instead of running here.
+
+A subcommand offers it with two calls::
+
+    add_slurm_arguments(parser)              # in add_parser (array=True for predict)
+    if args.slurm:                           # first thing in run(args)
+        return run_on_slurm(args)
+
+The job runs the same subcommand with the same arguments (without the slurm ones),
+rebuilt from the parsed arguments and checked by parsing them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from ..errors import SpineSegError
+
+#: destinations of the options added here (never passed on to the job)
+SLURM_DESTS = frozenset(
+    {
+        "slurm",
+        "slurm_partition",
+        "slurm_time",
+        "slurm_cpus",
+        "slurm_mem",
+        "slurm_gpus",
+        "slurm_account",
+        "slurm_qos",
+        "slurm_setup",
+        "slurm_extra_sbatch",
+        "slurm_wait",
+        "slurm_signal_delay",
+        "slurm_job_dir",
+        "slurm_array",
+        "slurm_parser",
+    }
+)
+#: destinations that belong to the top-level parser or to argparse itself
+_NOT_PASSED = frozenset({"command", "func", "debug", "help", "version", argparse.SUPPRESS})
+
+
+def add_slurm_arguments(parser: argparse.ArgumentParser, *, array: bool = False) -> None:
+    """Add ``--slurm`` and the slurm options to a subcommand's parser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser (``train`` or ``predict``).
+    array : bool
+        Also add ``--array K`` (split the inputs over K array tasks; for ``predict``).
+    """
+    g = parser.add_argument_group(
+        "slurm", "submit the job to a slurm cluster instead of running it here (docs/hpc.md)"
+    )
+    g.add_argument("--slurm", action="store_true", help="run as a slurm job (submitit)")
+    g.add_argument("--partition", dest="slurm_partition", metavar="P", help="slurm partition")
+    g.add_argument(
+        "--time", dest="slurm_time", type=int, default=60, metavar="MIN",
+        help="time limit in minutes (default %(default)s); a training that reaches it is "
+        "requeued and resumes from its last checkpoint",
+    )  # fmt: skip
+    g.add_argument(
+        "--cpus",
+        dest="slurm_cpus",
+        type=int,
+        default=2,
+        metavar="N",
+        help="CPUs (default %(default)s)",
+    )
+    g.add_argument("--mem", dest="slurm_mem", type=float, metavar="GB", help="memory in GB")
+    g.add_argument(
+        "--gpus",
+        dest="slurm_gpus",
+        type=int,
+        default=0,
+        metavar="N",
+        help="GPUs (default %(default)s)",
+    )
+    g.add_argument("--account", dest="slurm_account", metavar="A", help="slurm account")
+    g.add_argument("--qos", dest="slurm_qos", metavar="Q", help="slurm quality of service")
+    g.add_argument(
+        "--setup", dest="slurm_setup", action="append", default=[], metavar="LINE",
+        help="shell line run before the job, e.g. 'module load cuda' (repeatable)",
+    )  # fmt: skip
+    g.add_argument(
+        "--extra-sbatch", dest="slurm_extra_sbatch", action="append", default=[], metavar="LINE",
+        help="more sbatch options, each --key=value (repeatable)",
+    )  # fmt: skip
+    g.add_argument(
+        "--signal-delay", dest="slurm_signal_delay", type=int, default=90, metavar="S",
+        help="seconds before the time limit at which the job checkpoints and requeues "
+        "(default %(default)s; slurm checks every 30 s)",
+    )  # fmt: skip
+    g.add_argument(
+        "--wait", dest="slurm_wait", action="store_true", help="follow the job until it ends"
+    )
+    g.add_argument(
+        "--job-dir", dest="slurm_job_dir", metavar="DIR",
+        help="job folder (script, logs); default beside --out (MODEL.job or DIR.job)",
+    )  # fmt: skip
+    if array:
+        g.add_argument(
+            "--array", dest="slurm_array", type=int, default=1, metavar="K",
+            help="split the inputs over K array tasks and merge their outputs (default 1)",
+        )  # fmt: skip
+    parser.set_defaults(slurm_parser=parser)
+
+
+def slurm_options(args: argparse.Namespace):
+    """The validated :class:`~napari_spine_seg.jobs.options.SlurmOptions` of `args`."""
+    from ..jobs.options import SlurmOptions
+
+    return SlurmOptions(
+        partition=args.slurm_partition,
+        time_min=args.slurm_time,
+        cpus=args.slurm_cpus,
+        mem_gb=args.slurm_mem,
+        gpus=args.slurm_gpus,
+        account=args.slurm_account,
+        qos=args.slurm_qos,
+        setup=tuple(args.slurm_setup or ()),
+        extra_sbatch=tuple(args.slurm_extra_sbatch or ()),
+        job_name=f"spine-seg-{args.command}",
+        signal_delay_s=args.slurm_signal_delay,
+    )
+
+
+def _option_string(action: argparse.Action) -> str:
+    return max(action.option_strings, key=lambda s: (s.startswith("--"), len(s)))
+
+
+def _value_args(opt: str, value) -> list[str]:
+    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    return [f"{opt}={text}"] if text.startswith("-") else [opt, text]
+
+
+def rebuild_argv(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, skip: Sequence[str] = ()
+) -> list[str]:
+    """The subcommand arguments that parse to `args` (slurm options and `skip` left out).
+
+    Options at their default are left out; positionals come first, in order.
+    """
+    positionals: list[str] = []
+    options: list[str] = []
+    for action in parser._actions:  # argparse keeps no public list of actions
+        dest = action.dest
+        if dest in SLURM_DESTS or dest in _NOT_PASSED or dest in skip:
+            continue
+        if isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            continue
+        value = getattr(args, dest, None)
+        if not action.option_strings:
+            values = value if isinstance(value, list | tuple) else [value]
+            positionals += [os.fspath(v) if isinstance(v, os.PathLike) else str(v) for v in values]
+            continue
+        if value == action.default:
+            continue
+        opt = _option_string(action)
+        if isinstance(action, argparse.BooleanOptionalAction):
+            options.append(opt if value else "--no-" + opt[2:])
+        elif action.nargs == 0:  # store_true/false/const and the like
+            options.append(opt)
+        elif isinstance(action, argparse._CountAction):
+            options += [opt] * int(value)
+        elif isinstance(action, argparse._AppendAction | argparse._ExtendAction):
+            for item in value:
+                if isinstance(item, list | tuple):
+                    options += [opt, *(str(v) for v in item)]
+                else:
+                    options += _value_args(opt, item)
+        elif isinstance(value, list | tuple):
+            options += [opt, *(str(v) for v in value)]
+        else:
+            options += _value_args(opt, value)
+    if any(p.startswith("-") for p in positionals):
+        return [*options, "--", *positionals]
+    return [*positionals, *options]
+
+
+def _parses_back(
+    parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace
+) -> None:
+    """Raise unless `argv` parses to the same values as `args` (slurm options aside)."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            again = parser.parse_args(argv)
+    except SystemExit:
+        raise SpineSegError(
+            None, f"cannot pass the arguments on to the slurm job ({err.getvalue().strip()})"
+        ) from None
+    for dest, value in vars(args).items():
+        if dest in SLURM_DESTS or dest in _NOT_PASSED:
+            continue
+        if getattr(again, dest, None) != value:
+            raise SpineSegError(
+                None, f"cannot pass the argument {dest}={value!r} on to the slurm job"
+            )
+
+
+def job_spec(args: argparse.Namespace):
+    """The :class:`~napari_spine_seg.jobs.spec.JobSpec` that runs `args` on slurm."""
+    from ..jobs.runner import prediction_spec
+    from ..jobs.spec import training_spec
+
+    parser = getattr(args, "slurm_parser", None)
+    if parser is None:
+        raise SpineSegError(None, "this command has no --slurm options (add_slurm_arguments)")
+    debug = bool(getattr(args, "debug", False))
+    folder = args.slurm_job_dir
+    if args.command == "train":
+        extra = rebuild_argv(parser, args, skip=("dataset", "out", "epochs", "resume"))
+        spec = training_spec(
+            args.dataset, args.out, epochs=args.epochs, resume=args.resume,
+            extra_args=extra, folder=folder, debug=debug,
+        )  # fmt: skip
+    elif args.command == "predict":
+        extra = rebuild_argv(parser, args, skip=("model", "inputs", "out"))
+        spec = prediction_spec(
+            args.model, args.inputs, args.out, array=getattr(args, "slurm_array", 1),
+            extra_args=extra, folder=folder, debug=debug,
+        )  # fmt: skip
+    else:
+        raise SpineSegError(None, f"spine-seg {args.command} cannot run on slurm")
+    _parses_back(parser, list(spec.args), args)
+    return spec
+
+
+def follow(job, stream=None, poll_s: float = 2.0):
+    """Print the job's state and epochs on `stream` (stderr) until it ends; return its status."""
+    stream = stream or sys.stderr
+    last: tuple = ()
+
+    def show(status) -> None:
+        nonlocal last
+        now = (status.state, status.epoch)
+        if now != last:
+            progress = status.progress_text()
+            print(
+                f"{time.strftime('%H:%M:%S')} job {status.job_id} {status.state}"
+                + (f" {progress}" if progress else ""),
+                file=stream,
+                flush=True,
+            )
+            last = now
+
+    return job.wait(poll_s=poll_s, on_status=show)
+
+
+def run_on_slurm(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    """Submit the subcommand of `args` as a slurm job; print the job id on stdout.
+
+    With ``--wait`` follow the job (state and epochs on stderr) until it ends: 0 when
+    it completed (its outputs are at ``--out``), otherwise a :class:`SpineSegError`
+    naming the job's log and its error line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of a parser that :func:`add_slurm_arguments` extended.
+    argv : sequence of str, optional
+        The command line as typed, kept in the job record for reference.
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
+    from ..jobs.runner import run_job
+    from ..jobs.status import COMPLETED
+
+    if getattr(args, "slurm_array", 1) < 1:
+        raise SpineSegError(None, f"--array must be at least 1, got {args.slurm_array}")
+    options = slurm_options(args)
+    spec = job_spec(args)
+    job = run_job(spec, "slurm", options, typed=argv or ())
+    print(job.job_id, flush=True)
+    print(
+        f"spine-seg {args.command}: submitted slurm job {job.job_id}; folder {job.folder}; "
+        f"`spine-seg jobs` shows its state, `spine-seg jobs cancel {job.job_id}` stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    if not args.slurm_wait:
+        return 0
+    status = follow(job)
+    if status.state == COMPLETED:
+        print(
+            f"spine-seg {args.command}: job {job.job_id} COMPLETED; output {status.out}",
+            file=sys.stderr,
+        )
+        return 0
+    from ..jobs.slurm import log_files
+
+    logs = log_files(job.folder / "logs", job.job_id)
+    what = status.error_line or status.detail or "see its log"
+    raise SpineSegError(
+        logs[-1] if logs else job.folder, f"job {job.job_id} {status.state}: {what}"
+    )

@@ -1,0 +1,396 @@
+"""Slurm through submitit: submit a :class:`~.spec.JobSpec`, ask its state, cancel it.
+
+The job folder holds ``job.sbatch`` (a plain script to read and resubmit by hand),
+``job.json`` (the record) and ``logs/``, where submitit keeps its own files:
+``<id>_submission.sh`` (the script submitit submitted), ``<id>_0_log.out`` and
+``<id>_0_log.err`` (the job's output; array tasks are ``<id>_<task>_0_log.*``),
+``<id>_submitted.pkl`` and ``<id>_0_result.pkl``, plus our ``<id>_status.json``.
+
+On the node, :class:`CliCall` runs the ``spine-seg`` command line in a child process.
+When slurm warns that the time limit is near (``--signal=USR2@…``), submitit calls
+:meth:`CliCall.checkpoint`: the child is stopped, the most trained checkpoint is
+chosen and the job is requeued with ``--resume CHECKPOINT``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from ..atomic import write_text_atomic
+from ..errors import SpineSegError
+from . import logs as joblogs
+from .options import SlurmOptions
+from .spec import JobSpec, pick_checkpoint, with_resume
+from .status import CANCELLED, COMPLETED, FAILED, TIMEOUT
+
+#: signal that asks a running ``spine-seg`` to stop cleanly (it keeps its checkpoints)
+STOP_SIGNAL = signal.SIGTERM
+#: seconds a stopped child may take to write its checkpoint before it is killed
+STOP_GRACE_S = 60.0
+#: seconds to wait for slurm's commands before calling slurm "not answering"
+SLURM_TIMEOUT_S = 30.0
+_TOOLS = ("sbatch", "squeue", "scancel", "scontrol", "srun")
+
+
+def check_slurm(timeout: float = SLURM_TIMEOUT_S) -> None:
+    """Make sure slurm's commands are here and its controller answers.
+
+    Raises
+    ------
+    SpineSegError
+        One line saying what is missing or that slurm does not answer.
+    """
+    missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise SpineSegError(
+            None,
+            f"slurm is not installed here (no {', '.join(missing)} on the PATH); "
+            "run without --slurm to work on this machine",
+        )
+    try:
+        done = subprocess.run(
+            ["squeue", "--noheader", "--jobs=0"], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise SpineSegError(
+            None, f"slurm is not answering (squeue gave no answer in {timeout:.0f} s)"
+        ) from None
+    # "Invalid job id specified" means the controller answered
+    if done.returncode != 0 and "invalid job id" not in done.stderr.lower():
+        raise SpineSegError(
+            None, f"slurm is not answering: {_first_line(done.stderr) or 'squeue failed'}"
+        )
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+# ----------------------------------------------------------------------------- on the node
+
+
+class _Call:
+    """Base of :class:`CliCall` without submitit, so that the module imports without it."""
+
+
+def _checkpointable_base():
+    try:
+        from submitit.helpers import Checkpointable
+    except ImportError:  # pragma: no cover - submitit is a dependency
+        return _Call
+    return Checkpointable
+
+
+class CliCall(_checkpointable_base()):
+    """The callable submitit runs on the node: one ``spine-seg`` command line.
+
+    Parameters
+    ----------
+    spec : dict
+        :meth:`JobSpec.to_dict` of the job.
+    args : list of str
+        The subcommand's arguments for this run (``--resume`` added on requeue).
+    task : int or None
+        Array task index, or None for a single job.
+    finished : bool
+        True when a requeued run has nothing left to do (the training finished just
+        as the time limit came).
+    """
+
+    def __init__(
+        self, spec: dict, args: list[str], task: int | None = None, finished: bool = False
+    ):
+        self.spec = spec
+        self.args = list(args)
+        self.task = task
+        self.finished = finished
+        self._proc = None
+        self._terminated = False
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.update(_proc=None, _terminated=False)
+        return state
+
+    def _job(self) -> JobSpec:
+        return JobSpec.from_dict(self.spec)
+
+    def __call__(self) -> int:
+        """Run the command line; raise when it fails, so that slurm marks the job FAILED."""
+        import submitit
+
+        env = submitit.JobEnvironment()
+        spec = self._job()
+        paths = env.paths
+        status_path = paths.folder / f"{env.job_id}_status.json"
+        if self.finished:
+            rc = 0
+        else:
+            args = self.args
+            if (
+                spec.checkpoints
+                and int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
+                and "--resume" not in args
+            ):
+                # requeued by slurm itself (a node failure): continue, do not start over
+                picked = pick_checkpoint(spec.checkpoints)
+                if picked is not None:
+                    args = with_resume(args, picked[0])
+            signal.signal(signal.SIGTERM, self._on_term)
+            command = spec.command_line(args)
+            print("spine-seg job: running " + shlex.join(command), flush=True)
+            self._proc = subprocess.Popen(
+                command,
+                cwd=spec.cwd,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                preexec_fn=_ignore_usr2,
+            )
+            try:
+                rc = self._wait_child()
+            except submitit.core.utils.UncompletedJobError:
+                _write_status(
+                    status_path, TIMEOUT, None, paths.stderr, "reached the time limit too often"
+                )
+                raise
+        if rc == 0:
+            if spec.task_args and self.task is not None:
+                from .merge import finish_task
+
+                finish_task(spec, self.task)
+            _write_status(status_path, COMPLETED, 0, paths.stderr)
+            return 0
+        cancelled = self._terminated or (spec.logs / f"{env.raw_job_id}.cancelled").exists()
+        cancelled = cancelled or (spec.logs / f"{env.array_job_id}.cancelled").exists()
+        state = CANCELLED if cancelled else FAILED
+        line = _write_status(status_path, state, rc, paths.stderr)
+        raise RuntimeError(line or f"spine-seg {spec.command} exited with status {rc}")
+
+    def _on_term(self, signum, frame) -> None:
+        # scancel: slurm signals every process of the job; the child stops on its own
+        self._terminated = True
+
+    def _wait_child(self) -> int:
+        # A thread reaps the child and the main thread only sleeps and reads its
+        # return code: no lock is held there when submitit's signal handler runs
+        # (a handler calling Popen.wait inside Popen.wait would deadlock).
+        proc = self._proc
+        threading.Thread(target=proc.wait, daemon=True).start()
+        while proc.returncode is None:
+            time.sleep(0.5)
+        return proc.returncode
+
+    def _stop_child(self) -> int | None:
+        proc = self._proc
+        if proc is None:
+            return None
+        for sig, grace in ((STOP_SIGNAL, STOP_GRACE_S), (signal.SIGKILL, 10.0)):
+            if proc.returncode is not None:
+                break
+            try:
+                os.kill(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + grace
+            while proc.returncode is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+        return proc.returncode
+
+    def checkpoint(self, *args, **kwargs):
+        """Stop the child and resubmit this call with ``--resume`` the best checkpoint.
+
+        Called by submitit when slurm signals that the time limit is near.
+        """
+        from submitit.helpers import DelayedSubmission
+
+        rc = self._stop_child()
+        spec = self._job()
+        next_args = list(self.args)
+        finished = self.finished or rc == 0
+        if spec.checkpoints and not finished:
+            picked = pick_checkpoint(spec.checkpoints)
+            if picked is not None:
+                path, done = picked
+                finished = spec.epochs is not None and done >= spec.epochs
+                next_args = with_resume(next_args, path)
+        print(
+            "spine-seg job: time limit near; "
+            + ("nothing left to do" if finished else "requeued with " + shlex.join(next_args)),
+            flush=True,
+        )
+        return DelayedSubmission(CliCall(self.spec, next_args, self.task, finished))
+
+
+def _ignore_usr2() -> None:  # pragma: no cover - runs in the child before exec
+    # slurm's time-limit warning is for the wrapper, which stops the child itself
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+def _write_status(
+    path: Path, state: str, rc: int | None, stderr: Path, note: str | None = None
+) -> str | None:
+    line = note if state == TIMEOUT else joblogs.error_line(joblogs.tail(stderr, 200))
+    if state == COMPLETED:
+        line = None
+    data = {"state": state, "returncode": rc, "error_line": line, "finished": time.time()}
+    try:
+        write_text_atomic(path, json.dumps(data) + "\n")
+    except (SpineSegError, OSError):
+        pass
+    return line
+
+
+# ----------------------------------------------------------------------------- submitting
+
+
+def _executor(spec: JobSpec, options: SlurmOptions):
+    import submitit
+
+    executor = submitit.AutoExecutor(
+        folder=spec.logs,
+        cluster="slurm",
+        slurm_max_num_timeout=options.max_requeues,
+        slurm_python=shlex.quote(spec.python),
+    )
+    additional: dict = {"chdir": str(spec.cwd)}
+    for line in options.extra_sbatch:
+        key, sep, value = line[2:].partition("=")
+        additional[key] = value if sep else True
+    parameters = {
+        "name": options.job_name,
+        "timeout_min": options.time_min,
+        "nodes": 1,
+        "tasks_per_node": 1,
+        "cpus_per_task": options.cpus,
+        "slurm_signal_delay_s": options.signal_delay_s,
+        "slurm_additional_parameters": additional,
+        "slurm_setup": list(options.setup),
+        "slurm_array_parallelism": max(1, spec.n_tasks),
+    }
+    if options.partition:
+        parameters["slurm_partition"] = options.partition
+    if options.mem_gb is not None:
+        parameters["mem_gb"] = options.mem_gb
+    if options.gpus:
+        parameters["gpus_per_node"] = options.gpus
+    if options.account:
+        parameters["slurm_account"] = options.account
+    if options.qos:
+        parameters["slurm_qos"] = options.qos
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def submit(spec: JobSpec, options: SlurmOptions) -> str:
+    """Submit `spec` to slurm; return the job id (an array's main id).
+
+    Raises
+    ------
+    SpineSegError
+        When slurm is missing, does not answer or refuses the job.
+    """
+    check_slurm()
+    spec.logs.mkdir(parents=True, exist_ok=True)
+    executor = _executor(spec, options)
+    data = spec.to_dict()
+    try:
+        if spec.task_args:
+            calls = [CliCall(data, list(args), task) for task, args in enumerate(spec.task_args)]
+            jobs = executor.submit_array(calls)
+            return str(jobs[0].job_id).split("_", 1)[0]
+        job = executor.submit(CliCall(data, list(spec.args)))
+    except Exception as exc:  # submitit reports sbatch's refusal in several types
+        message = _first_line(str(exc).split("Error stream produced:")[-1]) or str(exc)
+        raise SpineSegError(spec.script, f"slurm refused the job: {message}") from exc
+    return str(job.job_id)
+
+
+# ----------------------------------------------------------------------------- state
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=SLURM_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def task_states(job_id: str) -> dict[str, str]:
+    """Slurm's raw state of each task of a job: ``{"7": "RUNNING"}`` or ``{"7_0": ..., ...}``.
+
+    Asks ``squeue`` (jobs slurm still holds, finished ones for a few minutes), then
+    ``sacct`` (when the cluster keeps accounting). Empty when slurm does not know it.
+    """
+    done = _run(["squeue", "--noheader", "--states=all", f"--jobs={job_id}", "--format=%i|%T"])
+    states = _parse_states(done.stdout if done is not None and done.returncode == 0 else "")
+    if states:
+        return states
+    done = _run(
+        [
+            "sacct",
+            "--noheader",
+            "--parsable2",
+            "--allocations",
+            f"--jobs={job_id}",
+            "--format=JobID,State",
+        ]
+    )
+    return _parse_states(done.stdout if done is not None and done.returncode == 0 else "")
+
+
+def _parse_states(text: str) -> dict[str, str]:
+    states = {}
+    for line in text.splitlines():
+        task, sep, state = line.strip().partition("|")
+        if sep and task and state:
+            states[task] = state.strip()
+    return states
+
+
+def cancel(job_id: str, logs: Path) -> None:
+    """Cancel a slurm job (every task of an array); it ends CANCELLED.
+
+    A marker in `logs` remembers that a user cancelled it, for when slurm has
+    forgotten the job.
+
+    Raises
+    ------
+    SpineSegError
+        When slurm does not answer or refuses.
+    """
+    check_slurm()
+    try:
+        write_text_atomic(logs / f"{job_id}.cancelled", time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+    except SpineSegError:
+        pass
+    done = _run(["scancel", str(job_id)])
+    if done is None:
+        raise SpineSegError(None, f"slurm is not answering (scancel {job_id})")
+    if done.returncode != 0:
+        raise SpineSegError(None, f"cannot cancel job {job_id}: {_first_line(done.stderr)}")
+
+
+def read_status_files(logs: Path, job_id: str) -> dict[str, dict]:
+    """Our own ``<id>_status.json`` files of a job: ``{task id: status}``."""
+    found = {}
+    for path in list(logs.glob(f"{job_id}_status.json")) + list(
+        logs.glob(f"{job_id}_*_status.json")
+    ):
+        try:
+            found[path.name[: -len("_status.json")]] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def log_files(logs: Path, job_id: str) -> list[Path]:
+    """The job's stderr logs, newest last (one per array task)."""
+    files = list(logs.glob(f"{job_id}_0_log.err")) + list(logs.glob(f"{job_id}_*_0_log.err"))
+    return sorted(set(files), key=lambda p: p.stat().st_mtime if p.exists() else 0)
