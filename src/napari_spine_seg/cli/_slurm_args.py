@@ -148,6 +148,8 @@ def rebuild_argv(
 
     Options at their default are left out; positionals come first, in order.
     """
+    from ..jobs.spec import join_args
+
     positionals: list[str] = []
     options: list[str] = []
     for action in parser._actions:  # argparse keeps no public list of actions
@@ -180,9 +182,7 @@ def rebuild_argv(
             options += [opt, *(str(v) for v in value)]
         else:
             options += _value_args(opt, value)
-    if any(p.startswith("-") for p in positionals):
-        return [*options, "--", *positionals]
-    return [*positionals, *options]
+    return join_args(positionals, options)
 
 
 def _parses_back(
@@ -193,8 +193,9 @@ def _parses_back(
         with contextlib.redirect_stderr(io.StringIO()) as err:
             again = parser.parse_args(argv)
     except SystemExit:
+        why = (err.getvalue().strip().splitlines() or ["?"])[-1]
         raise SpineSegError(
-            None, f"cannot pass the arguments on to the slurm job ({err.getvalue().strip()})"
+            None, f"cannot pass the arguments on to the slurm job ({why})"
         ) from None
     for dest, value in vars(args).items():
         if dest in SLURM_DESTS or dest in _NOT_PASSED:

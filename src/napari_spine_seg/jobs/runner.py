@@ -23,7 +23,7 @@ from . import logs as joblogs
 from .options import SlurmOptions
 from .registry import JobRecord
 from .script import render_script
-from .spec import JobSpec, default_folder, training_spec
+from .spec import JobSpec, default_folder, join_args, training_spec
 from .status import (
     CANCELLED,
     COMPLETED,
@@ -197,7 +197,8 @@ def prediction_spec(
 
     cwd = Path(cwd or os.getcwd())
     extra = [str(a) for a in extra_args]
-    base = [os.fspath(model), *(os.fspath(i) for i in inputs), "--out", os.fspath(out), *extra]
+    positionals = [os.fspath(model), *(os.fspath(i) for i in inputs)]
+    base = join_args(positionals, ["--out", os.fspath(out), *extra])
     folder = Path(folder) if folder is not None else default_folder(cwd / out)
     common = {"command": "predict", "folder": folder, "cwd": cwd, "out": cwd / out}
     common.update(python=python or sys.executable, debug=debug)
@@ -210,7 +211,7 @@ def prediction_spec(
     chunks = [files[len(files) * t // k : len(files) * (t + 1) // k] for t in range(k)]
     spec = JobSpec(args=tuple(base), **common)
     tasks = [
-        (os.fspath(model), *chunk, "--out", str(spec.part(t)), *extra)
+        tuple(join_args([os.fspath(model), *chunk], ["--out", str(spec.part(t)), *extra]))
         for t, chunk in enumerate(chunks)
     ]
     return replace(spec, task_args=tuple(tasks))

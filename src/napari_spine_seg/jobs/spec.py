@@ -56,6 +56,13 @@ def with_resume(args: tuple[str, ...] | list[str], checkpoint: str | os.PathLike
     return [*without_option(args, "--resume"), "--resume", os.fspath(checkpoint)]
 
 
+def join_args(positionals: list[str], options: list[str]) -> list[str]:
+    """Positionals then options; after ``--`` at the end when a positional looks like an option."""
+    if any(p.startswith("-") for p in positionals):
+        return [*options, "--", *positionals]
+    return [*positionals, *options]
+
+
 def trained_epochs(path: Path) -> int | None:
     """Epochs a model or checkpoint file has trained (None when unreadable)."""
     from ..model.files import read_metadata
@@ -237,7 +244,7 @@ def training_spec(
     from ..model.train import checkpoint_paths
 
     cwd = Path(cwd or os.getcwd())
-    args = [os.fspath(dataset), "--out", os.fspath(out)]
+    args = ["--out", os.fspath(out)]
     if epochs is not None:
         args += ["--epochs", str(int(epochs))]
     if size is not None:
@@ -248,7 +255,7 @@ def training_spec(
         args += ["--batch-size", str(int(batch_size))]
     if resume is not None:
         args += ["--resume", os.fspath(resume)]
-    args += [str(a) for a in extra_args]
+    args = join_args([os.fspath(dataset)], args + [str(a) for a in extra_args])
     out_abs = cwd / out
     best, last, history = checkpoint_paths(out_abs)
     return JobSpec(

@@ -1,0 +1,355 @@
+"""Slurm options, job scripts and the --slurm arguments: validated, quoted, faithful.
+
+No cluster is needed here; the job scripts are run with bash to prove their quoting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+
+from napari_spine_seg.cli import _slurm_args
+from napari_spine_seg.cli import predict as predict_cli
+from napari_spine_seg.cli import train as train_cli
+from napari_spine_seg.errors import SpineSegError
+from napari_spine_seg.jobs import registry
+from napari_spine_seg.jobs.logs import epochs_done, error_line, tail
+from napari_spine_seg.jobs.options import SlurmOptions, check_line, parse_sbatch_line
+from napari_spine_seg.jobs.script import render_script
+from napari_spine_seg.jobs.spec import JobSpec, pick_checkpoint, training_spec, with_resume
+from napari_spine_seg.jobs.status import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    TIMEOUT,
+    combine_states,
+    normalise_slurm_state,
+)
+
+# ----------------------------------------------------------------------------- options
+
+
+def test_default_options_ask_for_one_node_and_a_time_limit():
+    options = dict(SlurmOptions().sbatch_options())
+    assert options["time"] == "60"
+    assert options["nodes"] == "1"
+    assert options["cpus-per-task"] == "2"
+    assert "gpus-per-node" not in options and "partition" not in options
+
+
+def test_every_option_becomes_an_sbatch_line():
+    opts = SlurmOptions(
+        partition="gpu",
+        time_min=90,
+        cpus=8,
+        mem_gb=1.5,
+        gpus=2,
+        account="lab-7",
+        qos="high",
+        extra_sbatch=("#SBATCH --constraint=a100", "--exclusive"),
+    )
+    pairs = opts.sbatch_options()
+    assert ("partition", "gpu") in pairs and ("time", "90") in pairs
+    assert ("mem", "1536M") in pairs and ("gpus-per-node", "2") in pairs
+    assert ("account", "lab-7") in pairs and ("qos", "high") in pairs
+    assert ("constraint", "a100") in pairs and ("exclusive", None) in pairs
+    assert dict(SlurmOptions(mem_gb=16).sbatch_options())["mem"] == "16G"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"partition": "gpu;rm -rf ~"}, "not a slurm name"),
+        ({"partition": "a b"}, "not a slurm name"),
+        ({"account": "$(id)"}, "not a slurm name"),
+        ({"qos": ""}, "not a slurm name"),
+        ({"time_min": 0}, "between"),
+        ({"time_min": 1.5}, "whole number"),
+        ({"cpus": -1}, "between"),
+        ({"gpus": True}, "whole number"),
+        ({"mem_gb": 0}, "positive"),
+        ({"mem_gb": "8"}, "number"),
+        ({"setup": ("module load cuda\nrm -rf ~",)}, "control character"),
+        ({"setup": ("echo \x1b[31m",)}, "control character"),
+        ({"setup": ("   ",)}, "empty"),
+        ({"setup": "module load cuda"}, "lists of lines"),
+        ({"extra_sbatch": ("--constraint a100",)}, "--key=value"),
+        ({"extra_sbatch": ("--comment='x'",)}, "--key=value"),
+        ({"extra_sbatch": ("-N 2",)}, "--key=value"),
+        ({"extra_sbatch": ("--time=5",)}, "use --time"),
+        ({"extra_sbatch": ("--output=/tmp/x",)}, "sets it itself"),
+        ({"time_min": 1, "signal_delay_s": 90}, "shorter than the time limit"),
+    ],
+)
+def test_bad_options_are_refused_with_one_line(kwargs, words):
+    with pytest.raises(SpineSegError) as info:
+        SlurmOptions(**kwargs)
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_setup_lines_are_kept_as_written():
+    opts = SlurmOptions(setup=("module load cuda/12", 'source "/opt/my env/bin/activate"'))
+    assert opts.setup == ("module load cuda/12", 'source "/opt/my env/bin/activate"')
+
+
+def test_options_round_trip_through_json():
+    opts = SlurmOptions(partition="p", setup=("module load x",), extra_sbatch=("--exclusive",))
+    again = SlurmOptions.from_dict(json.loads(json.dumps(opts.to_dict())))
+    assert again == opts
+    with pytest.raises(SpineSegError, match="unknown slurm option"):
+        SlurmOptions.from_dict({"partitions": "p"})
+
+
+def test_line_checks():
+    assert (
+        parse_sbatch_line("  #SBATCH --mail-user=me@example.org ") == "--mail-user=me@example.org"
+    )
+    assert check_line("module load x", "setup line") == "module load x"
+    with pytest.raises(SpineSegError, match="holds a control character"):
+        check_line("a\rb", "setup line")
+
+
+# ----------------------------------------------------------------------------- states, logs
+
+
+def test_slurm_states_map_to_ours():
+    assert normalise_slurm_state("CANCELLED by 0") == CANCELLED
+    assert normalise_slurm_state("REQUEUED") == PENDING
+    assert normalise_slurm_state("OUT_OF_MEMORY") == FAILED
+    assert normalise_slurm_state("TIMEOUT") == TIMEOUT
+    assert combine_states([COMPLETED, COMPLETED]) == COMPLETED
+    assert combine_states([COMPLETED, PENDING]) == RUNNING
+    assert combine_states([COMPLETED, FAILED, CANCELLED]) == FAILED
+    assert combine_states([PENDING, PENDING]) == PENDING
+
+
+def test_error_line_prefers_the_cli_line(tmp_path):
+    log = tmp_path / "7_0_log.err"
+    log.write_text(
+        "epoch 1/3: 10%\repoch 1/3: 100%\n"
+        "Traceback (most recent call last):\n  ...\nRuntimeError: spine-seg failed\n"
+        "spine-seg train: error: /data/x: does not exist\n"
+        "srun: error: vm: task 0: Exited with exit code 1\n"
+    )
+    text = tail(log, 50)
+    assert text.splitlines()[0] == "epoch 1/3: 100%"  # a progress bar's last state only
+    assert error_line(text) == "spine-seg train: error: /data/x: does not exist"
+    assert error_line("ValueError: bad\nok") == "ValueError: bad"
+    assert error_line("all fine") is None
+    assert tail(tmp_path / "missing.err") == ""
+
+
+def test_epochs_done_reads_the_history(tmp_path):
+    history = tmp_path / "m.history.csv"
+    assert epochs_done(history) is None
+    history.write_text("epoch,loss\n")
+    assert epochs_done(history) == 0
+    history.write_text("epoch,loss\n1,0.5\n2,0.4\n")
+    assert epochs_done(history) == 2
+
+
+# ----------------------------------------------------------------------------- scripts
+
+
+def _train_spec(tmp_path, **kw) -> JobSpec:
+    return training_spec(
+        "data set's $(touch pwned)",
+        "models/m.keras",
+        epochs=3,
+        cwd=tmp_path,
+        extra_args=["--no-augment"],
+        **kw,
+    )
+
+
+def test_training_spec_knows_its_files(tmp_path):
+    spec = _train_spec(tmp_path)
+    assert spec.out == tmp_path / "models" / "m.keras"
+    assert spec.folder == tmp_path / "models" / "m.job"
+    assert spec.history == tmp_path / "models" / "m.history.csv"
+    assert spec.checkpoints == (tmp_path / "models" / "m.last.keras", spec.out)
+    assert spec.args[:3] == ("data set's $(touch pwned)", "--out", "models/m.keras")
+    assert with_resume(["a", "--resume", "old", "--x=1", "--resume=b"], "new") == [
+        "a",
+        "--x=1",
+        "--resume",
+        "new",
+    ]
+
+
+def test_spec_refuses_control_characters(tmp_path):
+    with pytest.raises(SpineSegError, match="control character"):
+        training_spec("data\nrm -rf ~", "m.keras", cwd=tmp_path)
+
+
+def test_job_script_quotes_every_argument(tmp_path):
+    """Run the plain script with bash: the odd dataset name reaches spine-seg intact."""
+    spec = _train_spec(tmp_path)
+    opts = SlurmOptions(
+        time_min=5, setup=("export SPINE_SEG_SETUP_RAN=yes",), extra_sbatch=("--exclusive",)
+    )
+    script = render_script(spec, opts)
+    assert "#SBATCH --time=5" in script and "#SBATCH --exclusive" in script
+    assert f"#SBATCH --chdir={tmp_path}" in script
+    assert "#SBATCH --signal" not in script  # nothing in the plain script would catch it
+    path = tmp_path / "job.sbatch"
+    path.write_text(script)
+    done = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "spine-seg train: error: data set's $(touch pwned): does not exist" in done.stderr
+    assert not (tmp_path / "pwned").exists()
+
+
+def _checkpoint(path, epoch):
+    """A model file holding only our metadata: what choosing a checkpoint reads."""
+    import zipfile
+
+    from napari_spine_seg.model.files import METADATA_MEMBER, ModelInfo
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = ModelInfo(preset="unet", training={"epoch": epoch})
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(METADATA_MEMBER, json.dumps(info.to_json()))
+    return path
+
+
+def test_job_script_resumes_from_the_most_trained_checkpoint(tmp_path):
+    spec = _train_spec(tmp_path)
+    path = tmp_path / "job.sbatch"
+    path.write_text(render_script(spec, SlurmOptions()))
+    assert pick_checkpoint(spec.checkpoints) is None
+    done = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=120)
+    assert "does not exist" in done.stderr  # no checkpoint: a fresh start (that fails here)
+    last, best = spec.checkpoints
+    _checkpoint(last, 2)
+    _checkpoint(best, 5)
+    (tmp_path / "models" / "m.broken.keras").write_bytes(b"not a zip")
+    assert pick_checkpoint([tmp_path / "models" / "m.broken.keras", last, best]) == (best, 5)
+    done = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=120)
+    # spine-seg train got --resume models/m.keras: it has trained 5 of the 3 epochs asked for
+    assert f"{best}: has trained 5 epochs already" in done.stderr, done.stderr
+
+
+def test_array_script_runs_one_part_per_task(tmp_path):
+    spec = JobSpec(
+        command="predict",
+        args=("m.keras", "in", "--out", "out"),
+        folder=tmp_path / "out.job",
+        cwd=tmp_path,
+        out=tmp_path / "out",
+        task_args=(("m.keras", "a b.png", "--out", "p0"), ("m.keras", "c'd.png", "--out", "p1")),
+    )
+    script = render_script(spec, SlurmOptions())
+    assert "#SBATCH --array=0-1" in script
+    assert "%A_%a_0_log.err" in script
+    assert "0) set -- m.keras 'a b.png' --out p0 ;;" in script
+    assert "napari_spine_seg.jobs.merge" in script
+    check = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+# ----------------------------------------------------------------------------- --slurm arguments
+
+
+def _parser() -> argparse.ArgumentParser:
+    """``spine-seg`` with train and predict offering --slurm, as cli/train.py will."""
+    parser = argparse.ArgumentParser(prog="spine-seg")
+    parser.add_argument("--debug", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module, array in ((train_cli, False), (predict_cli, True)):
+        p = module.add_parser(sub)
+        if not any("--slurm" in a.option_strings for a in p._actions):
+            _slurm_args.add_slurm_arguments(p, array=array)
+    return parser
+
+
+def test_train_arguments_reach_the_job_without_the_slurm_ones(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = _parser().parse_args(
+        ["--debug", "train", "--out", "m.keras", "--epochs", "7", "--size", "64x32"]
+        + ["--no-augment", "--learning-rate", "0.01", "--resume", "m.last.keras"]
+        + [
+            "--slurm",
+            "--partition",
+            "gpu",
+            "--time",
+            "30",
+            "--gpus",
+            "2",
+            "--setup",
+            "module load x",
+        ]
+        + ["--", "-odd"]
+    )
+    spec = _slurm_args.job_spec(args)
+    assert spec.debug and spec.epochs == 7 and spec.command == "train"
+    joined = " ".join(spec.args)
+    for wanted in ("--epochs 7", "--size 64x32", "--no-augment", "--learning-rate 0.01"):
+        assert wanted in joined
+    assert "--resume m.last.keras" in joined
+    assert "--slurm" not in joined and "gpu" not in joined and "module" not in joined
+    assert "-odd" in spec.args  # a dataset named like an option still arrives as one
+    opts = _slurm_args.slurm_options(args)
+    assert opts.partition == "gpu" and opts.time_min == 30 and opts.gpus == 2
+    assert opts.setup == ("module load x",)
+
+
+def test_predict_array_splits_the_images(tmp_path, monkeypatch):
+    from _files import write_folder_layout
+
+    monkeypatch.chdir(tmp_path)
+    write_folder_layout(tmp_path / "ds", n=5, size=(40, 20))
+    args = _parser().parse_args(
+        ["predict", "m.keras", "ds", "--out", "preds", "--tta", "--slurm", "--array", "2"]
+    )
+    spec = _slurm_args.job_spec(args)
+    assert spec.n_tasks == 2 and spec.out == tmp_path / "preds"
+    images = [a for t in spec.task_args for a in t if a.endswith(".jpg")]
+    assert len(images) == 5 and len(set(images)) == 5
+    for task, task_args in enumerate(spec.task_args):
+        assert task_args[0] == "m.keras" and "--tta" in task_args
+        assert task_args[task_args.index("--out") + 1] == str(spec.part(task))
+
+
+def test_bad_slurm_arguments_are_one_line_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = _parser().parse_args(
+        ["train", "ds", "--out", "m.keras", "--slurm", "--extra-sbatch", "--wrap=rm -rf ~"]
+    )
+    with pytest.raises(SpineSegError, match="--key=value"):
+        _slurm_args.run_on_slurm(args)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def test_registry_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPINE_SEG_JOBS_DIR", str(tmp_path / "index"))
+    spec = _train_spec(tmp_path)
+    record = registry.JobRecord("42", "slurm", spec, SlurmOptions(partition="p"), typed=("x",))
+    registry.save(record)
+    assert registry.load("42") == record
+    assert registry.load(spec.folder) == record  # from the job folder's job.json
+    assert [r.job_id for r in registry.all_records()] == ["42"]
+    assert registry.remember_state(record, "COMPLETED").last_state == "COMPLETED"
+    assert registry.load("42").last_state == "COMPLETED"
+    with pytest.raises(SpineSegError, match="no job 43"):
+        registry.load("43")
+    with pytest.raises(SpineSegError, match="not a job id"):
+        registry.load("../../etc/passwd")
+
+
+def test_cli_command_uses_this_python():
+    from napari_spine_seg.jobs.spec import cli_command
+
+    command = cli_command()
+    assert command[0] == sys.executable
+    done = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "spine-seg" in (done.stdout + done.stderr).lower()
