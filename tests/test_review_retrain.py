@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +17,8 @@ from napari_spine_seg.data.aasce import write_landmarks_mat
 from napari_spine_seg.data.masks import read_mask
 from napari_spine_seg.data.phantom import make_phantom
 from napari_spine_seg.errors import SpineSegError
-from napari_spine_seg.review.retrain import retrain, retraining_dataset
+from napari_spine_seg.review.retrain import retraining_dataset
 from napari_spine_seg.review.session import ReviewSession
-from napari_spine_seg.trimap import trimap_from_landmarks
 
 SHAPE = (128, 64)
 
@@ -68,41 +72,61 @@ def test_retraining_needs_a_reviewed_image(aasce, tmp_path):
         retraining_dataset(session, aasce)
 
 
+_FINE_TUNE = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from napari_spine_seg.errors import SpineSegError
+    import keras
+    from napari_spine_seg.model.builders import build_model
+    from napari_spine_seg.model.files import ModelInfo, read_metadata, save_model
+    from napari_spine_seg.model.objects import make_loss, make_metrics
+    from napari_spine_seg.review.retrain import retrain
+    from napari_spine_seg.review.session import ReviewSession
+    from napari_spine_seg.trimap import trimap_from_landmarks
+
+    aasce, tmp = Path(sys.argv[1]), Path(sys.argv[2])
+    # an untrained model, as train() would save it before its first epoch
+    options = {"depth": 2, "filters": 4}
+    model = build_model("unet", (64, 32, 1), 3, **options)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=make_loss("ce+dice"),
+                  metrics=make_metrics())
+    info = ModelInfo(preset="unet", options=options, input_size=(64, 32), channels=1,
+                     training_set={"root": str(aasce)}, training={"epoch": 0})
+    model_path = save_model(model, tmp / "m.keras", info)
+    session = ReviewSession.open(tmp / "review", aasce / "data" / "test")
+    sample = session.sample(session.keys[0])
+    session.save_edit(session.keys[0], trimap_from_landmarks(sample.load_landmarks(), (128, 64)))
+    try:
+        retrain(session, model_path, model_path)
+    except SpineSegError as exc:
+        refused = str(exc)
+    events = []
+    result = retrain(session, model_path, tmp / "m-ft.keras", epochs=1, batch_size=4,
+                     cache=None, progress=events.append)
+    info = read_metadata(result.model_path)
+    print(json.dumps({"refused": refused, "model": str(result.model_path),
+                      "epoch": info.training["epoch"], "training_set": info.training_set,
+                      "last_event": type(events[-1]).__name__}))
+    """
+)
+
+
 @pytest.mark.slow
 def test_retrain_fine_tunes_from_the_model(aasce, tmp_path):
-    from napari_spine_seg.model.files import read_metadata
-    from napari_spine_seg.model.train import train
-
-    first = train(
-        aasce,
-        tmp_path / "m.keras",
-        size=(64, 32),
-        epochs=1,
-        batch_size=4,
-        cache=None,
-        options={"depth": 2, "filters": 4},
-        augment=False,
+    # in a child process: TensorFlow and napari's OpenGL must not share a process (see
+    # _napari/_widgets/_engine.py), and other tests of this run may have opened a viewer
+    run = subprocess.run(
+        [sys.executable, "-c", _FINE_TUNE, os.fspath(aasce), os.fspath(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    session = ReviewSession.open(tmp_path / "review", aasce / "data" / "test")
-    key = session.keys[0]
-    trimap = trimap_from_landmarks(session.sample(key).load_landmarks(), SHAPE)
-    session.save_edit(key, trimap)
-    events = []
-    with pytest.raises(SpineSegError, match="is the model being fine-tuned"):
-        retrain(session, first.model_path, first.model_path)
-    result = retrain(
-        session,
-        first.model_path,
-        tmp_path / "m-ft.keras",
-        epochs=1,
-        batch_size=4,
-        cache=None,
-        progress=events.append,
-    )
-    info = read_metadata(result.model_path)
-    assert result.model_path == tmp_path / "m-ft.keras"
-    assert info.training["epoch"] == 2  # one more epoch on top of the model's one
-    assert (
-        info.training_set["n_train"] + info.training_set["n_val"] == 5
-    )  # 4 original + 1 corrected
-    assert type(events[-1]).__name__ == "TrainingDone"
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["refused"].endswith("is the model being fine-tuned; choose another file name")
+    assert out["model"] == str(tmp_path / "m-ft.keras")
+    assert out["epoch"] == 1  # one epoch on top of the model's none
+    ts = out["training_set"]
+    assert ts["n_train"] + ts["n_val"] == 5  # the 4 original images + 1 corrected
+    assert out["last_event"] == "TrainingDone"
