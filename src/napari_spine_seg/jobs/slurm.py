@@ -56,18 +56,14 @@ def check_slurm(timeout: float = SLURM_TIMEOUT_S) -> None:
             "run without --slurm to work on this machine",
         )
     try:
-        done = subprocess.run(
-            ["squeue", "--noheader", "--jobs=0"], capture_output=True, text=True, timeout=timeout
-        )
+        done = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise SpineSegError(
-            None, f"slurm is not answering (squeue gave no answer in {timeout:.0f} s)"
+            None, f"slurm is not answering (scontrol ping gave no answer in {timeout:.0f} s)"
         ) from None
-    # "Invalid job id specified" means the controller answered
-    if done.returncode != 0 and "invalid job id" not in done.stderr.lower():
-        raise SpineSegError(
-            None, f"slurm is not answering: {_first_line(done.stderr) or 'squeue failed'}"
-        )
+    if done.returncode != 0 or " is UP" not in done.stdout:
+        said = _first_line(done.stdout + "\n" + done.stderr) or "scontrol ping failed"
+        raise SpineSegError(None, f"slurm is not answering: {said}")
 
 
 def _first_line(text: str) -> str:
