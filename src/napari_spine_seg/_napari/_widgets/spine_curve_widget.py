@@ -1,0 +1,384 @@
+"""The spine curve: centre line and Cobb angles of landmarks or a trimap, drawn in napari.
+
+For a landmarks (Points) layer the angles are the challenge's reference computation
+(:func:`~napari_spine_seg.spine.cobb.cobb_details`); for a trimap (Labels) layer,
+predicted or corrected, they are measured on the column's centre line
+(:func:`~napari_spine_seg.spine.centreline.cobb_from_trimap`). A Shapes layer
+``<layer> curve`` shows the centre line and, for each of the three angles (PT, MT, TL/L,
+in ``angles.csv`` order), the lines of its two end vertebrae in the angle's colour, the
+upper one labelled with the angle. For a stack the slice shown is measured, and the
+drawing follows the slider. After an edit (painting, moving a landmark) the drawing is
+redone by itself, once the edits pause for :data:`REFRESH_MS`.
+
+The functions :func:`curve_from_landmarks` and :func:`curve_from_trimap` turn the core's
+results into drawable shapes and import no napari; the widget only moves data between
+layers and them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+
+from ...errors import SpineSegError
+from ...trimap import N_LANDMARKS, rowcol_to_xy, sort_landmarks, xy_to_rowcol
+from .._layers import METADATA_KEY
+from .._notify import notify_error
+
+if TYPE_CHECKING:
+    import napari
+
+#: suffix of the Shapes layer drawn for a layer
+CURVE_SUFFIX = " curve"
+#: display names of the three angles, in ``angles.csv`` order
+ANGLE_LABELS = ("PT", "MT", "TL/L")
+#: colour of each angle's end-vertebra lines
+ANGLE_COLOURS = ("#ffd60a", "#30d5ff", "#ff5ad2")
+CENTRE_COLOUR = "#ff3b30"
+#: milliseconds to wait after an edit before drawing again (strokes come in bursts)
+REFRESH_MS = 300
+#: an end-vertebra line is drawn this many times the vertebra's width
+LINE_EXTENSION = 2.0
+#: at most this many points are drawn along a trimap's centre line
+MAX_PATH_POINTS = 120
+
+
+@dataclass(frozen=True)
+class CurveDrawing:
+    """What the widget draws: the angles and the shapes that show them.
+
+    Attributes
+    ----------
+    angles : (3,) ndarray
+        Degrees, ``angles.csv`` order (PT, MT, TL/L).
+    shapes : list of (k, 2) ndarray
+        ``(row, col)`` vertices: the centre line (a path) first, then one line per
+        angle and end vertebra.
+    shape_types : list of str
+        ``"path"`` or ``"line"`` per shape.
+    colours : list of str
+        Edge colour per shape.
+    labels : list of str
+        Text per shape: the angle(s) whose upper end vertebra the line is, else "".
+    warnings : list of str
+        What makes the angles doubtful (from the core).
+    source : str
+        ``"landmarks"`` (reference computation) or ``"trimap"`` (centre line).
+    """
+
+    angles: np.ndarray
+    shapes: list[np.ndarray]
+    shape_types: list[str]
+    colours: list[str]
+    labels: list[str]
+    warnings: list[str] = field(default_factory=list)
+    source: str = "landmarks"
+
+    @property
+    def summary(self) -> str:
+        """The angles as one line, e.g. ``PT 12.3°  MT 25.0°  TL/L 8.1°``."""
+        return "  ".join(f"{n} {a:.1f}°" for n, a in zip(ANGLE_LABELS, self.angles, strict=True))
+
+
+def _drawing(details, centre_xy: np.ndarray, warnings: list[str], source: str) -> CurveDrawing:
+    """Shapes of a :class:`~napari_spine_seg.spine.cobb.CobbResult` and a centre line."""
+    shapes = [xy_to_rowcol(centre_xy)]
+    types, colours, labels = ["path"], [CENTRE_COLOUR], [""]
+    labelled: dict[int, int] = {}  # vertebra -> index of the shape carrying its text
+    for k, (pair, angle) in enumerate(zip(details.pairs, details.angles, strict=True)):
+        text = f"{ANGLE_LABELS[k]} {angle:.1f}°"
+        for j, vertebra in enumerate(dict.fromkeys(pair)):  # (i, i): one line
+            left, right = details.left[vertebra], details.right[vertebra]
+            centre, half = (left + right) / 2, (right - left) / 2 * LINE_EXTENSION
+            shapes.append(xy_to_rowcol(np.array([centre - half, centre + half])))
+            types.append("line")
+            colours.append(ANGLE_COLOURS[k])
+            labels.append("")
+            if j == 0:  # the upper end vertebra carries the text
+                if vertebra in labelled:
+                    at = labelled[vertebra]
+                    labels[at] = f"{labels[at]}, {text}"
+                else:
+                    labelled[vertebra] = len(labels) - 1
+                    labels[-1] = text
+    return CurveDrawing(
+        np.asarray(details.angles, dtype=np.float64),
+        shapes,
+        types,
+        colours,
+        labels,
+        list(warnings),
+        source,
+    )
+
+
+def curve_from_landmarks(landmarks_xy: np.ndarray, image_height: float) -> CurveDrawing:
+    """The reference Cobb angles of 68 landmarks, as shapes to draw.
+
+    Parameters
+    ----------
+    landmarks_xy : (68, 2) array_like
+        ``(x, y)``; re-sorted into the data set's order first (as ``spine-seg cobb``
+        does), so a landmark dragged past its neighbour does not scramble the vertebrae.
+    image_height : float
+        Rows of the image (the reference uses it to tell an upper from a lower curve).
+
+    Returns
+    -------
+    CurveDrawing
+        The centre line runs through the 34 end-plate mid-points.
+
+    Raises
+    ------
+    SpineSegError
+        When the landmarks are not 68 finite points or a vertebra has no width.
+    """
+    from ...spine.cobb import cobb_details
+
+    points = np.asarray(landmarks_xy, dtype=np.float64)
+    if points.shape != (N_LANDMARKS, 2):
+        raise SpineSegError(
+            None, f"{len(points)} landmarks on this image; {N_LANDMARKS} are needed"
+        )
+    points = sort_landmarks(points)
+    details = cobb_details(points, image_height)
+    centre = (points[0::2] + points[1::2]) / 2  # end-plate mid-points, top to bottom
+    return _drawing(details, centre, [], "landmarks")
+
+
+def curve_from_trimap(trimap: np.ndarray) -> CurveDrawing:
+    """Cobb angles measured on a trimap's centre line, as shapes to draw.
+
+    Parameters
+    ----------
+    trimap : (H, W) array_like
+        1 spine, 2 background, 3 border; 0 (unlabelled) counts as background.
+
+    Returns
+    -------
+    CurveDrawing
+        The centre line is the smoothed one the angles were measured on; the end
+        vertebrae are its virtual vertebrae.
+
+    Raises
+    ------
+    SpineSegError
+        When the trimap has no spine or one too short to measure.
+    """
+    from ...spine.centreline import cobb_from_trimap
+
+    result = cobb_from_trimap(trimap)
+    centre = result.centreline
+    step = max(1, int(np.ceil(len(centre) / MAX_PATH_POINTS)))
+    thinned = np.concatenate([centre[::step], centre[-1:]]) if len(centre) > 1 else centre
+    return _drawing(result.details, thinned, result.warnings, "trimap")
+
+
+class SpineCurveWidget(Container):
+    """Draw the centre line and the Cobb angles of a landmarks or trimap layer.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.drawing: CurveDrawing | None = None
+        self._layer = None
+        self._started = False  # edits and the slider redraw only once a curve was asked for
+
+        self.layer = ComboBox(label="layer", choices=self._choices, nullable=True)
+        self.follow = CheckBox(text="draw again after each edit", value=True)
+        self.draw_button = PushButton(text="Draw spine curve")
+        self.angles = Label(label="Cobb", value="–")
+        self.message = Label(label="", value="")
+        self.extend([self.layer, self.follow, self.draw_button, self.angles, self.message])
+
+        from qtpy.QtCore import QTimer
+
+        self._timer = QTimer(self.native)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.draw)
+
+        self.draw_button.clicked.connect(self.draw)
+        self.layer.changed.connect(self._watch)
+        for event in ("inserted", "removed", "reordered"):
+            getattr(napari_viewer.layers.events, event).connect(self._refresh_choices)
+        napari_viewer.layers.selection.events.active.connect(self._follow_active)
+        napari_viewer.dims.events.current_step.connect(self._slice_changed)
+        self._refresh_choices()
+        self._follow_active()
+
+    # -- which layer ----------------------------------------------------------------------------
+
+    def _choices(self, _widget=None):
+        from napari.layers import Labels, Points
+
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if isinstance(layer, Labels | Points)
+        ]
+
+    def _refresh_choices(self, _event=None) -> None:
+        self.layer.reset_choices()
+
+    def _follow_active(self, _event=None) -> None:
+        from napari.layers import Labels, Points
+
+        active = self.viewer.layers.selection.active
+        if isinstance(active, Labels | Points) and active is not self.layer.value:
+            self.layer.value = active
+
+    def _watch(self, layer) -> None:
+        if self._layer is not None:
+            for name in ("paint", "data"):
+                emitter = getattr(self._layer.events, name, None)
+                if emitter is not None:
+                    emitter.disconnect(self._edited)
+        self._layer = layer
+        if layer is not None:
+            for name in ("paint", "data"):
+                emitter = getattr(layer.events, name, None)
+                if emitter is not None:
+                    emitter.connect(self._edited)
+
+    def _edited(self, _event=None) -> None:
+        if self.follow.value and self._started:
+            self._timer.start()
+
+    def _slice_changed(self, _event=None) -> None:
+        layer = self.layer.value
+        if layer is not None and layer.ndim == 3 and self._started and self.follow.value:
+            self._timer.start()
+
+    # -- drawing --------------------------------------------------------------------------------
+
+    def draw(self) -> None:
+        """Measure the chosen layer (the slice shown, for a stack) and draw its curve."""
+        layer = self.layer.value
+        self._started = True
+        try:
+            if layer is None:
+                raise SpineSegError(None, "choose a landmarks (Points) or trimap (Labels) layer")
+            index = self._slice_index(layer)
+            drawing = self._measure(layer, index)
+        except SpineSegError as exc:
+            self._fail(layer, str(exc))
+            return
+        self.drawing = drawing
+        self.angles.value = drawing.summary
+        self.message.value = "; ".join(drawing.warnings) if drawing.warnings else ""
+        self._show(layer, index, drawing)
+
+    def _slice_index(self, layer) -> int | None:
+        if layer.ndim == 2:
+            return None
+        if layer.ndim != 3:
+            raise SpineSegError(None, f"layer {layer.name!r} is not one image or a stack of them")
+        position = self.viewer.dims.point[-layer.ndim :]
+        return int(np.round(layer.world_to_data(position)[0]))
+
+    def _measure(self, layer, index: int | None) -> CurveDrawing:
+        from napari.layers import Labels
+
+        meta = layer.metadata.get(METADATA_KEY, {})
+        shape = _true_shape(meta, index)
+        if isinstance(layer, Labels):
+            data = layer.data if index is None else layer.data[_clip(index, len(layer.data))]
+            trimap = np.asarray(data)
+            if shape is not None:
+                trimap = trimap[: shape[0], : shape[1]]
+            return curve_from_trimap(trimap)
+        points = np.asarray(layer.data, dtype=np.float64)
+        if index is not None:
+            points = points[np.round(points[:, 0]) == index][:, 1:]
+        if len(points) != N_LANDMARKS:
+            where = "this image" if index is None else f"image {index + 1} of the stack"
+            raise SpineSegError(
+                None,
+                f"layer {layer.name!r} has {len(points)} landmarks on {where}; "
+                f"{N_LANDMARKS} are needed",
+            )
+        height = shape[0] if shape is not None else self._image_height(layer)
+        return curve_from_landmarks(rowcol_to_xy(points), height)
+
+    def _image_height(self, layer) -> float:
+        """Rows of the image under a Points layer without size metadata."""
+        from napari.layers import Image
+
+        for other in self.viewer.layers:
+            if isinstance(other, Image) and other.ndim == layer.ndim:
+                return float(other.data.shape[-2])
+        raise SpineSegError(
+            None, f"no image for layer {layer.name!r}: open its X-ray to give the image height"
+        )
+
+    def _fail(self, layer, message: str) -> None:
+        self.drawing = None
+        self.angles.value = "–"
+        self.message.value = message
+        notify_error(message)
+        if layer is not None:
+            curve = self._curve_layer(layer)
+            if curve is not None:
+                curve.data = []
+
+    def _curve_layer(self, layer):
+        name = layer.name + CURVE_SUFFIX
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def _show(self, layer, index: int | None, drawing: CurveDrawing) -> None:
+        from napari.layers import Shapes
+
+        shapes = drawing.shapes
+        if index is not None:
+            shapes = [np.column_stack([np.full(len(s), float(index)), s]) for s in shapes]
+        lines = [s for s, t in zip(drawing.shapes, drawing.shape_types, strict=True) if t == "line"]
+        span = np.median([np.hypot(*(s[1] - s[0])) for s in lines]) if lines else 40.0
+        width = float(max(1.5, 0.03 * span))
+        curve = self._curve_layer(layer)
+        if curve is not None and curve.ndim != layer.ndim:
+            self.viewer.layers.remove(curve)
+            curve = None
+        if curve is None:
+            curve = Shapes(
+                ndim=layer.ndim,
+                name=layer.name + CURVE_SUFFIX,
+                scale=layer.scale,
+                translate=layer.translate,
+                features={"label": np.array([], dtype=str)},
+                text={"string": "{label}", "color": "white", "size": 11, "anchor": "upper_left"},
+                metadata={METADATA_KEY: {"measured_layer": layer.name}},
+            )
+            self.viewer.add_layer(curve)
+            self.viewer.layers.selection.active = layer  # keep editing the measured layer
+        curve.data = []
+        curve.add(
+            shapes,
+            shape_type=drawing.shape_types,
+            edge_color=drawing.colours,
+            edge_width=width,
+            face_color="transparent",
+        )
+        curve.features = {"label": drawing.labels}
+        curve.refresh_text()
+
+
+def _true_shape(meta: dict, index: int | None) -> tuple[int, int] | None:
+    """Rows and columns of the image itself (a stack's slices are padded)."""
+    if index is not None and meta.get("shapes") and 0 <= index < len(meta["shapes"]):
+        return tuple(int(v) for v in meta["shapes"][index])
+    if index is None and meta.get("image_shape"):
+        return tuple(int(v) for v in meta["image_shape"][:2])
+    return None
+
+
+def _clip(index: int, n: int) -> int:
+    return int(min(max(index, 0), n - 1))
