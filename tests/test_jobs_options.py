@@ -82,6 +82,7 @@ def test_every_option_becomes_an_sbatch_line():
         ({"extra_sbatch": ("--constraint a100",)}, "--key=value"),
         ({"extra_sbatch": ("--comment='x'",)}, "--key=value"),
         ({"extra_sbatch": ("-N 2",)}, "--key=value"),
+        ({"extra_sbatch": ("2",)}, "--key=value"),
         ({"extra_sbatch": ("--time=5",)}, "use --time"),
         ({"extra_sbatch": ("--output=/tmp/x",)}, "sets it itself"),
         ({"time_min": 1, "signal_delay_s": 90}, "shorter than the time limit"),
@@ -275,17 +276,9 @@ def test_train_arguments_reach_the_job_without_the_slurm_ones(tmp_path, monkeypa
     args = _parser().parse_args(
         ["--debug", "train", "--out", "m.keras", "--epochs", "7", "--size", "64x32"]
         + ["--no-augment", "--learning-rate", "0.01", "--resume", "m.last.keras"]
-        + [
-            "--slurm",
-            "--partition",
-            "gpu",
-            "--time",
-            "30",
-            "--gpus",
-            "2",
-            "--setup",
-            "module load x",
-        ]
+        + ["--slurm", "--partition", "gpu", "--time", "30", "--gpus", "2"]
+        + ["--setup", "module load x", "--extra-sbatch", "constraint=a100"]
+        + ["--extra-sbatch=--exclusive"]
         + ["--", "-odd"]
     )
     spec = _slurm_args.job_spec(args)
@@ -299,6 +292,7 @@ def test_train_arguments_reach_the_job_without_the_slurm_ones(tmp_path, monkeypa
     opts = _slurm_args.slurm_options(args)
     assert opts.partition == "gpu" and opts.time_min == 30 and opts.gpus == 2
     assert opts.setup == ("module load x",)
+    assert opts.extra_sbatch == ("--constraint=a100", "--exclusive")
 
 
 def test_predict_array_splits_the_images(tmp_path, monkeypatch):

@@ -8,11 +8,9 @@ resume, is submitted first so that it runs beside the others (the node has 2 CPU
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -182,6 +180,7 @@ def test_time_limit_requeues_and_resumes(time_limit_job):
     text = "\n".join(p.read_text(errors="replace") for p in logs)
     assert status.state == COMPLETED, text[-3000:]
     assert "Requeued job" in text  # submitit requeued it at the time-limit signal
+    assert "time limit near, stopped; next run:" in text
     resumed = re.findall(r"running .* train .*--resume (\S+)", text)
     assert resumed, "no run continued from a checkpoint"
     spec = time_limit_job.record.spec
@@ -206,18 +205,21 @@ def test_jobs_lists_every_job_with_its_state(work, capsys):
     assert again.status().state == states[again.job_id].state
 
 
-def test_spine_seg_itself_offers_slurm(work):
+def test_spine_seg_itself_offers_slurm(work, capsys):
     """The wiring in cli/: train and predict take --slurm, and `spine-seg jobs` exists."""
     if not cli_has_slurm():
         pytest.skip(
             "spine-seg train has no --slurm yet: cli/train.py and cli/predict.py must call "
             "add_slurm_arguments/run_on_slurm and cli/__init__.py must register 'jobs'"
         )
-    command = [os.environ.get("PYTHON", "python")]
-    assert command  # the wiring itself is exercised by main() in spine_seg()
     from napari_spine_seg.cli import main
 
-    assert main(["jobs"]) == 0
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
-    assert Path("preds").is_dir()
+    assert "--array K" in capsys.readouterr().out
+    argv = ["train", "no-such-data", "--out", "wired/m.keras", "--slurm", "--time", "5"]
+    assert main([*argv, "--cpus", "1"]) == 0
+    job_id = capsys.readouterr().out.strip()
+    assert job_id.isdigit()
+    assert main(["jobs", "show", job_id]) == 0
+    assert f"job {job_id}:" in capsys.readouterr().out

@@ -91,7 +91,7 @@ def add_slurm_arguments(parser: argparse.ArgumentParser, *, array: bool = False)
     )  # fmt: skip
     g.add_argument(
         "--extra-sbatch", dest="slurm_extra_sbatch", action="append", default=[], metavar="LINE",
-        help="more sbatch options, each --key=value (repeatable)",
+        help="more sbatch options, each key=value or key, e.g. constraint=a100 (repeatable)",
     )  # fmt: skip
     g.add_argument(
         "--signal-delay", dest="slurm_signal_delay", type=int, default=90, metavar="S",
@@ -252,7 +252,15 @@ def follow(job, stream=None, poll_s: float = 2.0):
             )
             last = now
 
-    return job.wait(poll_s=poll_s, on_status=show)
+    try:
+        return job.wait(poll_s=poll_s, on_status=show)
+    except KeyboardInterrupt:
+        print(
+            f"job {job.job_id} keeps running; `spine-seg jobs cancel {job.job_id}` stops it",
+            file=stream,
+            flush=True,
+        )
+        raise
 
 
 def run_on_slurm(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:

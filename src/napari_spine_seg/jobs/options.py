@@ -43,6 +43,8 @@ _RESERVED_KEYS = {
     "open-mode": None,
     "array": None,
     "wrap": None,
+    "requeue": None,
+    "no-requeue": None,
 }
 MAX_TIME_MIN = 366 * 24 * 60
 MAX_LINE = 1000
@@ -104,17 +106,23 @@ def check_name(text: object, what: str) -> str:
 def parse_sbatch_line(text: object) -> str:
     """Normalise an extra ``#SBATCH`` line to ``--key=value`` (or ``--key``), or raise.
 
-    A leading ``#SBATCH`` is accepted and dropped. Keys that spine-seg writes itself
-    (time, partition, output, ...) are refused with the option to use instead.
+    A leading ``#SBATCH`` is accepted and dropped, and so is a missing ``--`` (on the
+    command line ``--extra-sbatch constraint=a100`` is easier to type than
+    ``--extra-sbatch=--constraint=a100``). Keys that spine-seg writes itself (time,
+    partition, output, ...) are refused with the option to use instead.
 
     Examples
     --------
     >>> parse_sbatch_line("#SBATCH --constraint=a100")
     '--constraint=a100'
+    >>> parse_sbatch_line("exclusive")
+    '--exclusive'
     """
     line = check_line(text, "extra sbatch line").strip()
     if line.startswith("#SBATCH"):
         line = line[len("#SBATCH") :].strip()
+    if line[:1].isalpha():
+        line = "--" + line
     match = _SBATCH_LINE.fullmatch(line)
     if match is None:
         raise SpineSegError(

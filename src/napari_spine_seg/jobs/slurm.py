@@ -217,8 +217,8 @@ class CliCall(_checkpointable_base()):
                 finished = spec.epochs is not None and done >= spec.epochs
                 next_args = with_resume(next_args, path)
         print(
-            "spine-seg job: time limit near; "
-            + ("nothing left to do" if finished else "requeued with " + shlex.join(next_args)),
+            "spine-seg job: time limit near, stopped; "
+            + ("nothing left to do" if finished else "next run: " + shlex.join(next_args)),
             flush=True,
         )
         return DelayedSubmission(CliCall(self.spec, next_args, self.task, finished))
@@ -255,7 +255,8 @@ def _executor(spec: JobSpec, options: SlurmOptions):
         slurm_max_num_timeout=options.max_requeues,
         slurm_python=shlex.quote(spec.python),
     )
-    additional: dict = {"chdir": str(spec.cwd)}
+    # --requeue: submitit requeues the job itself at the time-limit signal
+    additional: dict = {"chdir": str(spec.cwd), "requeue": True}
     for line in options.extra_sbatch:
         key, sep, value = line[2:].partition("=")
         additional[key] = value if sep else True
