@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import subprocess
+import threading
 import time
 
 import pytest
@@ -49,8 +50,13 @@ def work(slurm_cluster, tmp_path_factory):
 
 @pytest.fixture(scope="module", autouse=True)
 def time_limit_job(work):
-    """A training longer than its 1-minute limit, submitted before every other test."""
-    return submit_training(
+    """A training longer than its 1-minute limit, submitted before every other test.
+
+    A thread follows it from the start, as ``--wait`` does, printing into a buffer.
+    """
+    from napari_spine_seg.cli._slurm_args import follow
+
+    job = submit_training(
         "ds20",
         "limit/m.keras",
         epochs=TIME_LIMIT_EPOCHS,
@@ -59,6 +65,10 @@ def time_limit_job(work):
         extra_args=["--no-cache", "--patience", "0"],
         options=_opts(time_min=1, signal_delay_s=SIGNAL_DELAY_S, max_requeues=5),
     )
+    stream, result = io.StringIO(), []
+    thread = threading.Thread(target=lambda: result.append(follow(job, stream, 1.0)), daemon=True)
+    thread.start()
+    return job, thread, stream, result
 
 
 def _wait_for(check, timeout: float, what: str, poll: float = 0.5):
@@ -172,23 +182,25 @@ def test_predict_array_merges_into_out(cancelled, work, capsys):
 
 
 def test_time_limit_requeues_and_resumes(time_limit_job):
-    stream = io.StringIO()
-    from napari_spine_seg.cli._slurm_args import follow
-
-    status = follow(time_limit_job, stream=stream, poll_s=1.0)
-    logs = sorted((time_limit_job.folder / "logs").glob("*_0_log.*"))
+    job, thread, stream, result = time_limit_job
+    thread.join(timeout=600)
+    assert result, "the job did not end within 10 minutes"
+    status = result[0]
+    logs = sorted((job.folder / "logs").glob("*_0_log.*"))
     text = "\n".join(p.read_text(errors="replace") for p in logs)
     assert status.state == COMPLETED, text[-3000:]
     assert "Requeued job" in text  # submitit requeued it at the time-limit signal
     assert "time limit near, stopped; next run:" in text
     resumed = re.findall(r"running .* train .*--resume (\S+)", text)
     assert resumed, "no run continued from a checkpoint"
-    spec = time_limit_job.record.spec
+    spec = job.record.spec
     assert len(spec.history.read_text().splitlines()) == 1 + TIME_LIMIT_EPOCHS
     assert pick_checkpoint(spec.checkpoints)[1] == TIME_LIMIT_EPOCHS
     assert status.epoch == TIME_LIMIT_EPOCHS == status.epochs
     printed = stream.getvalue()
-    assert f"job {time_limit_job.job_id} RUNNING epoch" in printed
+    assert f"job {job.job_id} RUNNING epoch" in printed
+    # followed as --wait does: running, back in the queue after the requeue, running again
+    assert re.search(r"RUNNING epoch \d+/\d+\n(.*\n)*.*PENDING epoch [1-9]", printed), printed
     assert printed.strip().endswith(f"COMPLETED epoch {TIME_LIMIT_EPOCHS}/{TIME_LIMIT_EPOCHS}")
 
 
