@@ -12,9 +12,11 @@ reason; in CI (``CI`` true) the repository's conftest turns that skip into a fai
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -108,9 +110,15 @@ class SlurmCluster:
         )
 
     def stop(self) -> None:
-        """Cancel every job and stop the daemons."""
+        """Cancel every job, let the jobs end, and stop the daemons."""
         try:
             self.run("scancel", "--full", f"--partition={self.partition}", timeout=10)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                left = self.run("squeue", "--noheader", "--states=PD,R,CG,CF,RQ,S", timeout=10)
+                if left.returncode != 0 or not left.stdout.strip():
+                    break
+                time.sleep(0.5)
             self.run("scontrol", "shutdown", timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             pass
@@ -129,6 +137,25 @@ class SlurmCluster:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        for pid in self._step_daemons():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+    def _step_daemons(self) -> list[int]:
+        """slurmstepd processes of this cluster still alive (they write to its logs)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if b"slurmstepd" not in (entry / "cmdline").read_bytes():
+                    continue
+                links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+            except OSError:
+                continue
+            if any(link.startswith(str(self.root)) for link in links):
+                found.append(int(entry.name))
+        return found
 
 
 def _slurm_conf(root: Path, node: str, user: str, socket_path: Path) -> str:
