@@ -163,8 +163,8 @@ class CliCall(_checkpointable_base()):
                 finish_task(spec, self.task)
             _write_status(status_path, COMPLETED, 0, paths.stderr)
             return 0
-        cancelled = self._terminated or (spec.logs / f"{env.raw_job_id}.cancelled").exists()
-        cancelled = cancelled or (spec.logs / f"{env.array_job_id}.cancelled").exists()
+        main_id = env.array_job_id or env.raw_job_id
+        cancelled = self._terminated or (spec.logs / f"{main_id}.cancelled").exists()
         state = CANCELLED if cancelled else FAILED
         line = _write_status(status_path, state, rc, paths.stderr)
         raise RuntimeError(line or f"spine-seg {spec.command} exited with status {rc}")
