@@ -306,49 +306,8 @@ def slurm_cluster(request, tmp_path_factory) -> SlurmCluster:
 # ----------------------------------------------------------------------------- the CLI
 
 
-def cli_has_slurm() -> bool:
-    """True once ``spine-seg train`` offers ``--slurm`` and ``spine-seg jobs`` exists."""
-    import argparse
-
-    from napari_spine_seg.cli import build_parser
-
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    train = sub.choices.get("train")
-    has = train is not None and any("--slurm" in a.option_strings for a in train._actions)
-    return has and "jobs" in sub.choices
-
-
 def spine_seg(argv: list[str]) -> int:
-    """Run ``spine-seg`` as ``napari_spine_seg.cli.main`` does, with ``--slurm`` wired in.
+    """Run ``spine-seg`` in this process, exactly as the console script does."""
+    from napari_spine_seg.cli import main
 
-    Until ``cli/train.py`` and ``cli/predict.py`` call ``add_slurm_arguments`` and
-    ``run_on_slurm`` (and ``cli/__init__.py`` registers ``jobs``), this adds exactly that
-    wiring to a parser built from the same subcommand modules; afterwards it is
-    ``main(argv)`` itself (``tests/test_slurm_jobs.py`` checks the wiring separately).
-    """
-    import argparse
-    import sys
-
-    from napari_spine_seg.cli import _slurm_args, main
-    from napari_spine_seg.cli import jobs as jobs_cli
-    from napari_spine_seg.cli import predict as predict_cli
-    from napari_spine_seg.cli import train as train_cli
-    from napari_spine_seg.errors import SpineSegError
-
-    if cli_has_slurm():
-        return main(argv)
-    parser = argparse.ArgumentParser(prog="spine-seg")
-    parser.add_argument("--debug", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for module, array in ((train_cli, False), (predict_cli, True), (jobs_cli, None)):
-        p = module.add_parser(sub)
-        if array is not None and not any("--slurm" in a.option_strings for a in p._actions):
-            _slurm_args.add_slurm_arguments(p, array=array)
-    args = parser.parse_args(argv)
-    try:
-        if getattr(args, "slurm", False):
-            return _slurm_args.run_on_slurm(args, argv)
-        return int(args.func(args) or 0)
-    except SpineSegError as exc:
-        print(f"spine-seg {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    return main(argv)

@@ -20,7 +20,7 @@ from napari_spine_seg.jobs import SlurmOptions, job_status, list_jobs, reattach,
 from napari_spine_seg.jobs.slurm import task_states
 from napari_spine_seg.jobs.spec import pick_checkpoint
 from napari_spine_seg.jobs.status import CANCELLED, COMPLETED, FAILED, normalise_slurm_state
-from slurm_cluster import SIGNAL_DELAY_S, cli_has_slurm, slurm_cluster, spine_seg
+from slurm_cluster import SIGNAL_DELAY_S, slurm_cluster, spine_seg
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 __all__ = ["slurm_cluster"]  # the fixture, imported for pytest
@@ -219,11 +219,6 @@ def test_jobs_lists_every_job_with_its_state(work, capsys):
 
 def test_spine_seg_itself_offers_slurm(work, capsys):
     """The wiring in cli/: train and predict take --slurm, and `spine-seg jobs` exists."""
-    if not cli_has_slurm():
-        pytest.skip(
-            "spine-seg train has no --slurm yet: cli/train.py and cli/predict.py must call "
-            "add_slurm_arguments/run_on_slurm and cli/__init__.py must register 'jobs'"
-        )
     from napari_spine_seg.cli import main
 
     with pytest.raises(SystemExit):

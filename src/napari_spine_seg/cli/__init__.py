@@ -27,6 +27,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "gaps": "gaps",
     "demo": "demo",
+    "jobs": "jobs",
 }
 
 

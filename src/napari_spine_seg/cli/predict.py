@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..model.defaults import PREDICT_BATCH_SIZE
+from ._slurm_args import add_slurm_arguments, run_on_slurm
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -32,12 +33,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="also write spine probability maps (<stem>.probability.tif)",
     )
+    add_slurm_arguments(p, array=True)
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, predict, and say how many trimaps were written where."""
+    if args.slurm:
+        return run_on_slurm(args)
     from ..model.files import load_model
     from ..model.predict import collect_inputs, predict_files
     from ._progress import progress

@@ -7,6 +7,7 @@ import sys
 
 from ..model.builders import PRESETS
 from ..model.defaults import TRAIN_DEFAULTS
+from ._slurm_args import add_slurm_arguments, run_on_slurm
 
 D = TRAIN_DEFAULTS
 
@@ -81,6 +82,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default="auto",
         help="bf16 mixed precision (auto: on when a GPU is present)",
     )
+    add_slurm_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -153,6 +155,8 @@ def format_epoch(event) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Train as the arguments say and print where the model went."""
+    if args.slurm:
+        return run_on_slurm(args)
     from ..model.train import parse_size, train
 
     cache = None if args.no_cache else (args.cache or "auto")
