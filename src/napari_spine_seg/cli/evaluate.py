@@ -26,9 +26,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, and write the JSON when asked."""
+    from pathlib import Path
+
+    from ..atomic import check_writable_folder
     from ..evaluate import evaluate, write_report_json
     from ._progress import progress
 
+    if args.json:  # fail before the work, not after it
+        check_writable_folder(Path(args.json).parent)
     report = evaluate(
         args.pred_dir,
         args.dataset,
