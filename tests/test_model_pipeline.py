@@ -25,6 +25,7 @@ from napari_spine_seg.model.preprocess import (
     placement,
     probabilities_to_trimap,
     unfit_probabilities,
+    unfit_to_trimap,
 )
 from napari_spine_seg.trimap import trimap_from_landmarks
 
@@ -72,6 +73,11 @@ def test_probabilities_go_back_to_the_original_size_before_argmax():
     back = probabilities_to_trimap(full)
     assert back.shape == trimap.shape
     assert np.mean((back == 1) == (trimap == 1)) > 0.95
+    # the fast path prediction uses gives the same trimap and spine probability
+    soft = np.random.default_rng(0).dirichlet((1, 1, 1), size=(64, 32)).astype(np.float32)
+    fast_trimap, fast_spine = unfit_to_trimap(soft, place)
+    np.testing.assert_array_equal(fast_trimap, probabilities_to_trimap(unfit_probabilities(soft, place)))
+    np.testing.assert_array_equal(fast_spine, unfit_probabilities(soft, place)[..., 0])
 
 
 def test_cache_is_written_once_reused_and_invalidated_when_the_file_changes(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 from ..atomic import atomic_output, check_writable_folder
 from ..errors import SpineSegError
 from .files import LoadedModel, load_model
-from .preprocess import fit_image, placement, probabilities_to_trimap, unfit_probabilities
+from .preprocess import fit_image, placement, unfit_to_trimap
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,8 @@ def iter_predictions(
                 probs + _forward(loaded.keras_model, x[:, :, ::-1], batch_size)[:, :, ::-1]
             )
         for (_, place, name), p in zip(batch, probs, strict=True):
-            full = unfit_probabilities(p, place)
-            yield Prediction(probabilities_to_trimap(full), full[..., 0].copy(), name)
+            trimap, spine = unfit_to_trimap(p, place)
+            yield Prediction(trimap, spine, name)
 
     for image in images:
         pixels, name = _pixels(image)
