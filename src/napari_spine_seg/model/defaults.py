@@ -14,7 +14,7 @@ TRAIN_DEFAULTS = {
     "loss": "ce+dice",
     "val_fraction": 0.15,
     "patience": 12,
-    "fit": "resize",
+    "fit": "letterbox",
 }
 #: images per forward pass when predicting
 PREDICT_BATCH_SIZE = 4

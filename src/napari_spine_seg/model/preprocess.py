@@ -9,11 +9,15 @@ Normalisation ("percentile-1-99")
     of the file's bit depth (8-bit JPEG, 16-bit TIFF, DICOM after rescale) and of the
     exposure, which matters for X-rays from another source than the training set.
 
-Fitting ("resize" or "letterbox")
-    ``"resize"`` scales rows and columns independently to the input size (the aspect
-    ratio of a tall X-ray is close to the default input's 8:3, so the distortion is
-    small and every input pixel carries image); ``"letterbox"`` scales by one factor
-    and pads with zeros. The choice is stored in the model file.
+Fitting ("letterbox", the default, or "resize")
+    ``"letterbox"`` scales the image by one factor so that it fits the input and pads
+    the rest with zeros (background in the trimap), so vertebrae keep their shape
+    whatever the image's aspect ratio; ``"resize"`` scales rows and columns
+    independently, so every input pixel carries image but a 2:1 and a 3:1 X-ray are
+    squeezed differently. Letterbox scored higher on phantoms (test spine Dice 0.9942
+    against 0.9928 after 20 epochs) and clearly higher on images of another generator
+    never trained on (0.9858 against 0.9711); see ``docs/performance.md``. The choice is
+    stored in the model file.
 """
 
 from __future__ import annotations

@@ -393,7 +393,8 @@ def train(
         network, optimizer state, settings and history; `epochs` counts from its start.
     patience : int or None
         Early stopping after this many epochs without a better monitored metric.
-    fit : {"resize", "letterbox"}
+    fit : {"letterbox", "resize"}
+        How images meet the input (see :mod:`~napari_spine_seg.model.preprocess`).
     options : dict, optional
         Builder options (see :func:`~napari_spine_seg.model.builders.build_model`).
     augment : bool or Augmentation
