@@ -4,18 +4,27 @@ From a trimap's spine label (1):
 
 1. the column is the largest connected piece, plus the pieces that continue it up or
    down (a broken column); pieces off to the side are ignored, with a warning when
-   they are big enough to matter;
+   they are big enough to matter. Beyond the column's ends only a piece close for its
+   size, as big as a fair part of a vertebra and on the line continuing the end is
+   taken: a network's stray specks there would otherwise bend the end of the line;
 2. on every row from the column's top to its bottom, the centre and width of the
    widest run of spine pixels; rows where the column vanishes are filled by linear
    interpolation and reported (a gap taller than ``max_gap`` of the column's height is
    a warning: the angles may be wrong there);
-3. the centre x(y) is smoothed (a Gaussian along the rows whose ends are padded by
-   the straight line fitted there, so that the slope at the ends is kept),
-   and its slope gives the tilt along the spine;
+3. the centre x(y) is smoothed by local quadratic fits (a Savitzky-Golay filter: it
+   keeps the peaks of the tilt that a Gaussian flattens, and fits the ends by the same
+   polynomial) over a window set by the outline's roughness (``smoothing="auto"``): a
+   clean outline, drawn from landmarks, gets 12 % of the column's height; a rough one,
+   as a network's, up to three times more. Its slope gives the tilt along the spine;
 4. 17 virtual vertebrae are placed along the smoothed line by arc length, each one's
    share of the length growing from the top to the bottom (lumbar vertebrae and discs
    are taller than upper thoracic ones), each perpendicular to the line and as wide as
-   the column there: 68 landmarks in the data set's order;
+   the column there: 68 landmarks in the data set's order. A clean outline (a trimap
+   drawn from landmarks, or corrected by hand) ends in the top plate of its first
+   vertebra and the bottom plate of its last: where those edges are straight and
+   nearly square to the line, the first and last virtual vertebrae take their tilt, as
+   the reference takes the annotated end vertebrae's (a centre line cannot see how an
+   end vertebra sits on the curve). A network's rounded ends are not used;
 5. :func:`napari_spine_seg.spine.cobb.cobb_details` turns them into the three angles
    exactly as the challenge's reference computation does for real landmarks.
 
@@ -38,8 +47,26 @@ from ..errors import SpineSegError
 from ..trimap import N_VERTEBRAE, SPINE
 from .cobb import CobbResult, cobb_details
 
-#: Gaussian smoothing of the centre line, as a fraction of the column's height
+#: smoothing of a clean centre line, as a fraction of the column's height (the
+#: Savitzky-Golay window is :data:`_WINDOW_PER_SMOOTHING` times it)
 DEFAULT_SMOOTHING = 0.02
+#: window of the quadratic fits per unit of smoothing (a quadratic fit over 6 sigma
+#: smooths about as much as a Gaussian of sigma, and keeps curvature)
+_WINDOW_PER_SMOOTHING = 6.0
+#: roughness (px) of the raw centre of a clean outline: drawn from landmarks, it is
+#: about 0.2-0.45 px; a rougher outline gets proportionally more smoothing
+_CLEAN_NOISE = 0.3
+#: the most smoothing "auto" applies, as a fraction of the column's height
+_MAX_SMOOTHING = 0.06
+#: end plates: measured across this fraction of the column's width, over at least
+#: this many pixel columns, straight to within this rms (px) and square to the centre
+#: line within this many degrees
+_USE_PLATES = True
+_PLATE_SPAN = 0.8
+_MIN_PLATE_COLUMNS = 8
+_PLATE_RESIDUAL = 0.5
+_PLATE_AGREEMENT = 5.0
+_PLATES_ROUGHNESS = 0.4
 #: a gap in the column taller than this fraction of its height is reported as a warning
 DEFAULT_MAX_GAP = 0.02
 #: a piece off the column this big (fraction of the column) is worth a warning
@@ -54,6 +81,13 @@ _END_GROWTH = 0.35
 _GROWTH_WINDOW = 4
 #: at most this fraction of the column's height is trimmed at each end
 _MAX_END_TRIM = 0.12
+#: the direction of a column's end is fitted over this fraction of its rows (at least
+#: :data:`_MIN_END_STRETCH` rows), to judge whether a piece beyond the end continues it
+_END_STRETCH = 0.1
+_MIN_END_STRETCH = 10
+#: a piece beyond an end must be at least this many column widths squared (a vertebra
+#: is about 0.6) to extend the column: specks there are a network's noise
+_MIN_END_PIECE = 0.2
 
 
 @dataclass(frozen=True)
@@ -75,6 +109,10 @@ class CentreLine:
         ``dx/dy`` of the smoothed line.
     missing : (N,) bool ndarray
         Rows where the column vanished and the values are interpolated.
+    plates : (float or None, float or None)
+        Slopes ``dy/dx`` of the column's top and bottom edges when they are straight
+        (the end plates of its first and last vertebrae, as in a trimap drawn from
+        landmarks), else None.
     """
 
     rows: np.ndarray
@@ -83,6 +121,7 @@ class CentreLine:
     width: np.ndarray
     slope: np.ndarray
     missing: np.ndarray
+    plates: tuple[float | None, float | None] = (None, None)
 
     @property
     def tilt(self) -> np.ndarray:
@@ -203,10 +242,29 @@ def _continues(kept: np.ndarray, box: tuple[slice, slice], piece: np.ndarray) ->
     piece_x = sub_cols.mean() + box[1].start
     piece_y = sub_rows.mean() + box[0].start
     centres, widths = widest_runs(kept, rows_kept)
-    nearest = int(np.argmin(np.abs(rows_kept - piece_y)))
-    distance = abs(rows_kept[nearest] - piece_y)
-    reach = np.median(widths) + 0.3 * distance
-    return bool(abs(centres[nearest] - piece_x) <= reach)
+    width = float(np.median(widths))
+    top, bottom = rows_kept[0], rows_kept[-1]
+    if top < piece_y < bottom:  # in a gap of the column: near the centre on either side
+        nearest = int(np.argmin(np.abs(rows_kept - piece_y)))
+        distance = abs(rows_kept[nearest] - piece_y)
+        return bool(abs(centres[nearest] - piece_x) <= width + 0.3 * distance)
+    # beyond an end: a network's stray blob is as likely as a lost vertebra, so the piece
+    # must be close for its size and lie on the line continuing the column's end
+    below = piece_y > bottom
+    gap = piece_rows[0] - bottom if below else top - piece_rows[-1]
+    if gap > piece_rows.size or piece.sum() < _MIN_END_PIECE * width**2:
+        return False
+    # compare the piece's facing end with the column's end continued straight across the gap
+    span = max(_MIN_END_STRETCH, int(_END_STRETCH * rows_kept.size))
+    end = slice(-span, None) if below else slice(0, span)
+    ys, xs = rows_kept[end].astype(np.float64), centres[end]
+    slope, intercept = np.polyfit(ys, xs, 1) if ys.size > 1 else (0.0, xs[0])
+    facing = np.arange(min(_MIN_END_STRETCH, piece.shape[0]))
+    facing = facing if below else piece.shape[0] - 1 - facing
+    piece_centres, _ = widest_runs(piece, facing)
+    y = float(np.mean(facing)) + box[0].start
+    x = float(np.nanmean(piece_centres)) + box[1].start
+    return bool(abs(intercept + slope * y - x) <= 0.5 * width + 0.3 * gap)
 
 
 def widest_runs(mask: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -240,29 +298,56 @@ def widest_runs(mask: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
     return centres, widths
 
 
-def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing whose ends are padded by the straight line fitted there.
+def _smooth(values: np.ndarray, scale: float) -> np.ndarray:
+    """Savitzky-Golay smoothing: quadratic fits over ``6 scale`` samples.
 
-    Padding with a least-squares line through the last ``2 sigma`` samples keeps the
-    slope at the ends (a constant or mirrored padding flattens it, and one noisy end
-    sample would tilt a point reflection).
+    A narrow Gaussian (``scale / 3``) goes first: the staircase of a slanted outline's
+    pixels has a period of a few rows, which a Savitzky-Golay filter lets through a
+    little and its slope magnifies (a straight, slanted column would read 1° of
+    curve). At the ends the polynomial fitted to the last window is used
+    (``mode="interp"``), so that the slope there follows the data instead of flattening.
     """
+    from scipy.signal import savgol_filter
+
     values = np.asarray(values, dtype=np.float64)
-    if sigma <= 0 or values.size < 3:
+    window = max(int(_WINDOW_PER_SMOOTHING * scale) | 1, 5)
+    if window > values.size:
+        window = values.size if values.size % 2 else values.size - 1
+    if window < 5:
         return values
-    pad = int(np.ceil(4 * sigma))
-    window = int(min(max(2 * sigma, 3), values.size))
-    steps = np.arange(1, pad + 1, dtype=np.float64)
-    head = _line_fit(values[:window])
-    tail = _line_fit(values[::-1][:window])
-    padded = np.concatenate([head[0] - head[1] * steps[::-1], values, tail[0] - tail[1] * steps])
-    return ndimage.gaussian_filter1d(padded, sigma, mode="nearest")[pad : pad + values.size]
+    values = ndimage.gaussian_filter1d(values, scale / 3.0, mode="nearest")
+    return savgol_filter(values, window, 2, mode="interp")
 
 
-def _line_fit(values: np.ndarray) -> tuple[float, float]:
-    """Value at index 0 and slope per index of the least-squares line through `values`."""
-    slope, intercept = np.polyfit(np.arange(values.size, dtype=np.float64), values, 1)
-    return float(intercept), float(slope)
+def _scale(rough: float, n_rows: int, smoothing: float | str) -> float:
+    """Smoothing scale in rows: fixed, or from the outline's `rough`-ness (``"auto"``)."""
+    if smoothing != "auto":
+        if isinstance(smoothing, str) or not smoothing >= 0:
+            raise ValueError(f"smoothing must be 'auto' or a number >= 0, not {smoothing!r}")
+        return float(smoothing) * n_rows
+    base = DEFAULT_SMOOTHING * n_rows
+    factor = np.clip(rough / _CLEAN_NOISE, 1.0, _MAX_SMOOTHING / DEFAULT_SMOOTHING)
+    return float(base * factor)
+
+
+def roughness(raw: np.ndarray, scale: float) -> float:
+    """Robust spread (px) of a raw centre line about its smoothed course.
+
+    Parameters
+    ----------
+    raw : (N,) ndarray
+        Centre of the column on each row.
+    scale : float
+        Smoothing scale in rows (see :func:`centre_line`).
+
+    Returns
+    -------
+    float
+        1.4826 times the median absolute deviation of the residual: about 0.2-0.45 px
+        for an outline drawn from landmarks, more for a network's.
+    """
+    residual = np.asarray(raw, dtype=np.float64) - _smooth(raw, scale)
+    return float(1.4826 * np.median(np.abs(residual - np.median(residual))))
 
 
 def _fit_range(width: np.ndarray) -> tuple[int, int]:
@@ -294,7 +379,7 @@ def _end_trim(width_from_end: np.ndarray) -> int:
 def centre_line(
     trimap: np.ndarray,
     *,
-    smoothing: float = DEFAULT_SMOOTHING,
+    smoothing: float | str = "auto",
     source: str | os.PathLike | None = None,
 ) -> tuple[CentreLine, list[str]]:
     """The spine column's centre line on a trimap.
@@ -303,8 +388,11 @@ def centre_line(
     ----------
     trimap : (H, W) array_like
         A trimap (1 spine, 2 background, 3 border; 0 counts as background).
-    smoothing : float
-        Gaussian sigma as a fraction of the column's height.
+    smoothing : float or "auto"
+        Scale of the smoothing as a fraction of the column's height (the line is
+        fitted by local quadratics over windows 6 times as tall), or ``"auto"``:
+        :data:`DEFAULT_SMOOTHING` for a clean outline, up to three times more as the
+        outline's :func:`roughness` grows.
     source : path-like, optional
         File the trimap came from, named in errors.
 
@@ -346,14 +434,56 @@ def centre_line(
         warnings.extend(_gap_warnings(rows, missing))
     lo, hi = _fit_range(width)
     x = np.empty(rows.size)
-    x[lo : hi + 1] = _smooth(raw[lo : hi + 1], smoothing * rows.size)
+    rough = roughness(raw[lo : hi + 1], DEFAULT_SMOOTHING * rows.size)
+    x[lo : hi + 1] = _smooth(raw[lo : hi + 1], _scale(rough, rows.size, smoothing))
     slope = np.gradient(x[lo : hi + 1]) if hi > lo else np.zeros(1)
     full_slope = np.empty(rows.size)
     full_slope[lo : hi + 1] = slope
     full_slope[:lo], full_slope[hi + 1 :] = slope[0], slope[-1]
     x[:lo] = x[lo] - slope[0] * (lo - np.arange(lo))
     x[hi + 1 :] = x[hi] + slope[-1] * (np.arange(hi + 1, rows.size) - hi)
-    return CentreLine(rows, raw, x, width, full_slope, missing), warnings
+    plates = (None, None)
+    if rough <= _PLATES_ROUGHNESS:  # a drawn outline: its ends are end plates
+        # ... unless the image's edge cuts the column there
+        plates = (
+            None
+            if rows[0] == 0
+            else _end_plate(column, raw[lo], width[lo], full_slope[lo], top=True),
+            None
+            if rows[-1] == column.shape[0] - 1
+            else _end_plate(column, raw[hi], width[hi], full_slope[hi], top=False),
+        )
+    return CentreLine(rows, raw, x, width, full_slope, missing, plates), warnings
+
+
+def _end_plate(
+    column: np.ndarray, centre: float, width: float, slope: float, *, top: bool
+) -> float | None:
+    """Slope ``dy/dx`` of the column's top (bottom) edge where it is a straight plate.
+
+    The edge is the first (last) spine pixel of each image column across the middle
+    of the column; it counts as an end plate when a straight line fits it to within
+    :data:`_PLATE_RESIDUAL` px and it is square to the centre line within
+    :data:`_PLATE_AGREEMENT` degrees. A network's rounded or ragged end is not.
+    """
+    if not _USE_PLATES:
+        return None
+    half = _PLATE_SPAN * width / 2
+    xs = np.arange(int(np.ceil(centre - half)), int(np.floor(centre + half)) + 1)
+    xs = xs[(xs >= 0) & (xs < column.shape[1])]
+    if xs.size < _MIN_PLATE_COLUMNS:
+        return None
+    sub = column[:, xs]
+    if not sub.any(axis=0).all():
+        return None
+    ys = np.argmax(sub, axis=0) if top else column.shape[0] - 1 - np.argmax(sub[::-1], axis=0)
+    b, a = np.polyfit(xs.astype(np.float64), ys.astype(np.float64), 1)
+    residual = np.sqrt(np.mean((ys - (a + b * xs)) ** 2))
+    # square to the line: the plate's slope dy/dx is minus the line's dx/dy
+    disagreement = abs(np.degrees(np.arctan(b) - np.arctan(-slope)))
+    if residual > _PLATE_RESIDUAL or disagreement > _PLATE_AGREEMENT:
+        return None
+    return float(b)
 
 
 def _gap_warnings(
@@ -388,8 +518,10 @@ def virtual_landmarks(line: CentreLine, *, placement: str = "graded") -> np.ndar
     -------
     (68, 2) ndarray
         ``(x, y)`` corners (top-left, top-right, bottom-left, bottom-right), top to
-        bottom. Each vertebra is perpendicular to the line, as wide as the column there
-        (measured across the line) and fills 80 % of its share of the length.
+        bottom. Each vertebra is perpendicular to the line (the first and last lie
+        along the column's end plates instead when ``line.plates`` has them), as wide
+        as the column there (measured across the line) and fills 80 % of its share of
+        the length.
     """
     y = line.rows.astype(np.float64)
     if placement in ("arc", "graded"):
@@ -406,6 +538,10 @@ def virtual_landmarks(line: CentreLine, *, placement: str = "graded") -> np.ndar
     cx = np.interp(cy, y, line.x)
     m = np.interp(cy, y, line.slope)
     w = np.interp(cy, y, line.width)
+    # the first and last vertebrae lie along the column's end plates where it has them
+    for k, plate in ((0, line.plates[0]), (-1, line.plates[1])):
+        if plate is not None:
+            m[k] = -plate
     norm = np.hypot(m, 1.0)
     down = np.column_stack([m, np.ones_like(m)]) / norm[:, None]
     across = np.column_stack([np.ones_like(m), -m]) / norm[:, None]
@@ -424,7 +560,7 @@ def virtual_landmarks(line: CentreLine, *, placement: str = "graded") -> np.ndar
 def cobb_from_trimap(
     trimap: np.ndarray,
     *,
-    smoothing: float = DEFAULT_SMOOTHING,
+    smoothing: float | str = "auto",
     placement: str = "graded",
     source: str | os.PathLike | None = None,
 ) -> CobbFromMask:
@@ -434,8 +570,9 @@ def cobb_from_trimap(
     ----------
     trimap : (H, W) array_like
         A trimap (1 spine, 2 background, 3 border; 0 counts as background).
-    smoothing : float
-        Gaussian sigma of the centre line as a fraction of the column's height.
+    smoothing : float or "auto"
+        As for :func:`centre_line`; ``"auto"`` measured best on ground-truth and
+        predicted trimaps (``docs/cobb.md``).
     placement : {"graded", "arc", "row"}
         How the virtual vertebrae are spaced (see :func:`virtual_landmarks`); "graded"
         measured best on synthetic spines.
