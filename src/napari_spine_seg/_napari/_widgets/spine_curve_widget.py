@@ -37,11 +37,13 @@ CURVE_SUFFIX = " curve"
 ANGLE_LABELS = ("PT", "MT", "TL/L")
 #: colour of each angle's end-vertebra lines
 ANGLE_COLOURS = ("#ffd60a", "#30d5ff", "#ff5ad2")
+#: relative line width of each angle: a vertebra that ends two angles shows both colours
+ANGLE_WIDTHS = (2.0, 1.3, 0.7)
 CENTRE_COLOUR = "#ff3b30"
 #: milliseconds to wait after an edit before drawing again (strokes come in bursts)
 REFRESH_MS = 300
 #: an end-vertebra line is drawn this many times the vertebra's width
-LINE_EXTENSION = 2.0
+LINE_EXTENSION = 2.5
 #: at most this many points are drawn along a trimap's centre line
 MAX_PATH_POINTS = 120
 
@@ -63,6 +65,8 @@ class CurveDrawing:
         Edge colour per shape.
     labels : list of str
         Text per shape: the angle(s) whose upper end vertebra the line is, else "".
+    widths : list of float
+        Relative edge width per shape (the centre line is 1).
     warnings : list of str
         What makes the angles doubtful (from the core).
     source : str
@@ -74,6 +78,7 @@ class CurveDrawing:
     shape_types: list[str]
     colours: list[str]
     labels: list[str]
+    widths: list[float]
     warnings: list[str] = field(default_factory=list)
     source: str = "landmarks"
 
@@ -86,7 +91,7 @@ class CurveDrawing:
 def _drawing(details, centre_xy: np.ndarray, warnings: list[str], source: str) -> CurveDrawing:
     """Shapes of a :class:`~napari_spine_seg.spine.cobb.CobbResult` and a centre line."""
     shapes = [xy_to_rowcol(centre_xy)]
-    types, colours, labels = ["path"], [CENTRE_COLOUR], [""]
+    types, colours, labels, widths = ["path"], [CENTRE_COLOUR], [""], [1.0]
     labelled: dict[int, int] = {}  # vertebra -> index of the shape carrying its text
     for k, (pair, angle) in enumerate(zip(details.pairs, details.angles, strict=True)):
         text = f"{ANGLE_LABELS[k]} {angle:.1f}°"
@@ -97,6 +102,7 @@ def _drawing(details, centre_xy: np.ndarray, warnings: list[str], source: str) -
             types.append("line")
             colours.append(ANGLE_COLOURS[k])
             labels.append("")
+            widths.append(ANGLE_WIDTHS[k])
             if j == 0:  # the upper end vertebra carries the text
                 if vertebra in labelled:
                     at = labelled[vertebra]
@@ -110,6 +116,7 @@ def _drawing(details, centre_xy: np.ndarray, warnings: list[str], source: str) -
         types,
         colours,
         labels,
+        widths,
         list(warnings),
         source,
     )
@@ -342,7 +349,7 @@ class SpineCurveWidget(Container):
             shapes = [np.column_stack([np.full(len(s), float(index)), s]) for s in shapes]
         lines = [s for s, t in zip(drawing.shapes, drawing.shape_types, strict=True) if t == "line"]
         span = np.median([np.hypot(*(s[1] - s[0])) for s in lines]) if lines else 40.0
-        width = float(max(1.5, 0.03 * span))
+        unit = float(max(1.0, 0.04 * span))
         curve = self._curve_layer(layer)
         if curve is not None and curve.ndim != layer.ndim:
             self.viewer.layers.remove(curve)
@@ -354,7 +361,7 @@ class SpineCurveWidget(Container):
                 scale=layer.scale,
                 translate=layer.translate,
                 features={"label": np.array([], dtype=str)},
-                text={"string": "{label}", "color": "white", "size": 11, "anchor": "upper_left"},
+                text={"string": "{label}", "color": "white", "size": 13, "anchor": "upper_left"},
                 metadata={METADATA_KEY: {"measured_layer": layer.name}},
             )
             self.viewer.add_layer(curve)
@@ -364,7 +371,7 @@ class SpineCurveWidget(Container):
             shapes,
             shape_type=drawing.shape_types,
             edge_color=drawing.colours,
-            edge_width=width,
+            edge_width=[unit * w for w in drawing.widths],
             face_color="transparent",
         )
         curve.features = {"label": drawing.labels}
