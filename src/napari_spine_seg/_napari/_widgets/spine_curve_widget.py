@@ -204,7 +204,9 @@ class SpineCurveWidget(Container):
         self.draw_button = PushButton(text="Draw spine curve")
         self.angles = Label(label="Cobb", value="–")
         self.message = Label(label="", value="")
+        self.message.native.setWordWrap(True)  # warnings are long; the dock stays narrow
         self.extend([self.layer, self.follow, self.draw_button, self.angles, self.message])
+        self._last_error = ""
 
         from qtpy.QtCore import QTimer
 
@@ -280,6 +282,7 @@ class SpineCurveWidget(Container):
             self._fail(layer, str(exc))
             return
         self.drawing = drawing
+        self._last_error = ""
         self.angles.value = drawing.summary
         self.message.value = "; ".join(drawing.warnings) if drawing.warnings else ""
         self._show(layer, index, drawing)
@@ -290,7 +293,12 @@ class SpineCurveWidget(Container):
         if layer.ndim != 3:
             raise SpineSegError(None, f"layer {layer.name!r} is not one image or a stack of them")
         position = self.viewer.dims.point[-layer.ndim :]
-        return int(np.round(layer.world_to_data(position)[0]))
+        index = int(np.round(layer.world_to_data(position)[0]))
+        from napari.layers import Labels
+
+        if isinstance(layer, Labels):  # stay inside the stack
+            index = int(min(max(index, 0), layer.data.shape[0] - 1))
+        return index
 
     def _measure(self, layer, index: int | None) -> CurveDrawing:
         from napari.layers import Labels
@@ -298,8 +306,7 @@ class SpineCurveWidget(Container):
         meta = layer.metadata.get(METADATA_KEY, {})
         shape = _true_shape(meta, index)
         if isinstance(layer, Labels):
-            data = layer.data if index is None else layer.data[_clip(index, len(layer.data))]
-            trimap = np.asarray(data)
+            trimap = np.asarray(layer.data if index is None else layer.data[index])
             if shape is not None:
                 trimap = trimap[: shape[0], : shape[1]]
             return curve_from_trimap(trimap)
@@ -331,7 +338,9 @@ class SpineCurveWidget(Container):
         self.drawing = None
         self.angles.value = "–"
         self.message.value = message
-        notify_error(message)
+        if message != self._last_error:  # redraws after each edit would repeat it
+            notify_error(message)
+        self._last_error = message
         if layer is not None:
             curve = self._curve_layer(layer)
             if curve is not None:
@@ -385,7 +394,3 @@ def _true_shape(meta: dict, index: int | None) -> tuple[int, int] | None:
     if index is None and meta.get("image_shape"):
         return tuple(int(v) for v in meta["image_shape"][:2])
     return None
-
-
-def _clip(index: int, n: int) -> int:
-    return int(min(max(index, 0), n - 1))
