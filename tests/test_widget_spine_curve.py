@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -197,3 +198,20 @@ def test_straight_edge_touching_and_bad_layers(make_napari_viewer, napari_notifi
     widget.draw()
     assert "68 are needed" in widget.message.value
     assert len(viewer.layers["straight curve"].data) > 0  # another layer's curve stays
+
+
+def test_works_through_the_viewer_proxy_napari_gives_plugins(make_napari_viewer, s_spine):
+    # napari hands a plugin's widget a proxy that refuses private attributes
+    from napari._qt.qt_main_window import _instantiate_dock_widget
+
+    from napari_spine_seg._napari._widgets.spine_curve_widget import SpineCurveWidget
+
+    landmarks, shape = s_spine
+    viewer = make_napari_viewer()
+    viewer.add_labels(trimap_from_landmarks(landmarks, shape), name="t")
+    widget = _instantiate_dock_widget(SpineCurveWidget, viewer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the proxy warns on private access
+        widget.draw()
+    assert len(viewer.layers["t curve"].data) > 1
+    assert widget.drawing.angles[0] > 15
