@@ -24,3 +24,30 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where every test must run: {reason}"
+
+
+#: fixtures that put a Qt/OpenGL window in the test process
+_GUI_FIXTURES = {"make_napari_viewer", "make_napari_viewer_proxy", "qtbot", "qapp"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that opens Qt or a napari viewer as ``gui``.
+
+    TensorFlow and napari's OpenGL canvas (Mesa) crash a process that holds both, so
+    tox runs the ``gui`` tests and the others in two pytest processes; the GUI code
+    itself keeps Keras in child processes for the same reason.
+    """
+    for item in items:
+        if _GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.gui)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import sys
+
+    if "tensorflow" in sys.modules and "vispy.gloo" in sys.modules and "OpenGL.GL" in sys.modules:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            "warning: TensorFlow and napari's OpenGL canvas were loaded in one test process; "
+            "run the gui tests apart (pytest -m gui / -m 'not gui')",
+            red=True,
+        )
