@@ -235,3 +235,28 @@ def test_build_forward_and_train_on_jax_with_bf16_mixed_precision(dataset, tmp_p
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split()[:3] == ["ok", "1", "mixed_bfloat16"]
+
+
+def test_cli_train_reports_epochs_and_writes_the_model(dataset, tmp_path, capsys):
+    from napari_spine_seg.cli import main
+
+    out = tmp_path / "cli.keras"
+    args = ["train", str(dataset.root), "--out", str(out), "--epochs", "1", "--size", "64x32"]
+    assert main([*args, "--batch-size", "4", "--no-cache", "--seed", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "training on 7 images, validating on 1" in captured.err
+    assert "epoch 1/1" in captured.err and "val_dice" in captured.err
+    assert f"saved {out}" in captured.out and "cli.last.keras" in captured.out
+    info = read_metadata(out)
+    assert info.input_size == (64, 32) and info.training["seed"] == 3 and info.fit == "letterbox"
+
+
+def test_cli_train_bad_size_is_one_line_exit_2(dataset, tmp_path, capsys):
+    from napari_spine_seg.cli import main
+
+    assert (
+        main(["train", str(dataset.root), "--out", str(tmp_path / "m.keras"), "--size", "tall"])
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert err == "spine-seg train: error: size must be ROWSxCOLS like 256x96, got 'tall'"

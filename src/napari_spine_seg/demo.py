@@ -25,7 +25,7 @@ from pathlib import Path
 from .atomic import check_writable_folder, write_text_atomic
 
 #: the full demo: sized to finish within 10 minutes on 2 CPU cores
-DEMO = {"n_train": 80, "n_test": 16, "epochs": 24, "size": None, "options": None, "batch_size": 8}
+DEMO = {"n_train": 150, "n_test": 16, "epochs": 20, "size": None, "options": None, "batch_size": 8}
 #: --quick: seconds, for tests (too small to learn much)
 QUICK = {
     "n_train": 6,
@@ -216,7 +216,13 @@ def _report_markdown(
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     versions = info.versions
     n_train = len(dataset.split("training"))
-    options = info.options or {}
+    if info.preset == "unet":
+        from .model.builders import UNET_DEFAULTS
+
+        o = {**UNET_DEFAULTS, **(info.options or {})}
+        arch = f"(depth {o['depth']}, {o['filters']} base filters, {o['norm']} normalisation)"
+    else:
+        arch = "(the seed's keras-io model)"
     lines = [
         "# napari-spine-seg demo",
         "",
@@ -233,7 +239,7 @@ def _report_markdown(
         "",
         "## Model",
         "",
-        f"Preset `{info.preset}` {options or ''}, input {info.input_size[0]}×{info.input_size[1]}"
+        f"Preset `{info.preset}` {arch}, input {info.input_size[0]}×{info.input_size[1]}"
         f"×{info.channels} ({info.fit}), loss `{info.training.get('loss')}`, batch "
         f"{info.training.get('batch_size')}, Adam at {info.training.get('learning_rate')}. "
         f"Trained {result.epochs_run} epochs ({result.stopped}); the best epoch, "

@@ -93,6 +93,7 @@ class TrainBars:
     def __init__(self, file=None):
         self.file = file or sys.stderr
         self.bar = None
+        self.steps = None
 
     def _new(self, total, desc, unit):
         from tqdm.auto import tqdm
@@ -118,13 +119,14 @@ class TrainBars:
             if event.done >= event.total:
                 self.close()
         elif isinstance(event, ev.TrainingStarted):
+            self.steps = event.steps_per_epoch
             print(
                 f"training on {event.n_train} images, validating on {event.n_val}; "
                 f"epochs {event.initial_epoch + 1}-{event.epochs}, {event.steps_per_epoch} steps each",
                 file=self.file,
             )
         elif isinstance(event, ev.EpochStarted):
-            self._new(None, f"epoch {event.epoch}/{event.epochs}", "batch")
+            self._new(self.steps, f"epoch {event.epoch}/{event.epochs}", "batch")
         elif isinstance(event, ev.BatchEnded):
             if self.bar is not None:
                 self.bar.total = event.steps
