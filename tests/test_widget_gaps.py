@@ -86,10 +86,11 @@ def test_uses_the_probability_layer_for_low_confidence(make_napari_viewer, qtbot
 def test_keyboard_shortcuts_visit_gaps(widget, qtbot):
     from qtpy.QtCore import Qt
 
-    widget.viewer.add_labels(broken_column() * 0 + 2, name="y trimap")  # no gaps
-    widget.viewer.layers["y trimap"].data[20:100, 10:20] = 1
-    widget.viewer.layers["y trimap"].data[50:60, 10:20] = 2
-    widget.viewer.layers["y trimap"].data[80:90, 10:20] = 2
+    twice = np.full((128, 64), 2, np.uint8)
+    twice[8:120, 24:40] = 1
+    twice[40:48, 24:40] = 2  # two breaks
+    twice[80:88, 24:40] = 2
+    widget.viewer.add_labels(twice, name="y trimap")
     widget.trimap.value = widget.viewer.layers["y trimap"]
     widget.analyse()
     wait_analysed(qtbot, widget)

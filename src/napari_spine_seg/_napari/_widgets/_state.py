@@ -7,10 +7,27 @@ retraining use it. The review widget's open session is what retraining learns fr
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from psygnal import Signal
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """The current model as the GUI knows it: its file and metadata.
+
+    The network itself lives in the model process (:mod:`._engine`), never in napari's.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    info : napari_spine_seg.model.files.ModelInfo
+    """
+
+    path: Path
+    info: Any
 
 
 class ViewerState:
@@ -18,8 +35,8 @@ class ViewerState:
 
     Attributes
     ----------
-    model : napari_spine_seg.model.files.LoadedModel or None
-        The current model (a Keras model with its metadata and file).
+    model : ModelRef or None
+        The current model (its file and metadata).
     review : napari_spine_seg.review.session.ReviewSession or None
         The open review session.
     """
@@ -37,7 +54,7 @@ class ViewerState:
         return None if self.model is None else self.model.path
 
     def set_model(self, model) -> None:
-        """Make `model` (a LoadedModel) the current one and tell the widgets."""
+        """Make `model` (a ModelRef) the current one and tell the widgets."""
         self.model = model
         self.model_changed.emit(model)
 

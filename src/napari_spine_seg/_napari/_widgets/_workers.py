@@ -1,22 +1,18 @@
-"""Thread plumbing shared by the widgets: start a worker, relay progress events, report errors.
+"""Thread plumbing shared by the widgets: start a worker, report its errors as one line.
 
 Every long job of a widget (training, loading a model, predicting, finding gaps)
-runs in a napari worker thread. Its results come back to the GUI thread through the
-worker's signals, so a widget only ever touches layers on the GUI thread.
+runs in a napari worker thread (model work itself in a child process, see
+:mod:`._engine`). Results come back to the GUI thread through the worker's signals,
+so a widget only ever touches layers on the GUI thread.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 from ...errors import SpineSegError
 from .._notify import notify_error
-
-#: seconds a relaying generator waits for the next event before checking again
-_POLL_S = 0.05
 
 
 def error_message(exc: BaseException) -> str:
@@ -68,45 +64,17 @@ def start_worker(
     return worker
 
 
-def relay_events(run: Callable[[Callable[[object], None]], Any]) -> Generator[object, None, Any]:
-    """Yield the progress events of ``run(progress)`` as it runs; return its result.
+def status_label(**kwargs):
+    """A magicgui Label for changing text that never resizes its dock widget.
 
-    `run` is called in a thread of its own with a ``progress`` callable that queues
-    each event; this generator (itself run by a napari worker) yields them to the
-    GUI thread as they come. An exception in `run` is raised here.
-
-    Parameters
-    ----------
-    run : callable
-        ``run(progress) -> result``; calls ``progress(event)`` any number of times.
-
-    Yields
-    ------
-    object
-        Each event, in order.
-
-    Returns
-    -------
-    object
-        What `run` returned.
+    A label that grows with its text widens the dock, which resizes napari's canvas,
+    whose software-OpenGL redraw can hold the GUI for a few hundred milliseconds; so
+    the label wraps its text within the width it has instead.
     """
-    events: queue.Queue = queue.Queue()
-    outcome: dict[str, Any] = {}
+    from magicgui.widgets import Label
+    from qtpy.QtWidgets import QSizePolicy
 
-    def target():
-        try:
-            outcome["result"] = run(events.put)
-        except BaseException as exc:  # handed to the generator's caller
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name="spine-seg-job", daemon=True)
-    thread.start()
-    while thread.is_alive() or not events.empty():
-        try:
-            yield events.get(timeout=_POLL_S)
-        except queue.Empty:
-            continue
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("result")
+    label = Label(**kwargs)
+    label.native.setWordWrap(True)
+    label.native.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+    return label

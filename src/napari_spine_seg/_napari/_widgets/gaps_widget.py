@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Table
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, Table
 
 from ...errors import SpineSegError
 from .._layers import METADATA_KEY
 from .._notify import notify_error
-from ._workers import error_message, start_worker
+from ._workers import error_message, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -90,7 +90,7 @@ class GapsWidget(Container):
         self.trimap = ComboBox(label="trimap", choices=self._trimap_choices, nullable=True)
         self.auto = CheckBox(text="analyse again after each edit", value=True)
         self.analyse_button = PushButton(text="Find gaps")
-        self.summary = Label(label="found", value="–")
+        self.summary = status_label(label="found", value="–")
         self.table = Table(value={"kind": [], "row": [], "col": [], "rows spanned": []})
         self.table.read_only = True
         self.previous_button = PushButton(text="◀ Previous gap  [Shift-G]")

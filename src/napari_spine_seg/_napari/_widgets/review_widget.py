@@ -23,7 +23,6 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    Label,
     ProgressBar,
     PushButton,
 )
@@ -32,7 +31,7 @@ from ...errors import SpineSegError
 from .._layers import image_layer, trimap_layer
 from .._notify import notify_error, notify_info
 from ._state import viewer_state
-from ._workers import error_message, start_worker
+from ._workers import error_message, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -82,9 +81,9 @@ class ReviewWidget(Container):
         self.folder_edit = FileEdit(mode="d", label="review folder")
         self.order = ComboBox(choices=ORDER_CHOICES, value="file", label="order")
         self.open_button = PushButton(text="Open review")
-        self.model_label = Label(label="model")
-        self.position = Label(label="image")
-        self.counts = Label(label="reviewed")
+        self.model_label = status_label(label="model")
+        self.position = status_label(label="image")
+        self.counts = status_label(label="reviewed")
         self.previous_button = PushButton(text="◀ Previous  [PageUp]")
         self.next_button = PushButton(text="Next ▶  [PageDown]")
         self.accept_button = PushButton(text="Accept ✓  [Alt-A]")
@@ -95,7 +94,7 @@ class ReviewWidget(Container):
         self.overlay_check = CheckBox(text="overlays", value=True)
         self.export_button = PushButton(text="Export reviewed trimaps")
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress", visible=False)
-        self.message = Label(label="")
+        self.message = status_label(label="")
         nav = Container(
             widgets=[self.previous_button, self.next_button], layout="horizontal", labels=False
         )
@@ -249,16 +248,15 @@ class ReviewWidget(Container):
             self._fail(SpineSegError(None, "worst-first order needs a model: train or load one"))
             self.show_current()
             return
-        from ...review.session import review_priority
-        from .predict_widget import predict_pixels
+        from . import _engine
 
         keys = list(session.keys)
+        paths = [str(session.sample(key).image_path) for key in keys]
 
         def rank():
             priorities = {}
-            for i, key in enumerate(keys):
-                trimap, probability = predict_pixels(model, session.sample(key).load_image().pixels)
-                priorities[key] = review_priority(trimap, probability)
+            for i, (key, path) in enumerate(zip(keys, paths, strict=True)):
+                priorities[key] = _engine.call(_engine.predict_priority, str(model.path), path)
                 yield i + 1
             return priorities
 

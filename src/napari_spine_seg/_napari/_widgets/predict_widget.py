@@ -1,0 +1,221 @@
+"""Predict: trimaps and spine probabilities for image layers, with the current model.
+
+For each chosen image layer the widget adds ``<image> trimap`` (Labels, at the image's
+own resolution, in the trimap colours) and ``<image> probability`` (hidden). A stack
+opened from a dataset folder is predicted slice by slice, each slice at its image's
+true size (the stack's padding is cropped before and restored after).
+
+Prediction runs in a worker thread. The layers to predict, and their pixels, are taken
+when Predict is pressed; the results land on those layers even if the selection, the
+layer order or the names change meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton, Select
+
+from ...errors import SpineSegError
+from .._layers import METADATA_KEY, image_layer, trimap_layer
+from .._notify import notify_error
+from ._state import viewer_state
+from ._workers import error_message, start_worker, status_label
+
+if TYPE_CHECKING:
+    import napari
+
+TRIMAP_SUFFIX = " trimap"
+PROBABILITY_SUFFIX = " probability"
+
+
+def predict_pixels(
+    model, pixels: np.ndarray, *, tta: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(trimap, probability)`` of one image with `model` (a ModelRef), at its size.
+
+    Runs in the model process (:mod:`._engine`); blocks, so call it from a worker thread.
+    """
+    from . import _engine
+
+    return _engine.call(_engine.predict_arrays, str(model.path), np.asarray(pixels), tta)
+
+
+def probability_layer_kwargs(name: str, metadata: dict | None = None, scale=None) -> dict[str, Any]:
+    """Keyword arguments of a spine-probability Image layer (hidden, 0–1, magma)."""
+    _, kwargs, _ = image_layer(None, name=name, scale=scale, metadata=metadata)
+    kwargs.update(colormap="magma", contrast_limits=(0.0, 1.0), visible=False, opacity=0.6)
+    return kwargs
+
+
+def _image_slices(layer) -> tuple[list, list[tuple[int, int]] | None]:
+    """The images of a layer: one array, or for a dataset stack a loader per slice."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    meta = layer.metadata.get(METADATA_KEY, {})
+    if data.ndim == 2:
+        return [np.array(data)], None
+    if data.ndim != 3 or layer.rgb:
+        raise SpineSegError(None, f"layer {layer.name!r} is not a grayscale image or stack")
+    shapes = [tuple(s) for s in meta.get("shapes", [data.shape[1:]] * data.shape[0])]
+    return [(lambda i=i: np.asarray(data[i])) for i in range(data.shape[0])], shapes
+
+
+class PredictWidget(Container):
+    """Predict the chosen image layers with the current model, in a thread.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self.viewer = viewer
+        self.state = viewer_state(viewer)
+        self._workers: set = set()
+        self.model_label = status_label(label="model")
+        self.images = Select(label="images", choices=self._image_choices, allow_multiple=True)
+        self.tta = CheckBox(text="average with the mirrored image (slower)", value=False)
+        self.predict_button = PushButton(text="Predict")
+        self.progress = ProgressBar(value=0, min=0, max=1, label="progress", visible=False)
+        self.message = status_label(label="")
+        self.extend(
+            [
+                self.model_label,
+                self.images,
+                self.tta,
+                self.predict_button,
+                self.progress,
+                self.message,
+            ]
+        )
+        self.predict_button.clicked.connect(self.predict)
+        self.state.model_changed.connect(self._show_model)
+        self._show_model(self.state.model)
+        for event in ("inserted", "removed", "reordered"):
+            getattr(viewer.layers.events, event).connect(self._refresh_choices)
+        viewer.layers.selection.events.changed.connect(self._follow_selection)
+        self._refresh_choices()
+        self._follow_selection()
+
+    def _image_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        from napari.layers import Image
+
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if isinstance(layer, Image) and not layer.name.endswith(PROBABILITY_SUFFIX)
+        ]
+
+    def _refresh_choices(self, _event=None) -> None:
+        self.images.reset_choices()
+
+    def _follow_selection(self, _event=None) -> None:
+        chosen = [layer for layer in self.viewer.layers.selection if layer in self.images.choices]
+        if chosen:
+            self.images.value = chosen
+
+    def _show_model(self, model) -> None:
+        self.model_label.value = "none: train or load one" if model is None else model.path.name
+        self.predict_button.enabled = model is not None
+
+    def _say(self, text: str) -> None:
+        self.message.value = text
+
+    def _fail(self, exc: BaseException) -> None:
+        self._say(error_message(exc))
+        notify_error(error_message(exc))
+
+    def predict(self) -> None:
+        """Predict every chosen image layer in a worker thread; results land as they come."""
+        model = self.state.model
+        layers = list(self.images.value)
+        if model is None:
+            self._fail(SpineSegError(None, "no model: train or load one first"))
+            return
+        if not layers:
+            self._fail(SpineSegError(None, "choose an image layer to predict"))
+            return
+        try:
+            jobs = [(layer, *_image_slices(layer)) for layer in layers]
+        except SpineSegError as exc:
+            self._fail(exc)
+            return
+        tta = self.tta.value
+        total = sum(len(images) for _, images, _ in jobs)
+
+        def run():
+            done = 0
+            for layer, images, shapes in jobs:
+                results = []
+                for i, image in enumerate(images):
+                    pixels = image() if callable(image) else image
+                    if shapes is not None:
+                        pixels = pixels[: shapes[i][0], : shapes[i][1]]
+                    results.append(predict_pixels(model, pixels, tta=tta))
+                    done += 1
+                    yield ("progress", done)
+                yield ("layer", (layer, results, shapes))
+
+        def on_yield(item):
+            kind, value = item
+            if kind == "progress":
+                self.progress.value = value
+            else:
+                self._land(*value)
+
+        def finish():
+            self.progress.visible = False
+            self.predict_button.enabled = self.state.model is not None
+
+        self.progress.max = total
+        self.progress.value = 0
+        self.progress.visible = True
+        self.predict_button.enabled = False
+        self._say(f"predicting {total} image{'s' if total != 1 else ''}…")
+        worker = start_worker(run, on_yield=on_yield, on_error=self._fail, on_finish=finish)
+        self._workers.add(worker)
+        worker.finished.connect(lambda: self._workers.discard(worker))
+
+    def _land(self, layer, results, shapes) -> None:
+        """Add (or update) the trimap and probability layers of `layer`, on the GUI thread."""
+        if shapes is None:
+            trimap, probability = results[0]
+            meta = {"image_shape": list(trimap.shape)}
+        else:
+            full = layer.data[0].shape if layer.multiscale else layer.data.shape
+            trimap = np.zeros(full, np.uint8)
+            probability = np.zeros(full, np.float32)
+            for i, ((t, p), (rows, cols)) in enumerate(zip(results, shapes, strict=True)):
+                trimap[i, :rows, :cols] = t
+                probability[i, :rows, :cols] = p
+            source = layer.metadata.get(METADATA_KEY, {})
+            meta = {"names": source.get("names"), "shapes": [list(s) for s in shapes]}
+        meta["image_layer"] = layer.name
+        scale = tuple(layer.scale)
+        self._put_layer(
+            layer.name + TRIMAP_SUFFIX,
+            trimap,
+            trimap_layer(trimap, name=layer.name + TRIMAP_SUFFIX, scale=scale, metadata=meta),
+        )
+        self._put_layer(
+            layer.name + PROBABILITY_SUFFIX,
+            probability,
+            (
+                probability,
+                probability_layer_kwargs(layer.name + PROBABILITY_SUFFIX, meta, scale),
+                "image",
+            ),
+        )
+        self._say(f"predicted {layer.name}")
+
+    def _put_layer(self, name: str, data, layer_tuple) -> None:
+        from napari.layers import Layer
+
+        if name in self.viewer.layers:
+            existing = self.viewer.layers[name]
+            existing.data = data
+            existing.metadata = layer_tuple[1]["metadata"]
+        else:
+            self.viewer.add_layer(Layer.create(*layer_tuple))

@@ -1,0 +1,202 @@
+"""Predict in a real viewer: single images, a dataset stack, results landing on their image, no stall."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from napari_spine_seg.data.aasce import write_landmarks_mat
+from napari_spine_seg.data.phantom import make_phantom
+
+pytestmark = pytest.mark.gui
+
+
+_TINY_MODEL = textwrap.dedent(
+    """
+    import sys
+    from napari_spine_seg.model.builders import build_model
+    from napari_spine_seg.model.files import ModelInfo, save_model
+
+    options = {"depth": 2, "filters": 4}
+    model = build_model("unet", (64, 32, 1), 3, **options)
+    info = ModelInfo(preset="unet", options=options, input_size=(64, 32), channels=1)
+    save_model(model, sys.argv[1], info)
+    """
+)
+
+
+def write_tiny_model(path: Path) -> Path:
+    """An untrained but complete model file: 64 x 32 input, two levels, four filters.
+
+    Written by a child process: TensorFlow must not load into a process with napari's
+    OpenGL (see ``_napari/_widgets/_engine.py``).
+    """
+    subprocess.run([sys.executable, "-c", _TINY_MODEL, os.fspath(path)], check=True, timeout=300)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("model") / "tiny.keras")
+
+
+@pytest.fixture
+def viewer_with_model(make_napari_viewer, tiny_model):
+    from napari_spine_seg._napari._widgets._state import ModelRef, viewer_state
+    from napari_spine_seg.model.files import read_metadata
+
+    viewer = make_napari_viewer()
+    viewer_state(viewer).set_model(ModelRef(tiny_model, read_metadata(tiny_model)))
+    return viewer
+
+
+def phantom(seed, shape=(128, 64)):
+    return make_phantom(np.random.default_rng(seed), height=shape[0], width=shape[1])
+
+
+def new_widget(viewer):
+    from napari_spine_seg._napari._widgets.predict_widget import PredictWidget
+
+    widget = PredictWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return widget
+
+
+class StallProbe:
+    """Measures how long the Qt event loop stops turning: a 10 ms timer notes each run.
+
+    A pause counts as a stall when this process was working through it (its CPU time
+    grew by at least half the pause): the viewer was busy. A pause in which the
+    process hardly ran at all is the machine's doing (other processes had the CPUs;
+    here, several developers share two cores), not the viewer's.
+    """
+
+    def __init__(self):
+        from qtpy.QtCore import QTimer
+
+        self.ticks: list[tuple[float, float]] = []
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self):
+        self.ticks.append((time.perf_counter(), time.process_time()))
+
+    def __enter__(self):
+        self.ticks = []
+        self._tick()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.stop()
+
+    @property
+    def times(self) -> list[float]:
+        return [t for t, _ in self.ticks]
+
+    def pauses(self, until: float = float("inf")) -> list[tuple[float, float]]:
+        """``(wall ms, CPU ms)`` of each pause between ticks up to `until`."""
+        ticks = [t for t in self.ticks if t[0] <= until]
+        return [
+            (1000 * (b[0] - a[0]), 1000 * (b[1] - a[1]))
+            for a, b in zip(ticks, ticks[1:], strict=False)
+        ]
+
+    def longest_stall(self, until: float = float("inf")) -> float:
+        """The longest pause (ms) in which the process was busy, up to `until`."""
+        busy = [wall for wall, cpu in self.pauses(until) if cpu >= 0.5 * wall]
+        return max(busy, default=0.0)
+
+    def report(self, until: float = float("inf")) -> str:
+        worst = sorted(self.pauses(until), reverse=True)[:3]
+        return ", ".join(f"{w:.0f} ms (CPU {c:.0f} ms)" for w, c in worst)
+
+
+def test_predicts_the_chosen_images_where_they_were_when_asked(viewer_with_model, qtbot):
+    viewer = viewer_with_model
+    a = viewer.add_image(phantom(0).image, name="a", scale=(0.5, 0.5))
+    b = viewer.add_image(phantom(1, (144, 48)).image, name="b")
+    widget = new_widget(viewer)
+    viewer.layers.selection.active = a
+    assert widget.images.value == [a]  # follows the selection
+    widget.predict_button.clicked()
+    viewer.layers.selection.active = b  # the person moves on at once …
+    a.name = "a renamed"  # … and renames the image being predicted
+    qtbot.waitUntil(lambda: "a renamed trimap" in viewer.layers, timeout=60_000)
+    trimap = viewer.layers["a renamed trimap"]
+    probability = viewer.layers["a renamed probability"]
+    assert trimap.data.shape == a.data.shape and trimap.data.dtype == np.uint8
+    assert set(np.unique(trimap.data)) <= {1, 2, 3}
+    assert tuple(trimap.scale) == (0.5, 0.5)
+    assert probability.visible is False
+    assert probability.data.shape == a.data.shape
+    assert 0.0 <= probability.data.min() and probability.data.max() <= 1.0
+    assert "b trimap" not in viewer.layers
+    from napari_spine_seg.trimap import LABEL_COLORS
+
+    assert np.allclose(trimap.colormap.map(np.array([3]))[0], LABEL_COLORS[3])
+
+
+def test_predicts_every_image_of_a_dataset_stack(viewer_with_model, qtbot, tmp_path):
+    viewer = viewer_with_model
+    root = tmp_path / "set"
+    for sub in ("data/training", "labels/training"):
+        (root / sub).mkdir(parents=True)
+    shapes = [(144, 64), (128, 48)]
+    for i, shape in enumerate(shapes):
+        ph = phantom(i, shape)
+        Image.fromarray(ph.image).save(root / "data" / "training" / f"p {i}.jpg", quality=95)
+        write_landmarks_mat(root / "labels" / "training" / f"p {i}.jpg.mat", ph.landmarks)
+    viewer.open(root, plugin="napari-spine-seg")
+    stack = next(
+        layer for layer in viewer.layers if layer.data.ndim == 3 and "trimap" not in layer.name
+    )
+    widget = new_widget(viewer)
+    widget.images.value = [stack]
+    widget.predict()
+    name = f"{stack.name} probability"
+    qtbot.waitUntil(lambda: name in viewer.layers, timeout=60_000)
+    trimaps = viewer.layers[f"{stack.name} trimap"].data
+    assert trimaps.shape == (2, 144, 64)
+    assert np.all(trimaps[1, 128:] == 0) and np.all(trimaps[1, :, 48:] == 0)  # padding kept empty
+    assert set(np.unique(trimaps[1, :128, :48])) <= {1, 2, 3}
+
+
+def test_prediction_never_stalls_the_gui(viewer_with_model, qtbot):
+    """The event loop keeps turning while the model works, and while results land.
+
+    Adding a layer is napari's own work on the GUI thread (its controls, its visuals:
+    seconds on a loaded machine with software OpenGL), not ours to speed up; so the
+    first run is judged until napari starts inserting the first result layer, and a
+    second run, which updates the layers in place, from start to end.
+    """
+    viewer = viewer_with_model
+    layers = [viewer.add_image(phantom(i, (384, 160)).image, name=f"x{i}") for i in range(4)]
+    widget = new_widget(viewer)
+    widget.images.value = layers
+    inserting = []
+    viewer.layers.events.inserting.connect(lambda _: inserting.append(time.perf_counter()))
+    with StallProbe() as first:
+        widget.predict()  # starts the model process, loads TensorFlow and the model there
+        qtbot.waitUntil(lambda: bool(inserting), timeout=120_000)
+    qtbot.waitUntil(lambda: widget.predict_button.enabled, timeout=120_000)
+    before = viewer.layers["x3 trimap"]
+    with StallProbe() as again:
+        widget.predict()
+        qtbot.waitUntil(lambda: not widget.predict_button.enabled, timeout=5_000)
+        qtbot.waitUntil(lambda: widget.predict_button.enabled, timeout=120_000)
+        qtbot.wait(100)
+    assert viewer.layers["x3 trimap"] is before  # updated in place
+    assert len(again.ticks) > 10
+    model_work = first.longest_stall(until=inserting[0])
+    assert model_work < 200, f"the event loop stalled: {first.report(until=inserting[0])}"
+    assert again.longest_stall() < 200, f"the event loop stalled: {again.report()}"

@@ -1,0 +1,223 @@
+"""Train, load and retrain in a real viewer: progress, live plot, Stop, current model, no stall."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from napari_spine_seg.data.aasce import write_landmarks_mat
+from napari_spine_seg.data.phantom import make_phantom
+
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+SHAPE = (128, 64)
+
+
+def write_aasce(root: Path, n_train: int = 4) -> Path:
+    for sub in ("data/training", "labels/training"):
+        (root / sub).mkdir(parents=True)
+    for i in range(n_train):
+        ph = make_phantom(np.random.default_rng(i), height=SHAPE[0], width=SHAPE[1])
+        name = f"ph {i:02d} AP.jpg"
+        Image.fromarray(ph.image).save(root / "data" / "training" / name, quality=95)
+        write_landmarks_mat(root / "labels" / "training" / f"{name}.mat", ph.landmarks)
+    return root
+
+
+_COMPILED_MODEL = textwrap.dedent(
+    """
+    import sys
+    import keras
+    from napari_spine_seg.model.builders import build_model
+    from napari_spine_seg.model.files import ModelInfo, save_model
+    from napari_spine_seg.model.objects import make_loss, make_metrics
+
+    options = {"depth": 2, "filters": 4}
+    model = build_model("unet", (64, 32, 1), 3, **options)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=make_loss("ce+dice"),
+                  metrics=make_metrics())
+    info = ModelInfo(preset="unet", options=options, input_size=(64, 32), channels=1,
+                     training_set={"root": sys.argv[2], "n_train": 4, "n_val": 0},
+                     training={"epoch": 0}, metrics={"spine_dice": 0.25})
+    save_model(model, sys.argv[1], info)
+    """
+)
+
+
+def write_compiled_model(path: Path, training_set: Path) -> Path:
+    """An untrained, compiled model file (resumable), written by a child process.
+
+    TensorFlow must not load into this process, which has napari's OpenGL.
+    """
+    subprocess.run(
+        [sys.executable, "-c", _COMPILED_MODEL, os.fspath(path), os.fspath(training_set)],
+        check=True,
+        timeout=300,
+    )
+    return path
+
+
+class StallProbe:
+    """Measures how long the Qt event loop stops turning: a 10 ms timer notes each run.
+
+    A pause counts as a stall when this process was working through it (its CPU time
+    grew by at least half the pause): the viewer was busy. A pause in which the
+    process hardly ran at all is the machine's doing (other processes had the CPUs;
+    here, several developers share two cores), not the viewer's.
+    """
+
+    def __init__(self):
+        from qtpy.QtCore import QTimer
+
+        self.ticks: list[tuple[float, float]] = []
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self):
+        self.ticks.append((time.perf_counter(), time.process_time()))
+
+    def __enter__(self):
+        self.ticks = []
+        self._tick()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.stop()
+
+    @property
+    def times(self) -> list[float]:
+        return [t for t, _ in self.ticks]
+
+    def pauses(self, until: float = float("inf")) -> list[tuple[float, float]]:
+        """``(wall ms, CPU ms)`` of each pause between ticks up to `until`."""
+        ticks = [t for t in self.ticks if t[0] <= until]
+        return [
+            (1000 * (b[0] - a[0]), 1000 * (b[1] - a[1]))
+            for a, b in zip(ticks, ticks[1:], strict=False)
+        ]
+
+    def longest_stall(self, until: float = float("inf")) -> float:
+        """The longest pause (ms) in which the process was busy, up to `until`."""
+        busy = [wall for wall, cpu in self.pauses(until) if cpu >= 0.5 * wall]
+        return max(busy, default=0.0)
+
+    def report(self, until: float = float("inf")) -> str:
+        worst = sorted(self.pauses(until), reverse=True)[:3]
+        return ", ".join(f"{w:.0f} ms (CPU {c:.0f} ms)" for w, c in worst)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return write_aasce(tmp_path / "phantoms")
+
+
+def new_widget(viewer):
+    from napari_spine_seg._napari._widgets.train_widget import TrainWidget
+
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return widget
+
+
+def test_train_shows_progress_and_plot_stops_and_becomes_current(
+    make_napari_viewer, qtbot, dataset, tmp_path
+):
+    from napari.utils import progress
+
+    viewer = make_napari_viewer()
+    widget = new_widget(viewer)
+    widget.dataset.value = dataset
+    assert widget.out.value == dataset.with_name("phantoms-unet.keras")  # suggested
+    widget.out.value = tmp_path / "m.keras"
+    widget.size.value = "64x32"
+    widget.epochs.value = 4
+    widget.batch_size.value = 1
+    bars = []
+    with StallProbe() as probe:
+        widget.start_button.clicked()
+        assert widget.running and widget.stop_button.enabled and not widget.start_button.enabled
+        qtbot.waitUntil(lambda: len(widget.plot.history) >= 1, timeout=120_000)
+        bars = [p for p in progress._all_instances if p.desc.startswith("epoch")]
+        assert bars and bars[0].total == 4 * 3  # epochs x batches (3 training images)
+        assert bars[0].n >= 3  # one epoch's batches done
+        widget.stop_button.clicked()
+        qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
+        qtbot.waitUntil(lambda: widget.state.model is not None, timeout=60_000)
+    result = widget.last_result
+    assert result.stopped == "cancelled"
+    assert 1 <= result.epochs_run < 4
+    assert Path(result.model_path) == tmp_path / "m.keras" and result.model_path.exists()
+    assert widget.state.model.path == tmp_path / "m.keras"
+    assert "input 64x32" in widget.model_info.value
+    history = widget.plot.history
+    assert history[0]["epoch"] == 1 and {"loss", "accuracy", "spine_dice"} <= set(history[0])
+    assert widget.start_button.enabled and not widget.stop_button.enabled
+    assert all(p not in progress._all_instances for p in bars)  # closed
+    assert len(probe.ticks) > 100
+    assert probe.longest_stall() < 200, f"the event loop stalled: {probe.report()}"
+
+
+def test_load_shows_the_model_and_bad_files_are_one_line(
+    make_napari_viewer, qtbot, dataset, tmp_path, napari_notifications
+):
+    model = write_compiled_model(tmp_path / "tiny.keras", dataset)
+    viewer = make_napari_viewer()
+    widget = new_widget(viewer)
+    widget.model_file.value = model
+    widget.load_button.clicked()
+    qtbot.waitUntil(lambda: widget.state.model is not None, timeout=120_000)
+    text = widget.model_info.value
+    assert text.startswith("tiny.keras: unet, input 64x32")
+    assert f"trained on {dataset} (4 training, 0 validation images), 0 epochs" in text
+    assert "spine Dice 0.250" in text
+
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip")
+    widget.model_file.value = broken
+    widget.load()
+    qtbot.waitUntil(lambda: "broken.keras" in widget.status.value, timeout=60_000)
+    qtbot.waitUntil(lambda: "corrupt" in widget.status.value, timeout=60_000)
+    assert widget.state.model.path == model  # still the good one
+    assert "\n" not in widget.status.value
+
+
+def test_retrain_on_reviewed_images(make_napari_viewer, qtbot, dataset, tmp_path):
+    from napari_spine_seg._napari._widgets._state import ModelRef
+    from napari_spine_seg._napari._widgets.review_widget import ReviewWidget
+    from napari_spine_seg.model.files import read_metadata
+
+    model = write_compiled_model(tmp_path / "tiny.keras", dataset)
+    viewer = make_napari_viewer()
+    widget = new_widget(viewer)
+    review = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(review)
+    review.dataset_edit.value = dataset
+    review.folder_edit.value = tmp_path / "review"
+    review.open_review()  # no model yet: shows the dataset's trimaps
+    qtbot.waitUntil(lambda: review._key is not None, timeout=30_000)
+    first = review._key
+    review.accept_and_next()
+    qtbot.waitUntil(lambda: review._key not in (None, first), timeout=30_000)  # next one shown
+    widget.state.set_model(ModelRef(model, read_metadata(model)))
+    widget.retrain_epochs.value = 1
+    with StallProbe() as probe:
+        widget.retrain_button.clicked()
+        qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
+        qtbot.waitUntil(lambda: widget.state.model.path != model, timeout=60_000)
+    assert widget.state.model.path == tmp_path / "tiny-retrained.keras"
+    info = read_metadata(widget.state.model.path)
+    assert info.training["epoch"] == 1
+    # the 4 original images (the accepted one replaced by its reviewed trimap)
+    assert info.training_set["n_train"] + info.training_set["n_val"] == 4
+    assert [r["epoch"] for r in widget.plot.history] == [1]
+    assert len(probe.ticks) > 100
+    assert probe.longest_stall() < 200, f"the event loop stalled: {probe.report()}"
