@@ -45,6 +45,26 @@ def dataset(tmp_path):
     return write_aasce(tmp_path / "phantoms")
 
 
+_TINY_MODEL = textwrap.dedent(
+    """
+    import sys
+    from napari_spine_seg.model.builders import build_model
+    from napari_spine_seg.model.files import ModelInfo, save_model
+
+    options = {"depth": 2, "filters": 4}
+    model = build_model("unet", (64, 32, 1), 3, **options)
+    info = ModelInfo(preset="unet", options=options, input_size=(64, 32), channels=1)
+    save_model(model, sys.argv[1], info)
+    """
+)
+
+
+def write_tiny_model(path: Path) -> Path:
+    """An untrained model file, written by a child process (no TensorFlow next to OpenGL)."""
+    subprocess.run([sys.executable, "-c", _TINY_MODEL, os.fspath(path)], check=True, timeout=300)
+    return path
+
+
 def new_widget(viewer):
     from napari_spine_seg._napari._widgets.review_widget import ReviewWidget
 
@@ -208,3 +228,33 @@ def test_killed_napari_resumes_at_the_same_image_with_the_edit(
     data = widget.trimap_layer.data
     assert data[40, 10] == 3 and data[40, 14] == 3
     assert Path(widget.dataset_edit.value) == dataset.resolve()
+
+
+def test_review_with_a_model_worst_first(make_napari_viewer, qtbot, dataset, tmp_path):
+    from napari_spine_seg._napari._widgets._state import ModelRef, viewer_state
+    from napari_spine_seg.model.files import read_metadata
+
+    model = write_tiny_model(tmp_path / "tiny.keras")
+    viewer = make_napari_viewer()
+    viewer_state(viewer).set_model(ModelRef(model, read_metadata(model)))
+    widget = new_widget(viewer)
+    assert widget.model_label.value == "tiny.keras"
+    widget.dataset_edit.value = dataset
+    widget.folder_edit.value = tmp_path / "review"
+    widget.order.value = "worst"
+    widget.open_review()
+    qtbot.waitUntil(lambda: widget.session.order == "worst", timeout=120_000)
+    session = widget.session
+    wait_shown(qtbot, widget, session.keys[0])
+    assert sorted(session.keys) == sorted(ReviewSession.open(tmp_path / "review").keys)
+    stem = Path(session.current.name).stem
+    assert [layer.name for layer in viewer.layers] == [
+        stem,
+        f"{stem} probability",
+        f"{stem} trimap",
+    ]
+    assert viewer.layers[f"{stem} probability"].visible is False
+    assert widget.message.value == "showing prediction"
+    trimap = viewer.layers[f"{stem} trimap"].data
+    assert trimap.shape == SHAPE and set(np.unique(trimap)) <= {1, 2, 3}
+    assert ReviewSession.open(tmp_path / "review").order == "worst"  # saved with the state

@@ -32,6 +32,7 @@ from ..atomic import check_writable_folder, write_text_atomic
 from ..data.dataset import Dataset, Sample, open_dataset
 from ..data.masks import read_trimap_png, trimap_name, write_trimap_png
 from ..errors import SpineSegError
+from ..spine.gaps import find_gaps
 from ..trimap import validate_trimap
 
 UNREVIEWED = "unreviewed"
@@ -93,8 +94,6 @@ def review_priority(trimap: np.ndarray, probability: np.ndarray | None = None) -
     >>> review_priority(np.full((8, 4), 2, np.uint8), np.full((8, 4), 0.5)).uncertainty
     1.0
     """
-    from ..spine.gaps import find_gaps
-
     trimap = validate_trimap(trimap)
     gaps = find_gaps(trimap, probability)
     uncertainty = 0.0
