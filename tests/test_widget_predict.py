@@ -63,9 +63,11 @@ def phantom(seed, shape=(128, 64)):
 
 
 def new_widget(viewer):
+    from napari.utils._proxies import PublicOnlyProxy
+
     from napari_spine_seg._napari._widgets.predict_widget import PredictWidget
 
-    widget = PredictWidget(viewer)
+    widget = PredictWidget(PublicOnlyProxy(viewer))  # as napari hands it to plugins
     viewer.window.add_dock_widget(widget)
     return widget
 

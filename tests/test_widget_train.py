@@ -121,9 +121,11 @@ def dataset(tmp_path):
 
 
 def new_widget(viewer):
+    from napari.utils._proxies import PublicOnlyProxy
+
     from napari_spine_seg._napari._widgets.train_widget import TrainWidget
 
-    widget = TrainWidget(viewer)
+    widget = TrainWidget(PublicOnlyProxy(viewer))  # as napari hands it to plugins
     viewer.window.add_dock_widget(widget)
     return widget
 
@@ -198,7 +200,9 @@ def test_retrain_on_reviewed_images(make_napari_viewer, qtbot, dataset, tmp_path
     model = write_compiled_model(tmp_path / "tiny.keras", dataset)
     viewer = make_napari_viewer()
     widget = new_widget(viewer)
-    review = ReviewWidget(viewer)
+    from napari.utils._proxies import PublicOnlyProxy
+
+    review = ReviewWidget(PublicOnlyProxy(viewer))  # as napari hands it to plugins
     viewer.window.add_dock_widget(review)
     review.dataset_edit.value = dataset
     review.folder_edit.value = tmp_path / "review"

@@ -68,7 +68,12 @@ _STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def viewer_state(viewer) -> ViewerState:
-    """The shared state of `viewer` (created on first use, dropped with the viewer)."""
+    """The shared state of `viewer` (created on first use, dropped with the viewer).
+
+    napari hands each plugin widget its own proxy of the viewer; the state is kept
+    for the viewer behind them, so that every widget of one viewer shares it.
+    """
+    viewer = getattr(viewer, "__wrapped__", viewer)
     state = _STATES.get(viewer)
     if state is None:
         state = _STATES[viewer] = ViewerState()

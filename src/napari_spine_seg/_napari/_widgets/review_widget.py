@@ -204,7 +204,9 @@ class ReviewWidget(Container):
     @property
     def trimap_layer(self):
         """The Labels layer of the image under review, or None."""
-        return next((layer for layer in self._layers if layer._type_string == "labels"), None)
+        from napari.layers import Labels
+
+        return next((layer for layer in self._layers if isinstance(layer, Labels)), None)
 
     # -- opening --------------------------------------------------------------------------
 
@@ -268,6 +270,8 @@ class ReviewWidget(Container):
         def done(priorities):
             if self.session is session:
                 session.set_order("worst", priorities)
+                if not session.reviewed_keys():
+                    session.go_to(0)  # a fresh review starts at the worst image
                 self._say("ordered worst first")
                 self.show_current()
 
