@@ -108,3 +108,13 @@ def test_keyboard_shortcuts_visit_gaps(viewer, qtbot):
     assert widget.current == 1
     qtbot.keyClick(canvas, Qt.Key_G, Qt.ShiftModifier)
     assert widget.current == 0
+
+
+def test_markers_go_with_their_trimap(viewer, qtbot):
+    widget = new_widget(viewer)
+    widget.analyse()
+    wait_analysed(qtbot, widget)
+    assert "x trimap gaps" in viewer.layers
+    viewer.layers.remove("x trimap")  # e.g. the review queue moved to its next image
+    assert "x trimap gaps" not in viewer.layers
+    assert widget.gaps == [] and widget.summary.value == "–"

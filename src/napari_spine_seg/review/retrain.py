@@ -41,8 +41,9 @@ def retraining_dataset(
     Returns
     -------
     Dataset
-        ``kind="review"``, rooted at the review folder. When `base` has a training
-        split the reviewed images join it; otherwise they have no split.
+        ``kind="review"``, rooted at `base`'s root (the review folder without one).
+        When `base` has a training split the reviewed images join it; otherwise
+        they have no split.
 
     Raises
     ------
@@ -75,15 +76,21 @@ def retraining_dataset(
     ]
     samples = tuple(kept + reviewed)
     splits = tuple(dict.fromkeys(s.split for s in samples if s.split is not None))
-    return Dataset(Path(session.folder), "review", samples, splits)
+    # rooted at the original set, so that a model fine-tuned on it names that set
+    # (and the next retraining starts from it again)
+    root = Path(base.root) if base is not None else Path(session.folder)
+    return Dataset(root, "review", samples, splits)
 
 
 def original_training_set(model_path: str | os.PathLike) -> Path | None:
-    """The training set a model file names, when that folder still exists; else None."""
+    """The training set a model file names, when it is still a dataset folder; else None."""
     from ..model.files import read_metadata
+    from .session import STATE_FILE
 
     root = read_metadata(model_path).training_set.get("root")
-    return Path(root) if root and Path(root).is_dir() else None
+    if not root or not Path(root).is_dir() or (Path(root) / STATE_FILE).exists():
+        return None  # gone, or a review folder (a model fine-tuned on corrections alone)
+    return Path(root)
 
 
 def retrain(

@@ -93,6 +93,10 @@ class GapsWidget(Container):
         self.summary = status_label(label="found", value="–")
         self.table = Table(value={"kind": [], "row": [], "col": [], "rows spanned": []})
         self.table.read_only = True
+        from qtpy.QtWidgets import QHeaderView
+
+        self.table.native.verticalHeader().setVisible(False)
+        self.table.native.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.previous_button = PushButton(text="◀ Previous gap  [Shift-G]")
         self.next_button = PushButton(text="Next gap ▶  [G]")
         nav = Container(
@@ -113,6 +117,7 @@ class GapsWidget(Container):
         self.next_button.clicked.connect(self.next_gap)
         self.trimap.changed.connect(self._watch)
         self.table.native.itemSelectionChanged.connect(self._row_chosen)
+        viewer.layers.events.removed.connect(self._layer_removed)
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self._refresh_choices)
         viewer.layers.selection.events.active.connect(self._follow_active)
@@ -239,8 +244,9 @@ class GapsWidget(Container):
         coords = np.array([[g.row, g.col] for g in self.gaps], dtype=float).reshape(-1, 2)
         if index is not None:
             coords = np.column_stack([np.full(len(coords), index, float), coords])
-        width = layer.data.shape[-1]
-        size = float(max(6, round(0.12 * width)))
+        width = float(layer.data.shape[-1])
+        # a square about as tall as the gap: drawn as an outline, so it hides nothing
+        sizes = [float(np.clip(1.2 * g.height, 0.06 * width, 0.25 * width)) for g in self.gaps]
         colours = [KIND_COLOURS.get(g.kind, "#ffffff") for g in self.gaps]
         features = {"kind": [g.kind for g in self.gaps], "rows": [int(g.height) for g in self.gaps]}
         existing = self.viewer.layers[name] if name in self.viewer.layers else None
@@ -252,10 +258,11 @@ class GapsWidget(Container):
                 coords,
                 name=name,
                 ndim=coords.shape[1],
-                size=size,
-                symbol="ring",
-                face_color=colours or "white",
-                border_width=0,
+                size=sizes or 10.0,
+                symbol="square",
+                face_color="transparent",
+                border_color=colours or "white",
+                border_width=0.12,
                 features=features,
                 scale=layer.scale,
                 translate=layer.translate,
@@ -266,9 +273,24 @@ class GapsWidget(Container):
         else:
             existing.data = coords
             existing.features = features
-            existing.size = size
-            if len(colours):
-                existing.face_color = colours
+            if len(coords):
+                existing.size = sizes
+                existing.border_color = colours
+
+    def _layer_removed(self, event) -> None:
+        """Forget a trimap layer that is gone, and take its gap markers away with it."""
+        removed = event.value
+        if self._layer is not None and removed == self._layer:
+            self._watch(None)
+            name = removed.name + GAPS_SUFFIX
+            if name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+            self._show_nothing()
+
+    def _show_nothing(self) -> None:
+        self.gaps, self.current, self._slice = [], -1, None
+        self.summary.value = "–"
+        self.table.value = {"kind": [], "row": [], "col": [], "rows spanned": []}
 
     # -- visiting -------------------------------------------------------------------------------
 

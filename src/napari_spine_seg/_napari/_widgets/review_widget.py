@@ -381,6 +381,7 @@ class ReviewWidget(Container):
             return False
         if written:
             self._update_labels()
+            self._say(f"autosaved {self.session.trimap_path(self._key).name}")
         return written
 
     def _go(self, move) -> None:
