@@ -76,7 +76,9 @@ def test_probabilities_go_back_to_the_original_size_before_argmax():
     # the fast path prediction uses gives the same trimap and spine probability
     soft = np.random.default_rng(0).dirichlet((1, 1, 1), size=(64, 32)).astype(np.float32)
     fast_trimap, fast_spine = unfit_to_trimap(soft, place)
-    np.testing.assert_array_equal(fast_trimap, probabilities_to_trimap(unfit_probabilities(soft, place)))
+    np.testing.assert_array_equal(
+        fast_trimap, probabilities_to_trimap(unfit_probabilities(soft, place))
+    )
     np.testing.assert_array_equal(fast_spine, unfit_probabilities(soft, place)[..., 0])
 
 
