@@ -20,8 +20,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Train a U-Net on DATASET (an AASCE root or split, a folder of images with "
             "trimaps, or the Pets layout) and save the best model (by validation spine "
-            "Dice) to MODEL. Beside it: MODEL.last.keras (to --resume from) and "
-            "MODEL.history.csv."
+            "Dice) to MODEL (e.g. m.keras). Beside it: m.last.keras (the latest "
+            "weights, to --resume from) and m.history.csv (metrics per epoch)."
         ),
     )
     p.add_argument(
@@ -67,7 +67,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--fit",
         choices=("resize", "letterbox"),
         default=D["fit"],
-        help="how images meet the input size",
+        help="how images meet the input size (default %(default)s)",
     )
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument(
