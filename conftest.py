@@ -41,13 +41,3 @@ def pytest_collection_modifyitems(config, items):
         if _GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
 
-
-def pytest_sessionfinish(session, exitstatus):
-    import sys
-
-    if "tensorflow" in sys.modules and "vispy.gloo" in sys.modules and "OpenGL.GL" in sys.modules:
-        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
-            "warning: TensorFlow and napari's OpenGL canvas were loaded in one test process; "
-            "run the gui tests apart (pytest -m gui / -m 'not gui')",
-            red=True,
-        )

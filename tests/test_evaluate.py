@@ -90,3 +90,19 @@ def test_cli_missing_prediction_is_exit_2_with_one_line(test_split, tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert err.startswith("spine-seg evaluate: error: ") and "\n" not in err
     assert "no prediction for image" in err and "(and 2 more)" in err
+
+
+def test_cobb_errors_against_angles_csv(tmp_path):
+    """With angles.csv, evaluate scores the Cobb angles measured on each prediction."""
+    root = write_aasce_layout(tmp_path / "aasce", n_train=1, n_test=3, size=(400, 150))
+    split = open_dataset(root / "data" / "test")
+    assert split.angles, "the test layout must carry angles.csv"
+    report = evaluate(_write_predictions(split, tmp_path / "pred", damage=1), split)
+    cobb = report.cobb
+    assert cobb["n_images"] == 3
+    # the damaged prediction has no spine: it cannot be measured and is scored as 0 deg
+    assert [f["name"] for f in cobb["failed"]] == [split.samples[1].name]
+    intact = [im for im in cobb["images"] if im["name"] != split.samples[1].name]
+    assert all(max(im["abs_error"]) < 5.0 for im in intact)
+    assert "Cobb angles vs angles.csv (3 images)" in report.table()
+    assert report.to_json()["cobb"]["n_images"] == 3

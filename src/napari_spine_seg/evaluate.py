@@ -4,7 +4,9 @@ For every image of the dataset, the trimap PNG named after it in the prediction 
 (``x.jpg`` → ``x.png``) is compared with the ground truth (the dataset's trimap, or one
 drawn from its landmarks) by :mod:`napari_spine_seg.spine.metrics`: pixel accuracy over
 the three classes, spine Dice and IoU ignoring the ground truth's border band, and the
-95th-percentile Hausdorff distance of the spine outlines in pixels.
+95th-percentile Hausdorff distance of the spine outlines in pixels. When the dataset has
+``angles.csv``, the Cobb angles measured on each prediction are scored against it too
+(MAE and the challenge's SMAPE, :func:`napari_spine_seg.spine.cobb_eval.cobb_errors`).
 """
 
 from __future__ import annotations
@@ -53,12 +55,16 @@ class EvaluationReport:
     mean : dict
         Mean of each metric; HD95's mean is over images where it is finite, and
         ``hd95_undefined`` counts the others.
+    cobb : dict or None
+        Cobb-angle errors against the dataset's ``angles.csv``
+        (:func:`~napari_spine_seg.spine.cobb_eval.cobb_errors`), None without one.
     """
 
     pred_dir: Path
     dataset: str
     images: list[ImageScore] = field(default_factory=list)
     mean: dict = field(default_factory=dict)
+    cobb: dict | None = None
 
     def to_json(self) -> dict:
         """The report as a JSON-ready dict."""
@@ -70,6 +76,7 @@ class EvaluationReport:
                 k: _finite_or_none(v) if isinstance(v, float) else v for k, v in self.mean.items()
             },
             "images": [s.as_dict() for s in self.images],
+            "cobb": self.cobb,
         }
 
     def table(self) -> str:
@@ -90,6 +97,18 @@ class EvaluationReport:
             lines.append(
                 f"(HD95 undefined for {m['hd95_undefined']} image(s) with a spine in only one trimap)"
             )
+        c = self.cobb
+        if c and c["n_images"]:
+            per = c["mae_per_angle"]
+            lines.append(
+                f"Cobb angles vs angles.csv ({c['n_images']} images): MAE {c['mae']:.2f} deg "
+                f"(PT {per['pt']:.2f}, MT {per['mt']:.2f}, TL/L {per['tl']:.2f}), "
+                f"SMAPE {c['smape']:.2f} %"
+            )
+            for failure in c["failed"]:
+                lines.append(
+                    f"(no Cobb angle for {failure['name']}: {failure['problem']}; scored as 0 deg)"
+                )
         return "\n".join(lines)
 
 
@@ -163,7 +182,17 @@ def evaluate(
             )
         s = score_trimaps(gt, pred)
         scores.append(ImageScore(sample.name, *(float(s[k]) for k in METRICS)))
-    return EvaluationReport(pred_dir, str(getattr(dataset, "root", "")), scores, summarise(scores))
+    cobb = None
+    if getattr(dataset, "angles", None):
+        from .spine.cobb_eval import cobb_errors
+
+        # the PNGs are read again one at a time: a whole split is not held in memory
+        paths = {s.name: pred_dir / trimap_name(s.name) for s in samples}
+        angles = {s.name: dataset.angles[s.name] for s in samples if s.name in dataset.angles}
+        cobb = cobb_errors(paths, angles)
+    return EvaluationReport(
+        pred_dir, str(getattr(dataset, "root", "")), scores, summarise(scores), cobb
+    )
 
 
 def summarise(scores: list[ImageScore]) -> dict:
