@@ -260,3 +260,26 @@ def test_cli_train_bad_size_is_one_line_exit_2(dataset, tmp_path, capsys):
     )
     err = capsys.readouterr().err.strip()
     assert err == "spine-seg train: error: size must be ROWSxCOLS like 256x96, got 'tall'"
+
+
+def test_cli_train_stops_on_sigterm_and_keeps_its_last_checkpoint(dataset, tmp_path):
+    """scancel and slurm time limits send SIGTERM: the run stops, resumable, exit 130."""
+    import signal
+    import time
+
+    out = tmp_path / "t.keras"
+    args = [sys.executable, "-m", "napari_spine_seg.cli", "train", str(dataset.root)]
+    args += ["--out", str(out), "--epochs", "200", "--size", "64x32", "--batch-size", "2"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = out.with_name("t.history.csv")
+    deadline = time.monotonic() + 120
+    while not history.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "SIGTERM: stopping after this batch" in stderr
+    assert "cancelled after" in stdout
+    assert out.with_name("t.last.keras").exists()
+    load_model(out.with_name("t.last.keras"))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 
 from ..model.builders import PRESETS
 from ..model.defaults import TRAIN_DEFAULTS
@@ -164,28 +167,30 @@ def run(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else (args.cache or "auto")
     mixed = {"auto": None, "on": True, "off": False}[args.mixed_precision]
     bars = TrainBars()
-    try:
-        result = train(
-            args.dataset,
-            args.out,
-            preset=args.preset,
-            size=parse_size(args.size) if args.size else None,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            loss=args.loss,
-            val_fraction=args.val_fraction,
-            seed=args.seed,
-            progress=bars,
-            resume=args.resume,
-            patience=args.patience or None,
-            fit=args.fit,
-            augment=not args.no_augment,
-            cache=cache,
-            mixed_precision=mixed,
-        )
-    finally:
-        bars.close()
+    with _cancel_on_signals() as cancel:
+        try:
+            result = train(
+                args.dataset,
+                args.out,
+                preset=args.preset,
+                size=parse_size(args.size) if args.size else None,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                loss=args.loss,
+                val_fraction=args.val_fraction,
+                seed=args.seed,
+                progress=bars,
+                resume=args.resume,
+                patience=args.patience or None,
+                fit=args.fit,
+                augment=not args.no_augment,
+                cache=cache,
+                mixed_precision=mixed,
+                cancel=cancel,
+            )
+        finally:
+            bars.close()
     best = result.best_metrics
     monitor = result.monitor
     score = f"{monitor} {best[monitor]:.4f}" if monitor in best else "no score"
@@ -194,4 +199,34 @@ def run(args: argparse.Namespace) -> int:
         f"{result.stopped} after {result.epochs_run} epochs in {result.seconds:.0f} s; "
         f"resume from {result.last_checkpoint}; history {result.history_csv}"
     )
-    return 0
+    return 130 if result.stopped == "cancelled" else 0
+
+
+@contextlib.contextmanager
+def _cancel_on_signals():
+    """Yield an event that SIGTERM (scancel, a time limit) or Ctrl-C sets meanwhile.
+
+    Training then stops at the end of the batch and still writes its last checkpoint,
+    so the run can be resumed; a second Ctrl-C interrupts at once. The previous
+    handlers come back afterwards.
+    """
+    cancel = threading.Event()
+
+    def stop(signum, frame):
+        if signum == signal.SIGINT and cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print(
+            f"spine-seg train: {signal.Signals(signum).name}: stopping after this batch",
+            file=sys.stderr,
+        )
+
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield cancel
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
