@@ -91,7 +91,7 @@ class GapsWidget(Container):
         self.auto = CheckBox(text="analyse again after each edit", value=True)
         self.analyse_button = PushButton(text="Find gaps")
         self.summary = status_label(label="found", value="–")
-        self.table = Table(value={"kind": [], "row": [], "col": [], "rows spanned": []})
+        self.table = Table(value={"kind": [], "row": [], "col": [], "rows": []})
         self.table.read_only = True
         from qtpy.QtWidgets import QHeaderView
 
@@ -233,8 +233,14 @@ class GapsWidget(Container):
             "kind": [g.kind for g in self.gaps],
             "row": [int(g.row) for g in self.gaps],
             "col": [int(g.col) for g in self.gaps],
-            "rows spanned": [int(g.height) for g in self.gaps],
+            "rows": [int(g.height) for g in self.gaps],
         }
+        from qtpy.QtWidgets import QHeaderView
+
+        # the kind in full, the numbers share the rest (set again: a new value resets it)
+        header = self.table.native.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
         self._mark(layer, index)
 
     def _mark(self, layer, index) -> None:
@@ -290,7 +296,7 @@ class GapsWidget(Container):
     def _show_nothing(self) -> None:
         self.gaps, self.current, self._slice = [], -1, None
         self.summary.value = "–"
-        self.table.value = {"kind": [], "row": [], "col": [], "rows spanned": []}
+        self.table.value = {"kind": [], "row": [], "col": [], "rows": []}
 
     # -- visiting -------------------------------------------------------------------------------
 
