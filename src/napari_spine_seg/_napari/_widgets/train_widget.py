@@ -2,11 +2,17 @@
 
 Training runs :func:`~napari_spine_seg.model.train.train` here, on this machine, in a
 child process (:class:`._engine.ProcessJob`, see there why not in napari's own); a
-napari worker thread yields its progress events from a queue to the GUI, where they
-drive a napari progress bar (epochs, with batch progress) and a live plot of loss,
-pixel accuracy and spine Dice per epoch (training solid, validation dashed). Stop sets the cancel event that ``train``
-checks after every batch; the model so far is kept. When training ends its best model
-becomes the viewer's current model, which Predict and the review queue use.
+napari worker thread yields its progress events to the GUI, where they drive a napari
+progress bar (epochs, with batch progress) and a live plot of loss, pixel accuracy
+and spine Dice per epoch (training solid, validation dashed). Stop sets the cancel
+event that ``train`` checks after every batch; the model so far is kept. When
+training ends its best model becomes the viewer's current model, which Predict and
+the review queue use.
+
+With "run: slurm" the same training is submitted as a batch job
+(:func:`~napari_spine_seg.jobs.runner.submit_training`) and followed by polling: the
+progress bar counts epochs, the plot fills from the job's history file, Stop cancels
+the job, and its model becomes current when it completes.
 
 Retraining (:func:`~napari_spine_seg.review.retrain.retrain`) fine-tunes the current
 model on the accepted and corrected images of the open review, plus the model's
@@ -36,8 +42,10 @@ from ._workers import error_message, start_worker, status_label
 if TYPE_CHECKING:
     import napari
 
-#: where a training job can run (slurm joins once the job runner offers it to the GUI)
-WHERE_CHOICES = [("here, in a thread of this napari", "here")]
+#: where a training job can run
+WHERE_CHOICES = [("here, on this machine", "here"), ("slurm (a batch job)", "slurm")]
+#: seconds between looks at a slurm job
+SLURM_POLL_S = 2.0
 #: what the plot draws: (title, metric key) per panel; the validation key has "val_"
 PLOT_PANELS = (("loss", "loss"), ("pixel accuracy", "accuracy"), ("spine Dice", "spine_dice"))
 
@@ -194,6 +202,69 @@ def _metrics_plot_class():
     return MetricsPlot
 
 
+def read_history_csv(path: Path) -> list[dict]:
+    """The rows of a training's history CSV (``m.history.csv``), numbers as floats."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return []
+    out = []
+    for row in rows:
+        try:
+            out.append({k: float(v) for k, v in row.items() if v not in ("", None)})
+        except ValueError:
+            continue  # a row being written
+    return out
+
+
+class _SlurmFollower:
+    """Submit a slurm training job and follow it: its state, its epochs, and Stop.
+
+    Parameters
+    ----------
+    submit : callable
+        Submits the job and returns its :class:`~napari_spine_seg.jobs.runner.Job`.
+    """
+
+    def __init__(self, submit):
+        import threading
+
+        self._submit = submit
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Cancel the job (``scancel``) at the next look at it."""
+        self._cancel.set()
+
+    def events(self):
+        """Yield ``("submitted", job)``, then ``("epoch", row)`` and ``("status", JobStatus)``
+        as they change; return the final JobStatus. Runs in a worker thread.
+        """
+        import time
+
+        job = self._submit()
+        yield ("submitted", job)
+        seen, last = 0, None
+        while True:
+            if self._cancel.is_set():
+                self._cancel.clear()
+                job.cancel()
+            status = job.status()
+            rows = read_history_csv(job.record.spec.history)
+            for row in rows[seen:]:
+                yield ("epoch", row)
+            seen = max(seen, len(rows))
+            if (status.state, status.epoch) != last:
+                last = (status.state, status.epoch)
+                yield ("status", status)
+            if status.finished:
+                return status
+            time.sleep(SLURM_POLL_S)
+
+
 class TrainWidget(Container):
     """Train a U-Net on a dataset, or load a model file; retrain on review corrections.
 
@@ -228,6 +299,10 @@ class TrainWidget(Container):
             value=DEFAULTS["learning_rate"], min=1e-6, max=1.0, step=1e-4, label="learning rate"
         )
         self.where = ComboBox(choices=WHERE_CHOICES, value="here", label="run")
+        self.partition = LineEdit(value="", label="slurm partition", visible=False)
+        self.partition.native.setPlaceholderText("the cluster's default")
+        self.time_min = SpinBox(value=60, min=1, max=14 * 24 * 60, label="slurm time (min)")
+        self.time_min.visible = False
         self.start_button = PushButton(text="Start training")
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.retrain_epochs = SpinBox(
@@ -251,6 +326,8 @@ class TrainWidget(Container):
                 self.batch_size,
                 self.learning_rate,
                 self.where,
+                self.partition,
+                self.time_min,
                 buttons,
                 self.retrain_epochs,
                 self.retrain_button,
@@ -261,6 +338,7 @@ class TrainWidget(Container):
         self.native.layout().addWidget(self.plot)
 
         self.preset.changed.connect(self._preset_size)
+        self.where.changed.connect(self._show_slurm_options)
         self.dataset.changed.connect(self._suggest_out)
         self.load_button.clicked.connect(self.load)
         self.start_button.clicked.connect(self.start)
@@ -288,6 +366,9 @@ class TrainWidget(Container):
 
         rows, cols = PETS_SIZE if preset == "pets" else DEFAULT_SIZE
         self.size.value = f"{rows}x{cols}"
+
+    def _show_slurm_options(self, where: str) -> None:
+        self.partition.visible = self.time_min.visible = where == "slurm"
 
     def _suggest_out(self, _=None) -> None:
         dataset = _path(self.dataset)
@@ -357,7 +438,78 @@ class TrainWidget(Container):
             "learning_rate": float(self.learning_rate.value),
         }
         self.plot.reset()
+        if self.where.value == "slurm":
+            self._run_slurm(dataset, out, settings)
+            return
         self._run(train, f"training on {dataset.name}", dataset=dataset, out=out, **settings)
+
+    def _run_slurm(self, dataset: Path, out: Path, settings: dict) -> None:
+        """Submit ``spine-seg train`` to slurm and follow the job until it ends."""
+        from ...jobs import SlurmOptions, submit_training
+
+        if self.running:
+            self._fail(SpineSegError(None, "a training job is running already; stop it first"))
+            return
+        rows, cols = settings["size"]
+        options = SlurmOptions(
+            partition=self.partition.value.strip() or None, time_min=int(self.time_min.value)
+        )
+        self._job = job = _SlurmFollower(
+            lambda: submit_training(
+                dataset,
+                out,
+                where="slurm",
+                options=options,
+                epochs=settings["epochs"],
+                size=f"{rows}x{cols}",
+                preset=settings["preset"],
+                batch_size=settings["batch_size"],
+                extra_args=("--learning-rate", repr(settings["learning_rate"])),
+            )
+        )
+        self._set_running(True)
+        self._say(f"submitting the training of {dataset.name} to slurm…")
+        self._keep(
+            start_worker(
+                job.events,
+                on_yield=self._on_slurm_event,
+                on_return=self._on_slurm_done,
+                on_error=self._fail,
+                on_finish=self._on_finish,
+            )
+        )
+
+    def _on_slurm_event(self, item) -> None:
+        from napari.utils import progress
+
+        kind, value = item
+        if kind == "submitted":
+            self._close_progress()
+            self._progress = progress(total=max(1, value.record.spec.epochs or 1), desc="slurm job")
+            self._say(f"submitted slurm job {value.job_id} ({value.folder})")
+        elif kind == "epoch":
+            self.plot.add(int(value.pop("epoch")), value)
+        elif kind == "status":
+            if self._progress is not None and value.epoch is not None:
+                self._progress.update(max(0, value.epoch - self._progress.n))
+            text = value.progress_text()
+            self._say(
+                f"slurm job {value.job_id}: {value.state.lower()}{', ' + text if text else ''}"
+            )
+
+    def _on_slurm_done(self, status) -> None:
+        from ...jobs.status import COMPLETED
+
+        if status.state != COMPLETED:
+            why = status.error_line or f"the slurm job ended {status.state.lower()}"
+            self._say(f"slurm job {status.job_id}: {why}")
+            if status.error_line:
+                self._fail(SpineSegError(status.out, status.error_line))
+            if status.out and Path(status.out).exists():
+                self.load_path(Path(status.out))  # stopped: the best model so far
+            return
+        self._say(f"slurm job {status.job_id} completed: {status.out}")
+        self.load_path(Path(status.out))
 
     def retrain(self) -> None:
         """Fine-tune the current model on the open review's accepted and corrected images."""

@@ -1,0 +1,40 @@
+"""The train widget with "run: slurm", against a real one-node slurm cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slurm_cluster import slurm_cluster
+from test_widget_train import new_widget, write_aasce
+
+pytestmark = [pytest.mark.gui, pytest.mark.slurm, pytest.mark.slow]
+__all__ = ["slurm_cluster"]  # the fixture, imported for pytest
+
+
+def test_training_on_slurm_is_followed_to_the_end(
+    slurm_cluster, make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SPINE_SEG_JOBS_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    monkeypatch.chdir(tmp_path)
+    dataset = write_aasce(tmp_path / "phantoms")
+    viewer = make_napari_viewer()
+    widget = new_widget(viewer)
+    widget.where.value = "slurm"
+    assert widget.partition.native.isVisibleTo(widget.native)  # the slurm options show
+    widget.time_min.value = 10
+    widget.dataset.value = dataset
+    widget.out.value = tmp_path / "m.keras"
+    widget.size.value = "64x32"
+    widget.epochs.value = 2
+    widget.batch_size.value = 2
+    widget.start()
+    assert widget.running
+    qtbot.waitUntil(lambda: "submitted slurm job" in widget.status.value, timeout=60_000)
+    qtbot.waitUntil(lambda: not widget.running, timeout=280_000)
+    qtbot.waitUntil(lambda: widget.state.model is not None, timeout=60_000)
+    assert widget.state.model.path == Path(tmp_path / "m.keras")
+    assert [int(r["epoch"]) for r in widget.plot.history] == [1, 2]
+    assert "input 64x32" in widget.model_info.value
