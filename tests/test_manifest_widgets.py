@@ -10,7 +10,7 @@ WIDGETS = [w.display_name for w in MANIFEST.contributions.widgets or []]
 
 
 def test_the_manifest_lists_widgets():
-    assert {"Train / load model", "Predict", "Gap inspector", "Review queue", "Spine curve"} <= set(
+    assert {"Train or load model", "Predict", "Gap inspector", "Review queue", "Spine curve"} <= set(
         WIDGETS
     )
 
