@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _widget_helpers import write_tiny_model
 from napari_spine_seg.data.aasce import write_landmarks_mat
 from napari_spine_seg.data.phantom import make_phantom
 from napari_spine_seg.review.session import ACCEPTED, CORRECTED, UNREVIEWED, ReviewSession
@@ -43,26 +44,6 @@ def write_aasce(root: Path, n: int = 3) -> Path:
 @pytest.fixture
 def dataset(tmp_path):
     return write_aasce(tmp_path / "phantoms")
-
-
-_TINY_MODEL = textwrap.dedent(
-    """
-    import sys
-    from napari_spine_seg.model.builders import build_model
-    from napari_spine_seg.model.files import ModelInfo, save_model
-
-    options = {"depth": 2, "filters": 4}
-    model = build_model("unet", (64, 32, 1), 3, **options)
-    info = ModelInfo(preset="unet", options=options, input_size=(64, 32), channels=1)
-    save_model(model, sys.argv[1], info)
-    """
-)
-
-
-def write_tiny_model(path: Path) -> Path:
-    """An untrained model file, written by a child process (no TensorFlow next to OpenGL)."""
-    subprocess.run([sys.executable, "-c", _TINY_MODEL, os.fspath(path)], check=True, timeout=300)
-    return path
 
 
 def new_widget(viewer):
