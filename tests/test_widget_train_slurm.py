@@ -38,3 +38,18 @@ def test_training_on_slurm_is_followed_to_the_end(
     assert widget.state.model.path == Path(tmp_path / "m.keras")
     assert [int(r["epoch"]) for r in widget.plot.history] == [1, 2]
     assert "input 64x32" in widget.model_info.value
+
+    assert widget.log_tail.value  # the log's tail was shown while following
+
+    # napari closed and opened again: the job is in the on-disk index; following it
+    # reattaches, sees it COMPLETED and loads its model
+    viewer.close()
+    again = new_widget(make_napari_viewer())
+    job_ids = [value for value in again.jobs.choices if value is not None]
+    assert len(job_ids) == 1
+    again.jobs.value = job_ids[0]
+    assert "completed" in again.jobs.native.currentText()
+    again.follow_job()
+    qtbot.waitUntil(lambda: again.state.model is not None, timeout=60_000)
+    assert again.state.model.path == Path(tmp_path / "m.keras")
+    assert [int(r["epoch"]) for r in again.plot.history] == [1, 2]  # read from its history

@@ -220,6 +220,25 @@ def read_history_csv(path: Path) -> list[dict]:
     return out
 
 
+#: lines of a job's log shown under the job list
+LOG_LINES = 4
+
+
+def _job_choices(_widget=None) -> list[tuple[str, str]]:
+    """The jobs index as ``(label, job id)`` choices, newest first (napari may have been
+    closed since they were sent: the index is on disk)."""
+    from ...jobs import list_jobs
+
+    try:
+        jobs = list_jobs()
+    except Exception:  # listing is best effort: a damaged index must not stop the widget opening
+        return []
+    return [
+        (f"{s.job_id} {s.command} {s.state.lower()} {s.progress_text()}".strip(), s.job_id)
+        for s in reversed(jobs)
+    ]
+
+
 class _SlurmFollower:
     """Submit a slurm training job and follow it: its state, its epochs, and Stop.
 
@@ -310,6 +329,15 @@ class TrainWidget(Container):
         )
         self.retrain_button = PushButton(text="Retrain on reviewed images")
         self.status = status_label(label="status", value="idle")
+        self.jobs = ComboBox(choices=_job_choices, label="slurm jobs", nullable=True)
+        self.refresh_jobs_button = PushButton(text="Refresh")
+        self.follow_button = PushButton(text="Follow job")
+        self.log_tail = status_label(label="job log", value="")
+        jobs_buttons = Container(
+            widgets=[self.refresh_jobs_button, self.follow_button],
+            layout="horizontal",
+            labels=False,
+        )
         buttons = Container(
             widgets=[self.start_button, self.stop_button], layout="horizontal", labels=False
         )
@@ -332,6 +360,9 @@ class TrainWidget(Container):
                 self.retrain_epochs,
                 self.retrain_button,
                 self.status,
+                self.jobs,
+                jobs_buttons,
+                self.log_tail,
             ]
         )
         self.plot = _metrics_plot_class()()
@@ -344,6 +375,8 @@ class TrainWidget(Container):
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.retrain_button.clicked.connect(self.retrain)
+        self.refresh_jobs_button.clicked.connect(self.jobs.reset_choices)
+        self.follow_button.clicked.connect(self.follow_job)
         self.state.model_changed.connect(self._show_model)
         self._show_model(self.state.model)
 
@@ -479,6 +512,33 @@ class TrainWidget(Container):
             )
         )
 
+    def follow_job(self) -> None:
+        """Reattach to the chosen job of the jobs index (one sent before napari was closed,
+        say): follow its state and epochs, Stop cancels it, and its model is loaded when it
+        completes."""
+        from ...jobs import reattach
+
+        job_id = self.jobs.value
+        if job_id is None:
+            self._fail(SpineSegError(None, "choose a job to follow (Refresh lists them)"))
+            return
+        if self.running:
+            self._fail(SpineSegError(None, "a training job is running already; stop it first"))
+            return
+        self._job = job = _SlurmFollower(lambda: reattach(job_id))
+        self.plot.reset()
+        self._set_running(True)
+        self._say(f"following job {job_id}…")
+        self._keep(
+            start_worker(
+                job.events,
+                on_yield=self._on_slurm_event,
+                on_return=self._on_slurm_done,
+                on_error=self._fail,
+                on_finish=self._on_finish,
+            )
+        )
+
     def _on_slurm_event(self, item) -> None:
         from napari.utils import progress
 
@@ -493,6 +553,7 @@ class TrainWidget(Container):
             if self._progress is not None and value.epoch is not None:
                 self._progress.update(max(0, value.epoch - self._progress.n))
             text = value.progress_text()
+            self.log_tail.value = "\n".join(value.log_tail.strip().splitlines()[-LOG_LINES:])
             self._say(
                 f"slurm job {value.job_id}: {value.state.lower()}{', ' + text if text else ''}"
             )
