@@ -500,17 +500,7 @@ class TrainWidget(Container):
                 extra_args=("--learning-rate", repr(settings["learning_rate"])),
             )
         )
-        self._set_running(True)
-        self._say(f"submitting the training of {dataset.name} to slurm…")
-        self._keep(
-            start_worker(
-                job.events,
-                on_yield=self._on_slurm_event,
-                on_return=self._on_slurm_done,
-                on_error=self._fail,
-                on_finish=self._on_finish,
-            )
-        )
+        self._follow(job, f"submitting the training of {dataset.name} to slurm…")
 
     def follow_job(self) -> None:
         """Reattach to the chosen job of the jobs index (one sent before napari was closed,
@@ -527,8 +517,12 @@ class TrainWidget(Container):
             return
         self._job = job = _SlurmFollower(lambda: reattach(job_id))
         self.plot.reset()
+        self._follow(job, f"following job {job_id}…")
+
+    def _follow(self, job: _SlurmFollower, message: str) -> None:
+        """Follow a slurm job in a worker thread until it ends."""
         self._set_running(True)
-        self._say(f"following job {job_id}…")
+        self._say(message)
         self._keep(
             start_worker(
                 job.events,
