@@ -18,7 +18,6 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from PIL import Image, ImageDraw
 
 from ..atomic import check_writable_folder, write_bytes_atomic, write_text_atomic
 from ..errors import SpineSegError
+from ..parallel import map_in_processes
 from . import phantom_render as render
 from .aasce import write_landmarks_mat
 from .phantom_geometry import CURVE_KINDS, MAX_AMPLITUDE, image_size, spine_geometry
@@ -286,18 +286,6 @@ def _prepare(root: Path) -> None:
                 path.unlink()
 
 
-def _mp_context():
-    """Worker processes that do not fork the caller (it may be napari, with threads)."""
-    import multiprocessing
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    ctx = multiprocessing.get_context("forkserver")
-    # the server imports the phantom code once; each worker is forked from it ready to go
-    ctx.set_forkserver_preload([__name__])
-    return ctx
-
-
 def _fmt(values: Sequence[float]) -> str:
     return ",".join(repr(float(v)) for v in values)
 
@@ -363,17 +351,7 @@ def write_phantom_set(
         jobs = min(2, os.cpu_count() or 1) if len(jobs_list) >= 16 else 1
     total = len(jobs_list)
 
-    def results() -> Iterator:
-        if jobs <= 1:
-            yield from map(_write_one, jobs_list)
-            return
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context())
-        try:
-            yield from pool.map(_write_one, jobs_list, chunksize=4)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    iterator = results()
+    iterator = map_in_processes(_write_one, jobs_list, jobs=jobs, preload=[__name__])
     if progress is not None:
         iterator = progress(iterator, total=total, desc="synth", unit="image")
     rows = list(iterator)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import SpineSegError
+from ..parallel import map_in_processes
 
 
 def _own_folders(dataset) -> set[Path]:
@@ -91,16 +92,6 @@ def _draw_one(job: tuple[object, Path, int | None]) -> Path:
     return write_trimap_png(target, trimap)
 
 
-def _mp_context():
-    import multiprocessing
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__, "napari_spine_seg.data.dataset"])
-    return ctx
-
-
 def write_trimaps(
     dataset,
     out: str | os.PathLike,
@@ -137,8 +128,6 @@ def write_trimaps(
         For a bad data set, a bad landmark file, or an output folder that cannot be
         written or lies inside the data set's own folders.
     """
-    from concurrent.futures import ProcessPoolExecutor
-
     from ..atomic import check_writable_folder
     from ..data.dataset import Dataset, open_dataset
 
@@ -154,17 +143,12 @@ def write_trimaps(
         check_writable_folder(folder)
     work = [(sample, target, border) for sample, target in plan]
 
-    def results() -> Iterator[Path]:
-        if jobs == 1 or len(work) < 8:
-            yield from map(_draw_one, work)
-            return
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context())
-        try:
-            yield from pool.map(_draw_one, work, chunksize=4)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    iterator = results()
+    iterator = map_in_processes(
+        _draw_one,
+        work,
+        jobs=1 if len(work) < 8 else jobs,
+        preload=[__name__, "napari_spine_seg.data.dataset"],
+    )
     if progress is not None:
         iterator = progress(iterator, total=len(work), desc="trimaps", unit="image")
     return list(iterator)
