@@ -30,10 +30,13 @@ def test_training_on_slurm_is_followed_to_the_end(
     widget.size.value = "64x32"
     widget.epochs.value = 2
     widget.batch_size.value = 2
+    said = []  # every status line: the first ones pass quickly once the job runs
+    say = widget._say
+    widget._say = lambda text: (said.append(text), say(text))
     widget.start()
     assert widget.running
-    qtbot.waitUntil(lambda: "submitted slurm job" in widget.status.value, timeout=60_000)
-    qtbot.waitUntil(lambda: not widget.running, timeout=280_000)
+    qtbot.waitUntil(lambda: not widget.running, timeout=340_000)
+    assert any("submitted slurm job" in line for line in said), said
     qtbot.waitUntil(lambda: widget.state.model is not None, timeout=60_000)
     assert widget.state.model.path == Path(tmp_path / "m.keras")
     assert [int(r["epoch"]) for r in widget.plot.history] == [1, 2]
