@@ -9,6 +9,7 @@ import pytest
 
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.spine.centreline import (
+    PREDICTED_SMOOTHING,
     centre_line,
     cobb_from_trimap,
     column_pieces,
@@ -282,3 +283,25 @@ def test_end_plates_of_a_drawn_outline_give_the_end_vertebrae_tilt():
     )
     # a rough outline's ends are not trusted
     assert cobb_from_trimap(_rough(trimap, seed=1)).line.plates == (None, None)
+
+
+def test_a_predicted_outline_gets_no_end_plates_and_at_least_its_smoothing():
+    landmarks, shape = make_spine(np.random.default_rng(40), kind="C", cobb=30, height=700)
+    trimap = trimap_from_landmarks(landmarks, shape)
+    drawn, _ = centre_line(trimap)
+    predicted, _ = centre_line(trimap, outline="predicted")
+    assert None not in drawn.plates and predicted.plates == (None, None)
+    # a clean outline: "auto" would smooth it less than a network's least
+    floor, _ = centre_line(trimap, smoothing=PREDICTED_SMOOTHING)
+    np.testing.assert_allclose(predicted.x, floor.x)
+    assert not np.allclose(drawn.x, floor.x)
+    # a rough one: "auto" smooths it more than the least, and the least does not matter
+    rough = _rough(trimap, seed=3)
+    auto, _ = centre_line(rough)
+    rough_predicted, _ = centre_line(rough, outline="predicted")
+    np.testing.assert_allclose(rough_predicted.x, auto.x)
+    # an explicit smoothing is kept as given
+    fixed, _ = centre_line(trimap, smoothing=0.01, outline="predicted")
+    np.testing.assert_allclose(fixed.x, centre_line(trimap, smoothing=0.01)[0].x)
+    with pytest.raises(ValueError, match="outline"):
+        cobb_from_trimap(trimap, outline="network")

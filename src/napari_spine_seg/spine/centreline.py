@@ -28,6 +28,11 @@ From a trimap's spine label (1):
 5. :func:`napari_spine_seg.spine.cobb.cobb_details` turns them into the three angles
    exactly as the challenge's reference computation does for real landmarks.
 
+A network's outline (``outline="predicted"``) is read with two differences: its ends
+are never taken for end plates (a network rounds and flattens them), and its smoothing
+is at least :data:`PREDICTED_SMOOTHING`; its wobble is a few network pixels long, so it
+looks as clean as a drawn outline at the image's pixel scale.
+
 The top and bottom few rows of a column are cut by the tilted end plates of the first
 and last vertebrae, so their centres lean towards the higher corner; those rows, recognised
 by a width that grows steadily from nothing, are left out of the fit and the line is
@@ -58,6 +63,13 @@ _WINDOW_PER_SMOOTHING = 6.0
 _CLEAN_NOISE = 0.3
 #: the most smoothing "auto" applies, as a fraction of the column's height
 _MAX_SMOOTHING = 0.06
+#: the least smoothing "auto" applies to a network's outline (``outline="predicted"``):
+#: its wobble is a few network pixels long, smooth at the image's pixel scale, so the
+#: roughness does not show it (measured in ``docs/cobb.md``)
+PREDICTED_SMOOTHING = 0.03
+#: what a trimap's outline may be: anything (told apart by its roughness and its end
+#: plates), or a network's prediction
+OUTLINES = ("auto", "predicted")
 #: end plates: measured across this fraction of the column's width, over at least
 #: this many pixel columns, straight to within this rms (px) and square to the centre
 #: line within this many degrees
@@ -319,15 +331,17 @@ def _smooth(values: np.ndarray, scale: float) -> np.ndarray:
     return savgol_filter(values, window, 2, mode="interp")
 
 
-def _scale(rough: float, n_rows: int, smoothing: float | str) -> float:
-    """Smoothing scale in rows: fixed, or from the outline's `rough`-ness (``"auto"``)."""
+def _scale(rough: float, n_rows: int, smoothing: float | str, floor: float = 0.0) -> float:
+    """Smoothing scale in rows: fixed, or from the outline's `rough`-ness (``"auto"``).
+
+    ``"auto"`` never goes below `floor` (a fraction of the column's height).
+    """
     if smoothing != "auto":
         if isinstance(smoothing, str) or not smoothing >= 0:
             raise ValueError(f"smoothing must be 'auto' or a number >= 0, not {smoothing!r}")
         return float(smoothing) * n_rows
-    base = DEFAULT_SMOOTHING * n_rows
     factor = np.clip(rough / _CLEAN_NOISE, 1.0, _MAX_SMOOTHING / DEFAULT_SMOOTHING)
-    return float(base * factor)
+    return float(max(DEFAULT_SMOOTHING * factor, floor) * n_rows)
 
 
 def roughness(raw: np.ndarray, scale: float) -> float:
@@ -380,6 +394,7 @@ def centre_line(
     trimap: np.ndarray,
     *,
     smoothing: float | str = "auto",
+    outline: str = "auto",
     source: str | os.PathLike | None = None,
 ) -> tuple[CentreLine, list[str]]:
     """The spine column's centre line on a trimap.
@@ -393,6 +408,11 @@ def centre_line(
         fitted by local quadratics over windows 6 times as tall), or ``"auto"``:
         :data:`DEFAULT_SMOOTHING` for a clean outline, up to three times more as the
         outline's :func:`roughness` grows.
+    outline : {"auto", "predicted"}
+        What drew the trimap. ``"auto"``: anything; a smooth outline's straight ends
+        are taken for end plates. ``"predicted"``: a network; its ends are never taken
+        for end plates (a network flattens them) and ``"auto"`` smoothing is at least
+        :data:`PREDICTED_SMOOTHING`.
     source : path-like, optional
         File the trimap came from, named in errors.
 
@@ -408,6 +428,9 @@ def centre_line(
     SpineSegError
         When the trimap has no spine, or the spine is too short to measure.
     """
+    if outline not in OUTLINES:
+        raise ValueError(f"outline must be one of {', '.join(OUTLINES)}, not {outline!r}")
+    predicted = outline == "predicted"
     arr = np.asarray(trimap)
     if arr.ndim != 2:
         raise SpineSegError(source, f"a trimap must be 2-D, got shape {arr.shape}")
@@ -435,7 +458,8 @@ def centre_line(
     lo, hi = _fit_range(width)
     x = np.empty(rows.size)
     rough = roughness(raw[lo : hi + 1], DEFAULT_SMOOTHING * rows.size)
-    x[lo : hi + 1] = _smooth(raw[lo : hi + 1], _scale(rough, rows.size, smoothing))
+    floor = PREDICTED_SMOOTHING if predicted else 0.0
+    x[lo : hi + 1] = _smooth(raw[lo : hi + 1], _scale(rough, rows.size, smoothing, floor))
     slope = np.gradient(x[lo : hi + 1]) if hi > lo else np.zeros(1)
     full_slope = np.empty(rows.size)
     full_slope[lo : hi + 1] = slope
@@ -443,7 +467,7 @@ def centre_line(
     x[:lo] = x[lo] - slope[0] * (lo - np.arange(lo))
     x[hi + 1 :] = x[hi] + slope[-1] * (np.arange(hi + 1, rows.size) - hi)
     plates = (None, None)
-    if rough <= _PLATES_ROUGHNESS:  # a drawn outline: its ends are end plates
+    if not predicted and rough <= _PLATES_ROUGHNESS:  # a drawn outline: its ends are end plates
         # ... unless the image's edge cuts the column there
         plates = (
             None
@@ -562,6 +586,7 @@ def cobb_from_trimap(
     *,
     smoothing: float | str = "auto",
     placement: str = "graded",
+    outline: str = "auto",
     source: str | os.PathLike | None = None,
 ) -> CobbFromMask:
     """Cobb angles of the spine segmented in a trimap.
@@ -576,6 +601,10 @@ def cobb_from_trimap(
     placement : {"graded", "arc", "row"}
         How the virtual vertebrae are spaced (see :func:`virtual_landmarks`); "graded"
         measured best on synthetic spines.
+    outline : {"auto", "predicted"}
+        As for :func:`centre_line`: ``"predicted"`` when a network drew the trimap
+        (``spine-seg predict`` marks its files, see
+        :func:`napari_spine_seg.data.masks.is_predicted_trimap`).
     source : path-like, optional
         File the trimap came from, named in errors.
 
@@ -599,7 +628,7 @@ def cobb_from_trimap(
     ([0.0, 0.0, 0.0], [])
     """
     arr = np.asarray(trimap)
-    line, warnings = centre_line(arr, smoothing=smoothing, source=source)
+    line, warnings = centre_line(arr, smoothing=smoothing, outline=outline, source=source)
     if line.rows[0] == 0 or line.rows[-1] == arr.shape[0] - 1:
         warnings.append("the spine runs off the image's top or bottom edge")
     landmarks = virtual_landmarks(line, placement=placement)
