@@ -377,6 +377,29 @@ def test_cli_cobb_on_a_folder_of_trimaps(tmp_path, capsys):
     assert len(warned) == 1 and "img 2.png" in warned[0] and "broken column" in warned[0]
 
 
+def test_cli_cobb_measures_predicted_trimaps_as_a_networks_outline(tmp_path, capsys):
+    from napari_spine_seg.data.masks import write_trimap_png
+    from napari_spine_seg.spine.centreline import cobb_from_trimap
+
+    landmarks, shape = make_spine(np.random.default_rng(33), kind="S", cobb=35, height=600)
+    trimap = trimap_from_landmarks(landmarks, shape)
+    drawn = cobb_from_trimap(trimap).angles
+    predicted = cobb_from_trimap(trimap, outline="predicted").angles
+    assert np.abs(drawn - predicted).max() > 0.01  # the two ways differ on this spine
+    folder = tmp_path / "trimaps"
+    write_trimap_png(folder / "marked.png", trimap, predicted=True)  # as spine-seg predict
+    write_trimap_png(folder / "plain.png", trimap)
+    out = tmp_path / "cobb.csv"
+    assert main(["cobb", str(folder), "--csv", str(out)]) == 0
+    rows = {r[0]: np.array(r[1:], float) for r in _read_csv(out)[1:]}
+    np.testing.assert_allclose(rows["marked.png"], predicted, atol=1e-4)
+    np.testing.assert_allclose(rows["plain.png"], drawn, atol=1e-4)
+    assert main(["cobb", str(folder), "--csv", str(out), "--predicted"]) == 0
+    rows = {r[0]: np.array(r[1:], float) for r in _read_csv(out)[1:]}
+    np.testing.assert_allclose(rows["plain.png"], predicted, atol=1e-4)
+    capsys.readouterr()
+
+
 def test_cli_cobb_bad_source_is_one_line_exit_2(tmp_path, capsys):
     assert main(["cobb", str(tmp_path / "nothing here")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

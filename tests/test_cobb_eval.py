@@ -50,9 +50,15 @@ def test_arrays_and_png_paths_give_the_measured_errors(tmp_path):
             trimaps[name] = write_trimap_png(tmp_path / "a.png", trimap)
         else:
             trimaps[name] = trimap
-    report = cobb_errors(trimaps, angles)
+    report = cobb_errors(trimaps, angles, outline="auto")
     measured = np.array([cobb_from_trimap(t).angles for t, _ in cases.values()])
     gt = np.array(list(angles.values()))
+    # predictions by default: measured as a network's outline
+    as_predicted = cobb_errors(trimaps, angles)
+    np.testing.assert_allclose(
+        [im["angles"] for im in as_predicted["images"]],
+        [cobb_from_trimap(t, outline="predicted").angles for t, _ in cases.values()],
+    )
     assert report["n_images"] == 3
     assert report["mae"] == pytest.approx(np.abs(measured - gt).mean())
     assert report["smape"] == pytest.approx(smape(gt, measured))

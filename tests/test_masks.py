@@ -10,6 +10,7 @@ from _files import truncate_file, write_jpeg, write_png, write_trimap
 from napari_spine_seg.data.masks import (
     DEFAULT_COLOUR_MAP,
     colour_mask_to_trimap,
+    is_predicted_trimap,
     is_trimap_image,
     read_colour_mask,
     read_mask,
@@ -121,3 +122,18 @@ def test_trimap_name():
     assert trimap_name("dir/x.TIFF") == "x.png"
     assert trimap_name("scan.dcm") == "scan.png"
     assert trimap_name("1.2.840.5") == "1.2.840.5.png"
+
+
+def test_a_predicted_trimap_is_marked_in_its_png(tmp_path):
+    marked = write_trimap_png(tmp_path / "p.png", TRIMAP, predicted=True)
+    plain = write_trimap_png(tmp_path / "t.png", TRIMAP)
+    assert is_predicted_trimap(marked) and not is_predicted_trimap(plain)
+    np.testing.assert_array_equal(read_trimap_png(marked), read_trimap_png(plain))
+    assert is_trimap_image(marked)
+    # a copy saved by another program loses the mark; a broken file is not marked
+    with Image.open(marked) as im:
+        im.save(tmp_path / "copy.png")
+    assert not is_predicted_trimap(tmp_path / "copy.png")
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    assert not is_predicted_trimap(tmp_path / "junk.png")
+    assert not is_predicted_trimap(tmp_path / "missing.png")

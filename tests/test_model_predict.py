@@ -8,7 +8,7 @@ import tifffile
 
 from _files import synthetic_landmarks, synthetic_xray, write_aasce_layout, write_folder_layout
 from napari_spine_seg.cli import main
-from napari_spine_seg.data.masks import read_trimap_png
+from napari_spine_seg.data.masks import is_predicted_trimap, read_trimap_png
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.model.builders import build_model
 from napari_spine_seg.model.files import ModelInfo, load_model, save_model
@@ -99,6 +99,7 @@ def test_cli_predict_writes_one_trimap_per_image_named_after_it(model_path, tmp_
     trimaps = sorted(out.glob("*.png"))
     assert [p.name for p in trimaps] == [n.replace(".jpg", ".png") for n in names]
     assert read_trimap_png(trimaps[0]).shape == (180, 72)
+    assert all(is_predicted_trimap(p) for p in trimaps)  # measured as a network's outline
     prob = tifffile.imread(out / names[0].replace(".jpg", ".probability.tif"))
     assert prob.shape == (180, 72) and prob.dtype == np.float32
     assert "wrote 2 trimap(s)" in capsys.readouterr().out

@@ -8,6 +8,11 @@ column's centre line, :func:`napari_spine_seg.spine.centreline.cobb_from_trimap`
 The CSV has the header ``file,pt,mt,tl`` and one row per image, the angles in degrees
 in the order of the challenge's ``angles.csv``. When the data set has ``angles.csv``,
 the mean absolute error and the SMAPE against it are printed too.
+
+A trimap PNG that ``spine-seg predict`` wrote is marked as a network's prediction
+(:func:`napari_spine_seg.data.masks.is_predicted_trimap`) and measured as one
+(``outline="predicted"``); ``--predicted`` treats every trimap so, e.g. predictions
+saved by another program.
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("source", metavar="SOURCE", help="data set or folder of trimap PNGs")
     parser.add_argument("--csv", metavar="FILE", default=None, help="write the angles here")
+    parser.add_argument(
+        "--predicted",
+        action="store_true",
+        help=(
+            "measure every trimap as a network's prediction (files written by "
+            "spine-seg predict are recognised without it)"
+        ),
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -59,23 +72,25 @@ def _warn(path: Path, message: str) -> None:
     print(f"spine-seg cobb: warning: {path}: {message}", file=sys.stderr)
 
 
-def _from_trimap(trimap: np.ndarray, path: Path) -> np.ndarray:
+def _from_trimap(trimap: np.ndarray, path: Path, predicted: bool) -> np.ndarray:
+    from ..data.masks import is_predicted_trimap
     from ..spine.centreline import cobb_from_trimap
 
-    result = cobb_from_trimap(trimap, source=path)
+    outline = "predicted" if predicted or is_predicted_trimap(path) else "auto"
+    result = cobb_from_trimap(trimap, outline=outline, source=path)
     for message in result.warnings:
         _warn(path, message)
     return result.angles
 
 
-def _trimap_rows(files: list[Path]):
+def _trimap_rows(files: list[Path], predicted: bool):
     from ..data.masks import read_trimap_png
 
     for path in files:
-        yield path.name, _from_trimap(read_trimap_png(path), path)
+        yield path.name, _from_trimap(read_trimap_png(path), path, predicted)
 
 
-def _dataset_rows(dataset):
+def _dataset_rows(dataset, predicted: bool):
     from ..spine.cobb import cobb_angles
     from ..trimap import sort_landmarks
 
@@ -87,7 +102,7 @@ def _dataset_rows(dataset):
             height = sample.image_shape()[0]
             yield sample.name, cobb_angles(landmarks, height, source=sample.landmarks_path)
         else:
-            yield sample.name, _from_trimap(sample.load_trimap(), sample.trimap_path)
+            yield sample.name, _from_trimap(sample.load_trimap(), sample.trimap_path, predicted)
 
 
 def _csv_text(rows: list[tuple[str, np.ndarray]]) -> str:
@@ -133,11 +148,11 @@ def run(args: argparse.Namespace) -> int:
     files = trimap_folder(source)
     if files is not None:
         reference: dict[str, np.ndarray] = {}
-        items, total = _trimap_rows(files), len(files)
+        items, total = _trimap_rows(files, args.predicted), len(files)
     else:
         dataset = open_dataset(source)
         reference = dataset.angles
-        items, total = _dataset_rows(dataset), len(dataset)
+        items, total = _dataset_rows(dataset, args.predicted), len(dataset)
     rows = list(progress(items, total=total, desc="cobb", unit="image"))
     if args.csv:
         write_text_atomic(args.csv, _csv_text(rows))

@@ -31,6 +31,10 @@ DEFAULT_COLOUR_MAP: dict[tuple[int, int, int], int] = {
     (0, 0, 0): BACKGROUND,
 }
 
+#: PNG text key saying what drew a trimap, and its value for a network's prediction
+DRAWN_BY_KEY = "napari-spine-seg:drawn-by"
+PREDICTED = "predicted"
+
 _SINGLE_CHANNEL_MODES = ("L", "P", "1", "I", "I;16", "I;16B", "I;16L")
 
 
@@ -133,7 +137,9 @@ def is_trimap_image(path: str | os.PathLike) -> bool:
     return lo >= 0 and hi <= 3
 
 
-def write_trimap_png(path: str | os.PathLike, trimap: np.ndarray) -> Path:
+def write_trimap_png(
+    path: str | os.PathLike, trimap: np.ndarray, *, predicted: bool = False
+) -> Path:
     """Write a trimap as a single-channel 8-bit PNG, atomically.
 
     Parameters
@@ -142,6 +148,10 @@ def write_trimap_png(path: str | os.PathLike, trimap: np.ndarray) -> Path:
         Output file.
     trimap : (H, W) array
         Values 1, 2, 3; 0 (napari's eraser) is written as 2.
+    predicted : bool
+        Mark the file as a network's prediction (a PNG text chunk, see
+        :func:`is_predicted_trimap`): its Cobb angles are then measured as a
+        network's outline.
 
     Returns
     -------
@@ -154,12 +164,40 @@ def write_trimap_png(path: str | os.PathLike, trimap: np.ndarray) -> Path:
         When `trimap` is not 2-D or holds other values, or `path` cannot be written.
     """
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
     path = Path(path)
     arr = validate_trimap(trimap, path)
+    info = PngInfo()
+    if predicted:
+        info.add_text(DRAWN_BY_KEY, PREDICTED)
     with atomic_output(path) as tmp:
-        Image.fromarray(arr, mode="L").save(tmp, format="PNG")
+        Image.fromarray(arr, mode="L").save(tmp, format="PNG", pnginfo=info)
     return path
+
+
+def is_predicted_trimap(path: str | os.PathLike) -> bool:
+    """Whether a trimap PNG is marked as a network's prediction.
+
+    ``spine-seg predict`` marks the trimaps it writes (:func:`write_trimap_png`); a
+    trimap drawn from landmarks, painted, or saved after review is not marked.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    bool
+        False also for a file that cannot be read.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:  # text chunks before the pixels are read by open()
+            return im.info.get(DRAWN_BY_KEY) == PREDICTED
+    except (OSError, SyntaxError, ValueError):
+        return False
 
 
 def colour_mask_to_trimap(

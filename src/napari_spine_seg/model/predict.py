@@ -251,7 +251,7 @@ def predict_files(
         stream = progress(stream, len(files))
     for pred in stream:
         target = out / output_name(pred.name)
-        write_trimap_png(target, pred.trimap)
+        write_trimap_png(target, pred.trimap, predicted=True)
         if probability:
             import tifffile
 

@@ -78,6 +78,8 @@ def _trimap(value, name: str) -> tuple[np.ndarray, str | os.PathLike | None]:
 def cobb_errors(
     pred_trimaps: Mapping[str, np.ndarray | str | os.PathLike],
     angles: Mapping[str, np.ndarray],
+    *,
+    outline: str = "predicted",
 ) -> dict:
     """Cobb angles of predicted trimaps and their errors against reference angles.
 
@@ -91,6 +93,11 @@ def cobb_errors(
         Image name → reference angles (degrees, ``angles.csv`` order), as
         :attr:`napari_spine_seg.data.dataset.Dataset.angles` holds them. Names are
         matched exactly.
+    outline : {"predicted", "auto"}
+        How the trimaps are measured (see
+        :func:`~napari_spine_seg.spine.centreline.centre_line`): as a network's
+        predictions (the default), or ``"auto"`` for trimaps of any origin, such as
+        corrected ones.
 
     Returns
     -------
@@ -130,7 +137,7 @@ def cobb_errors(
         reference = np.asarray(angles[name], dtype=np.float64).reshape(3)
         trimap, source = _trimap(value, name)
         try:
-            result = cobb_from_trimap(trimap, source=source)
+            result = cobb_from_trimap(trimap, outline=outline, source=source)
         except SpineSegError as exc:
             failed.append({"name": name, "problem": exc.problem})
             measured, warnings = np.zeros(3), [exc.problem]
