@@ -60,6 +60,7 @@ def test_predicts_the_chosen_images_where_they_were_when_asked(viewer_with_model
     assert trimap.data.shape == a.data.shape and trimap.data.dtype == np.uint8
     assert set(np.unique(trimap.data)) <= {1, 2, 3}
     assert tuple(trimap.scale) == (0.5, 0.5)
+    assert trimap.metadata["spine_seg"]["predicted"] is True  # for the Spine curve widget
     assert probability.visible is False
     assert probability.data.shape == a.data.shape
     assert 0.0 <= probability.data.min() and probability.data.max() <= 1.0

@@ -80,6 +80,19 @@ def test_trimap_layer_draws_centre_line_and_end_vertebrae(make_napari_viewer, s_
     assert viewer.layers.selection.active is labels  # still painting on the trimap
 
 
+def test_a_predicted_trimap_layer_is_measured_as_a_networks_outline(make_napari_viewer, s_spine):
+    landmarks, shape = s_spine
+    trimap = trimap_from_landmarks(landmarks, shape)
+    predicted = cobb_from_trimap(trimap, outline="predicted").angles
+    assert np.abs(predicted - cobb_from_trimap(trimap).angles).max() > 0.01
+    viewer = make_napari_viewer()
+    # as the Predict widget marks the layers it makes
+    viewer.add_labels(trimap, name="p trimap", metadata={"spine_seg": {"predicted": True}})
+    widget = _widget(viewer)
+    widget.draw_button.clicked()
+    np.testing.assert_allclose(widget.drawing.angles, predicted)
+
+
 def test_landmarks_layer_gives_the_reference_angles(make_napari_viewer, s_spine):
     landmarks, shape = s_spine
     viewer = make_napari_viewer()

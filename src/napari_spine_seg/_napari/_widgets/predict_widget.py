@@ -193,6 +193,7 @@ class PredictWidget(Container):
             source = layer.metadata.get(METADATA_KEY, {})
             meta = {"names": source.get("names"), "shapes": [list(s) for s in shapes]}
         meta["image_layer"] = layer.name
+        meta["predicted"] = True  # its Cobb angles are measured as a network's outline
         scale = tuple(layer.scale)
         self._put_layer(
             layer.name + TRIMAP_SUFFIX,

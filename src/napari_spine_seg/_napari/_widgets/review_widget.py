@@ -338,6 +338,7 @@ class ReviewWidget(Container):
             self._predictions[key] = (trimap if source == "prediction" else None, probability)
         stem = Path(sample.name).stem
         meta = {"path": str(sample.image_path), "image_shape": list(pixels.shape), "review": key}
+        trimap_meta = {**meta, "predicted": source == "prediction"}
         from napari.layers import Layer
 
         tuples = [image_layer(pixels, name=stem, metadata=meta)]
@@ -348,7 +349,9 @@ class ReviewWidget(Container):
             kwargs.update(colormap="magma", contrast_limits=(0.0, 1.0), visible=False)
             tuples.append((data, kwargs, kind))
         tuples.append(
-            trimap_layer(np.asarray(trimap, np.uint8).copy(), name=f"{stem} trimap", metadata=meta)
+            trimap_layer(
+                np.asarray(trimap, np.uint8).copy(), name=f"{stem} trimap", metadata=trimap_meta
+            )
         )
         self._layers = [self.viewer.add_layer(Layer.create(*t)) for t in tuples]
         labels = self.trimap_layer

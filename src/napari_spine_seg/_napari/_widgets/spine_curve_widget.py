@@ -3,7 +3,8 @@
 For a landmarks (Points) layer the angles are the challenge's reference computation
 (:func:`~napari_spine_seg.spine.cobb.cobb_details`); for a trimap (Labels) layer,
 predicted or corrected, they are measured on the column's centre line
-(:func:`~napari_spine_seg.spine.centreline.cobb_from_trimap`). A Shapes layer
+(:func:`~napari_spine_seg.spine.centreline.cobb_from_trimap`; a layer the Predict or
+Review widget made from a network's prediction is measured as one). A Shapes layer
 ``<layer> curve`` shows the centre line and, for each of the three angles (PT, MT, TL/L,
 in ``angles.csv`` order), the lines of its two end vertebrae in the angle's colour, the
 upper one labelled with the angle. For a stack the slice shown is measured, and the
@@ -156,13 +157,15 @@ def curve_from_landmarks(landmarks_xy: np.ndarray, image_height: float) -> Curve
     return _drawing(details, centre, [], "landmarks")
 
 
-def curve_from_trimap(trimap: np.ndarray) -> CurveDrawing:
+def curve_from_trimap(trimap: np.ndarray, *, predicted: bool = False) -> CurveDrawing:
     """Cobb angles measured on a trimap's centre line, as shapes to draw.
 
     Parameters
     ----------
     trimap : (H, W) array_like
         1 spine, 2 background, 3 border; 0 (unlabelled) counts as background.
+    predicted : bool
+        The trimap is a network's prediction (measured with ``outline="predicted"``).
 
     Returns
     -------
@@ -177,7 +180,7 @@ def curve_from_trimap(trimap: np.ndarray) -> CurveDrawing:
     """
     from ...spine.centreline import cobb_from_trimap
 
-    result = cobb_from_trimap(trimap)
+    result = cobb_from_trimap(trimap, outline="predicted" if predicted else "auto")
     centre = result.centreline
     step = max(1, int(np.ceil(len(centre) / MAX_PATH_POINTS)))
     thinned = np.concatenate([centre[::step], centre[-1:]]) if len(centre) > 1 else centre
@@ -309,7 +312,7 @@ class SpineCurveWidget(Container):
             trimap = np.asarray(layer.data if index is None else layer.data[index])
             if shape is not None:
                 trimap = trimap[: shape[0], : shape[1]]
-            return curve_from_trimap(trimap)
+            return curve_from_trimap(trimap, predicted=bool(meta.get("predicted")))
         points = np.asarray(layer.data, dtype=np.float64)
         if index is not None:
             points = points[np.round(points[:, 0]) == index][:, 1:]
