@@ -99,3 +99,5 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "![training curves](curves.png)" in report and "| **mean** |" in report
     assert 'src="overlays/' in report and tests[0] in report
+    assert "## Cobb angles" in report and "Cobb-angle SMAPE from the predicted trimaps" in report
+    assert scores["cobb"]["n_images"] == 2
