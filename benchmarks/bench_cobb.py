@@ -181,7 +181,10 @@ def run(
     }
     if degrade:
         degraded = degrade_folder(trimaps, folder / "unet-like", seed)
-        warnings = _checked(["cobb", str(degraded), "--csv", str(folder / "unet-like.csv")])
+        # a stand-in for predictions: measured as a network's outline, as predictions are
+        warnings = _checked(
+            ["cobb", str(degraded), "--csv", str(folder / "unet-like.csv"), "--predicted"]
+        )
         report["unet_like"] = score(folder / "unet-like.csv", labels, warnings)
     if model:
         pred = folder / "predicted"

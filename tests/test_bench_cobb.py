@@ -13,6 +13,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import bench_cobb  # noqa: E402
+import bench_cobb_phantoms  # noqa: E402
 import other_spines  # noqa: E402
 from napari_spine_seg.data.aasce import read_angles_csv, read_landmarks_mat  # noqa: E402
 from napari_spine_seg.data.dataset import open_dataset  # noqa: E402
@@ -86,3 +87,22 @@ def test_benchmark_command_line_writes_json(tmp_path, argv, capsys):
     assert report["n_images"] == 2 and {"ground_truth", "unet_like"} <= set(report)
     assert "ground-truth trimaps: MAE" in capsys.readouterr().out
     assert (tmp_path / "work" / "trimaps").is_dir()
+
+
+def test_phantom_splits_benchmark_scores_both_outlines(tmp_path, capsys):
+    """Plumbing only: an untrained tiny model finds no spine, so every image fails."""
+    from napari_spine_seg.model.builders import build_model
+    from napari_spine_seg.model.files import ModelInfo, save_model
+
+    model = tmp_path / "m.keras"
+    info = ModelInfo(preset="unet", options={"depth": 2, "filters": 4}, input_size=(64, 32))
+    save_model(build_model("unet", (64, 32, 1), depth=2, filters=4), model, info)
+    out = tmp_path / "report.json"
+    argv = ["--model", str(model), "--splits", "1", "--json", str(out), "--keep", str(tmp_path)]
+    assert bench_cobb_phantoms.main(argv) == 0
+    report = json.loads(out.read_text())
+    (row,) = report["splits"]
+    assert row["seed"] == 101 and row["n_images"] == 16
+    assert set(row) >= {"predicted", "auto"} and report["predicted"]["mean_smape"] >= 0
+    assert len(list((tmp_path / "predicted-101").glob("*.png"))) == 16
+    assert "splits with SMAPE <= 10 %" in capsys.readouterr().out
