@@ -304,11 +304,11 @@ def _report_markdown(
         )
     if quick:
         lines.append("- (a `--quick` run is too small to meet them; it checks the plumbing)")
-    lines += _cobb_section(cobb)
     lines += [
         "",
         "The seed paper reported 92 % pixel accuracy (160×160 Oxford-pets U-Net, hand-painted "
         "trimaps of real X-rays).",
+        *_cobb_section(cobb),
         "",
         "## Overlays",
         "",
