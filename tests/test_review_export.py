@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from napari_spine_seg.data.masks import read_colour_mask, read_trimap_png
+from napari_spine_seg.data.masks import is_predicted_trimap, read_colour_mask, read_trimap_png
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.review.export import colour_trimap, export_review, overlay_trimap
 from napari_spine_seg.review.session import ReviewSession
@@ -99,3 +99,11 @@ def test_colour_and_overlay_pixels():
     assert rgb[0, 0].tolist() == [round(alpha * 255 * c) for c in (r, g, b)]
     with pytest.raises(SpineSegError, match="but its trimap is"):
         overlay_trimap(np.zeros((3, 3)), trimap)
+
+
+def test_export_keeps_the_mark_of_a_reviewed_prediction(session, tmp_path):
+    session.start_edit(NAMES[1], column_trimap(), predicted=True)
+    session.accept(NAMES[1], column_trimap())
+    result = export_review(session, tmp_path / "export")
+    marked = {p.name: is_predicted_trimap(p) for p in result.trimaps}
+    assert marked == {"case 01 AP.png": False, "case 02 AP.png": True, "case 03 AP.png": False}

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from napari_spine_seg.data.masks import read_trimap_png
+from napari_spine_seg.data.masks import is_predicted_trimap, read_trimap_png
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.review.session import (
     ACCEPTED,
@@ -124,6 +124,29 @@ def test_showing_an_image_is_not_an_edit(dataset, tmp_path):
     edited[6, 6] = 1
     assert session.save_edit(NAMES[0], edited) is True  # an accepted image edited later
     assert session.counts() == {UNREVIEWED: 1, ACCEPTED: 0, CORRECTED: 2}
+
+
+def test_a_review_of_a_prediction_keeps_its_origin_across_sessions(dataset, tmp_path):
+    session = ReviewSession.open(tmp_path / "review", dataset)
+    shown = column_trimap()
+    session.start_edit(NAMES[0], shown, predicted=True)  # a network's prediction
+    session.start_edit(NAMES[1], shown)  # the data set's own trimap
+    edited = shown.copy()
+    edited[5, 5] = 1
+    session.save_edit(NAMES[0], edited)
+    session.accept(NAMES[1], shown)
+    assert is_predicted_trimap(session.trimap_path(NAMES[0]))
+    assert not is_predicted_trimap(session.trimap_path(NAMES[1]))
+    again = ReviewSession.open(tmp_path / "review")
+    assert again.began_as_prediction(NAMES[0]) and not again.began_as_prediction(NAMES[1])
+    assert not again.began_as_prediction(NAMES[2])  # not reviewed at all
+    # reopened and edited again, the saved review of a prediction stays marked
+    again.start_edit(NAMES[0], edited, predicted=again.began_as_prediction(NAMES[0]))
+    edited[6, 6] = 1
+    assert again.save_edit(NAMES[0], edited) is True
+    assert is_predicted_trimap(again.trimap_path(NAMES[0]))
+    again.reset(NAMES[0])
+    assert not again.began_as_prediction(NAMES[0])
 
 
 def test_navigation_stays_in_bounds_and_finds_unreviewed(dataset, tmp_path):

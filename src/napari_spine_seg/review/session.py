@@ -30,7 +30,7 @@ import numpy as np
 
 from ..atomic import check_writable_folder, write_text_atomic
 from ..data.dataset import Dataset, Sample, open_dataset
-from ..data.masks import read_trimap_png, trimap_name, write_trimap_png
+from ..data.masks import is_predicted_trimap, read_trimap_png, trimap_name, write_trimap_png
 from ..errors import SpineSegError
 from ..spine.gaps import find_gaps
 from ..trimap import validate_trimap
@@ -192,6 +192,8 @@ class ReviewSession:
         # checksums of the last trimap written per image, and of the one first shown
         self._saved_input: dict[str, int] = {}
         self._shown: dict[str, int] = {}
+        # whether the trimap first shown per image was a network's prediction
+        self._from_prediction: dict[str, bool] = {}
         for key in self.keys:
             path = self.trimap_path(key)
             if path.exists() and self._status[key] == UNREVIEWED:
@@ -402,17 +404,38 @@ class ReviewSession:
                 sample.image_path,
                 f"is {shape[0]} x {shape[1]} but its trimap is {trimap.shape[0]} x {trimap.shape[1]}",
             )
-        write_trimap_png(path, trimap)
+        write_trimap_png(path, trimap, predicted=self.began_as_prediction(key))
         self._saved_input[key] = _checksum(raw)
         return path
 
-    def start_edit(self, key: str, trimap: np.ndarray) -> None:
+    def start_edit(self, key: str, trimap: np.ndarray, *, predicted: bool = False) -> None:
         """Record the trimap shown for image `key` before any edit.
 
         :meth:`save_edit` then writes only once the trimap differs from it, so a
         widget may call it on a timer without marking an untouched image corrected.
+
+        Parameters
+        ----------
+        key : str
+        trimap : (H, W) array
+        predicted : bool
+            The trimap is a network's prediction (or a saved review of one): the saved
+            trimap keeps that mark (:func:`~napari_spine_seg.data.masks.write_trimap_png`),
+            so that its Cobb angles are measured as a network's outline.
         """
         self._shown[self._check(key)] = _checksum(np.asarray(trimap))
+        self._from_prediction[key] = bool(predicted)
+
+    def began_as_prediction(self, key: str) -> bool:
+        """Whether the reviewed trimap of image `key` started from a network's prediction.
+
+        As recorded by :meth:`start_edit` in this session, else as the saved trimap's
+        mark says; False for an image with neither.
+        """
+        if self._check(key) in self._from_prediction:
+            return self._from_prediction[key]
+        path = self.trimap_path(key)
+        return path.exists() and is_predicted_trimap(path)
 
     def save_edit(self, key: str, trimap: np.ndarray) -> bool:
         """Autosave an edited trimap of image `key`, which becomes *corrected*.
@@ -467,6 +490,7 @@ class ReviewSession:
         path = self.trimap_path(key)
         self._status[key] = UNREVIEWED
         self._saved_input.pop(key, None)
+        self._from_prediction.pop(key, None)
         self.save_state()
         path.unlink(missing_ok=True)
 
