@@ -240,4 +240,7 @@ def test_review_with_a_model_worst_first(make_napari_viewer, qtbot, dataset, tmp
     assert widget.message.value == "showing prediction"
     trimap = viewer.layers[f"{stem} trimap"].data
     assert trimap.shape == SHAPE and set(np.unique(trimap)) <= {1, 2, 3}
+    # a prediction: measured as one by the Spine curve widget, and saved with its mark
+    assert viewer.layers[f"{stem} trimap"].metadata["spine_seg"]["predicted"] is True
+    assert session.began_as_prediction(session.current_key)
     assert ReviewSession.open(tmp_path / "review").order == "worst"  # saved with the state

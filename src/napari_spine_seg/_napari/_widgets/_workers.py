@@ -22,6 +22,20 @@ def error_message(exc: BaseException) -> str:
     return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
+def show_error(label, exc: BaseException) -> str:
+    """Put `exc` as one line in a widget's status `label` and in a napari notification.
+
+    Returns
+    -------
+    str
+        The line shown.
+    """
+    text = error_message(exc)
+    label.value = text
+    notify_error(text)
+    return text
+
+
 def start_worker(
     func: Callable,
     *args,
@@ -29,6 +43,7 @@ def start_worker(
     on_return: Callable[[Any], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
     on_finish: Callable[[], None] | None = None,
+    keep_in: set | None = None,
     **kwargs,
 ):
     """Run `func` (a function or a generator function) in a napari worker thread.
@@ -44,11 +59,14 @@ def start_worker(
         it is shown as a napari error notification (one line).
     on_finish : callable, optional
         Called on the GUI thread when the thread ends, whatever the outcome.
+    keep_in : set, optional
+        The widget's set of running workers: the worker is added to it and removed
+        when it ends (a worker nobody references can be collected while it runs).
 
     Returns
     -------
     napari.qt.threading.WorkerBase
-        The started worker; keep a reference to it while it runs.
+        The started worker; keep a reference to it while it runs (`keep_in` does).
     """
     from napari.qt.threading import create_worker
 
@@ -60,6 +78,9 @@ def start_worker(
     worker.errored.connect(on_error or (lambda exc: notify_error(error_message(exc))))
     if on_finish is not None:
         worker.finished.connect(on_finish)
+    if keep_in is not None:
+        keep_in.add(worker)
+        worker.finished.connect(lambda: keep_in.discard(worker))
     worker.start()
     return worker
 

@@ -18,8 +18,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, Table
 
 from ...errors import SpineSegError
 from .._layers import METADATA_KEY
-from .._notify import notify_error
-from ._workers import error_message, start_worker, status_label
+from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -216,8 +215,7 @@ class GapsWidget(Container):
         return None
 
     def _fail(self, exc: BaseException) -> None:
-        self.summary.value = error_message(exc)
-        notify_error(error_message(exc))
+        show_error(self.summary, exc)
 
     def _show(self, layer, index, gaps) -> None:
         self.gaps = list(gaps)

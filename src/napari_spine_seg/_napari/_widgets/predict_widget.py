@@ -19,9 +19,8 @@ from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton, Selec
 
 from ...errors import SpineSegError
 from .._layers import METADATA_KEY, image_layer, trimap_layer
-from .._notify import notify_error
 from ._state import viewer_state
-from ._workers import error_message, start_worker, status_label
+from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -124,8 +123,7 @@ class PredictWidget(Container):
         self.message.value = text
 
     def _fail(self, exc: BaseException) -> None:
-        self._say(error_message(exc))
-        notify_error(error_message(exc))
+        show_error(self.message, exc)
 
     def predict(self) -> None:
         """Predict every chosen image layer in a worker thread; results land as they come."""
@@ -174,9 +172,9 @@ class PredictWidget(Container):
         self.progress.visible = True
         self.predict_button.enabled = False
         self._say(f"predicting {total} image{'s' if total != 1 else ''}…")
-        worker = start_worker(run, on_yield=on_yield, on_error=self._fail, on_finish=finish)
-        self._workers.add(worker)
-        worker.finished.connect(lambda: self._workers.discard(worker))
+        start_worker(
+            run, on_yield=on_yield, on_error=self._fail, on_finish=finish, keep_in=self._workers
+        )
 
     def _land(self, layer, results, shapes) -> None:
         """Add (or update) the trimap and probability layers of `layer`, on the GUI thread."""

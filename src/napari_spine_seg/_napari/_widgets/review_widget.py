@@ -29,9 +29,9 @@ from magicgui.widgets import (
 
 from ...errors import SpineSegError
 from .._layers import image_layer, trimap_layer
-from .._notify import notify_error, notify_info
+from .._notify import notify_info
 from ._state import viewer_state
-from ._workers import error_message, start_worker, status_label
+from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -172,13 +172,7 @@ class ReviewWidget(Container):
         self.message.value = text
 
     def _fail(self, exc: BaseException) -> None:
-        text = error_message(exc)
-        self._say(text)
-        notify_error(text)
-
-    def _keep(self, worker) -> None:
-        self._workers.add(worker)
-        worker.finished.connect(lambda: self._workers.discard(worker))
+        show_error(self.message, exc)
 
     def _show_model(self, model) -> None:
         self._predictions.clear()
@@ -278,14 +272,13 @@ class ReviewWidget(Container):
         def finish():
             self.progress.visible = False
 
-        self._keep(
-            start_worker(
-                rank,
-                on_yield=lambda n: setattr(self.progress, "value", n),
-                on_return=done,
-                on_error=self._fail,
-                on_finish=finish,
-            )
+        start_worker(
+            rank,
+            on_yield=lambda n: setattr(self.progress, "value", n),
+            on_return=done,
+            on_error=self._fail,
+            on_finish=finish,
+            keep_in=self._workers,
         )
 
     # -- showing an image -------------------------------------------------------------------
@@ -327,7 +320,9 @@ class ReviewWidget(Container):
                 trimap, source = np.full(pixels.shape, 2, np.uint8), "empty"
             return key, sample, pixels, trimap, probability, source
 
-        self._keep(start_worker(load, on_return=self._show_loaded, on_error=self._fail))
+        start_worker(
+            load, on_return=self._show_loaded, on_error=self._fail, keep_in=self._workers
+        )
 
     def _show_loaded(self, loaded) -> None:
         key, sample, pixels, trimap, probability, source = loaded
@@ -338,7 +333,10 @@ class ReviewWidget(Container):
             self._predictions[key] = (trimap if source == "prediction" else None, probability)
         stem = Path(sample.name).stem
         meta = {"path": str(sample.image_path), "image_shape": list(pixels.shape), "review": key}
-        trimap_meta = {**meta, "predicted": source == "prediction"}
+        predicted = source == "prediction" or (
+            source == "saved review" and session.began_as_prediction(key)
+        )
+        trimap_meta = {**meta, "predicted": predicted}
         from napari.layers import Layer
 
         tuples = [image_layer(pixels, name=stem, metadata=meta)]
@@ -355,7 +353,7 @@ class ReviewWidget(Container):
         )
         self._layers = [self.viewer.add_layer(Layer.create(*t)) for t in tuples]
         labels = self.trimap_layer
-        session.start_edit(key, labels.data)
+        session.start_edit(key, labels.data, predicted=predicted)
         labels.events.paint.connect(self._stroke_done)
         self._key = key
         self.viewer.layers.selection.active = labels
@@ -472,7 +470,7 @@ class ReviewWidget(Container):
             self._say(text)
             notify_info(text)
 
-        self._keep(start_worker(run, on_return=report, on_error=self._fail))
+        start_worker(run, on_return=report, on_error=self._fail, keep_in=self._workers)
 
     # -- teardown ---------------------------------------------------------------------------
 

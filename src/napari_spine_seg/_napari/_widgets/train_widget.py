@@ -35,9 +35,8 @@ from magicgui.widgets import (
 )
 
 from ...errors import SpineSegError
-from .._notify import notify_error
 from ._state import ModelRef, viewer_state
-from ._workers import error_message, start_worker, status_label
+from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -386,13 +385,7 @@ class TrainWidget(Container):
         self.status.value = text
 
     def _fail(self, exc: BaseException) -> None:
-        self._say(error_message(exc))
-        notify_error(error_message(exc))
-
-    def _keep(self, worker):
-        self._workers.add(worker)
-        worker.finished.connect(lambda: self._workers.discard(worker))
-        return worker
+        show_error(self.status, exc)
 
     def _preset_size(self, preset: str) -> None:
         from ...model.builders import DEFAULT_SIZE, PETS_SIZE
@@ -437,14 +430,13 @@ class TrainWidget(Container):
             self.state.set_model(ModelRef(path, info))
             self._say(f"current model: {path.name}")
 
-        self._keep(
-            start_worker(
-                _engine.call,
-                _engine.load_model_info,
-                str(path),
-                on_return=loaded,
-                on_error=self._fail,
-            )
+        start_worker(
+            _engine.call,
+            _engine.load_model_info,
+            str(path),
+            on_return=loaded,
+            on_error=self._fail,
+            keep_in=self._workers,
         )
 
     # -- training ------------------------------------------------------------------------------
@@ -523,14 +515,13 @@ class TrainWidget(Container):
         """Follow a slurm job in a worker thread until it ends."""
         self._set_running(True)
         self._say(message)
-        self._keep(
-            start_worker(
-                job.events,
-                on_yield=self._on_slurm_event,
-                on_return=self._on_slurm_done,
-                on_error=self._fail,
-                on_finish=self._on_finish,
-            )
+        start_worker(
+            job.events,
+            on_yield=self._on_slurm_event,
+            on_return=self._on_slurm_done,
+            on_error=self._fail,
+            on_finish=self._on_finish,
+            keep_in=self._workers,
         )
 
     def _on_slurm_event(self, item) -> None:
@@ -599,14 +590,13 @@ class TrainWidget(Container):
         self._job = ProcessJob(function, **kwargs)
         self._set_running(True)
         self._say(f"{what}: starting…")
-        self._keep(
-            start_worker(
-                self._job.events,
-                on_yield=self._on_event,
-                on_return=self._on_done,
-                on_error=self._fail,
-                on_finish=self._on_finish,
-            )
+        start_worker(
+            self._job.events,
+            on_yield=self._on_event,
+            on_return=self._on_done,
+            on_error=self._fail,
+            on_finish=self._on_finish,
+            keep_in=self._workers,
         )
 
     def stop(self) -> None:
