@@ -10,7 +10,7 @@ from PIL import Image
 
 from _files import synthetic_landmarks, synthetic_xray, write_jpeg, write_mat, write_trimap
 from napari_spine_seg._napari._writer import write_trimap as write_trimap_layer
-from napari_spine_seg.data.masks import read_trimap_png
+from napari_spine_seg.data.masks import is_predicted_trimap, read_trimap_png
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.trimap import trimap_from_landmarks
 
@@ -36,6 +36,12 @@ def test_labels_layer_saves_as_trimap_png_with_eraser_as_background(make_napari_
     assert mode == "L" and saved.shape == (60, 40)
     np.testing.assert_array_equal(saved, np.where(labels == 0, 2, labels))
     assert layer.data is not None and not list(tmp_path.glob("*.part*"))
+    assert not is_predicted_trimap(out)
+    # a predicted layer (as the Predict widget makes it) keeps the prediction's mark
+    viewer.add_labels(labels, name="p", metadata={"spine_seg": {"predicted": True}})
+    out = tmp_path / "predicted trimap.png"
+    viewer.layers.save(os.fspath(out), selected=True, plugin=PLUGIN)
+    assert is_predicted_trimap(out)
 
 
 def test_round_trip_open_paint_save_open(make_napari_viewer, tmp_path):

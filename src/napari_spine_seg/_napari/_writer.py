@@ -11,6 +11,9 @@ image's true shape in ``layer.metadata["spine_seg"]``, and the padding is croppe
   layer does not know its images' names.
 
 Files are written atomically (:func:`~napari_spine_seg.data.masks.write_trimap_png`).
+A layer holding a network's prediction (``metadata["spine_seg"]["predicted"]``, set by
+the Predict and Review widgets) is written with the prediction's mark, so that its Cobb
+angles are measured as a network's outline wherever the file goes.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def write_trimap(path: str, data: Any, meta: dict) -> list[str]:
         The layer's data (numpy or dask), 2-D or 3-D, values 0–3.
     meta : dict
         The layer's attributes; ``meta["metadata"]["spine_seg"]`` may hold
-        ``image_shape`` (2-D) or ``names`` and ``shapes`` (3-D).
+        ``image_shape`` (2-D) or ``names`` and ``shapes`` (3-D), and ``predicted``.
 
     Returns
     -------
@@ -58,10 +61,11 @@ def write_trimap(path: str, data: Any, meta: dict) -> list[str]:
     from ..data.masks import trimap_name, write_trimap_png
 
     info = (meta.get("metadata") or {}).get(METADATA_KEY) or {}
+    predicted = bool(info.get("predicted"))
     ndim = len(np.shape(data))
     if ndim == 2:
         arr = _crop(np.asarray(data), info.get("image_shape"))
-        return [os.fspath(write_trimap_png(path, arr))]
+        return [os.fspath(write_trimap_png(path, arr, predicted=predicted))]
     if ndim != 3:
         raise SpineSegError(
             path, f"a trimap layer must be 2-D or a 3-D stack, this one is {ndim}-D"
@@ -75,5 +79,5 @@ def write_trimap(path: str, data: Any, meta: dict) -> list[str]:
     for i in range(np.shape(data)[0]):
         name = trimap_name(names[i]) if i < len(names) else f"slice-{i:04d}.png"
         arr = _crop(np.asarray(data[i]), shapes[i] if i < len(shapes) else None)
-        written.append(os.fspath(write_trimap_png(folder / name, arr)))
+        written.append(os.fspath(write_trimap_png(folder / name, arr, predicted=predicted)))
     return written
