@@ -27,7 +27,7 @@ def write_tiny_model(path: Path) -> Path:
     """An untrained but complete model file: 64 x 32 input, two levels, four filters.
 
     Written by a child process: TensorFlow must not load into a process with napari's
-    OpenGL (see ``_napari/_widgets/_engine.py``).
+    OpenGL (see ``jobs/model_process.py``).
     """
     subprocess.run([sys.executable, "-c", _TINY_MODEL, os.fspath(path)], check=True, timeout=300)
     return path

@@ -115,7 +115,7 @@ _FINE_TUNE = textwrap.dedent(
 @pytest.mark.slow
 def test_retrain_fine_tunes_from_the_model(aasce, tmp_path):
     # in a child process: TensorFlow and napari's OpenGL must not share a process (see
-    # _napari/_widgets/_engine.py), and other tests of this run may have opened a viewer
+    # jobs/model_process.py), and other tests of this run may have opened a viewer
     run = subprocess.run(
         [sys.executable, "-c", _FINE_TUNE, os.fspath(aasce), os.fspath(tmp_path)],
         capture_output=True,

@@ -2,7 +2,7 @@
 
 Every long job of a widget (training, loading a model, predicting, finding gaps)
 runs in a napari worker thread (model work itself in a child process, see
-:mod:`._engine`). Results come back to the GUI thread through the worker's signals,
+:mod:`~napari_spine_seg.jobs.model_process`). Results come back to the GUI thread through the worker's signals,
 so a widget only ever touches layers on the GUI thread.
 """
 

@@ -244,7 +244,7 @@ class ReviewWidget(Container):
             self._fail(SpineSegError(None, "worst-first order needs a model: train or load one"))
             self.show_current()
             return
-        from . import _engine
+        from ...jobs import model_process
 
         keys = list(session.keys)
         paths = [str(session.sample(key).image_path) for key in keys]
@@ -252,7 +252,7 @@ class ReviewWidget(Container):
         def rank():
             priorities = {}
             for i, (key, path) in enumerate(zip(keys, paths, strict=True)):
-                priorities[key] = _engine.call(_engine.predict_priority, str(model.path), path)
+                priorities[key] = model_process.call(model_process.predict_priority, str(model.path), path)
                 yield i + 1
             return priorities
 

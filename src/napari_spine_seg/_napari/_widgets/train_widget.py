@@ -1,7 +1,7 @@
 """Train or load a model; retrain it on a review's corrections.
 
 Training runs :func:`~napari_spine_seg.model.train.train` here, on this machine, in a
-child process (:class:`._engine.ProcessJob`, see there why not in napari's own); a
+child process (:class:`~napari_spine_seg.jobs.model_process.ProcessJob`, see there why not in napari's own); a
 napari worker thread yields its progress events to the GUI, where they drive a napari
 progress bar (epochs, with batch progress) and a live plot of loss, pixel accuracy
 and spine Dice per epoch (training solid, validation dashed). Stop sets the cancel
@@ -421,7 +421,7 @@ class TrainWidget(Container):
 
     def load_path(self, path: Path) -> None:
         """Load `path` (in the model process) and make it the current model."""
-        from . import _engine
+        from ...jobs import model_process
 
         path = Path(path)
         self._say(f"loading {path.name}…")
@@ -431,8 +431,8 @@ class TrainWidget(Container):
             self._say(f"current model: {path.name}")
 
         start_worker(
-            _engine.call,
-            _engine.load_model_info,
+            model_process.call,
+            model_process.load_model_info,
             str(path),
             on_return=loaded,
             on_error=self._fail,
@@ -582,7 +582,7 @@ class TrainWidget(Container):
         )
 
     def _run(self, function, what: str, **kwargs) -> None:
-        from ._engine import ProcessJob
+        from ...jobs.model_process import ProcessJob
 
         if self.running:
             self._fail(SpineSegError(None, "a training job is running already; stop it first"))

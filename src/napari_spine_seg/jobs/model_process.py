@@ -1,4 +1,4 @@
-"""Model work for the widgets, in child processes: napari's process never loads Keras.
+"""Model work for napari's widgets, in child processes: napari's process never loads Keras.
 
 Why not threads alone: (1) TensorFlow exports the LLVM it bundles, and a Mesa OpenGL
 driver (napari's canvas under Xvfb or any software-rendered desktop) then calls into
@@ -13,7 +13,7 @@ of milliseconds at a time, which would freeze the viewer. So:
   Stop sends the child ``SIGUSR1``, which sets the event ``train(cancel=...)`` checks
   after every batch.
 
-A child is ``python -m napari_spine_seg._napari._widgets._engine`` (never a fork of
+A child is ``python -m napari_spine_seg.jobs.model_process`` (never a fork of
 napari's process, which has Qt and threads, and never a re-run of the script that
 started napari, as ``multiprocessing``'s spawn would do). Requests, events and
 results travel pickled over two pipes; images and predictions are plain arrays.
@@ -33,9 +33,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from ...errors import SpineSegError
+from ..errors import SpineSegError
 
-_CHILD_MODULE = "napari_spine_seg._napari._widgets._engine"
+_CHILD_MODULE = "napari_spine_seg.jobs.model_process"
 #: how much lower than napari's the children's CPU priority is (see ``nice(1)``)
 _NICENESS = 10
 
@@ -190,7 +190,7 @@ class ProcessJob:
     def events(self) -> Generator[object, None, Any]:
         """Start the child; yield its progress events; return its result (or raise its error).
 
-        Meant to run in a napari worker thread (:func:`._workers.start_worker`).
+        Meant to run in a napari worker thread (:func:`napari_spine_seg._napari._widgets._workers.start_worker`).
         """
         self._child = child = _Child()
         try:
@@ -216,7 +216,7 @@ _MODELS: dict[tuple[str, int], Any] = {}
 
 def _loaded(path: str | os.PathLike):
     """The model in `path`, loaded once per file version (one model kept at a time)."""
-    from ...model.files import load_model
+    from ..model.files import load_model
 
     path = Path(path).resolve()
     key = (str(path), path.stat().st_mtime_ns if path.exists() else 0)
@@ -233,7 +233,7 @@ def load_model_info(path: str | os.PathLike):
 
 def predict_arrays(path: str | os.PathLike, pixels, tta: bool = False):
     """``(trimap, probability)`` of one image with the model in `path`."""
-    from ...model.predict import predict_images
+    from ..model.predict import predict_images
 
     prediction = predict_images(_loaded(path), [pixels], tta=tta)[0]
     return prediction.trimap, prediction.probability
@@ -241,8 +241,8 @@ def predict_arrays(path: str | os.PathLike, pixels, tta: bool = False):
 
 def predict_priority(path: str | os.PathLike, image_path: str | os.PathLike):
     """The worst-first :class:`~napari_spine_seg.review.session.Priority` of one image file."""
-    from ...data.images import read_xray
-    from ...review.session import review_priority
+    from ..data.images import read_xray
+    from ..review.session import review_priority
 
     trimap, probability = predict_arrays(path, read_xray(image_path).pixels)
     return review_priority(trimap, probability)
