@@ -218,7 +218,7 @@ def _cobb_section(cobb: dict | None) -> list[str]:
         "",
         "## Cobb angles",
         "",
-        f"Measured on each predicted trimap's centre line (`spine-seg cobb`) against the "
+        f"Measured on each predicted trimap's centre line (`spine-seg evaluate`) against the "
         f"phantoms' `angles.csv`, {cobb['n_images']} images: MAE {cobb['mae']:.2f}° (PT "
         f"{per['pt']:.2f}°, MT {per['mt']:.2f}°, TL/L {per['tl']:.2f}°), SMAPE "
         f"{cobb['smape']:.2f} %. Phantoms, not real X-rays: the published marks on the real "
