@@ -78,7 +78,10 @@ _PLATE_SPAN = 0.8
 _MIN_PLATE_COLUMNS = 8
 _PLATE_RESIDUAL = 0.5
 _PLATE_AGREEMENT = 5.0
-_PLATES_ROUGHNESS = 0.4
+#: ... and only on an outline smoother than this (px): drawn from landmarks, outlines
+#: measure up to about 0.58 px on severe curves (disc notches); a rougher one is a
+#: network's or a hand's, whose ends are not end plates
+_PLATES_ROUGHNESS = 0.6
 #: a gap in the column taller than this fraction of its height is reported as a warning
 DEFAULT_MAX_GAP = 0.02
 #: a piece off the column this big (fraction of the column) is worth a warning
