@@ -70,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", metavar="DIR", default=None, help="keep the splits here")
     args = parser.parse_args(argv)
     with contextlib.ExitStack() as stack:
-        folder = Path(args.keep) if args.keep else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if args.keep:
+            folder = Path(args.keep)
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         rows = []
         for seed in range(args.first_seed, args.first_seed + args.splits):
             rows.append(score_split(args.model, seed, folder))

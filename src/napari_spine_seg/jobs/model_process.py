@@ -190,7 +190,8 @@ class ProcessJob:
     def events(self) -> Generator[object, None, Any]:
         """Start the child; yield its progress events; return its result (or raise its error).
 
-        Meant to run in a napari worker thread (:func:`napari_spine_seg._napari._widgets._workers.start_worker`).
+        Meant to run in a napari worker thread
+        (:func:`napari_spine_seg._napari._widgets._workers.start_worker`).
         """
         self._child = child = _Child()
         try:

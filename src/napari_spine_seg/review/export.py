@@ -210,9 +210,7 @@ def export_review(
                 session.trimap_path(key), "is missing; the review folder is damaged"
             )
         result.trimaps.append(
-            write_trimap_png(
-                targets["trimap"], trimap, predicted=session.began_as_prediction(key)
-            )
+            write_trimap_png(targets["trimap"], trimap, predicted=session.began_as_prediction(key))
         )
         if colour:
             result.colour.append(_write_rgb(targets["colour"], colour_trimap(trimap)))

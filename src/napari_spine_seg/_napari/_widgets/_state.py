@@ -18,7 +18,8 @@ from psygnal import Signal
 class ModelRef:
     """The current model as the GUI knows it: its file and metadata.
 
-    The network itself lives in the model process (:mod:`~napari_spine_seg.jobs.model_process`), never in napari's.
+    The network itself lives in the model process
+    (:mod:`~napari_spine_seg.jobs.model_process`), never in napari's.
 
     Attributes
     ----------

@@ -2,8 +2,8 @@
 
 Every long job of a widget (training, loading a model, predicting, finding gaps)
 runs in a napari worker thread (model work itself in a child process, see
-:mod:`~napari_spine_seg.jobs.model_process`). Results come back to the GUI thread through the worker's signals,
-so a widget only ever touches layers on the GUI thread.
+:mod:`~napari_spine_seg.jobs.model_process`). Results come back to the GUI thread
+through the worker's signals, so a widget only ever touches layers on the GUI thread.
 """
 
 from __future__ import annotations

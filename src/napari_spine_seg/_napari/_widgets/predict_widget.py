@@ -34,11 +34,14 @@ def predict_pixels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(trimap, probability)`` of one image with `model` (a ModelRef), at its size.
 
-    Runs in the model process (:mod:`~napari_spine_seg.jobs.model_process`); blocks, so call it from a worker thread.
+    Runs in the model process (:mod:`~napari_spine_seg.jobs.model_process`); blocks, so
+    call it from a worker thread.
     """
     from ...jobs import model_process
 
-    return model_process.call(model_process.predict_arrays, str(model.path), np.asarray(pixels), tta)
+    return model_process.call(
+        model_process.predict_arrays, str(model.path), np.asarray(pixels), tta
+    )
 
 
 def probability_layer_kwargs(name: str, metadata: dict | None = None, scale=None) -> dict[str, Any]:

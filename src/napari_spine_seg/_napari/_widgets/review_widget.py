@@ -252,7 +252,9 @@ class ReviewWidget(Container):
         def rank():
             priorities = {}
             for i, (key, path) in enumerate(zip(keys, paths, strict=True)):
-                priorities[key] = model_process.call(model_process.predict_priority, str(model.path), path)
+                priorities[key] = model_process.call(
+                    model_process.predict_priority, str(model.path), path
+                )
                 yield i + 1
             return priorities
 
@@ -320,9 +322,7 @@ class ReviewWidget(Container):
                 trimap, source = np.full(pixels.shape, 2, np.uint8), "empty"
             return key, sample, pixels, trimap, probability, source
 
-        start_worker(
-            load, on_return=self._show_loaded, on_error=self._fail, keep_in=self._workers
-        )
+        start_worker(load, on_return=self._show_loaded, on_error=self._fail, keep_in=self._workers)
 
     def _show_loaded(self, loaded) -> None:
         key, sample, pixels, trimap, probability, source = loaded

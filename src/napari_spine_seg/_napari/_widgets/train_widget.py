@@ -1,13 +1,13 @@
 """Train or load a model; retrain it on a review's corrections.
 
 Training runs :func:`~napari_spine_seg.model.train.train` here, on this machine, in a
-child process (:class:`~napari_spine_seg.jobs.model_process.ProcessJob`, see there why not in napari's own); a
-napari worker thread yields its progress events to the GUI, where they drive a napari
-progress bar (epochs, with batch progress) and a live plot of loss, pixel accuracy
-and spine Dice per epoch (training solid, validation dashed). Stop sets the cancel
-event that ``train`` checks after every batch; the model so far is kept. When
-training ends its best model becomes the viewer's current model, which Predict and
-the review queue use.
+child process (:class:`~napari_spine_seg.jobs.model_process.ProcessJob`, see there
+why not in napari's own); a napari worker thread yields its progress events to the
+GUI, where they drive a napari progress bar (epochs, with batch progress) and a live
+plot of loss, pixel accuracy and spine Dice per epoch (training solid, validation
+dashed). Stop sets the cancel event that ``train`` checks after every batch; the
+model so far is kept. When training ends its best model becomes the viewer's current
+model, which Predict and the review queue use.
 
 With "run: slurm" the same training is submitted as a batch job
 (:func:`~napari_spine_seg.jobs.runner.submit_training`) and followed by polling: the
