@@ -60,15 +60,25 @@ def test_benchmark_split_meets_the_targets_from_ground_truth_trimaps(tmp_path):
     Seed 2024 is the benchmark's default split. Two of its images are double or triple
     curves whose angles tie within 1-2 deg, where the reference's PT/MT/TL assignment
     flips with any measurement error (docs/cobb.md); they cost about 2.5 deg of MAE, and
-    the split passes by a hair (2.995 deg): a change that flips one more image fails here.
+    the split passes by a hair (2.96 deg): a change that flips one more image fails here.
     """
     report = bench_cobb.run(16, 2024, tmp_path)
     gt = report["ground_truth"]
     assert gt["n"] == 16
-    assert gt["warnings"] == []
     assert gt["mae"] <= bench_cobb.TARGET_MAE
     assert gt["smape"] <= bench_cobb.TARGET_SMAPE
     assert report["targets_met"]
+    # the only doubt on these outlines is two curves of about one size, and every
+    # curved image whose order flipped (SMAPE >= 20 %) was warned about
+    assert gt["warnings"] and all("other curve PT" in w for w in gt["warnings"])
+    warned = {
+        im["name"]
+        for im in gt["images"]
+        if any(f"{Path(im['name']).stem}.png:" in w for w in gt["warnings"])
+    }
+    flipped = {im["name"] for im in gt["images"] if im["smape"] >= 20 and im["reference"][0] >= 10}
+    assert flipped and flipped <= warned, (flipped, warned)
+    assert len(warned) <= 5
     # without the tied double curves the angles are much closer than the bar
     flip_free = [im for im in gt["images"] if im["smape"] < 20]
     assert len(flip_free) >= 13

@@ -72,7 +72,8 @@ def test_angles_from_ground_truth_trimaps_match_the_landmarks():
     for landmarks, shape, trimap in _generated(30, seed=5):
         gt.append(cobb_angles(landmarks, shape[0]))
         result = cobb_from_trimap(trimap)
-        assert result.warnings == []
+        # nothing is doubtful but, now and then, two curves of about one size
+        assert [w for w in result.warnings if "other curve PT" not in w] == []
         pred.append(result.angles)
     gt, pred = np.array(gt), np.array(pred)
     assert np.abs(gt - pred).mean() <= 3.0
@@ -305,3 +306,22 @@ def test_a_predicted_outline_gets_no_end_plates_and_at_least_its_smoothing():
     np.testing.assert_allclose(fixed.x, centre_line(trimap, smoothing=0.01)[0].x)
     with pytest.raises(ValueError, match="outline"):
         cobb_from_trimap(trimap, outline="network")
+
+
+def _sine_column(cycles: float, amplitude: float, shape=(800, 300), top=60, bottom=740):
+    """A column 40 px wide whose centre follows `cycles` periods of a sine, top to bottom."""
+    rows, cols = np.indices(shape)
+    phase = 2 * np.pi * cycles * (rows - top) / (bottom - top)
+    centre = shape[1] / 2 + amplitude * np.sin(phase)
+    return trimap_from_mask((rows >= top) & (rows < bottom) & (np.abs(cols - centre) <= 20))
+
+
+def test_two_equal_curves_warn_that_the_order_may_swap():
+    # a full sine: an upper and a lower curve of one size, either of which can be PT
+    equal = cobb_from_trimap(_sine_column(1.0, 40.0), outline="predicted")
+    pt, mt, tl = equal.angles
+    assert pt >= 10 and pt - max(mt, tl) < 3, equal.angles
+    assert any("can make the other curve PT" in w for w in equal.warnings), equal.warnings
+    # half a sine: one curve, nothing near it
+    single = cobb_from_trimap(_sine_column(0.5, 60.0), outline="predicted")
+    assert single.angles[0] >= 10 and single.warnings == [], (single.angles, single.warnings)

@@ -9,7 +9,7 @@ from napari_spine_seg.data.masks import write_trimap_png
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.spine.centreline import cobb_from_trimap
 from napari_spine_seg.spine.cobb import cobb_angles, smape
-from napari_spine_seg.spine.cobb_eval import angle_scores, cobb_errors
+from napari_spine_seg.spine.cobb_eval import angle_scores, cobb_errors, order_note
 from napari_spine_seg.trimap import trimap_from_landmarks
 from test_cobb import make_spine
 
@@ -113,3 +113,24 @@ def test_warnings_travel_with_each_image_and_bad_files_raise(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(SpineSegError):
         cobb_errors({name: bad}, {name: gt})
+
+
+def test_images_whose_order_is_in_doubt_are_listed_and_scored_apart():
+    from test_centreline import _sine_column
+
+    trimaps = {"equal S.jpg": _sine_column(1.0, 40.0), "one C.jpg": _sine_column(0.5, 60.0)}
+    measured = {k: cobb_from_trimap(t, outline="predicted").angles for k, t in trimaps.items()}
+    # references 2° off each measured angle, so that both images have errors to score
+    angles = {k: a + 2.0 for k, a in measured.items()}
+    report = cobb_errors(trimaps, angles)
+    assert report["order_doubtful"] == ["equal S.jpg"]
+    flags = {im["name"]: im["order_doubtful"] for im in report["images"]}
+    assert flags == {"equal S.jpg": True, "one C.jpg": False}
+    expected = smape(angles["one C.jpg"], measured["one C.jpg"])
+    assert report["smape_order_clear"] == pytest.approx(expected)
+    assert report["smape_order_clear"] != pytest.approx(report["smape"])
+    note = order_note(report)
+    assert note.startswith("1 of 2 image(s) with two curves") and f"{expected:.2f} %" in note
+    # with every image in doubt there is nothing to score apart
+    alone = cobb_errors({"equal S.jpg": trimaps["equal S.jpg"]}, angles)
+    assert alone["order_doubtful"] == ["equal S.jpg"] and alone["smape_order_clear"] is None

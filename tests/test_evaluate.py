@@ -105,4 +105,6 @@ def test_cobb_errors_against_angles_csv(tmp_path):
     intact = [im for im in cobb["images"] if im["name"] != split.samples[1].name]
     assert all(max(im["abs_error"]) < 5.0 for im in intact)
     assert "Cobb angles vs angles.csv (3 images)" in report.table()
+    # images whose angles' order is in doubt are counted under the scores, when any
+    assert ("image(s) with two curves" in report.table()) == bool(cobb["order_doubtful"])
     assert report.to_json()["cobb"]["n_images"] == 3

@@ -225,6 +225,10 @@ def _cobb_section(cobb: dict | None) -> list[str]:
         "AASCE test set are SMAPE 21.7 % (best challenge entry) and 22.96 % (a centre-line "
         "method).",
     ]
+    if cobb["order_doubtful"]:
+        from .spine.cobb_eval import order_note
+
+        lines.append(order_note(cobb) + ".")
     if cobb["failed"]:
         names = ", ".join(f["name"] for f in cobb["failed"])
         lines.append(f"Not measurable (scored as 0°): {names}.")

@@ -105,6 +105,10 @@ class EvaluationReport:
                 f"(PT {per['pt']:.2f}, MT {per['mt']:.2f}, TL/L {per['tl']:.2f}), "
                 f"SMAPE {c['smape']:.2f} %"
             )
+            if c["order_doubtful"]:
+                from .spine.cobb_eval import order_note
+
+                lines.append(f"({order_note(c, 'deg')})")
             for failure in c["failed"]:
                 lines.append(
                     f"(no Cobb angle for {failure['name']}: {failure['problem']}; scored as 0 deg)"

@@ -50,7 +50,7 @@ from scipy import ndimage
 
 from ..errors import SpineSegError
 from ..trimap import N_VERTEBRAE, SPINE
-from .cobb import CobbResult, cobb_details
+from .cobb import ORDER_MARGIN, CobbResult, cobb_details, order_warning
 
 #: smoothing of a clean centre line, as a fraction of the column's height (the
 #: Savitzky-Golay window is :data:`_WINDOW_PER_SMOOTHING` times it)
@@ -67,6 +67,10 @@ _MAX_SMOOTHING = 0.06
 #: its wobble is a few network pixels long, smooth at the image's pixel scale, so the
 #: roughness does not show it (measured in ``docs/cobb.md``)
 PREDICTED_SMOOTHING = 0.03
+#: a network's outline measures a curve to within about 5° (2-3° on average), a drawn
+#: one to about 1°: two curves closer than this on a prediction get the order warning
+#: (:func:`~napari_spine_seg.spine.cobb.order_warning`; 3° on other outlines)
+PREDICTED_ORDER_MARGIN = 5.0
 #: what a trimap's outline may be: anything (told apart by its roughness and its end
 #: plates), or a network's prediction
 OUTLINES = ("auto", "predicted")
@@ -168,11 +172,16 @@ class CobbFromMask:
         The virtual vertebrae's corners, ``(x, y)``, in the data set's order.
     warnings : list of str
         Everything that makes the angles doubtful (a broken column, ignored pieces,
-        a column cut by the image's edge); empty when nothing is.
+        a column cut by the image's edge, two curves close enough to change the
+        angles' order: :func:`~napari_spine_seg.spine.cobb.order_warning`); empty when
+        nothing is.
     details : CobbResult
         Vertebra pairs of each angle and the S-shape flag, for drawing.
     line : CentreLine
         The full centre line (raw and smoothed centre, width, tilt, missing rows).
+    order_doubtful : bool
+        Whether the warnings hold the order warning: two curves close enough that the
+        reference could name the other one PT.
     """
 
     angles: np.ndarray
@@ -181,6 +190,7 @@ class CobbFromMask:
     warnings: list[str] = field(default_factory=list)
     details: CobbResult | None = None
     line: CentreLine | None = None
+    order_doubtful: bool = False
 
 
 class Piece(NamedTuple):
@@ -636,4 +646,11 @@ def cobb_from_trimap(
         warnings.append("the spine runs off the image's top or bottom edge")
     landmarks = virtual_landmarks(line, placement=placement)
     details = cobb_details(landmarks, arr.shape[0], source=source)
-    return CobbFromMask(details.angles, line.xy, landmarks, warnings, details, line)
+    order = order_warning(
+        details.angles, PREDICTED_ORDER_MARGIN if outline == "predicted" else ORDER_MARGIN
+    )
+    if order:
+        warnings.append(order)
+    return CobbFromMask(
+        details.angles, line.xy, landmarks, warnings, details, line, order_doubtful=bool(order)
+    )

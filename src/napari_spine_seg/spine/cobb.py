@@ -44,6 +44,13 @@ ANGLE_NAMES = ("pt", "mt", "tl")
 _S_TOLERANCE = 1e-4
 #: a chord shorter than this (px) along x or y is treated as exactly vertical or horizontal
 _MIN_DENOMINATOR = 1e-9
+#: measured angles whose two largest are closer than this (degrees) may come out in
+#: another order than the reference's: a centre line measures each curve to about this
+#: (``docs/cobb.md``)
+ORDER_MARGIN = 3.0
+#: ... when the largest is at least this (degrees); below it a spine is not scoliotic and
+#: every angle is within measuring error of zero anyway
+ORDER_MIN_CURVE = 10.0
 
 
 @dataclass(frozen=True)
@@ -220,6 +227,44 @@ def is_s_shaped(mid_v: np.ndarray) -> bool:
     ll = (y - y_last) / dy - (x - x_last) / dx
     products = np.outer(ll, ll)
     return bool(abs(products.sum() - np.abs(products).sum()) >= _S_TOLERANCE)
+
+
+def order_warning(angles: np.ndarray, margin: float = ORDER_MARGIN) -> str | None:
+    """A warning when measured angles are close enough to change their order.
+
+    The reference names the largest curve PT and picks MT and TL/L by where that curve
+    lies. When a second curve measures within `margin` of the largest, an error that
+    size makes the other one PT: MT and TL/L then swap, or one of them becomes a small
+    end curve, and two of the three angles are wrong by the size of a curve.
+
+    Parameters
+    ----------
+    angles : (3,) array_like
+        Degrees in ``angles.csv`` order (PT, MT, TL/L), PT the largest.
+    margin : float
+        Degrees.
+
+    Returns
+    -------
+    str or None
+        The warning, or None when PT stands clear of the others or is under
+        :data:`ORDER_MIN_CURVE`.
+
+    Examples
+    --------
+    >>> order_warning([21.5, 21.4, 1.2])
+    'PT 21.5° and MT 21.4° are within 3°: an error that small can make the other curve PT, and then MT and TL/L measure other curves'
+    >>> order_warning([52.6, 0.0, 44.2]) is None, order_warning([2.9, 0.0, 2.9]) is None
+    (True, True)
+    """
+    pt, mt, tl = (float(a) for a in np.asarray(angles, dtype=np.float64).reshape(3))
+    name, other = ("MT", mt) if mt >= tl else ("TL/L", tl)
+    if pt < ORDER_MIN_CURVE or pt - other >= margin:
+        return None
+    return (
+        f"PT {pt:.1f}° and {name} {other:.1f}° are within {margin:g}°: an error that small "
+        "can make the other curve PT, and then MT and TL/L measure other curves"
+    )
 
 
 def smape(gt: np.ndarray, pred: np.ndarray) -> float:

@@ -66,6 +66,30 @@ def angle_scores(gt: np.ndarray, pred: np.ndarray) -> dict:
     }
 
 
+def order_note(cobb: dict, unit: str = "°") -> str:
+    """One sentence on the images whose angles' order is in doubt.
+
+    Parameters
+    ----------
+    cobb : dict
+        A :func:`cobb_errors` report with at least one ``order_doubtful`` image.
+    unit : str
+        How degrees are written.
+
+    Returns
+    -------
+    str
+        How many images, and the SMAPE of the others.
+    """
+    k, n = len(cobb["order_doubtful"]), cobb["n_images"]
+    rest = cobb["smape_order_clear"]
+    tail = f"; SMAPE on the other {n - k}: {rest:.2f} %" if rest is not None else ""
+    return (
+        f"{k} of {n} image(s) with two curves within a few {unit} of each other, which the "
+        f"reference may order otherwise{tail}"
+    )
+
+
 def _trimap(value, name: str) -> tuple[np.ndarray, str | os.PathLike | None]:
     """The trimap array of `value` (an array, or the path of a trimap PNG)."""
     if isinstance(value, str | os.PathLike):
@@ -108,8 +132,12 @@ def cobb_errors(
         - ``mae``, ``mae_per_angle``, ``max_abs_error``, ``smape``: as
           :func:`angle_scores`, over the scored images;
         - ``images``: per scored image ``name``, ``angles``, ``reference``,
-          ``abs_error`` and ``warnings`` (a broken column, pieces ignored, a column cut
-          by the image's edge: see :func:`~napari_spine_seg.spine.centreline.cobb_from_trimap`);
+          ``abs_error``, ``warnings`` (a broken column, pieces ignored, a column cut
+          by the image's edge: see :func:`~napari_spine_seg.spine.centreline.cobb_from_trimap`)
+          and ``order_doubtful`` (two curves of about one size: the angles' order may
+          differ from the reference's);
+        - ``order_doubtful``: the names of those images, and ``smape_order_clear``: the
+          SMAPE of the others (None when there is none);
         - ``failed``: ``{"name", "problem"}`` of trimaps that could not be measured;
           they are scored as 0° predictions;
         - ``without_reference``: trimaps whose name has no reference angles (not
@@ -140,9 +168,10 @@ def cobb_errors(
             result = cobb_from_trimap(trimap, outline=outline, source=source)
         except SpineSegError as exc:
             failed.append({"name": name, "problem": exc.problem})
-            measured, warnings = np.zeros(3), [exc.problem]
+            measured, warnings, doubtful = np.zeros(3), [exc.problem], False
         else:
             measured, warnings = result.angles, list(result.warnings)
+            doubtful = result.order_doubtful
         gt_rows.append(reference)
         pred_rows.append(measured)
         images.append(
@@ -152,13 +181,18 @@ def cobb_errors(
                 "reference": [float(a) for a in reference],
                 "abs_error": [float(abs(a - b)) for a, b in zip(measured, reference, strict=True)],
                 "warnings": warnings,
+                "order_doubtful": doubtful,
             }
         )
-    scores = angle_scores(np.array(gt_rows).reshape(-1, 3), np.array(pred_rows).reshape(-1, 3))
+    gt_arr, pred_arr = np.array(gt_rows).reshape(-1, 3), np.array(pred_rows).reshape(-1, 3)
+    scores = angle_scores(gt_arr, pred_arr)
     n = scores.pop("n")
+    clear = np.array([not im["order_doubtful"] for im in images], dtype=bool)
     return {
         "n_images": n,
         **scores,
+        "order_doubtful": [im["name"] for im in images if im["order_doubtful"]],
+        "smape_order_clear": smape(gt_arr[clear], pred_arr[clear]) if clear.any() else None,
         "images": images,
         "failed": failed,
         "without_reference": [name for name in pred_trimaps if name not in angles],
