@@ -6,6 +6,9 @@ trimap (centre line, virtual vertebrae, the three Cobb angles) and saves a scree
 of the whole window. napari needs an OpenGL context, so run it under Xvfb::
 
     xvfb-run -a python scripts/screenshot_spine_curve.py [--out docs/screenshots/spine-curve.png]
+
+``--seed 4 --cobb 40 --out docs/screenshots/spine-curve-tie.png`` makes the docs' second
+one: two curves of about one size, and the widget's warning that their order may swap.
 """
 
 from __future__ import annotations
