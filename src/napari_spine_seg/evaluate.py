@@ -108,7 +108,7 @@ class EvaluationReport:
             if c["order_doubtful"]:
                 from .spine.cobb_eval import order_note
 
-                lines.append(f"({order_note(c, 'deg')})")
+                lines.append(f"({order_note(c)})")
             for failure in c["failed"]:
                 lines.append(
                     f"(no Cobb angle for {failure['name']}: {failure['problem']}; scored as 0 deg)"

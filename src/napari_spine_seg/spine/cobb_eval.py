@@ -66,15 +66,13 @@ def angle_scores(gt: np.ndarray, pred: np.ndarray) -> dict:
     }
 
 
-def order_note(cobb: dict, unit: str = "°") -> str:
+def order_note(cobb: dict) -> str:
     """One sentence on the images whose angles' order is in doubt.
 
     Parameters
     ----------
     cobb : dict
         A :func:`cobb_errors` report with at least one ``order_doubtful`` image.
-    unit : str
-        How degrees are written.
 
     Returns
     -------
@@ -85,7 +83,7 @@ def order_note(cobb: dict, unit: str = "°") -> str:
     rest = cobb["smape_order_clear"]
     tail = f"; SMAPE on the other {n - k}: {rest:.2f} %" if rest is not None else ""
     return (
-        f"{k} of {n} image(s) with two curves within a few {unit} of each other, which the "
+        f"{k} of {n} image(s) with two curves within a few degrees of each other, which the "
         f"reference may order otherwise{tail}"
     )
 
