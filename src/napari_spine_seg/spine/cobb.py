@@ -45,8 +45,9 @@ _S_TOLERANCE = 1e-4
 #: a chord shorter than this (px) along x or y is treated as exactly vertical or horizontal
 _MIN_DENOMINATOR = 1e-9
 #: measured angles whose two largest are closer than this (degrees) may come out in
-#: another order than the reference's: a centre line measures each curve to about this
-#: (``docs/cobb.md``)
+#: another order than the reference's; for a drawn or corrected outline, whose curves
+#: the centre line measures to about 1° (a network's outline has its own, wider margin:
+#: ``centreline.PREDICTED_ORDER_MARGIN``; ``docs/cobb.md``)
 ORDER_MARGIN = 3.0
 #: ... when the largest is at least this (degrees); below it a spine is not scoliotic and
 #: every angle is within measuring error of zero anyway
@@ -234,8 +235,8 @@ def order_warning(angles: np.ndarray, margin: float = ORDER_MARGIN) -> str | Non
 
     The reference names the largest curve PT and picks MT and TL/L by where that curve
     lies. When a second curve measures within `margin` of the largest, an error that
-    size makes the other one PT: MT and TL/L then swap, or one of them becomes a small
-    end curve, and two of the three angles are wrong by the size of a curve.
+    size can make the other one PT: MT and TL/L then swap, or one of them becomes a
+    small end curve, and two of the three angles are wrong by the size of a curve.
 
     Parameters
     ----------
