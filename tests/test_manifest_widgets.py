@@ -10,9 +10,13 @@ WIDGETS = [w.display_name for w in MANIFEST.contributions.widgets or []]
 
 
 def test_the_manifest_lists_widgets():
-    assert {"Train or load model", "Predict", "Gap inspector", "Review queue", "Spine curve"} <= set(
-        WIDGETS
-    )
+    assert {
+        "Train or load model",
+        "Predict",
+        "Gap inspector",
+        "Review queue",
+        "Spine curve",
+    } <= set(WIDGETS)
 
 
 @pytest.mark.parametrize("display_name", WIDGETS)

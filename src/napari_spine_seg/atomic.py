@@ -39,7 +39,9 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = True) -> Iterato
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=folder)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=folder
+        )
     except OSError as exc:
         raise SpineSegError(folder, f"cannot write here ({exc.strerror or exc})") from exc
     os.close(fd)
@@ -78,12 +80,16 @@ def check_writable_folder(folder: str | os.PathLike) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SpineSegError(folder, f"cannot create the output folder ({exc.strerror or exc})") from exc
+        raise SpineSegError(
+            folder, f"cannot create the output folder ({exc.strerror or exc})"
+        ) from exc
     if not folder.is_dir():
         raise SpineSegError(folder, "is not a folder")
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise SpineSegError(folder, f"cannot write to the output folder ({exc.strerror or exc})") from exc
+        raise SpineSegError(
+            folder, f"cannot write to the output folder ({exc.strerror or exc})"
+        ) from exc
     return folder

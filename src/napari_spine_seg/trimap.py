@@ -71,7 +71,10 @@ def check_landmarks(landmarks: np.ndarray, source: str | os.PathLike | None = No
     """
     arr = np.asarray(landmarks, dtype=np.float64)
     if arr.shape != (N_LANDMARKS, 2):
-        raise SpineSegError(source, f"landmarks must be {N_LANDMARKS} x 2, got {' x '.join(map(str, arr.shape)) or 'a scalar'}")
+        raise SpineSegError(
+            source,
+            f"landmarks must be {N_LANDMARKS} x 2, got {' x '.join(map(str, arr.shape)) or 'a scalar'}",
+        )
     if not np.all(np.isfinite(arr)):
         raise SpineSegError(source, "landmarks contain NaN or infinite values")
     return arr
@@ -204,7 +207,9 @@ def trimap_from_mask(mask: np.ndarray, border: int | None = None) -> np.ndarray:
     return trimap
 
 
-def trimap_from_landmarks(landmarks: np.ndarray, shape: tuple[int, int], border: int | None = None) -> np.ndarray:
+def trimap_from_landmarks(
+    landmarks: np.ndarray, shape: tuple[int, int], border: int | None = None
+) -> np.ndarray:
     """Trimap of an image of `shape` (rows, cols) from its 68 ``(x, y)`` landmarks.
 
     Examples
@@ -225,7 +230,9 @@ def spine_mask(trimap: np.ndarray) -> np.ndarray:
     return np.asarray(trimap) == SPINE
 
 
-def validate_trimap(trimap: np.ndarray, source: str | os.PathLike | None = None, *, allow_unlabelled: bool = True) -> np.ndarray:
+def validate_trimap(
+    trimap: np.ndarray, source: str | os.PathLike | None = None, *, allow_unlabelled: bool = True
+) -> np.ndarray:
     """Check that `trimap` is a 2-D trimap and return it as ``uint8`` with 0 mapped to 2.
 
     Parameters
@@ -244,13 +251,17 @@ def validate_trimap(trimap: np.ndarray, source: str | os.PathLike | None = None,
     """
     arr = np.asarray(trimap)
     if arr.ndim != 2:
-        raise SpineSegError(source, f"a trimap must be a 2-D single-channel image, got shape {arr.shape}")
+        raise SpineSegError(
+            source, f"a trimap must be a 2-D single-channel image, got shape {arr.shape}"
+        )
     allowed = (UNLABELLED, *TRIMAP_VALUES) if allow_unlabelled else TRIMAP_VALUES
     values = np.unique(arr)
     stray = [v for v in values.tolist() if v not in allowed]
     if stray:
         shown = ", ".join(str(v) for v in stray[:5]) + (", …" if len(stray) > 5 else "")
-        raise SpineSegError(source, f"is not a trimap: values must be {'/'.join(map(str, allowed))}, found {shown}")
+        raise SpineSegError(
+            source, f"is not a trimap: values must be {'/'.join(map(str, allowed))}, found {shown}"
+        )
     return labels_to_trimap(arr)
 
 

@@ -9,11 +9,15 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "image") -> Iterator[T]:
+def progress(
+    items: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "image"
+) -> Iterator[T]:
     """Iterate over `items` with a progress bar on stderr.
 
     The bar appears only after a second (``delay=1``), so quick jobs print nothing.
     """
     from tqdm.auto import tqdm
 
-    yield from tqdm(items, total=total, desc=desc, unit=unit, delay=1.0, file=sys.stderr, dynamic_ncols=True)
+    yield from tqdm(
+        items, total=total, desc=desc, unit=unit, delay=1.0, file=sys.stderr, dynamic_ncols=True
+    )
