@@ -15,7 +15,10 @@ code with ``napari_spine_seg.data.phantom`` and looks different on purpose:
   Poisson-like noise, vignetting, random inversion of the background level.
 
 It writes the AASCE layout (``data/<split>/*.jpg``, ``labels/<split>/*.jpg.mat`` with
-``p2`` and the three CSV files) with scipy and Pillow directly.
+``p2`` and the three CSV files) with scipy and Pillow directly. Its ``angles.csv`` holds
+:func:`napari_spine_seg.spine.cobb.cobb_angles` of the written landmarks (the challenge's
+reference computation, the only code it shares with the package), so that
+``spine-seg evaluate`` scores Cobb angles on it too.
 
 Run ``python benchmarks/other_generator.py OUT [--train 40] [--test 16] [--seed 7]``.
 """
@@ -31,6 +34,8 @@ import numpy as np
 import scipy.io
 from PIL import Image, ImageDraw
 from scipy import ndimage
+
+from napari_spine_seg.spine.cobb import cobb_angles
 
 N_VERT = 17
 
@@ -158,7 +163,7 @@ def write_other_set(
         data, labels = root / "data" / split, root / "labels" / split
         data.mkdir(parents=True, exist_ok=True)
         labels.mkdir(parents=True, exist_ok=True)
-        names, rows = [], []
+        names, rows, angles = [], [], []
         for k in range(n):
             image, pts = other_xray(rng)
             name = f"other {split} {k:04d} PA.jpg"
@@ -169,11 +174,14 @@ def write_other_set(
             h, w = image.shape
             names.append(name)
             rows.append(np.concatenate([pts[:, 0] / w, pts[:, 1] / h]))
+            angles.append(cobb_angles(pts, h))
         (labels / "filenames.csv").write_text("".join(f"{n}\n" for n in names))
         (labels / "landmarks.csv").write_text(
             "".join(",".join(f"{v:.6f}" for v in r) + "\n" for r in rows)
         )
-        (labels / "angles.csv").write_text("".join("0.0,0.0,0.0\n" for _ in names))
+        (labels / "angles.csv").write_text(
+            "".join(",".join(f"{v:.6f}" for v in a) + "\n" for a in angles)
+        )
     return root
 
 
