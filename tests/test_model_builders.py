@@ -38,7 +38,7 @@ def test_unet_is_configurable_and_keeps_the_input_size():
 
 def test_default_unet_is_tall_and_single_channel():
     model = build_model()
-    assert tuple(model.input_shape) == (None, 256, 96, 1)
+    assert tuple(model.input_shape) == (None, 384, 144, 1)
 
 
 @pytest.mark.parametrize(

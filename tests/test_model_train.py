@@ -259,7 +259,7 @@ def test_cli_train_bad_size_is_one_line_exit_2(dataset, tmp_path, capsys):
         == 2
     )
     err = capsys.readouterr().err.strip()
-    assert err == "spine-seg train: error: size must be ROWSxCOLS like 256x96, got 'tall'"
+    assert err == "spine-seg train: error: size must be ROWSxCOLS like 384x144, got 'tall'"
 
 
 def test_cli_train_stops_on_sigterm_and_keeps_its_last_checkpoint(dataset, tmp_path):

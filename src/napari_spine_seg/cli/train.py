@@ -9,7 +9,7 @@ import sys
 import threading
 
 from ..model.builders import PRESETS
-from ..model.defaults import TRAIN_DEFAULTS
+from ..model.defaults import DEFAULT_SIZE, TRAIN_DEFAULTS
 from ._slurm_args import add_slurm_arguments, run_on_slurm
 
 D = TRAIN_DEFAULTS
@@ -35,7 +35,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--epochs", type=int, default=D["epochs"], help="total epochs (default %(default)s)"
     )
     p.add_argument(
-        "--size", metavar="HxW", help="network input rows x columns (default 256x96; pets 160x160)"
+        "--size",
+        metavar="HxW",
+        help="network input rows x columns (default {}x{}; pets 160x160)".format(*DEFAULT_SIZE),
     )
     p.add_argument(
         "--preset", choices=PRESETS, default=D["preset"], help="architecture (default %(default)s)"

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import SpineSegError
+from .defaults import DEFAULT_SIZE
 
-#: default model input (rows, cols) and channels of the "unet" preset
-DEFAULT_SIZE = (256, 96)
+#: default model input channels of the "unet" preset (its size: ``defaults.DEFAULT_SIZE``)
 DEFAULT_CHANNELS = 1
 #: default options of the "unet" preset
 UNET_DEFAULTS = {"depth": 4, "filters": 16, "norm": "batch", "dropout": 0.0}
@@ -50,7 +50,7 @@ def build_model(
     preset : {"unet", "pets"}
         The architecture (see the module docstring).
     input_shape : (rows, cols, channels), optional
-        Default: ``(256, 96, 1)`` for "unet", ``(160, 160, 3)`` for "pets". Rows and
+        Default: ``(384, 144, 1)`` for "unet", ``(160, 160, 3)`` for "pets". Rows and
         columns must be divisible by ``2 ** depth`` ("unet") or by 16 ("pets").
     num_classes : int
         Number of output classes (3 for trimaps).

@@ -28,6 +28,7 @@ from typing import Any
 from ..atomic import atomic_output
 from ..errors import SpineSegError
 from ..trimap import BACKGROUND, BORDER, SPINE
+from .defaults import DEFAULT_SIZE
 
 METADATA_MEMBER = "napari_spine_seg.json"
 FORMAT = "napari-spine-seg model"
@@ -77,7 +78,7 @@ class ModelInfo:
 
     preset: str
     options: dict = field(default_factory=dict)
-    input_size: tuple[int, int] = (256, 96)
+    input_size: tuple[int, int] = DEFAULT_SIZE
     channels: int = 1
     fit: str = "resize"
     normalisation: str = "percentile-1-99"

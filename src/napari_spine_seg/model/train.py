@@ -179,7 +179,7 @@ def _parse_size(size, preset: str) -> tuple[int, int]:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``"HxW"`` (rows × columns), e.g. ``"256x96"``.
+    """Parse ``"HxW"`` (rows × columns), e.g. ``"384x144"``.
 
     Raises
     ------
@@ -190,7 +190,7 @@ def parse_size(text: str) -> tuple[int, int]:
     try:
         rows, cols = (int(p) for p in parts)
     except ValueError:
-        raise SpineSegError(None, f"size must be ROWSxCOLS like 256x96, got {text!r}") from None
+        raise SpineSegError(None, f"size must be ROWSxCOLS like 384x144, got {text!r}") from None
     if rows <= 0 or cols <= 0:
         raise SpineSegError(None, f"size must be positive, got {text!r}")
     return rows, cols
@@ -368,7 +368,7 @@ def train(
         The model file (``.keras``); see the module docstring for the files beside it.
     preset : {"unet", "pets"}
     size : (rows, cols) or "RxC", optional
-        Network input; default 256×96 for "unet", 160×160 for "pets".
+        Network input; default 384×144 for "unet", 160×160 for "pets".
     epochs : int
         Total epochs (when resuming, including those already run).
     batch_size : int
