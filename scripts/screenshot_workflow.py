@@ -156,18 +156,7 @@ def run(args, work: Path) -> int:
     wait(lambda: review.session is not None and review.session.order == "worst", 900, "ranking")
     wait(lambda: review._key is not None, 300, "the first image")
     labels = review.trimap_layer
-    # the correction a person would make: the young model runs the column on into the
-    # sacrum; erase (paint background over) what lies below the last vertebra
-    bottom = int(review.session.current.load_landmarks()[:, 1].max()) + 3
-    spine = np.asarray(labels.data) == 1
-    rows = [r for r in range(bottom, spine.shape[0]) if spine[r].any()]
-    labels.selected_label = 2
-    if rows:
-        cols = np.flatnonzero(spine[rows].any(axis=0))
-        labels.brush_size = int(cols.max() - cols.min()) + 8
-        for r in range(rows[0], rows[-1] + labels.brush_size // 2, max(2, labels.brush_size // 3)):
-            labels.paint((r, float(cols.mean())), 2)
-    labels.selected_label = 1
+    correct_young_prediction(labels, review.session.current.load_landmarks())
     settle(0.5)
     viewer.reset_view()
     shoot("review")
@@ -207,6 +196,38 @@ def run(args, work: Path) -> int:
     shoot("retrain")
     viewer.close()
     return 0
+
+
+def correct_young_prediction(labels, landmarks) -> None:
+    """Paint the correction a person would make on a young model's prediction.
+
+    Where the column runs on into the sacrum, erase (paint background over) what lies
+    below the last vertebra; otherwise fill, with the polygon tool, the vertebra the
+    prediction covers least.
+    """
+    import numpy as np
+    from skimage.draw import polygon
+
+    spine = np.asarray(labels.data) == 1
+    bottom = int(landmarks[:, 1].max()) + 3
+    rows = [r for r in range(bottom, spine.shape[0]) if spine[r].any()]
+    if rows:
+        labels.selected_label = 2
+        cols = np.flatnonzero(spine[rows].any(axis=0))
+        labels.brush_size = int(cols.max() - cols.min()) + 8
+        for r in range(rows[0], rows[-1] + labels.brush_size // 2, max(2, labels.brush_size // 3)):
+            labels.paint((r, float(cols.mean())), 2)
+    else:
+        # corners TL, TR, BL, BR (x, y) per vertebra; the outline goes TL, TR, BR, BL
+        quads = landmarks.reshape(-1, 4, 2)[:, [0, 1, 3, 2]]
+        missed = []
+        for quad in quads:
+            rr, cc = polygon(quad[:, 1], quad[:, 0], spine.shape)
+            missed.append(1.0 - spine[rr, cc].mean() if rr.size else 0.0)
+        worst = quads[int(np.argmax(missed))]
+        labels.selected_label = 1
+        labels.paint_polygon(worst[:, ::-1], 1)
+    labels.selected_label = 1
 
 
 if __name__ == "__main__":
