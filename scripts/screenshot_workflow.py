@@ -225,7 +225,6 @@ def correct_young_prediction(labels, landmarks) -> None:
             rr, cc = polygon(quad[:, 1], quad[:, 0], spine.shape)
             missed.append(1.0 - spine[rr, cc].mean() if rr.size else 0.0)
         worst = quads[int(np.argmax(missed))]
-        labels.selected_label = 1
         labels.paint_polygon(worst[:, ::-1], 1)
     labels.selected_label = 1
 
