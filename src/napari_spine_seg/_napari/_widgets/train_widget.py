@@ -292,7 +292,7 @@ class TrainWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        from ...model.builders import DEFAULT_SIZE, PRESETS
+        from ...model.builders import PRESETS
         from ...model.train import DEFAULTS
         from ...review.retrain import DEFAULT_EPOCHS
 
@@ -310,7 +310,8 @@ class TrainWidget(Container):
         self.dataset = FileEdit(mode="d", label="dataset")
         self.out = FileEdit(mode="w", filter="*.keras", label="save model as")
         self.preset = ComboBox(choices=list(PRESETS), value=DEFAULTS["preset"], label="preset")
-        self.size = LineEdit(value="{}x{}".format(*DEFAULT_SIZE), label="input size (rows x cols)")
+        self.size = LineEdit(label="input size (rows x cols)")
+        self._preset_size(self.preset.value)
         self.epochs = SpinBox(value=DEFAULTS["epochs"], min=1, max=100_000, label="epochs")
         self.batch_size = SpinBox(value=DEFAULTS["batch_size"], min=1, max=4096, label="batch size")
         self.learning_rate = FloatSpinBox(
