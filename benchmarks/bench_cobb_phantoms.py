@@ -27,6 +27,7 @@ import numpy as np
 
 from napari_spine_seg.cli import main as spine_seg
 from napari_spine_seg.data.dataset import open_dataset
+from napari_spine_seg.data.masks import read_trimap_png
 from napari_spine_seg.spine.cobb_eval import cobb_errors
 
 #: the issue's target for predicted trimaps
@@ -52,7 +53,7 @@ def score_split(model: str, seed: int, folder: Path) -> dict:
     paths = {name: pred / (Path(name).stem + ".png") for name in angles}
     row: dict = {"seed": seed, "n_images": len(paths)}
     for outline in ("predicted", "auto"):
-        report = cobb_errors(paths, angles, outline=outline)
+        report = cobb_errors(paths, angles, outline=outline, read=read_trimap_png)
         row[outline] = {
             "mae": round(report["mae"], 3),
             "smape": round(report["smape"], 2),

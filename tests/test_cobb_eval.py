@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_spine_seg.data.masks import write_trimap_png
+from napari_spine_seg.data.masks import read_trimap_png, write_trimap_png
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.spine.centreline import cobb_from_trimap
 from napari_spine_seg.spine.cobb import cobb_angles, smape
@@ -50,11 +50,11 @@ def test_arrays_and_png_paths_give_the_measured_errors(tmp_path):
             trimaps[name] = write_trimap_png(tmp_path / "a.png", trimap)
         else:
             trimaps[name] = trimap
-    report = cobb_errors(trimaps, angles, outline="auto")
+    report = cobb_errors(trimaps, angles, outline="auto", read=read_trimap_png)
     measured = np.array([cobb_from_trimap(t).angles for t, _ in cases.values()])
     gt = np.array(list(angles.values()))
     # predictions by default: measured as a network's outline
-    as_predicted = cobb_errors(trimaps, angles)
+    as_predicted = cobb_errors(trimaps, angles, read=read_trimap_png)
     np.testing.assert_allclose(
         [im["angles"] for im in as_predicted["images"]],
         [cobb_from_trimap(t, outline="predicted").angles for t, _ in cases.values()],
@@ -107,12 +107,12 @@ def test_warnings_travel_with_each_image_and_bad_files_raise(tmp_path):
     rows = np.flatnonzero((trimap == 1).any(axis=1))
     mid = (rows[0] + rows[-1]) // 2
     broken[mid : mid + 40] = 2
-    report = cobb_errors({name: broken}, {name: gt})
+    report = cobb_errors({name: broken}, {name: gt}, read=read_trimap_png)
     assert any("broken column" in w for w in report["images"][0]["warnings"])
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
     with pytest.raises(SpineSegError):
-        cobb_errors({name: bad}, {name: gt})
+        cobb_errors({name: bad}, {name: gt}, read=read_trimap_png)
 
 
 def test_images_whose_order_is_in_doubt_are_listed_and_scored_apart():

@@ -193,7 +193,7 @@ def evaluate(
         # the PNGs are read again one at a time: a whole split is not held in memory
         paths = {s.name: pred_dir / trimap_name(s.name) for s in samples}
         angles = {s.name: dataset.angles[s.name] for s in samples if s.name in dataset.angles}
-        cobb = cobb_errors(paths, angles)
+        cobb = cobb_errors(paths, angles, read=read_trimap_png)
     return EvaluationReport(
         pred_dir, str(getattr(dataset, "root", "")), scores, summarise(scores), cobb
     )

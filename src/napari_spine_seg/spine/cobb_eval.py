@@ -13,7 +13,7 @@ SMAPE the worst an image can score, 100 %) and is listed under ``failed``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -88,12 +88,14 @@ def order_note(cobb: dict) -> str:
     )
 
 
-def _trimap(value, name: str) -> tuple[np.ndarray, str | os.PathLike | None]:
-    """The trimap array of `value` (an array, or the path of a trimap PNG)."""
+def _trimap(
+    value, name: str, read: Callable[[str | os.PathLike], np.ndarray] | None
+) -> tuple[np.ndarray, str | os.PathLike | None]:
+    """The trimap array of `value` (an array, or a file that `read` reads)."""
     if isinstance(value, str | os.PathLike):
-        from ..data.masks import read_trimap_png
-
-        return read_trimap_png(value), value
+        if read is None:
+            raise TypeError(f"{value}: a trimap file needs read= (e.g. data.masks.read_trimap_png)")
+        return read(value), value
     return np.asarray(value), name
 
 
@@ -102,6 +104,7 @@ def cobb_errors(
     angles: Mapping[str, np.ndarray],
     *,
     outline: str = "predicted",
+    read: Callable[[str | os.PathLike], np.ndarray] | None = None,
 ) -> dict:
     """Cobb angles of predicted trimaps and their errors against reference angles.
 
@@ -109,8 +112,8 @@ def cobb_errors(
     ----------
     pred_trimaps : mapping of str to (H, W) array or path-like
         Image name → its predicted trimap (1 spine, 2 background, 3 border; 0 counts
-        as background), or the path of a trimap PNG, read when its turn comes (so that
-        a whole split need not be held in memory).
+        as background), or the path of a trimap file, read by `read` when its turn
+        comes (so that a whole split need not be held in memory).
     angles : mapping of str to (3,) array_like
         Image name → reference angles (degrees, ``angles.csv`` order), as
         :attr:`napari_spine_seg.data.dataset.Dataset.angles` holds them. Names are
@@ -120,6 +123,10 @@ def cobb_errors(
         :func:`~napari_spine_seg.spine.centreline.centre_line`): as a network's
         predictions (the default), or ``"auto"`` for trimaps of any origin, such as
         corrected ones.
+    read : callable, optional
+        Reads a trimap file given as a path, e.g.
+        :func:`napari_spine_seg.data.masks.read_trimap_png` (passed in, so that this
+        geometry module does not depend on the file readers above it).
 
     Returns
     -------
@@ -161,7 +168,7 @@ def cobb_errors(
         if name not in angles:
             continue
         reference = np.asarray(angles[name], dtype=np.float64).reshape(3)
-        trimap, source = _trimap(value, name)
+        trimap, source = _trimap(value, name, read)
         try:
             result = cobb_from_trimap(trimap, outline=outline, source=source)
         except SpineSegError as exc:
