@@ -225,11 +225,6 @@ def trimap_from_landmarks(
     return trimap_from_mask(column_mask(landmarks, tuple(shape[:2])), border)
 
 
-def spine_mask(trimap: np.ndarray) -> np.ndarray:
-    """Boolean mask of the spine label (1) of a trimap or Labels array."""
-    return np.asarray(trimap) == SPINE
-
-
 def validate_trimap(
     trimap: np.ndarray, source: str | os.PathLike | None = None, *, allow_unlabelled: bool = True
 ) -> np.ndarray:
@@ -263,11 +258,6 @@ def validate_trimap(
             source, f"is not a trimap: values must be {'/'.join(map(str, allowed))}, found {shown}"
         )
     return labels_to_trimap(arr)
-
-
-def trimap_to_labels(trimap: np.ndarray) -> np.ndarray:
-    """Labels-layer data for a trimap: the same values, as ``uint8``."""
-    return np.asarray(trimap, dtype=np.uint8).copy()
 
 
 def labels_to_trimap(labels: np.ndarray) -> np.ndarray:

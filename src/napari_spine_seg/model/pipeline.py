@@ -35,7 +35,6 @@ import numpy as np
 from scipy import ndimage
 
 from ..atomic import atomic_output
-from ..trimap import BORDER
 from .preprocess import fit_image, fit_trimap
 
 #: bump when what is cached changes, so old cache files are not reused
@@ -327,9 +326,3 @@ def as_py_dataset(source: BatchSource, *, workers: int = 1):
         Threads reading batches ahead (1 reads them in the training loop).
     """
     return _py_dataset_class()(source, workers=workers, use_multiprocessing=False, max_queue_size=4)
-
-
-def spine_fraction(trimap: np.ndarray) -> float:
-    """Fraction of non-border pixels that are spine (for checks and reports)."""
-    valid = trimap != BORDER
-    return float((trimap[valid] == 1).mean()) if valid.any() else 0.0
