@@ -1,0 +1,110 @@
+"""Vertebrae: the body / space target from landmarks, and landmarks fitted back from bodies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _files import synthetic_landmarks
+from napari_spine_seg.data.phantom import make_phantom
+from napari_spine_seg.spine.cobb import cobb_angles
+from napari_spine_seg.spine.vertebrae import (
+    BODY,
+    OUTSIDE,
+    SPACE,
+    body_instances,
+    body_quadrilaterals,
+    body_space_target,
+    corner_error,
+    fit_vertebrae,
+)
+from napari_spine_seg.trimap import column_mask, polygon_mask
+
+
+def soft_bodies(landmarks: np.ndarray, shape: tuple[int, int], scale: int = 4) -> np.ndarray:
+    """Each pixel's covered fraction by a body: what a well-trained network's probability is."""
+    big = (shape[0] * scale, shape[1] * scale)
+    mask = np.zeros(big, dtype=bool)
+    for quad in body_quadrilaterals(landmarks):
+        mask |= polygon_mask((quad + 0.5) * scale - 0.5, big)
+    return mask.reshape(shape[0], scale, shape[1], scale).mean(axis=(1, 3))
+
+
+def test_bodies_and_spaces_make_the_column():
+    landmarks = synthetic_landmarks(600, 240, curve=0.15)
+    target = body_space_target(landmarks, (600, 240))
+    assert set(np.unique(target).tolist()) == {OUTSIDE, BODY, SPACE}
+    np.testing.assert_array_equal(target != OUTSIDE, column_mask(landmarks, (600, 240)))
+    _, n = body_instances(target == BODY)
+    assert n == 17
+    # a space lies between every two consecutive bodies, in the column's middle
+    quads = body_quadrilaterals(landmarks)
+    for upper, lower in zip(quads[:-1], quads[1:], strict=True):
+        x, y = ((upper[2] + upper[3]) / 2 + (lower[0] + lower[1]) / 2) / 2
+        assert target[int(round(y)), int(round(x))] == SPACE
+
+
+@pytest.mark.parametrize("curve", [0.0, 0.12, 0.25])
+def test_corners_from_a_probability_map_are_sub_pixel(curve):
+    shape = (900, 360)
+    landmarks = synthetic_landmarks(*shape, curve=curve)
+    fit = fit_vertebrae(soft_bodies(landmarks, shape))
+    assert fit.faults == [] and fit.count == 17
+    assert corner_error(fit.landmarks, landmarks) < 0.15
+    np.testing.assert_allclose(
+        cobb_angles(fit.landmarks, shape[0]), cobb_angles(landmarks, shape[0]), atol=0.2
+    )
+
+
+def test_corners_from_a_hard_mask_are_within_a_pixel():
+    shape = (900, 360)
+    landmarks = synthetic_landmarks(*shape, curve=0.2)
+    fit = fit_vertebrae(body_space_target(landmarks, shape) == BODY)
+    assert fit.count == 17
+    assert corner_error(fit.landmarks, landmarks) < 0.6
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_phantom_spines_strongly_curved_and_wedged(seed):
+    phantom = make_phantom(seed, height=1100, curve=("S", 60.0), artefacts=())
+    shape = phantom.image.shape[:2]
+    fit = fit_vertebrae(soft_bodies(phantom.landmarks, shape, scale=3))
+    assert fit.faults == []
+    height = shape[0]
+    assert corner_error(fit.landmarks, phantom.landmarks) < 0.003 * height
+    np.testing.assert_allclose(
+        cobb_angles(fit.landmarks, height), cobb_angles(phantom.landmarks, height), atol=0.5
+    )
+
+
+def test_merged_bodies_give_no_landmarks_and_say_so():
+    shape = (900, 360)
+    landmarks = synthetic_landmarks(*shape)
+    body = body_space_target(landmarks, shape) == BODY
+    quads = body_quadrilaterals(landmarks)
+    # paint the space between T4 and T5: the two bodies become one
+    bridge = np.array([quads[3][3], quads[3][2], quads[4][1], quads[4][0]])
+    body |= polygon_mask(bridge, shape)
+    fit = fit_vertebrae(body)
+    assert fit.count == 16 and fit.landmarks is None
+    assert "found 16 vertebral bodies, not 17" in fit.faults[0]
+
+
+def test_a_body_cut_by_the_image_edge_is_a_fault():
+    shape = (900, 360)
+    landmarks = synthetic_landmarks(*shape)
+    body = body_space_target(landmarks, shape) == BODY
+    top = int(np.floor(landmarks[:, 1].min())) + 4
+    fit = fit_vertebrae(body[top:])
+    assert fit.landmarks is None
+    assert any("touch the image's edge" in f for f in fit.faults)
+
+
+def test_specks_are_not_bodies():
+    shape = (900, 360)
+    landmarks = synthetic_landmarks(*shape)
+    body = (body_space_target(landmarks, shape) == BODY).astype(np.float64)
+    body[5:8, 5:8] = 1.0
+    body[450, 20] = 1.0
+    fit = fit_vertebrae(body)
+    assert fit.count == 17 and fit.faults == []
