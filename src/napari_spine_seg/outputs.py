@@ -116,13 +116,6 @@ def check_output(
         _check_kind(given, target, folder, suffixes)
         if own in files:
             raise SpineSegError(given, f"is the input file {files[own]}; {_ELSEWHERE}")
-    holder = _identity(target if folder else target.parent)
-    if holder is not None and holder in beside:
-        raise SpineSegError(
-            given,
-            f"is the folder of the input {beside[holder]}; the outputs would lie beside "
-            f"the inputs; {_ELSEWHERE}",
-        )
     for ancestor in (target, *target.parents):
         key = _identity(ancestor)
         if key is not None and key in trees:
@@ -133,6 +126,13 @@ def check_output(
             raise SpineSegError(
                 given, f"{where} the data set's own folder {ancestor}; {_ELSEWHERE}"
             )
+    holder = _identity(target if folder else target.parent)
+    if holder is not None and holder in beside:
+        raise SpineSegError(
+            given,
+            f"is the folder of the input {beside[holder]}; the outputs would lie beside "
+            f"the inputs; {_ELSEWHERE}",
+        )
     return given
 
 
