@@ -42,6 +42,12 @@ def one_line_error(capsys, command: str) -> str:
     return err
 
 
+@pytest.fixture(autouse=True)
+def _no_progress_bars(monkeypatch):
+    """tqdm's bars (shown after 1 s, so only on a loaded machine) are not the error line."""
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # also reaches the subprocesses
+
+
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     """An untrained tiny model: these tests need the plumbing, not a good prediction."""
@@ -495,3 +501,37 @@ def test_write_errors_name_the_file_in_the_core(tmp_path):
             raise OSError(28, "No space left on device", str(tmp))
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]  # no temporary left
+
+
+# --------------------------------------------------------------------------- what is allowed
+
+
+def test_ordinary_outputs_beside_the_inputs_are_allowed(world, tmp_path):
+    """The checks refuse what would harm the inputs, not ordinary places to write."""
+    from napari_spine_seg.outputs import check_output
+
+    beside = tmp_path / "pred"
+    assert check_output(beside, [world["xrays"], world["test"]], folder=True) == beside
+    csv = tmp_path / "angles.csv"
+    csv.write_text("an earlier run\n")
+    assert check_output(csv, [world["root"]], suffixes=(".csv",)) == csv  # replaced: a CSV
+    # a home folder that holds data/ and labels/ without a split is no data set
+    home = tmp_path / "home"
+    (home / "data" / "mine").mkdir(parents=True)
+    (home / "labels" / "other").mkdir(parents=True)
+    assert check_output(home / "data" / "p", [world["xrays"]], folder=True)
+    (home / "labels" / "mine").mkdir()
+    with pytest.raises(SpineSegError, match="data set's own folder"):
+        check_output(home / "data" / "p", [world["xrays"]], folder=True)
+
+
+def test_every_promise_in_the_docs_names_a_test_that_exists():
+    """docs/promises.md cites `tests/<file>.py::<test>`: each must be a test function."""
+    import re
+
+    page = Path(__file__).parent.parent / "docs" / "promises.md"
+    cited = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", page.read_text(encoding="utf-8"))
+    assert len(cited) >= 10
+    for file, name in cited:
+        source = (Path(__file__).parent.parent / file).read_text(encoding="utf-8")
+        assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{file}::{name}"

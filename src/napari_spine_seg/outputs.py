@@ -40,11 +40,24 @@ def _identity(path: Path) -> tuple[int, int] | None:
 
 
 def _dataset_folder(folder: Path) -> bool:
-    """Whether `folder` is the ``data/`` or ``labels/`` of an AASCE root (or Pets' own)."""
+    """Whether `folder` is the ``data/`` or ``labels/`` of an AASCE root (or Pets' own).
+
+    An AASCE root must have a split: a folder ``data/<split>`` with ``labels/<split>``,
+    so that a home folder that merely holds ``data/`` and ``labels/`` is not taken for one.
+    """
     siblings = _DATASET_FOLDERS.get(folder.name.casefold())
     if siblings is None or not folder.is_dir():
         return False
-    return all((folder.parent / s).is_dir() for s in siblings)
+    if not all((folder.parent / s).is_dir() for s in siblings):
+        return False
+    if folder.name.casefold() not in ("data", "labels"):
+        return True
+    root = folder.parent
+    try:
+        splits = [e.name for e in os.scandir(root / "data") if e.is_dir()]
+    except OSError:
+        return False
+    return any((root / "labels" / name).is_dir() for name in splits)
 
 
 def check_output(
