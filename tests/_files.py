@@ -423,3 +423,23 @@ def write_pets_layout(
     (ann / "trainval.txt").write_text(header + "".join(f"{s} 1 1 1\n" for s in names[:-1]))
     (ann / "test.txt").write_text(header + f"{names[-1]} 1 1 1\n")
     return root
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def tree_checksums(folder: str | os.PathLike) -> dict[str, tuple[str, int]]:
+    """SHA-256 and permission bits of every file under `folder`, keyed by relative path.
+
+    Compare the result before and after a command to show that it changed, added and
+    removed no file there: ``assert tree_checksums(root) == before``.
+    """
+    import hashlib
+
+    folder = Path(folder)
+    sums = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            sums[path.relative_to(folder).as_posix()] = (digest, path.stat().st_mode & 0o7777)
+    return sums

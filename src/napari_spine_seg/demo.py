@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import check_writable_folder, write_text_atomic
+from .outputs import check_output
 
 #: the full demo: sized to finish within 10 minutes on 2 CPU cores
 DEMO = {"n_train": 150, "n_test": 16, "epochs": 20, "size": None, "options": None, "batch_size": 8}
@@ -125,7 +126,7 @@ def run_demo(
     settings.update(overrides)
     bar = bar or _noop_bar
     say = log or (lambda _line: None)
-    out = check_writable_folder(out)
+    out = check_writable_folder(check_output(out, folder=True))
     seconds: dict = {}
     t_all = time.perf_counter()
 

@@ -211,5 +211,17 @@ def summarise(scores: list[ImageScore]) -> dict:
 
 
 def write_report_json(report: EvaluationReport, path: str | os.PathLike) -> Path:
-    """Write the report as JSON, atomically."""
+    """Write the report as JSON, atomically.
+
+    Raises
+    ------
+    SpineSegError
+        Before writing, when `path` is a file or lies in a folder the report was made
+        from (the predictions, the data set), or is an existing file that is not JSON
+        (:func:`~napari_spine_seg.outputs.check_output`); a failed write names `path`.
+    """
+    from .outputs import check_output
+
+    inputs = [report.pred_dir, *([report.dataset] if report.dataset else [])]
+    check_output(path, inputs, suffixes=(".json",))
     return write_text_atomic(path, json.dumps(report.to_json(), indent=1) + "\n")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
+
+from .errors import SpineSegError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -21,6 +24,19 @@ def _context(preload: Sequence[str]):
     return ctx
 
 
+def _call(func: Callable[[T], R], item: T) -> R:
+    """``func(item)``, with an OSError (a full disk, an unreadable file) as one-line error.
+
+    A raw OSError from a worker would reach the user as a ``_RemoteTraceback``; a
+    :class:`SpineSegError` pickles across and is reported as one line naming the file.
+    """
+    try:
+        return func(item)
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise SpineSegError(exc.filename, f"cannot be read or written ({reason})") from None
+
+
 def map_in_processes(
     func: Callable[[T], R],
     items: Iterable[T],
@@ -30,6 +46,9 @@ def map_in_processes(
     chunksize: int = 4,
 ) -> Iterator[R]:
     """Yield ``func(item)`` for every item, in order, computed by `jobs` worker processes.
+
+    An OSError raised by `func` becomes a :class:`SpineSegError` naming its file, so a
+    full disk in a worker is one line for the user, not a remote traceback.
 
     Parameters
     ----------
@@ -43,13 +62,19 @@ def map_in_processes(
     chunksize : int
         Items handed to a worker at a time.
     """
+    call = functools.partial(_call, func)
     if jobs <= 1:
-        yield from map(func, items)
+        yield from map(call, items)
         return
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(preload))
     try:
-        yield from pool.map(func, items, chunksize=chunksize)
+        yield from pool.map(call, items, chunksize=chunksize)
+    except BrokenProcessPool as exc:
+        raise SpineSegError(
+            None, "a worker process ended abruptly (out of memory?); try fewer --jobs"
+        ) from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -140,10 +140,12 @@ def run(args: argparse.Namespace) -> int:
     """Compute and report the Cobb angles of ``args.source``; return the exit status."""
     from ..atomic import check_writable_folder, write_text_atomic
     from ..data.dataset import open_dataset
+    from ..outputs import check_output
     from ._progress import progress
 
     source = Path(args.source)
-    if args.csv:
+    if args.csv:  # refused before the work: the data set's own angles.csv, an X-ray, …
+        check_output(args.csv, [source], suffixes=(".csv",))
         check_writable_folder(Path(args.csv).resolve().parent)
     files = trimap_folder(source)
     if files is not None:

@@ -31,8 +31,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the demo with progress bars and print the scores and where the report is."""
     from ..demo import TARGETS, run_demo
+    from ..outputs import check_output
     from ._progress import progress
     from .train import TrainBars
+
+    check_output(args.out, folder=True)  # before TensorFlow is imported
 
     bars = TrainBars()
 

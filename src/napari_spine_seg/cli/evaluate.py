@@ -30,9 +30,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..atomic import check_writable_folder
     from ..evaluate import evaluate, write_report_json
+    from ..outputs import check_output
     from ._progress import progress
 
     if args.json:  # fail before the work, not after it
+        check_output(args.json, [args.pred_dir, args.dataset], suffixes=(".json",))
         check_writable_folder(Path(args.json).parent)
     report = evaluate(
         args.pred_dir,

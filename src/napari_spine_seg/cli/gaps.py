@@ -70,13 +70,15 @@ def run(args: argparse.Namespace) -> int:
     """Find the gaps of every trimap in ``args.trimaps``; return the exit status."""
     from ..atomic import check_writable_folder, write_text_atomic
     from ..data.masks import read_trimap_png
+    from ..outputs import check_output
     from ..spine.gaps import find_gaps
     from ._progress import progress
 
     if args.min_rows is not None and args.min_rows < 1:
         raise SpineSegError(None, f"--min-rows must be 1 or more, not {args.min_rows}")
     files, others = trimap_files(args.trimaps)
-    if args.json:
+    if args.json:  # never over a trimap, nor into the folder being read
+        check_output(args.json, [args.trimaps], suffixes=(".json",))
         check_writable_folder(Path(args.json).resolve().parent)
     found: dict[str, list[dict]] = {}
     totals: Counter = Counter()

@@ -24,7 +24,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "inputs", nargs="+", metavar="INPUT", help="image files, folders or an AASCE split"
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--batch-size", type=int, default=PREDICT_BATCH_SIZE, help="default %(default)s")
+    p.add_argument(
+        "--batch-size", type=int, default=PREDICT_BATCH_SIZE, help="1 or more (default %(default)s)"
+    )
     p.add_argument(
         "--tta", action="store_true", help="average with the left-right mirrored prediction"
     )
@@ -40,19 +42,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, predict, and say how many trimaps were written where."""
+    from ..model.predict import check_batch_size, collect_inputs, predict_files
+    from ..outputs import check_output
+
+    # a bad batch size, an --out over the inputs or bad input fail before TensorFlow loads
+    check_batch_size(args.batch_size)
+    check_output(args.out, args.inputs, folder=True, keep=[args.model])
     if args.slurm:
         return run_on_slurm(args)
+    files = collect_inputs(args.inputs)
     from ..model.files import load_model
-    from ..model.predict import collect_inputs, predict_files
     from ._progress import progress
 
-    files = collect_inputs(args.inputs)  # bad input fails before the model loads
     model = load_model(args.model)
     written = predict_files(
         model,
         [str(f) for f in files],
         args.out,
-        batch_size=max(1, args.batch_size),
+        batch_size=args.batch_size,
         tta=args.tta,
         probability=args.probability,
         progress=lambda it, n: progress(it, total=n, desc="predict", unit="image"),

@@ -36,7 +36,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Write the phantom set that `args` asks for; return the exit status."""
     from ..data.phantom import write_phantom_set
+    from ..outputs import check_output
     from ._progress import progress
+
+    check_output(args.out, folder=True)  # never inside another data set's data/ or labels/
 
     for option, value in (("--train", args.train), ("--test", args.test)):
         if value < 0:

@@ -162,6 +162,10 @@ def format_epoch(event) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Train as the arguments say and print where the model went."""
+    from ..outputs import check_output
+
+    # never over a file of the data set or into it (before TensorFlow is imported)
+    check_output(args.out, [args.dataset], suffixes=(".keras",))
     if args.slurm:
         return run_on_slurm(args)
     from ..model.train import parse_size, train

@@ -28,7 +28,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="PX",
-        help="border band half-width in pixels (default: 1%% of each image's width, at least 2)",
+        help=(
+            "border band half-width in pixels, 1 to a quarter of the narrowest image's "
+            "width (default: 1%% of each image's width, at least 2)"
+        ),
     )
     parser.add_argument(
         "--jobs", type=int, default=2, metavar="N", help="worker processes (default 2)"
@@ -40,8 +43,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Write the trimaps that `args` asks for; return the exit status."""
     from ..data.trimaps import write_trimaps
+    from ..outputs import check_output
     from ._progress import progress
 
+    check_output(args.out, [args.dataset], folder=True)
     written = write_trimaps(
         args.dataset, args.out, border=args.border, jobs=args.jobs, progress=progress
     )

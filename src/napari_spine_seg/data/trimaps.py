@@ -81,6 +81,30 @@ def plan_trimaps(dataset, out: str | os.PathLike) -> list[tuple[object, Path]]:
     return plan
 
 
+def check_border(border: int, dataset) -> int:
+    """Return `border` when it fits every image: 1 pixel or more, at most a quarter of
+    the narrowest image's width (a wider band would cover the whole spine and more).
+
+    Raises
+    ------
+    SpineSegError
+        Naming the narrowest image when `border` is too wide, or when under 1.
+    """
+    if border < 1:
+        raise SpineSegError(None, f"the border must be 1 or more pixels, not {border}")
+    if not len(dataset):
+        return border
+    narrowest = min(dataset.samples, key=lambda s: s.image_shape()[1])
+    width = narrowest.image_shape()[1]
+    if border > width / 4:
+        raise SpineSegError(
+            narrowest.image_path,
+            f"is {width} pixels wide; a border of {border} pixels is more than a quarter of "
+            f"it (at most {width // 4} here)",
+        )
+    return border
+
+
 def _draw_one(job: tuple[object, Path, int | None]) -> Path:
     """Draw and write the trimap of one sample (runs in a worker process)."""
     from ..data.masks import write_trimap_png
@@ -109,7 +133,8 @@ def write_trimaps(
     out : path-like
         Output folder (see :func:`plan_trimaps` for the layout); checked for writing first.
     border : int, optional
-        Border band half-width in pixels; default
+        Border band half-width in pixels, 1 to a quarter of the narrowest image's width;
+        default
         :func:`~napari_spine_seg.trimap.default_border` of each image's width.
     jobs : int
         Worker processes (1: in this process).
@@ -125,19 +150,27 @@ def write_trimaps(
     Raises
     ------
     SpineSegError
-        For a bad data set, a bad landmark file, or an output folder that cannot be
-        written or lies inside the data set's own folders.
+        Before anything is written: for a bad data set, a border under 1 pixel or over a
+        quarter of the narrowest image's width, or an output folder that cannot be
+        written, lies inside the data set (:func:`~napari_spine_seg.outputs.check_output`).
+        While writing: a bad landmark file, or a failed write (a full disk), naming the file.
     """
     from ..atomic import check_writable_folder
     from ..data.dataset import Dataset, open_dataset
+    from ..outputs import check_output
 
-    if border is not None and border < 0:
-        raise SpineSegError(None, f"the border must be 0 or more pixels, not {border}")
+    if border is not None and border < 1:
+        raise SpineSegError(None, f"the border must be 1 or more pixels, not {border}")
     if jobs < 1:
         raise SpineSegError(None, f"jobs must be 1 or more, not {jobs}")
-    if not isinstance(dataset, Dataset):
+    given = [] if isinstance(dataset, Dataset) else [dataset]
+    if given:
+        check_output(out, given, folder=True)
         dataset = open_dataset(dataset)
     plan = plan_trimaps(dataset, out)
+    check_output(out, [dataset.root], folder=True)
+    if border is not None:
+        check_border(border, dataset)
     check_writable_folder(out)
     for folder in sorted({target.parent for _, target in plan}):
         check_writable_folder(folder)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..atomic import atomic_output, check_writable_folder
 from ..errors import SpineSegError
+from ..outputs import check_output, check_output_names
 from .files import LoadedModel, load_model
 from .preprocess import fit_image, placement, unfit_to_trimap
 
@@ -97,6 +98,7 @@ def iter_predictions(
     model, images: Iterable, *, batch_size: int = 4, tta: bool = False
 ) -> Iterator[Prediction]:
     """Like :func:`predict_images`, yielding one prediction at a time (flat memory)."""
+    batch_size = check_batch_size(batch_size)
     loaded = _as_model(model)
     info = loaded.info
     size = tuple(info.input_size)
@@ -116,18 +118,29 @@ def iter_predictions(
             yield Prediction(trimap, spine, name)
 
     for image in images:
-        pixels, name = _pixels(image)
-        arr = np.asarray(pixels)
-        if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-            arr = arr[..., :3].mean(axis=-1)
-        if arr.ndim != 2 or min(arr.shape) < 2:
-            raise SpineSegError(name, f"cannot predict on an image of shape {np.shape(pixels)}")
+        try:
+            arr, name = _prepared(image)
+        except SpineSegError:
+            if batch:  # the images read before the bad one are still predicted, in order
+                yield from flush()
+            raise
         batch.append((fit_image(arr, size, info.fit), placement(arr.shape, size, info.fit), name))
         if len(batch) == batch_size:
             yield from flush()
             batch = []
     if batch:
         yield from flush()
+
+
+def _prepared(image) -> tuple[np.ndarray, str | None]:
+    """A 2-D array of the image's pixels (colour averaged) and its name."""
+    pixels, name = _pixels(image)
+    arr = np.asarray(pixels)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        arr = arr[..., :3].mean(axis=-1)
+    if arr.ndim != 2 or min(arr.shape) < 2:
+        raise SpineSegError(name, f"cannot predict on an image of shape {np.shape(pixels)}")
+    return arr, name
 
 
 def _forward(keras_model, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -150,7 +163,9 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     Raises
     ------
     SpineSegError
-        For a missing input, a file that is not an image, or nothing to predict.
+        For a missing input, a file that is not an image, nothing to predict, or two
+        images whose trimaps would have one name (``x.jpg`` and ``x.png``, or names
+        that differ only in letter case).
     """
     from ..data.aasce import aasce_splits, find_aasce_root
     from ..data.images import is_image_file
@@ -186,13 +201,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
             )
     if not files:
         raise SpineSegError(Path(inputs[0]) if inputs else None, "holds no images to predict")
-    names = {}
-    for f in files:
-        other = names.setdefault(f.name, f)
-        if other != f:
-            raise SpineSegError(
-                f, f"has the same name as {other}; their trimaps would overwrite each other"
-            )
+    check_output_names(files, output_name)
     return files
 
 
@@ -239,23 +248,72 @@ def predict_files(
     -------
     list of Path
         The trimap files written.
-    """
-    from ..data.masks import write_trimap_png
 
+    Raises
+    ------
+    SpineSegError
+        Before anything is written: a bad input, a batch size under 1, two images
+        with one trimap name, or an `out` that is an input, lies inside an input
+        folder or a data set's own folders (:func:`~napari_spine_seg.outputs.check_output`).
+        When an image fails to read or a trimap fails to write mid-way: one line
+        naming that file and saying how many trimaps were written, and up to which image.
+    """
+    check_batch_size(batch_size)
     files = collect_inputs(inputs)
+    keep = [model] if isinstance(model, str | os.PathLike) else []
+    check_output(out, [*inputs, *files], folder=True, keep=keep)
     out = check_writable_folder(out)
     loaded = _as_model(model)
-    written = []
+    written: list[Path] = []
     stream: Iterable = iter_predictions(loaded, files, batch_size=batch_size, tta=tta)
     if progress is not None:
         stream = progress(stream, len(files))
-    for pred in stream:
-        target = out / output_name(pred.name)
-        write_trimap_png(target, pred.trimap, predicted=True)
-        if probability:
-            import tifffile
-
-            with atomic_output(out / probability_name(pred.name)) as tmp:
-                tifffile.imwrite(tmp, pred.probability.astype(np.float32))
-        written.append(target)
+    try:
+        for pred in stream:
+            _write_prediction(pred, out, probability)
+            written.append(out / output_name(pred.name))
+    except SpineSegError as exc:
+        raise _partial_failure(exc, files, written, out) from exc
     return written
+
+
+def _write_prediction(pred: Prediction, out: Path, probability: bool) -> None:
+    from ..data.masks import write_trimap_png
+
+    write_trimap_png(out / output_name(pred.name), pred.trimap, predicted=True)
+    if probability:
+        import tifffile
+
+        with atomic_output(out / probability_name(pred.name)) as tmp:
+            tifffile.imwrite(tmp, pred.probability.astype(np.float32))
+
+
+def _partial_failure(
+    exc: SpineSegError, files: Sequence[Path], written: Sequence[Path], out: Path
+) -> SpineSegError:
+    """The error of a batch that stopped: what failed, what was written, what was not."""
+    done = len(written)
+    rest = len(files) - done
+    if done:
+        last = files[done - 1].name
+        what = f"wrote the trimaps of the first {done} image(s) (up to {last}) to {out}"
+    else:
+        what = f"wrote no trimap to {out}"
+    return SpineSegError(
+        exc.path, f"{exc.problem}; stopped: {what}, none for the other {rest} image(s)"
+    )
+
+
+def check_batch_size(batch_size: int) -> int:
+    """Return `batch_size` when it is a whole number of images, 1 or more.
+
+    Raises
+    ------
+    SpineSegError
+        For 0, a negative or a non-integer batch size.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+        raise SpineSegError(None, f"the batch size must be a whole number, not {batch_size!r}")
+    if batch_size < 1:
+        raise SpineSegError(None, f"the batch size must be 1 or more images, not {batch_size}")
+    return int(batch_size)
