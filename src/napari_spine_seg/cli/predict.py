@@ -42,11 +42,13 @@ def run(args: argparse.Namespace) -> int:
     """Load the model, predict, and say how many trimaps were written where."""
     if args.slurm:
         return run_on_slurm(args)
+    from ..data.images import check_image_headers
     from ..model.files import load_model
     from ..model.predict import collect_inputs, predict_files
     from ._progress import progress
 
     files = collect_inputs(args.inputs)  # bad input fails before the model loads
+    check_image_headers(files)  # … and before TensorFlow is imported
     model = load_model(args.model)
     written = predict_files(
         model,
