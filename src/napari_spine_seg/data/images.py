@@ -122,6 +122,11 @@ def open_pillow(path: str | os.PathLike) -> Iterator:
     except IsADirectoryError:
         raise SpineSegError(path, "is a folder, not an image file") from None
     except UnidentifiedImageError:
+        kind = _sniff(path)
+        if kind in ("jpeg", "png", "tiff"):
+            raise SpineSegError(
+                path, f"is a damaged {kind.upper()} file (its header cannot be read)"
+            ) from None
         raise SpineSegError(path, "is not an image file (not JPEG, PNG, TIFF or DICOM)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise SpineSegError(path, _too_large_from_header(path, exc)) from None
@@ -270,8 +275,7 @@ def _read_tiff(path: Path) -> XRay:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            page = tif.pages.first
-            check_size(path, int(page.imagelength), int(page.imagewidth))
+            page = _tiff_page(tif, path)
             arr = page.asarray()
             axes = page.axes
             photometric = page.photometric.name
@@ -465,10 +469,25 @@ def _tiff_shape(path: Path) -> tuple[int, int]:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        page = tif.pages.first
-        shape = (int(page.imagelength), int(page.imagewidth))
-    check_size(path, *shape)
-    return shape
+        page = _tiff_page(tif, path)
+        return (int(page.imagelength), int(page.imagewidth))
+
+
+def _tiff_page(tif, path: Path):
+    """The one image of a TIFF file; a stack of images is refused, never its first page.
+
+    A reduced-resolution copy (a thumbnail) is a series of its own and does not count.
+    """
+    page = tif.pages.first
+    check_size(path, int(page.imagelength), int(page.imagewidth))
+    series = tif.series[0] if tif.series else None
+    count = len(series.pages) if series is not None else 1
+    if count > 1:
+        raise SpineSegError(
+            path,
+            f"is a multi-page TIFF ({count} images); save the image to use as a single-image file",
+        )
+    return page
 
 
 def _dicom_shape(path: Path) -> tuple[int, int]:
