@@ -277,6 +277,27 @@ def _(w):
     return predict(w, path, model=w.model()), path
 
 
+def tiff_with_bad_tag_type(path: Path) -> Path:
+    """A TIFF whose first tag has data type 0: tifffile logs an error record about it."""
+    write_tiff(path, np.zeros((8, 8), np.uint8))
+    data = bytearray(path.read_bytes())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    struct.pack_into("<H", data, ifd + 4, 0)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@case("tiff-bad-tag-type", "an empty image")
+def _(w):
+    return predict(w, tiff_with_bad_tag_type(w.inp / "tag.tif")), w.inp / "tag.tif"
+
+
+@case("dicom-photometric-lowercase", "'monochrome2'")
+def _(w):
+    path = dicom_with(w.inp / "lower.dcm", PhotometricInterpretation="monochrome2")
+    return predict(w, path, model=w.model()), path
+
+
 @case("jpeg-empty-0-bytes", "empty (0 bytes)")
 def _(w):
     path = w.inp / "empty.jpg"
@@ -1025,14 +1046,15 @@ def _console() -> list[str]:
     return [str(script)]
 
 
-@pytest.mark.parametrize("damage", ["unknown-layer", "bomb"])
+@pytest.mark.parametrize("damage", ["unknown-layer", "bomb", "tiff-tag"])
 def test_the_console_command_prints_one_line_and_no_tensorflow_chatter(
     damage, tmp_path, model_source
 ):
     """Run ``spine-seg predict`` as a user would: stderr is the error line and nothing else.
 
     The unknown layer makes Keras (so TensorFlow) load before the error; the bomb is
-    refused before TensorFlow is imported.
+    refused before TensorFlow is imported; the damaged TIFF makes tifffile log an error
+    record, which the one line replaces.
     """
     work = Work(tmp_path / "in", tmp_path / "out", model_source)
     work.inp.mkdir()
@@ -1040,6 +1062,8 @@ def test_the_console_command_prints_one_line_and_no_tensorflow_chatter(
     model = work.model()
     if damage == "bomb":
         image = png_claiming(work.inp / "big.png", BIG, BIG)
+    elif damage == "tiff-tag":  # tifffile logs an error record: not on the terminal
+        image = tiff_with_bad_tag_type(work.inp / "tag.tif")
     else:
         model = rewrite_zip(
             model,
@@ -1054,7 +1078,7 @@ def test_the_console_command_prints_one_line_and_no_tensorflow_chatter(
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
     assert done.stderr.startswith("spine-seg predict: error: ")
-    assert (str(model) if damage != "bomb" else str(image)) in done.stderr
+    assert (str(model) if damage == "unknown-layer" else str(image)) in done.stderr
     assert not work.out.exists()
 
 

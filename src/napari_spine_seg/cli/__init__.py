@@ -19,6 +19,7 @@ import contextlib
 import importlib
 import importlib.abc
 import importlib.util
+import logging
 import os
 import sys
 import tempfile
@@ -61,6 +62,9 @@ _QUIET_ENV = {
     "GLOG_minloglevel": "3",
     "GRPC_VERBOSITY": "ERROR",
 }
+#: libraries reading users' files, whose log records and warnings about a damaged file
+#: would come before (or instead of) our one line
+_QUIET_LIBRARIES = ("tifffile", "pydicom", "PIL", "h5py", "scipy.io")
 #: modules whose import writes to file descriptor 2 from C++ before Python can stop it
 _NOISY_IMPORTS = ("tensorflow",)
 
@@ -127,7 +131,8 @@ class _QuietImports(importlib.abc.MetaPathFinder):
 
 @contextlib.contextmanager
 def quiet_tensorflow(debug: bool = False) -> Iterator[None]:
-    """Keep TensorFlow's start-up lines and Python warnings off the terminal meanwhile.
+    """Keep TensorFlow's start-up lines, and the warnings and log records of Keras and
+    of the file readers' libraries, off the terminal meanwhile.
 
     Parameters
     ----------
@@ -140,13 +145,20 @@ def quiet_tensorflow(debug: bool = False) -> Iterator[None]:
     _quiet_environment()
     finder = _QuietImports()
     sys.meta_path.insert(0, finder)
+    # the readers' libraries log and warn about damaged files that we report in one line
+    loggers = [logging.getLogger(name) for name in _QUIET_LIBRARIES]
+    levels = [logger.level for logger in loggers]
     try:
         with warnings.catch_warnings():
-            for module in ("keras", "tensorflow", "absl", "jax"):
+            for module in ("keras", "tensorflow", "absl", "jax", *_QUIET_LIBRARIES):
                 warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
+            for logger in loggers:
+                logger.setLevel(logging.CRITICAL)
             yield
     finally:
         sys.meta_path.remove(finder)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def build_parser() -> argparse.ArgumentParser:
