@@ -132,10 +132,10 @@ def test_csv_errors(tmp_path):
     with pytest.raises(SpineSegError, match=r"angles.csv: has 1 rows but filenames.csv names 2"):
         read_angles_csv(tmp_path)
     (tmp_path / "angles.csv").write_text("1,2\n3,4\n")
-    with pytest.raises(SpineSegError, match=r"angles.csv: rows must have 3 numbers"):
+    with pytest.raises(SpineSegError, match=r"angles.csv: row 1 has 2 columns, expected 3 numbers"):
         read_angles_csv(tmp_path)
     (tmp_path / "angles.csv").write_text("1,2,x\n3,4,5\n")
-    with pytest.raises(SpineSegError, match=r"angles.csv: holds a value that is not a number"):
+    with pytest.raises(SpineSegError, match=r"angles.csv: row 1, column 3 is not a number: 'x'"):
         read_angles_csv(tmp_path)
     (tmp_path / "landmarks.csv").unlink()
     with pytest.raises(SpineSegError, match="landmarks.csv: does not exist"):

@@ -80,6 +80,55 @@ def check_landmarks(landmarks: np.ndarray, source: str | os.PathLike | None = No
     return arr
 
 
+#: how far (a fraction of the image's width or height) a landmark may lie outside the
+#: image: annotators place corners of a vertebra cut by the image's edge a little beyond it
+LANDMARK_MARGIN = 0.02
+
+
+def check_landmarks_inside(
+    landmarks: np.ndarray,
+    shape: tuple[int, int],
+    source: str | os.PathLike | None = None,
+    *,
+    row_of: str | None = None,
+) -> None:
+    """Raise a one-line error when landmarks lie outside an image of `shape` (rows, cols).
+
+    A landmark may lie up to :data:`LANDMARK_MARGIN` of the image's size beyond its edge;
+    further out, the landmarks belong to another image (or another scale) and would
+    draw a trimap that is all background.
+
+    Parameters
+    ----------
+    landmarks : (68, 2) array
+        ``(x, y)`` pixels.
+    shape : (rows, cols)
+    source : path-like, optional
+        The landmark file, named in the error.
+    row_of : str, optional
+        The image whose row of a CSV the landmarks are, named in the error.
+
+    Raises
+    ------
+    SpineSegError
+    """
+    arr = np.asarray(landmarks, dtype=np.float64)
+    rows, cols = int(shape[0]), int(shape[1])
+    mx, my = LANDMARK_MARGIN * cols, LANDMARK_MARGIN * rows
+    x, y = arr[:, 0], arr[:, 1]
+    outside = (x < -mx) | (x > cols - 1 + mx) | (y < -my) | (y > rows - 1 + my)
+    if not outside.any():
+        return
+    first = int(np.flatnonzero(outside)[0])
+    where = f" for {row_of}" if row_of else ""
+    howmany = "all 68" if outside.all() else f"{int(outside.sum())} of 68"
+    raise SpineSegError(
+        source,
+        f"{howmany} landmarks{where} lie outside the {rows} x {cols} image (landmark "
+        f"{first + 1} at x={x[first]:.1f}, y={y[first]:.1f})",
+    )
+
+
 def sort_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """Put each vertebra's corners in the order TL, TR, BL, BR and vertebrae top to bottom.
 

@@ -14,10 +14,19 @@ def progress(
 ) -> Iterator[T]:
     """Iterate over `items` with a progress bar on stderr.
 
-    The bar appears only after a second (``delay=1``), so quick jobs print nothing.
+    The bar appears only after a second (``delay=1``), so quick jobs print nothing, and
+    only on a terminal (``disable=None``), so that logs and pipes get the results and
+    the error lines alone.
     """
     from tqdm.auto import tqdm
 
     yield from tqdm(
-        items, total=total, desc=desc, unit=unit, delay=1.0, file=sys.stderr, dynamic_ncols=True
+        items,
+        total=total,
+        desc=desc,
+        unit=unit,
+        delay=1.0,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=None,
     )

@@ -55,15 +55,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def trimap_folder(path: Path) -> list[Path] | None:
-    """The trimap PNGs of `path` when it holds trimaps and no other image; else None."""
+    """The trimap PNGs of `path` when it holds trimaps and no other image; else None.
+
+    A PNG meant as a trimap that holds stray values counts as a trimap here, so that
+    reading it names the file and its bad values.
+    """
     from ..data.images import is_image_file
-    from ..data.masks import is_trimap_image
+    from ..data.masks import looks_like_trimap
 
     if not path.is_dir():
         return None
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
     images = [p for p in files if is_image_file(p)]
-    if not images or any(p.suffix.lower() != ".png" or not is_trimap_image(p) for p in images):
+    if not images or any(p.suffix.lower() != ".png" or not looks_like_trimap(p) for p in images):
         return None
     return images
 

@@ -50,10 +50,12 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.inputs, folder=True, keep=[args.model])
     if args.slurm:
         return run_on_slurm(args)
-    files = collect_inputs(args.inputs)
+    from ..data.images import check_image_headers
     from ..model.files import load_model
     from ._progress import progress
 
+    files = collect_inputs(args.inputs)  # bad input fails before the model loads
+    check_image_headers(files)  # … and before TensorFlow is imported
     model = load_model(args.model)
     written = predict_files(
         model,

@@ -183,7 +183,16 @@ def read_filenames_csv(labels_split_dir: str | os.PathLike) -> list[str]:
         When the file is missing or unreadable.
     """
     path = Path(labels_split_dir) / FILENAMES_CSV
-    return [row[0].strip() for row in _read_csv_rows(path)]
+    names = [row[0].strip() for row in _read_csv_rows(path)]
+    for i, name in enumerate(names):
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise SpineSegError(path, f"row {i + 1} is not an image file name: {name[:80]!r}")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise SpineSegError(path, f"names {name} twice (rows {seen[name] + 1} and {i + 1})")
+        seen[name] = i
+    return names
 
 
 def _read_number_rows(path: Path, n_columns: int, n_rows: int) -> np.ndarray:
@@ -193,17 +202,23 @@ def _read_number_rows(path: Path, n_columns: int, n_rows: int) -> np.ndarray:
         rows = rows[1:]
     if len(rows) != n_rows:
         raise SpineSegError(path, f"has {len(rows)} rows but {FILENAMES_CSV} names {n_rows} images")
-    try:
-        arr = np.array([[float(v) for v in row if v.strip()] for row in rows], dtype=np.float64)
-    except ValueError as exc:
-        raise SpineSegError(
-            path, f"holds a value that is not a number ({describe_error(exc)})"
-        ) from None
-    if arr.shape != (n_rows, n_columns):
-        widths = sorted({len([v for v in row if v.strip()]) for row in rows})
-        raise SpineSegError(path, f"rows must have {n_columns} numbers, found {widths}")
+    arr = np.empty((n_rows, n_columns), dtype=np.float64)
+    for i, row in enumerate(rows):
+        cells = [v.strip() for v in row if v.strip()]
+        if len(cells) != n_columns:
+            raise SpineSegError(
+                path, f"row {i + 1} has {len(cells)} columns, expected {n_columns} numbers"
+            )
+        for j, cell in enumerate(cells):
+            try:
+                arr[i, j] = float(cell)
+            except ValueError:
+                raise SpineSegError(
+                    path, f"row {i + 1}, column {j + 1} is not a number: {cell[:40]!r}"
+                ) from None
     if not np.all(np.isfinite(arr)):
-        raise SpineSegError(path, "holds NaN or infinite values")
+        row = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise SpineSegError(path, f"row {row + 1} holds NaN or infinite values")
     return arr
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpineSegError
-from ..trimap import trimap_from_landmarks
+from ..trimap import check_landmarks_inside, trimap_from_landmarks
 from .aasce import (
     ANGLES_CSV,
     FILENAMES_CSV,
@@ -48,7 +48,7 @@ from .aasce import (
     read_landmarks_mat,
 )
 from .images import XRay, image_shape, is_image_file, read_xray
-from .masks import is_trimap_image, read_mask, trimap_name
+from .masks import is_trimap_image, looks_like_trimap, read_mask, read_trimap_png, trimap_name
 
 #: subfolders holding the trimaps of a folder of images, in the order they are looked for
 MASK_FOLDERS = ("trimaps", "masks")
@@ -103,18 +103,23 @@ class Sample:
         ------
         SpineSegError
             When the landmark file is bad (see
-            :func:`~napari_spine_seg.data.aasce.read_landmarks_mat`).
+            :func:`~napari_spine_seg.data.aasce.read_landmarks_mat`) or its landmarks lie
+            outside the image (:func:`~napari_spine_seg.trimap.check_landmarks_inside`).
         """
         path = self.landmarks_path
         if path is None:
             return None
         if path.suffix.lower() != ".csv":
-            return read_landmarks_mat(path)
+            landmarks = read_landmarks_mat(path)
+            check_landmarks_inside(landmarks, self.image_shape(), path)
+            return landmarks
         table = read_landmarks_csv(path.parent)
         if self.name not in table:
             raise SpineSegError(path.parent / FILENAMES_CSV, f"does not list {self.name}")
         rows, cols = self.image_shape()
-        return table[self.name] * np.array([cols, rows], dtype=np.float64)
+        landmarks = table[self.name] * np.array([cols, rows], dtype=np.float64)
+        check_landmarks_inside(landmarks, (rows, cols), path, row_of=self.name)
+        return landmarks
 
     def load_trimap(self, border: int | None = None) -> np.ndarray:
         """The trimap (1 spine, 2 background, 3 border) at the image's size.
@@ -329,6 +334,13 @@ def _aasce_split_samples(root: Path, split: str, require_labels: bool) -> list[S
         for image_name, mat in mats.items():
             if image_name not in names:
                 raise SpineSegError(mat, f"has no image: no {data_dir / image_name}")
+        listed = read_filenames_csv(labels_dir) if (labels_dir / FILENAMES_CSV).is_file() else []
+        for image_name in listed:
+            if image_name not in names:
+                raise SpineSegError(
+                    labels_dir / FILENAMES_CSV,
+                    f"names {image_name}, which is not an image in {data_dir}",
+                )
     return samples
 
 
@@ -369,12 +381,14 @@ def _mask_folder(root: Path) -> Path | None:
 
 def _split_beside(files: list[Path]) -> tuple[list[Path], dict[str, Path]]:
     """Tell images from trimaps in one folder: a PNG named like another image's trimap
-    that is a trimap by content (one channel, values 0–3) is that image's trimap."""
+    that is a trimap by content (one channel, values 1–3, see
+    :func:`~napari_spine_seg.data.masks.looks_like_trimap`: a few stray values are
+    reported when it is read, not taken for an X-ray) is that image's trimap."""
     wanted = {trimap_name(p.name) for p in files if p.suffix.lower() != ".png"}
     masks = {
         p.name: p
         for p in files
-        if p.suffix.lower() == ".png" and p.name in wanted and is_trimap_image(p)
+        if p.suffix.lower() == ".png" and p.name in wanted and looks_like_trimap(p)
     }
     images = [p for p in files if p.name not in masks]
     return images, masks
@@ -398,7 +412,9 @@ def _pair_with_masks(
 
 
 def _raise_no_trimap(image: Path, mask_dir: Path) -> None:
-    if image.suffix.lower() == ".png" and is_trimap_image(image):
+    if image.suffix.lower() == ".png" and looks_like_trimap(image):
+        if not is_trimap_image(image):
+            read_trimap_png(image)  # raises, naming the stray values
         raise SpineSegError(image, "is a trimap without an image of the same name")
     raise SpineSegError(image, f"has no trimap: no {mask_dir / trimap_name(image.name)}")
 

@@ -16,7 +16,11 @@ for the model.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +40,10 @@ _JPEG_EOI = b"\xff\xd9"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _DICOM_MAGIC_OFFSET = 128
+#: the most pixels (rows x columns) an image may have: Pillow's default limit, which a
+#: full-length 16-bit radiograph is far below; a header claiming more is a corrupt file
+#: or a decompression bomb, refused before any pixel is decoded
+MAX_PIXELS = 89_478_485
 # ITU-R BT.601 luma weights, the same that Pillow's "L" conversion uses
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -73,6 +81,71 @@ def describe_error(exc: BaseException) -> str:
     """A library's exception as one short line, to end an error message with."""
     text = " ".join(str(exc).split())
     return text[:200] if text else type(exc).__name__
+
+
+def _too_large(rows: int, cols: int) -> str:
+    return (
+        f"claims to be {rows} x {cols} pixels, more than the {MAX_PIXELS:,} this program "
+        "reads (a corrupt header or a decompression bomb)"
+    )
+
+
+def check_size(path: str | os.PathLike, rows: int, cols: int) -> None:
+    """Raise SpineSegError when a header's size is empty or above :data:`MAX_PIXELS`."""
+    if rows < 1 or cols < 1:
+        raise SpineSegError(path, f"claims to be {rows} x {cols} pixels: an empty image")
+    if rows * cols > MAX_PIXELS:
+        raise SpineSegError(path, _too_large(rows, cols))
+
+
+@contextlib.contextmanager
+def open_pillow(path: str | os.PathLike) -> Iterator:
+    """``PIL.Image.open`` that turns every failure into one SpineSegError line.
+
+    Pillow's decompression-bomb warning and error (a header claiming more than
+    :data:`MAX_PIXELS`) become an error here, so no warning reaches the terminal.
+    Only the header is read; call ``load()`` on the image for the pixels.
+
+    Yields
+    ------
+    PIL.Image.Image
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except FileNotFoundError:
+        raise SpineSegError(path, "does not exist") from None
+    except IsADirectoryError:
+        raise SpineSegError(path, "is a folder, not an image file") from None
+    except UnidentifiedImageError:
+        kind = _sniff(path)
+        if kind in ("jpeg", "png", "tiff"):
+            raise SpineSegError(
+                path, f"is a damaged {kind.upper()} file (its header cannot be read)"
+            ) from None
+        raise SpineSegError(path, "is not an image file (not JPEG, PNG, TIFF or DICOM)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise SpineSegError(path, _too_large_from_header(path, exc)) from None
+    except Exception as exc:  # Pillow raises many types for a damaged header
+        raise SpineSegError(path, f"is truncated or corrupt ({describe_error(exc)})") from exc
+    with im:
+        width, height = im.size
+        check_size(path, int(height), int(width))
+        yield im
+
+
+def _too_large_from_header(path: Path, exc: Exception) -> str:
+    """The refusal of an image Pillow calls a bomb, with the pixel count Pillow read."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    count = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow allows"
+    return (
+        f"claims to be {count}, more than the {MAX_PIXELS:,} this program reads "
+        "(a corrupt header or a decompression bomb)"
+    )
 
 
 def _head(path: Path, n: int = 132) -> bytes:
@@ -170,19 +243,17 @@ def _jpeg_is_complete(path: Path) -> bool:
 
 
 def _read_pillow(path: Path, kind: str) -> XRay:
-    from PIL import Image, UnidentifiedImageError
-
     if kind == "jpeg" and not _jpeg_is_complete(path):
         raise SpineSegError(path, "JPEG file is truncated (no end-of-image marker)")
-    try:
-        with Image.open(path) as im:
+    with open_pillow(path) as im:
+        try:
             im.load()
             mode = im.mode
             pixels = _pillow_to_array(im)
-    except UnidentifiedImageError:
-        raise SpineSegError(path, "is not an image file (not JPEG, PNG, TIFF or DICOM)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise SpineSegError(path, f"is truncated or corrupt ({describe_error(exc)})") from exc
+        except Exception as exc:  # Pillow's decoders raise many types for damaged data
+            raise SpineSegError(path, f"is truncated or corrupt ({describe_error(exc)})") from exc
+    if pixels.ndim == 3 and pixels.shape[-1] not in (1, 2, 3, 4):
+        raise SpineSegError(path, f"is not a grayscale or colour image (mode {mode})")
     return XRay(pixels=to_grayscale(pixels), spacing=None, path=path, photometric=mode)
 
 
@@ -204,20 +275,26 @@ def _read_tiff(path: Path) -> XRay:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            page = tif.pages.first
+            page = _tiff_page(tif, path)
             arr = page.asarray()
             axes = page.axes
             photometric = page.photometric.name
-    except (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError) as exc:
+    except SpineSegError:
+        raise
+    except MemoryError:
+        raise SpineSegError(path, "is too large to decode in this computer's memory") from None
+    except Exception as exc:  # tifffile raises many types for a damaged file
         raise SpineSegError(path, f"is truncated or corrupt TIFF ({describe_error(exc)})") from exc
     if "S" in axes and axes.index("S") != len(axes) - 1:
         arr = np.moveaxis(arr, axes.index("S"), -1)
-    if arr.ndim > 3 or (arr.ndim == 3 and arr.shape[-1] not in (1, 2, 3, 4)):
+    if arr.ndim > 3 or (arr.ndim == 3 and arr.shape[-1] not in (1, 2, 3, 4)) or arr.ndim < 2:
         raise SpineSegError(path, f"is not a 2-D image (a TIFF of shape {arr.shape})")
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * np.uint8(255)
     elif arr.dtype == np.float64:
         arr = arr.astype(np.float32)
+    elif arr.dtype.kind not in "uif":
+        raise SpineSegError(path, f"is not a grayscale or colour image (TIFF of {arr.dtype})")
     if photometric == "MINISWHITE":
         arr = _invert(arr)
     return XRay(pixels=to_grayscale(arr), spacing=None, path=path, photometric=photometric)
@@ -236,23 +313,54 @@ def _read_dicom(path: Path) -> XRay:
 
     try:
         ds = pydicom.dcmread(path, force=True)
-        stored = ds.pixel_array
-    except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError, KeyError) as exc:
+    except Exception as exc:  # pydicom raises many types for a damaged file
         raise SpineSegError(path, f"is truncated or corrupt DICOM ({describe_error(exc)})") from exc
-    except (AttributeError, NotImplementedError, RuntimeError) as exc:
+    _check_dicom_header(ds, path)
+    try:
+        stored = ds.pixel_array
+        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+        # pydicom has already turned YBR colour into RGB; grayscale by luminance like any RGB
+        pixels = _dicom_rescale(ds, to_grayscale(stored))
+        if photometric == "MONOCHROME1":
+            lo, hi = _dicom_value_range(ds)
+            pixels = (np.float32(lo) + np.float32(hi)) - pixels
+        spacing = _dicom_spacing(ds)
+    except MemoryError:
+        raise SpineSegError(path, "is too large to decode in this computer's memory") from None
+    except Exception as exc:  # pydicom and its decoders raise many types
         raise SpineSegError(
             path, f"has no pixel data that can be decoded ({describe_error(exc)})"
         ) from exc
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if pixels.ndim != 2:
+        raise SpineSegError(path, f"is not a 2-D image (DICOM pixel data of shape {pixels.shape})")
+    return XRay(pixels=pixels, spacing=spacing, path=path, photometric=photometric)
+
+
+def _check_dicom_header(ds, path: Path, *, pixels: bool = True) -> tuple[int, int]:
+    """Refuse a DICOM file without one 2-D image of a sane size, before decoding it.
+
+    Returns ``(rows, cols)``; `pixels` False skips the check for pixel data (for a
+    header read with ``stop_before_pixels``).
+    """
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        has_pixels = "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
+    except AttributeError:
+        raise SpineSegError(path, "is a DICOM file without an image (no Rows/Columns)") from None
+    except Exception as exc:
+        raise SpineSegError(path, f"has a corrupt DICOM header ({describe_error(exc)})") from exc
     if frames > 1:
-        stored = stored[0]  # a multi-frame file: its first frame
-    # pydicom has already turned YBR colour into RGB; grayscale by luminance like any RGB
-    pixels = _dicom_rescale(ds, to_grayscale(stored))
-    if photometric == "MONOCHROME1":
-        lo, hi = _dicom_value_range(ds)
-        pixels = (lo + hi) - pixels
-    return XRay(pixels=pixels, spacing=_dicom_spacing(ds), path=path, photometric=photometric)
+        # which frame is the X-ray is for the user to say: never silently the first
+        raise SpineSegError(
+            path,
+            f"is a multi-frame DICOM ({frames} frames); save the frame to use as a "
+            "single-frame file",
+        )
+    check_size(path, rows, cols)
+    if pixels and not has_pixels:
+        raise SpineSegError(path, "is a DICOM file without pixel data")
+    return rows, cols
 
 
 def _dicom_rescale(ds, pixels: np.ndarray) -> np.ndarray:
@@ -352,13 +460,8 @@ def image_shape(path: str | os.PathLike) -> tuple[int, int]:
 
 
 def _pillow_shape(path: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:  # lazy: reads the header only
-            width, height = im.size
-    except UnidentifiedImageError:
-        raise SpineSegError(path, "is not an image file (not JPEG, PNG, TIFF or DICOM)") from None
+    with open_pillow(path) as im:  # lazy: reads the header only
+        width, height = im.size
     return (int(height), int(width))
 
 
@@ -366,17 +469,49 @@ def _tiff_shape(path: Path) -> tuple[int, int]:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        page = tif.pages.first
+        page = _tiff_page(tif, path)
         return (int(page.imagelength), int(page.imagewidth))
+
+
+def _tiff_page(tif, path: Path):
+    """The one image of a TIFF file; a stack of images is refused, never its first page.
+
+    A reduced-resolution copy (a thumbnail) is a series of its own and does not count.
+    """
+    page = tif.pages.first
+    check_size(path, int(page.imagelength), int(page.imagewidth))
+    series = tif.series[0] if tif.series else None
+    count = len(series.pages) if series is not None else 1
+    if count > 1:
+        raise SpineSegError(
+            path,
+            f"is a multi-page TIFF ({count} images); save the image to use as a single-image file",
+        )
+    return page
 
 
 def _dicom_shape(path: Path) -> tuple[int, int]:
     import pydicom
 
     ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-    if "Rows" not in ds or "Columns" not in ds:
-        raise SpineSegError(path, "is a DICOM file without an image (no Rows/Columns)")
-    return (int(ds.Rows), int(ds.Columns))
+    return _check_dicom_header(ds, path, pixels=False)
+
+
+def check_image_headers(paths: Iterable[str | os.PathLike]) -> None:
+    """Read the header of every image file, so that a bad one fails before long work starts.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+
+    Raises
+    ------
+    SpineSegError
+        Naming the first file that is missing, unreadable or whose header is bad
+        (see :func:`image_shape`).
+    """
+    for path in paths:
+        image_shape(path)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from ..atomic import atomic_output
 from ..errors import SpineSegError
 from ..trimap import BACKGROUND, BORDER, SPINE, validate_trimap
-from .images import IMAGE_SUFFIXES, describe_error
+from .images import IMAGE_SUFFIXES, describe_error, open_pillow
 
 #: RGB colour → trimap value of a hand-painted colour mask: red (255, 0, 0) is spine (1),
 #: green (0, 255, 0) background (2), blue (0, 0, 255) border (3); black (0, 0, 0), the
@@ -70,18 +70,12 @@ def trimap_name(image_name: str | os.PathLike) -> str:
 
 def _open_png_array(path: Path) -> tuple[np.ndarray, str]:
     """Decode an image with Pillow; return its array and mode (palette indices kept)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
+    with open_pillow(path) as im:
+        try:
             im.load()
             return np.asarray(im), im.mode
-    except FileNotFoundError:
-        raise SpineSegError(path, "does not exist") from None
-    except UnidentifiedImageError:
-        raise SpineSegError(path, "is not an image file") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise SpineSegError(path, f"is truncated or corrupt ({describe_error(exc)})") from exc
+        except Exception as exc:  # Pillow's decoders raise many types for damaged data
+            raise SpineSegError(path, f"is truncated or corrupt ({describe_error(exc)})") from exc
 
 
 def read_trimap_png(path: str | os.PathLike) -> np.ndarray:
@@ -111,6 +105,20 @@ def read_trimap_png(path: str | os.PathLike) -> np.ndarray:
     return validate_trimap(arr, path)
 
 
+def _single_channel_values(path: str | os.PathLike) -> np.ndarray | None:
+    """The pixels of a single-channel PNG; None for anything else or an unreadable file."""
+    try:
+        with open_pillow(path) as im:
+            if im.format != "PNG" or im.mode not in _SINGLE_CHANNEL_MODES:
+                return None  # decided by the header: no need to decode
+            im.load()
+            return np.asarray(im)
+    except SpineSegError:
+        return None
+    except Exception:  # a damaged file is not a trimap; reading it says what is wrong
+        return None
+
+
 def is_trimap_image(path: str | os.PathLike) -> bool:
     """Whether a file is a trimap by its content: a single-channel PNG with values in 0–3.
 
@@ -124,17 +132,34 @@ def is_trimap_image(path: str | os.PathLike) -> bool:
     -------
     bool
     """
-    from PIL import Image
+    arr = _single_channel_values(path)
+    return arr is not None and arr.size > 0 and int(arr.min()) >= 0 and int(arr.max()) <= 3
 
-    try:
-        with Image.open(path) as im:
-            if im.format != "PNG" or im.mode not in _SINGLE_CHANNEL_MODES:
-                return False  # decided by the header: no need to decode
-            im.load()
-            lo, hi = im.getextrema()
-    except (OSError, SyntaxError, ValueError):
+
+def looks_like_trimap(path: str | os.PathLike) -> bool:
+    """Whether a file is meant as a trimap, even one holding stray values.
+
+    A single-channel PNG with at most 8 distinct values and at least half of its pixels
+    1, 2 or 3: a trimap with a few wrong pixels (a 7 painted by mistake) is one, a
+    grayscale X-ray (hundreds of grey levels) is not. Reading it with
+    :func:`read_trimap_png` then names the stray values.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    bool
+    """
+    arr = _single_channel_values(path)
+    if arr is None or arr.size == 0:
         return False
-    return lo >= 0 and hi <= 3
+    values, counts = np.unique(arr, return_counts=True)
+    if len(values) > 8:
+        return False
+    in_range = counts[(values >= 1) & (values <= 3)].sum()
+    return bool(in_range * 2 >= arr.size)
 
 
 def write_trimap_png(
@@ -191,12 +216,10 @@ def is_predicted_trimap(path: str | os.PathLike) -> bool:
     bool
         False also for a file that cannot be read.
     """
-    from PIL import Image
-
     try:
-        with Image.open(path) as im:  # text chunks before the pixels are read by open()
+        with open_pillow(path) as im:  # text chunks before the pixels are read by open()
             return im.info.get(DRAWN_BY_KEY) == PREDICTED
-    except (OSError, SyntaxError, ValueError):
+    except SpineSegError:
         return False
 
 
@@ -272,15 +295,20 @@ def read_colour_mask(
     SpineSegError
         When the file cannot be read or is not a colour image.
     """
-    from PIL import Image
-
     path = Path(path)
     arr, mode = _open_png_array(path)
     if mode in _SINGLE_CHANNEL_MODES and mode != "P":
         raise SpineSegError(path, f"is not a colour mask: a single-channel ({mode}) image")
     if mode not in ("RGB", "RGBA"):
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"))
+        with open_pillow(path) as im:
+            try:
+                arr = np.asarray(im.convert("RGB"))
+            except Exception as exc:  # a mode Pillow cannot turn into RGB
+                raise SpineSegError(
+                    path, f"is not a colour mask: a {mode} image ({describe_error(exc)})"
+                ) from exc
+    if arr.dtype != np.uint8:
+        raise SpineSegError(path, f"is not a colour mask: {arr.dtype} pixels, expected 8-bit RGB")
     return colour_mask_to_trimap(arr, colour_map, source=path)
 
 
@@ -311,9 +339,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 def _palette_is_colour(path: Path, indices: np.ndarray) -> bool:
-    from PIL import Image
-
-    with Image.open(path) as im:
+    with open_pillow(path) as im:
         palette = np.array(im.getpalette() or [], dtype=np.int32).reshape(-1, 3)
     used = np.unique(indices)
     used = used[used < len(palette)]

@@ -12,7 +12,14 @@ the metadata travels with the single file when it is copied.
 :func:`read_metadata` reads only that member (no Keras import). :func:`load_model`
 loads with Keras ``safe_mode=True`` and turns every failure into one
 :class:`~napari_spine_seg.errors.SpineSegError` line: not a model file, corrupt or
-truncated, unsafe (a ``Lambda`` layer, i.e. arbitrary code), or incompatible.
+truncated, unsafe, or incompatible.
+
+Before Keras sees a file, its ``config.json`` is checked against an allow-list
+(:func:`check_config_objects`): every object it names must be a Keras layer, initializer,
+optimizer, metric, loss, … (``keras.layers``, ``keras.optimizers``, …) or one of this
+package's own, and no ``Lambda`` layer (arbitrary code). Keras's safe mode had published
+bypasses (CVE-2025-1550, CVE-2025-8747, CVE-2025-9906, fixed in Keras 3.11, which is the
+minimum this package needs); the allow-list refuses such files whatever the Keras.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +49,15 @@ CLASSES = [
 ]
 #: class names that mark a layer as able to run arbitrary code when loaded
 UNSAFE_LAYERS = ("Lambda", "TFOpLambda")
+#: Keras sub-packages (``keras.<name>`` or ``keras.src.<name>...``) whose objects a model's
+#: config.json may name; utils, saving, config, backend, ops, … may not
+KERAS_MODULES = frozenset(
+    "layers initializers regularizers constraints optimizers metrics losses activations "
+    "models dtype_policies".split()
+)
+#: this package, whose registered objects (loss, metrics) a model names
+PACKAGE = "napari_spine_seg"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass
@@ -223,17 +240,95 @@ def read_metadata(path: str | os.PathLike) -> ModelInfo:
     return ModelInfo.from_json(data, path)
 
 
-def _find_unsafe_layers(config: Any) -> list[str]:
-    found = []
-    if isinstance(config, dict):
-        if config.get("class_name") in UNSAFE_LAYERS:
-            found.append(config["class_name"])
-        for value in config.values():
-            found.extend(_find_unsafe_layers(value))
-    elif isinstance(config, list):
-        for value in config:
-            found.extend(_find_unsafe_layers(value))
-    return found
+def _allowed_module(module: object) -> bool:
+    if module is None:
+        return True
+    if not isinstance(module, str):
+        return False
+    if module == PACKAGE or module.startswith(PACKAGE + "."):
+        return True
+    parts = module.split(".")
+    if parts[0] != "keras":
+        return False
+    if len(parts) == 1:
+        return True
+    if parts[1] == "src":
+        return len(parts) > 2 and parts[2] in KERAS_MODULES
+    return parts[1] in KERAS_MODULES
+
+
+def _allowed_function(name: object) -> bool:
+    """A function a config names by string: Keras's own (``"relu"``) or ours."""
+    if not isinstance(name, str):
+        return False
+    if name.startswith(PACKAGE + ">"):
+        return bool(_IDENTIFIER.fullmatch(name[len(PACKAGE) + 1 :]))
+    return bool(_IDENTIFIER.fullmatch(name))
+
+
+def _object_problem(obj: dict) -> str | None:
+    """Why one serialised object of a config.json may not be loaded, or None."""
+    module = obj.get("module")
+    class_name = obj.get("class_name")
+    registered = obj.get("registered_name")
+    shown = f"{module}.{class_name}" if module else str(class_name)
+    if class_name in UNSAFE_LAYERS:
+        return f"contains a {class_name} layer (arbitrary code)"
+    if module == "builtins" and class_name == "function" and registered in (None, "function"):
+        # a function named by string, e.g. our loss: "napari_spine_seg>ce_dice_loss"
+        if _allowed_function(obj.get("config")):
+            return None
+        return f"names the function {str(obj.get('config'))[:80]!r}, outside Keras and {PACKAGE}"
+    if not _allowed_module(module):
+        return f"names {shown[:80]!r}, an object outside Keras and {PACKAGE}"
+    if class_name is not None and not (
+        isinstance(class_name, str) and _IDENTIFIER.fullmatch(class_name)
+    ):
+        return f"names the class {str(class_name)[:80]!r}, which is not a plain class name"
+    if registered is not None and registered != class_name:
+        if not (
+            isinstance(registered, str)
+            and registered.split(">")[0] in ("keras", PACKAGE)
+            and _IDENTIFIER.fullmatch(registered.split(">")[-1])
+            and registered.count(">") == 1
+        ):
+            return (
+                f"names the registered object {str(registered)[:80]!r}, outside Keras and {PACKAGE}"
+            )
+    return None
+
+
+def check_config_objects(config: Any, path: str | os.PathLike | None = None) -> None:
+    """Refuse a model configuration that names anything outside Keras and this package.
+
+    Every object in the configuration (a dict with ``module``, ``class_name`` or
+    ``registered_name``) must come from an allowed Keras sub-package
+    (:data:`KERAS_MODULES`) or from napari_spine_seg, by a plain class name; a function
+    named by string must be Keras's or registered by napari_spine_seg; no ``Lambda``.
+
+    Parameters
+    ----------
+    config : object
+        The parsed ``config.json`` of a ``.keras`` file.
+    path : path-like, optional
+        The model file, named in the error.
+
+    Raises
+    ------
+    SpineSegError
+        One line naming the model file and the first offending object.
+    """
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if any(key in item for key in ("module", "class_name", "registered_name")):
+                problem = _object_problem(item)
+                if problem is not None:
+                    raise SpineSegError(path, f"{problem}; refusing to load it")
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 @dataclass
@@ -282,12 +377,7 @@ def load_model(path: str | os.PathLike, *, compile: bool = False) -> LoadedModel
             raise SpineSegError(
                 path, "is corrupt (its model configuration cannot be read)"
             ) from None
-    unsafe = _find_unsafe_layers(config)
-    if unsafe:
-        raise SpineSegError(
-            path,
-            f"contains a {unsafe[0]} layer (arbitrary code); refusing to load it in safe mode",
-        )
+    check_config_objects(config, path)
 
     import keras
 

@@ -332,6 +332,18 @@ class _State:
             self.last_saved = time.perf_counter()
 
 
+def _check_headers(samples) -> None:
+    """Read every image's header, trimap header and landmarks, so that a bad file fails
+    at once rather than after Keras has loaded."""
+    from ..data.images import check_image_headers
+
+    check_image_headers(s.image_path for s in samples)
+    check_image_headers(s.trimap_path for s in samples if s.trimap_path is not None)
+    for sample in samples:
+        if sample.trimap_path is None:
+            sample.load_landmarks()
+
+
 def train(
     dataset,
     out: str | os.PathLike,
@@ -453,6 +465,7 @@ def train(
     train_samples, val_samples = split_samples(dataset, val_fraction, seed)
     if not train_samples:
         raise SpineSegError(getattr(dataset, "root", None), "has no training samples")
+    _check_headers([*train_samples, *val_samples])  # bad images fail before Keras loads
 
     import keras
 
