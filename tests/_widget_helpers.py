@@ -82,3 +82,16 @@ class StallProbe:
     def report(self, until: float = float("inf")) -> str:
         worst = sorted(self.pauses(until), reverse=True)[:3]
         return ", ".join(f"{w:.0f} ms (CPU {c:.0f} ms)" for w, c in worst)
+
+
+def tree_checksums(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under `root` by relative path (and every folder, as "dir"):
+    equal before and after means nothing in the tree was written, added or removed."""
+    import hashlib
+
+    root = Path(root)
+    sums = {}
+    for path in sorted(root.rglob("*")):
+        key = path.relative_to(root).as_posix()
+        sums[key] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return sums

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _widget_helpers import tree_checksums
 from napari_spine_seg.data.masks import is_predicted_trimap, read_colour_mask, read_trimap_png
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.review.export import colour_trimap, export_review, overlay_trimap
@@ -72,11 +73,14 @@ def test_export_writes_reviewed_trimaps_colour_and_overlays(session, tmp_path):
 
 
 def test_export_never_overwrites_the_datasets_labels(session):
-    labels = session.dataset.root / "trimaps"
-    before = {p: p.read_bytes() for p in labels.iterdir()}
-    with pytest.raises(SpineSegError, match=r"case 01 AP\.png: is one of the dataset's own files"):
-        export_review(session, labels)
-    assert {p: p.read_bytes() for p in labels.iterdir()} == before
+    root = session.dataset.root
+    before = tree_checksums(root)
+    for out in (root / "trimaps", root, root / "exported"):
+        with pytest.raises(
+            SpineSegError, match=r"(is the data set folder|lies inside the data set)"
+        ):
+            export_review(session, out)
+    assert tree_checksums(root) == before
 
 
 def test_export_refuses_an_unwritable_folder(session, tmp_path):

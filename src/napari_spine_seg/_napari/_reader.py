@@ -17,6 +17,9 @@ Data sets (folders; the manifest lists the AASCE reader before the Pets one):
 - **Oxford-IIIT Pets layout** (``images/`` + ``annotations/trimaps/``): the same stack of
   images and trimaps (no landmarks).
 
+A data set opens even when some of its images have no labels, or its ``filenames.csv``
+names an image that is not there; a warning notification says which.
+
 Files (told apart by content, not by name: see :mod:`._sniff`):
 
 - **X-ray** (JPEG, PNG, TIFF, DICOM): an Image layer, scaled by the DICOM pixel spacing
@@ -39,7 +42,7 @@ from typing import Any
 
 from ..errors import SpineSegError
 from ._layers import image_layer, landmarks_layer, point_size, trimap_layer
-from ._notify import notify_error, notify_info
+from ._notify import notify_error, notify_info, notify_warning
 
 ReaderFunction = Callable[[Any], list[tuple]]
 NOTHING = [(None,)]
@@ -131,10 +134,47 @@ def _dataset_layers(folder: Path) -> list[tuple]:
                 f"{root}: opened the {split!r} split; open {others} to browse the other split(s)"
             )
         dataset = open_dataset(root / "data" / split, require_labels=False)
+        _warn_about_labels(dataset, root / "data" / split)
         return stack_layers(list(dataset), name=split, source=str(root / "data" / split))
     dataset = open_dataset(folder, require_labels=False)
+    _warn_about_labels(dataset, folder)
     name = found[1] if found is not None else folder.name
     return stack_layers(list(dataset), name=name, source=str(folder))
+
+
+def _listing(names: list[str]) -> str:
+    more = f"; … ({len(names)} in all)" if len(names) > 3 else ""
+    return "; ".join(names[:3]) + more
+
+
+def _warn_about_labels(dataset, source: Path) -> None:
+    """Warn about images without labels, and names in ``filenames.csv`` without an image."""
+    from ..data.aasce import FILENAMES_CSV, read_filenames_csv
+
+    unlabelled = [s.name for s in dataset.samples if not s.has_labels]
+    if unlabelled:
+        notify_warning(
+            f"{source}: {len(unlabelled)} image(s) have no landmarks or trimap (their "
+            f"trimap slice is empty): {_listing(unlabelled)}"
+        )
+    if dataset.kind != "aasce":
+        return
+    for split in dataset.splits:
+        labels = Path(dataset.root) / "labels" / split
+        if not (labels / FILENAMES_CSV).is_file():
+            continue
+        try:
+            listed = read_filenames_csv(labels)
+        except SpineSegError as exc:
+            notify_warning(str(exc))
+            continue
+        present = {s.name for s in dataset.samples if s.split == split}
+        missing = [name for name in listed if name not in present]
+        if missing:
+            notify_warning(
+                f"{labels / FILENAMES_CSV}: names {len(missing)} image(s) not in "
+                f"{Path(dataset.root) / 'data' / split}: {_listing(missing)}"
+            )
 
 
 # --------------------------------------------------------------------------- single files

@@ -14,6 +14,10 @@ Landmarks are read at once (napari's Points layer is not lazy; 68 points per ima
 trimaps are drawn from them lazily, slice by slice. Slices are shown as ``uint8``
 (:func:`~napari_spine_seg.data.images.to_uint8`), so one contrast range suits the stack;
 open a single file to see its raw values.
+
+napari may compute a slice in a worker thread (asynchronous slicing); a file that
+cannot be read there is reported on the GUI thread (:func:`warn_on_gui_thread`), as
+napari's notifications must be.
 """
 
 from __future__ import annotations
@@ -29,6 +33,49 @@ import numpy as np
 from ..errors import SpineSegError
 from ._layers import image_layer, landmarks_layer, point_size, trimap_layer
 from ._notify import notify_warning
+
+_relay_lock = threading.Lock()
+_relay: Any = None
+
+
+def _gui_relay():
+    """A Qt object living on the GUI thread whose ``warn`` slot shows a warning; None
+    without a Qt application."""
+    global _relay
+    from qtpy.QtCore import QCoreApplication, QObject, Slot
+
+    app = QCoreApplication.instance()
+    if app is None:
+        return None
+    with _relay_lock:
+        if _relay is None:
+
+            class _Relay(QObject):
+                @Slot(str)
+                def warn(self, message: str) -> None:
+                    notify_warning(message)
+
+            relay = _Relay()
+            relay.moveToThread(app.thread())
+            _relay = relay
+        return _relay
+
+
+def warn_on_gui_thread(message: str) -> None:
+    """Show a napari warning from any thread: queued to the GUI thread from a worker.
+
+    Without a Qt application (a script, a headless test) it is shown at once.
+    """
+    if threading.current_thread() is threading.main_thread():
+        notify_warning(message)
+        return
+    relay = _gui_relay()
+    if relay is None:
+        notify_warning(message)
+        return
+    from qtpy.QtCore import Q_ARG, QMetaObject, Qt
+
+    QMetaObject.invokeMethod(relay, "warn", Qt.QueuedConnection, Q_ARG(str, message))
 
 
 def _pad(arr: np.ndarray, shape: tuple[int, int], dtype) -> np.ndarray:
@@ -69,7 +116,7 @@ class _SliceLoader:
             if key not in self.reported:
                 self.reported.add(key)
                 detail = str(exc) if isinstance(exc, SpineSegError) else f"{name}: {exc}"
-                notify_warning(f"{detail} (its {self.what} slice is shown empty)")
+                warn_on_gui_thread(f"{detail} (its {self.what} slice is shown empty)")
             arr = np.zeros(self.shape, dtype=self.dtype)
         arr.flags.writeable = False  # shared by every caller of this slice
         with self._lock:
@@ -141,7 +188,7 @@ def _readable(samples: Sequence[Any], source: str) -> tuple[list[Any], list[tupl
             continue
         kept.append(sample)
     if problems:
-        notify_warning(_summary(source, "left out", problems) + " (unreadable)")
+        warn_on_gui_thread(_summary(source, "left out", problems) + " (unreadable)")
     if not kept:
         raise SpineSegError(source, "has no readable images")
     return kept, shapes
@@ -157,7 +204,7 @@ def _all_landmarks(samples: Sequence[Any], source: str) -> list[np.ndarray | Non
             problems.append(str(exc))
             landmarks.append(None)
     if problems:
-        notify_warning(_summary(source, "no landmarks for", problems))
+        warn_on_gui_thread(_summary(source, "no landmarks for", problems))
     return landmarks
 
 

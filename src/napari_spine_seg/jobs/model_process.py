@@ -7,7 +7,10 @@ first; (2) building a TensorFlow graph is Python work that holds the GIL for hun
 of milliseconds at a time, which would freeze the viewer. So:
 
 - **Predictions** go to one long-lived child process (:func:`call`), which keeps the
-  model it has loaded; the widget's worker thread waits for the answer.
+  model it has loaded; the widget's worker thread waits for the answer, at most
+  :data:`CALL_TIMEOUT_S` seconds: a child that does not answer in time is killed and
+  the call fails with one line, so a hung child blocks neither later calls nor
+  napari's exit.
 - **Training** runs in a child process of its own (:class:`ProcessJob`); its progress
   events come back as they happen, a napari worker thread yields them to the GUI, and
   Stop sends the child ``SIGUSR1``, which sets the event ``train(cancel=...)`` checks
@@ -38,6 +41,11 @@ from ..errors import SpineSegError
 _CHILD_MODULE = "napari_spine_seg.jobs.model_process"
 #: how much lower than napari's the children's CPU priority is (see ``nice(1)``)
 _NICENESS = 10
+#: seconds a call to the model process may take (loading a model and predicting one
+#: large X-ray on a slow CPU take well under a minute) before the child is killed
+CALL_TIMEOUT_S = 300.0
+#: seconds napari's exit waits for a running call before killing the child
+_EXIT_WAIT_S = 2.0
 
 
 class _Child:
@@ -89,6 +97,12 @@ class _Child:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGUSR1)
 
+    def kill(self) -> None:
+        """End the child now (``SIGKILL``)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
     def stop(self) -> None:
         """End the child (it exits when its request pipe closes)."""
         try:
@@ -113,39 +127,78 @@ _lock = threading.Lock()
 _server: _Child | None = None
 
 
-def call(function: Callable, *args, **kwargs) -> Any:
+def call(function: Callable, *args, timeout_s: float | None = None, **kwargs) -> Any:
     """Run ``function(*args, **kwargs)`` in the model process and return its result.
 
     Blocks until done: call it from a worker thread, never from the GUI thread.
     `function` must be importable (module level). Calls are served one at a time. A
     model process that died is started again on the next call.
 
+    Parameters
+    ----------
+    function : callable
+    *args, **kwargs
+        Its arguments (picklable).
+    timeout_s : float, optional
+        Seconds to wait for the answer (and, before that, for a call under way to
+        end); default :data:`CALL_TIMEOUT_S`. A child that does not answer in time is
+        killed; the next call starts a new one.
+
     Raises
     ------
     SpineSegError
-        The function's own, or when the model process died meanwhile.
+        The function's own; when the model process died meanwhile; or when it did not
+        answer in `timeout_s` seconds.
     """
     global _server
-    with _lock:
+    timeout_s = CALL_TIMEOUT_S if timeout_s is None else float(timeout_s)
+    if not _lock.acquire(timeout=timeout_s):
+        raise SpineSegError(
+            None, f"the model process is busy with another call for over {timeout_s:.0f} s"
+        )
+    try:
         if _server is None or _server.process.poll() is not None:
             _server = _Child()
         server = _server
         try:
             server.send(("call", function, args, kwargs))
-            return _outcome(server.receive())
+            message = server.receive(timeout=timeout_s)
         except SpineSegError:
             if server.process.poll() is not None:
                 _server = None
             raise
+        if message is None:
+            _server = None
+            server.kill()
+            raise SpineSegError(
+                None,
+                f"the model process did not answer in {timeout_s:.0f} s; it was stopped "
+                "(the next call starts a new one)",
+            )
+        return _outcome(message)
+    finally:
+        _lock.release()
 
 
 def shutdown() -> None:
-    """Stop the model process (it is started again when needed)."""
+    """Stop the model process (it is started again when needed).
+
+    Waits a moment for a call under way; a child still busy then is killed, so that
+    a hung child never holds up napari's exit.
+    """
     global _server
-    with _lock:
+    got = _lock.acquire(timeout=_EXIT_WAIT_S)
+    try:
         server, _server = _server, None
-    if server is not None:
+    finally:
+        if got:
+            _lock.release()
+    if server is None:
+        return
+    if got:
         server.stop()
+    else:
+        server.kill()  # the waiting call then fails with "stopped unexpectedly"
 
 
 atexit.register(shutdown)

@@ -14,8 +14,11 @@ writes, into a chosen folder (one sub-folder per split for the AASCE layout):
   ImageMagick after re-encoding each trimap as three shades of black; here it is a
   few lines of numpy.
 
-The dataset's own files (its images, trimaps and landmark files) are never written:
-an export that would replace one stops before writing anything.
+The data set is never written: an export folder that is the data set's folder, lies
+inside it (``data/``, ``labels/``, the images' folder) or would replace one of its files
+is refused before anything is written. The export reads a
+:meth:`~.session.ReviewSession.snapshot` of the review, so that it may run in a thread
+while the person goes on reviewing.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from ..data.images import to_uint8
 from ..data.masks import DEFAULT_COLOUR_MAP, trimap_name, write_trimap_png
 from ..errors import SpineSegError
 from ..trimap import BACKGROUND, BORDER, LABEL_COLORS, SPINE, validate_trimap
-from .session import REVIEWED, ReviewSession
+from .protect import check_outside_dataset
+from .session import REVIEWED, ReviewSession, ReviewSnapshot
 
 COLOUR_FOLDER = "colour"
 OVERLAY_FOLDER = "overlay"
@@ -135,7 +139,7 @@ def _write_rgb(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
-def _protected_files(session: ReviewSession) -> set[Path]:
+def _protected_files(session: ReviewSession | ReviewSnapshot) -> set[Path]:
     """The dataset's own files, which an export must never replace."""
     protected = set()
     for sample in session.dataset.samples:
@@ -146,7 +150,7 @@ def _protected_files(session: ReviewSession) -> set[Path]:
 
 
 def export_review(
-    session: ReviewSession,
+    session: ReviewSession | ReviewSnapshot,
     out: str | os.PathLike,
     *,
     colour: bool = False,
@@ -158,9 +162,11 @@ def export_review(
 
     Parameters
     ----------
-    session : ReviewSession
+    session : ReviewSession or ReviewSnapshot
+        A live session is exported from a snapshot taken now.
     out : path-like
-        Output folder, created if needed; earlier exports in it are replaced.
+        Output folder, created if needed; earlier exports in it are replaced. It
+        must lie outside the data set.
     colour : bool
         Also write RGB colour trimaps to ``out/colour/``.
     overlay : bool
@@ -178,9 +184,21 @@ def export_review(
     Raises
     ------
     SpineSegError
-        When `out` cannot be written, or when a file to write is one of the dataset's
-        own (an image, a trimap, a landmark file); raised before anything is written.
+        When `out` is or lies inside one of the data set's folders, cannot be written,
+        or when a file to write is one of the dataset's own (an image, a trimap, a
+        landmark file); raised before anything is written.
     """
+    check_outside_dataset(out, session.dataset, "export folder")
+    if isinstance(session, ReviewSession):
+        with session.snapshot() as snapshot:
+            return export_review(
+                snapshot,
+                out,
+                colour=colour,
+                overlay=overlay,
+                statuses=statuses,
+                progress=progress,
+            )
     out = check_writable_folder(out)
     keys = session.reviewed_keys(statuses)
     result = ExportResult(skipped=[k for k in session.keys if k not in set(keys)])

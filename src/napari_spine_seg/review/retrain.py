@@ -19,20 +19,20 @@ from pathlib import Path
 from ..atomic import atomic_output
 from ..data.dataset import Dataset, open_dataset
 from ..errors import SpineSegError
-from .session import REVIEWED, ReviewSession
+from .session import REVIEWED, ReviewSession, ReviewSnapshot
 
 #: fine-tuning epochs unless told otherwise
 DEFAULT_EPOCHS = 5
 
 
 def retraining_dataset(
-    session: ReviewSession, base: str | os.PathLike | Dataset | None = None
+    session: ReviewSession | ReviewSnapshot, base: str | os.PathLike | Dataset | None = None
 ) -> Dataset:
     """The reviewed images of `session`, with their reviewed trimaps, plus `base`'s samples.
 
     Parameters
     ----------
-    session : ReviewSession
+    session : ReviewSession or ReviewSnapshot
     base : path-like or Dataset, optional
         The original training set. Its training and validation samples are kept
         (its test samples are not trained on), except those reviewed in `session`,
@@ -94,7 +94,7 @@ def original_training_set(model_path: str | os.PathLike) -> Path | None:
 
 
 def retrain(
-    session: ReviewSession,
+    session: ReviewSession | ReviewSnapshot,
     model_path: str | os.PathLike,
     out: str | os.PathLike,
     *,
@@ -108,7 +108,9 @@ def retrain(
 
     Parameters
     ----------
-    session : ReviewSession
+    session : ReviewSession or ReviewSnapshot
+        The review; a live session is trained on from a snapshot taken now (send a
+        snapshot to another process: a live session cannot be pickled).
     model_path : path-like
         The model to start from (its weights, optimizer state and settings).
     out : path-like
@@ -141,6 +143,18 @@ def retrain(
     model_path, out = Path(model_path), Path(out)
     if out.resolve() == model_path.resolve():
         raise SpineSegError(out, "is the model being fine-tuned; choose another file name")
+    if isinstance(session, ReviewSession):
+        with session.snapshot() as snapshot:
+            return retrain(
+                snapshot,
+                model_path,
+                out,
+                epochs=epochs,
+                base=base,
+                progress=progress,
+                cancel=cancel,
+                **train_options,
+            )
     if base is True:
         base = original_training_set(model_path)
     dataset = retraining_dataset(session, base)

@@ -14,16 +14,26 @@ Every file is written atomically (a temporary file renamed over the target). The
 trimap is written before the state, and a trimap on disk whose image the state still
 calls unreviewed is taken as corrected, so a kill between the two writes loses nothing.
 
-The dataset's own files are only read, never written.
+The dataset's own files are only read, never written: a review folder that is the
+data set's folder or lies inside it is refused before anything is written
+(:mod:`.protect`); the default one sits beside the data set
+(:func:`~.protect.default_review_folder`). One process at a time works in a review
+folder (:mod:`.lock`). A session's methods are safe to call from several threads;
+work that reads the review for long (export, retraining) takes a
+:meth:`ReviewSession.snapshot` and works on that.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import threading
+import uuid
+import weakref
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +44,8 @@ from ..data.masks import is_predicted_trimap, read_trimap_png, trimap_name, writ
 from ..errors import SpineSegError
 from ..spine.gaps import find_gaps
 from ..trimap import validate_trimap
+from . import lock as folder_lock
+from .protect import check_outside_dataset
 
 UNREVIEWED = "unreviewed"
 ACCEPTED = "accepted"
@@ -49,6 +61,8 @@ ORDERS = (FILE_ORDER, WORST_FIRST)
 
 STATE_FILE = "review.json"
 TRIMAP_FOLDER = "trimaps"
+#: prefix of the folders holding a snapshot's links to the reviewed trimaps
+SNAPSHOT_PREFIX = ".snapshot-"
 _FORMAT = "napari-spine-seg review"
 _VERSION = 1
 
@@ -171,13 +185,23 @@ class ReviewSession:
         current: str | None = None,
         statuses: Mapping[str, str] | None = None,
         model: str | None = None,
+        lock: folder_lock.FolderLock | None = None,
     ):
         if order not in ORDERS:
             raise SpineSegError(
                 None, f"unknown review order {order!r}; use one of {', '.join(ORDERS)}"
             )
+        if lock is None:
+            check_outside_dataset(folder, dataset, "review folder")
+            folder = check_writable_folder(folder)
+            lock = folder_lock.acquire(folder)
+        self._lock = lock
+        # released when the session is closed or collected, whichever comes first
+        self._release = weakref.finalize(self, lock.release)
+        # autosave, Accept and Reset (GUI thread) and snapshots share the session
+        self._mutex = threading.RLock()
         self.dataset = dataset
-        self.folder = check_writable_folder(folder)
+        self.folder = Path(folder)
         self._samples = {sample_key(s): s for s in dataset.samples}
         file_keys = list(self._samples)
         # keep a saved queue's order for the images still there; new ones go last
@@ -240,23 +264,58 @@ class ReviewSession:
             dataset = state["dataset"]
         if not isinstance(dataset, Dataset):
             dataset = open_dataset(dataset, require_labels=False)
-        if state is not None and Path(state["dataset"]).resolve() != Path(dataset.root).resolve():
-            raise SpineSegError(
-                state_path, f"is the review of {state['dataset']}, not of {dataset.root}"
+        # refused before anything is written, the folder itself included
+        check_outside_dataset(folder, dataset, "review folder")
+        folder = check_writable_folder(folder)
+        lock = folder_lock.acquire(folder)
+        try:
+            # read again under the lock: another process may have changed it meanwhile
+            state = _read_state(state_path) if state_path.exists() else None
+            if (
+                state is not None
+                and Path(state["dataset"]).resolve() != Path(dataset.root).resolve()
+            ):
+                raise SpineSegError(
+                    state_path, f"is the review of {state['dataset']}, not of {dataset.root}"
+                )
+            if lock.first:  # no write of this process can be under way
+                _clear_partial_writes(folder)
+            state = state or {}
+            session = cls(
+                dataset,
+                folder,
+                queue=state.get("queue"),
+                order=state.get("order", FILE_ORDER),
+                current=state.get("current"),
+                statuses=state.get("status"),
+                model=os.fspath(model) if model is not None else state.get("model"),
+                lock=lock,
             )
-        _clear_partial_writes(folder)
-        state = state or {}
-        session = cls(
-            dataset,
-            folder,
-            queue=state.get("queue"),
-            order=state.get("order", FILE_ORDER),
-            current=state.get("current"),
-            statuses=state.get("status"),
-            model=os.fspath(model) if model is not None else state.get("model"),
-        )
+        except BaseException:
+            lock.release()
+            raise
         session.save_state()
         return session
+
+    def close(self) -> None:
+        """Release the review folder's lock (the folder keeps the whole review)."""
+        self._release()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return not self._release.alive
+
+    def __enter__(self) -> ReviewSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self):
+        raise TypeError(
+            "a live review session cannot be sent to another process; send its snapshot()"
+        )
 
     @property
     def state_path(self) -> Path:
@@ -264,8 +323,24 @@ class ReviewSession:
         return self.folder / STATE_FILE
 
     def save_state(self) -> Path:
-        """Write the state file (atomically) and return its path."""
-        state = {
+        """Write the state file (atomically) and return its path.
+
+        Raises
+        ------
+        SpineSegError
+            When the file cannot be written (the folder became unwritable, say).
+        """
+        with self._mutex:
+            text = json.dumps(self._state(), indent=1) + "\n"
+            try:
+                return write_text_atomic(self.state_path, text)
+            except OSError as exc:
+                raise SpineSegError(
+                    self.state_path, f"cannot be written ({exc.strerror or exc})"
+                ) from exc
+
+    def _state(self) -> dict:
+        return {
             "format": _FORMAT,
             "version": _VERSION,
             "dataset": os.fspath(Path(self.dataset.root).resolve()),
@@ -275,7 +350,6 @@ class ReviewSession:
             "queue": self.keys,
             "status": {k: s for k, s in self._status.items() if s != UNREVIEWED},
         }
-        return write_text_atomic(self.state_path, json.dumps(state, indent=1) + "\n")
 
     # -- the queue ------------------------------------------------------------------
 
@@ -309,10 +383,15 @@ class ReviewSession:
             index = int(where)
             if not 0 <= index < len(self.keys):
                 raise SpineSegError(None, f"no image at position {index + 1} of {len(self.keys)}")
-        if index != self.index:
-            self.index = index
-            self.save_state()
-        return self.current_key
+        with self._mutex:
+            if index != self.index:
+                before, self.index = self.index, index
+                try:
+                    self.save_state()
+                except SpineSegError:
+                    self.index = before  # not moved: the state on disk says so too
+                    raise
+            return self.current_key
 
     def next(self) -> str:
         """Move to the next image (stays on the last); return its key."""
@@ -345,22 +424,27 @@ class ReviewSession:
         priorities : mapping of key to Priority, optional
             From :func:`review_priority` of each image's prediction.
         """
-        current = self.current_key
         file_keys = list(self._samples)
         if order == FILE_ORDER:
-            self.keys = file_keys
+            keys = file_keys
         elif order == WORST_FIRST:
             if priorities is None:
                 raise SpineSegError(None, "worst-first order needs each image's predicted gaps")
-            self.keys = worst_first(file_keys, priorities)
+            keys = worst_first(file_keys, priorities)
         else:
             raise SpineSegError(
                 None, f"unknown review order {order!r}; use one of {', '.join(ORDERS)}"
             )
-        self.order = order
-        self.index = self.keys.index(current)
-        self.save_state()
-        return list(self.keys)
+        with self._mutex:
+            before = (self.keys, self.order, self.index)
+            current = self.current_key
+            self.keys, self.order, self.index = keys, order, keys.index(current)
+            try:
+                self.save_state()
+            except SpineSegError:
+                self.keys, self.order, self.index = before
+                raise
+            return list(self.keys)
 
     # -- statuses and trimaps ---------------------------------------------------------
 
@@ -376,7 +460,8 @@ class ReviewSession:
     def reviewed_keys(self, statuses: Iterable[str] = REVIEWED) -> list[str]:
         """Keys of the images with one of `statuses`, in file order."""
         wanted = set(statuses)
-        return [k for k in self._samples if self._status[k] in wanted]
+        with self._mutex:
+            return [k for k in self._samples if self._status[k] in wanted]
 
     def trimap_path(self, key: str) -> Path:
         """Where the reviewed trimap of image `key` is kept (it may not exist yet)."""
@@ -404,7 +489,10 @@ class ReviewSession:
                 sample.image_path,
                 f"is {shape[0]} x {shape[1]} but its trimap is {trimap.shape[0]} x {trimap.shape[1]}",
             )
-        write_trimap_png(path, trimap, predicted=self.began_as_prediction(key))
+        try:
+            write_trimap_png(path, trimap, predicted=self.began_as_prediction(key))
+        except OSError as exc:
+            raise SpineSegError(path, f"cannot be written ({exc.strerror or exc})") from exc
         self._saved_input[key] = _checksum(raw)
         return path
 
@@ -423,8 +511,10 @@ class ReviewSession:
             trimap keeps that mark (:func:`~napari_spine_seg.data.masks.write_trimap_png`),
             so that its Cobb angles are measured as a network's outline.
         """
-        self._shown[self._check(key)] = _checksum(np.asarray(trimap))
-        self._from_prediction[key] = bool(predicted)
+        checksum = _checksum(np.asarray(trimap))
+        with self._mutex:
+            self._shown[self._check(key)] = checksum
+            self._from_prediction[key] = bool(predicted)
 
     def began_as_prediction(self, key: str) -> bool:
         """Whether the reviewed trimap of image `key` started from a network's prediction.
@@ -458,15 +548,15 @@ class ReviewSession:
         """
         raw = np.asarray(trimap)
         checksum = _checksum(raw)
-        if self._saved_input.get(self._check(key)) == checksum:
-            return False
-        if self._status[key] != CORRECTED and self._shown.get(key) == checksum:
-            return False
-        self._write(key, raw)
-        if self._status[key] != CORRECTED:
-            self._status[key] = CORRECTED
-            self.save_state()
-        return True
+        with self._mutex:
+            if self._saved_input.get(self._check(key)) == checksum:
+                return False
+            if self._status[key] != CORRECTED and self._shown.get(key) == checksum:
+                return False
+            self._write(key, raw)
+            if self._status[key] != CORRECTED:
+                self._set_status(key, CORRECTED)
+            return True
 
     def accept(self, key: str, trimap: np.ndarray) -> str:
         """Mark image `key` reviewed with `trimap` as its final trimap; return its status.
@@ -476,23 +566,36 @@ class ReviewSession:
         other becomes *accepted*.
         """
         raw = np.asarray(trimap)
-        shown = self._shown.get(self._check(key))
-        if self._status[key] == CORRECTED or (shown is not None and shown != _checksum(raw)):
-            self.save_edit(key, raw)  # edited since shown: a correction, not an acceptance
-            return CORRECTED
-        self._write(key, raw)
-        self._status[key] = ACCEPTED
-        self.save_state()
-        return ACCEPTED
+        with self._mutex:
+            shown = self._shown.get(self._check(key))
+            if self._status[key] == CORRECTED or (shown is not None and shown != _checksum(raw)):
+                self.save_edit(key, raw)  # edited since shown: a correction, not an acceptance
+                return CORRECTED
+            self._write(key, raw)
+            self._set_status(key, ACCEPTED)
+            return ACCEPTED
+
+    def _set_status(self, key: str, status: str) -> None:
+        """Set and save a status; on a failed save the status stays as it was."""
+        before, self._status[key] = self._status[key], status
+        try:
+            self.save_state()
+        except SpineSegError:
+            self._status[key] = before
+            raise
 
     def reset(self, key: str) -> None:
         """Forget the review of image `key`: delete its saved trimap, mark it unreviewed."""
         path = self.trimap_path(key)
-        self._status[key] = UNREVIEWED
-        self._saved_input.pop(key, None)
-        self._from_prediction.pop(key, None)
-        self.save_state()
-        path.unlink(missing_ok=True)
+        with self._mutex:
+            self._set_status(key, UNREVIEWED)
+            self._saved_input.pop(key, None)
+            self._from_prediction.pop(key, None)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                # the state says unreviewed; a trimap left on disk would read as corrected
+                raise SpineSegError(path, f"cannot be deleted ({exc.strerror or exc})") from exc
 
     def training_pairs(self, statuses: Iterable[str] = REVIEWED) -> list[tuple[Path, Path]]:
         """``(image path, reviewed trimap path)`` of every reviewed image, for retraining."""
@@ -500,12 +603,140 @@ class ReviewSession:
             (self.sample(k).image_path, self.trimap_path(k)) for k in self.reviewed_keys(statuses)
         ]
 
+    def snapshot(self) -> ReviewSnapshot:
+        """The review as it is now, for work that reads it for long in another thread.
+
+        Export and retraining read every reviewed trimap while the person goes on
+        reviewing (autosave, Accept, Reset). The snapshot holds the queue, the statuses
+        and each reviewed trimap as it is now: a hard link to its file (a copy where
+        the file system has no hard links) in a folder of its own in the review folder.
+        Autosave replaces a trimap by a new file, so the link keeps the old one. Taken
+        under the session's lock, in milliseconds; close it when done (a killed
+        process's snapshots are deleted when the review is next opened).
+
+        Returns
+        -------
+        ReviewSnapshot
+        """
+        with self._mutex:
+            folder = self.folder / f"{SNAPSHOT_PREFIX}{uuid.uuid4().hex[:12]}"
+            files: dict[str, Path] = {}
+            predicted: dict[str, bool] = {}
+            try:
+                for key in self.reviewed_keys():
+                    source = self.trimap_path(key)
+                    if not source.exists():
+                        continue  # a damaged review folder: the export says which is missing
+                    target = folder / source.relative_to(self.folder / TRIMAP_FOLDER)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        os.link(source, target)
+                    except OSError:
+                        shutil.copyfile(source, target)
+                    files[key] = target
+                    predicted[key] = self.began_as_prediction(key)
+            except OSError as exc:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise SpineSegError(
+                    folder, f"cannot hold a snapshot of the review ({exc.strerror or exc})"
+                ) from exc
+            return ReviewSnapshot(
+                dataset=self.dataset,
+                folder=self.folder,
+                keys=tuple(self.keys),
+                statuses=dict(self._status),
+                files=files,
+                predicted=predicted,
+                snapshot_folder=folder,
+            )
+
+
+@dataclass(frozen=True)
+class ReviewSnapshot:
+    """A review frozen at one moment (:meth:`ReviewSession.snapshot`): what export and
+    retraining read, with the names a :class:`ReviewSession` gives them. Picklable.
+
+    Attributes
+    ----------
+    dataset : Dataset
+    folder : pathlib.Path
+        The review folder.
+    keys : tuple of str
+        The queue.
+    statuses : dict of str to str
+    files : dict of str to pathlib.Path
+        Each reviewed image's trimap as it was (in `snapshot_folder`).
+    predicted : dict of str to bool
+        Whether each reviewed trimap started from a network's prediction.
+    snapshot_folder : pathlib.Path
+    """
+
+    dataset: Dataset
+    folder: Path
+    keys: tuple[str, ...]
+    statuses: dict[str, str]
+    files: dict[str, Path] = field(default_factory=dict)
+    predicted: dict[str, bool] = field(default_factory=dict)
+    snapshot_folder: Path | None = None
+
+    def sample(self, key: str) -> Sample:
+        """The sample known as `key`."""
+        for sample in self.dataset.samples:
+            if sample_key(sample) == key:
+                return sample
+        raise SpineSegError(self.dataset.root, f"has no image {key!r}")
+
+    def status(self, key: str) -> str:
+        """Status of image `key` when the snapshot was taken."""
+        return self.statuses[key]
+
+    def reviewed_keys(self, statuses: Iterable[str] = REVIEWED) -> list[str]:
+        """Keys of the images with one of `statuses`, in file order."""
+        wanted = set(statuses)
+        keys = (sample_key(s) for s in self.dataset.samples)
+        return [k for k in keys if self.statuses.get(k) in wanted]
+
+    def trimap_path(self, key: str) -> Path:
+        """The snapshot's copy of the reviewed trimap of `key` (it may not exist)."""
+        if key in self.files:
+            return self.files[key]
+        sample = self.sample(key)
+        sub = Path(self.snapshot_folder or self.folder / TRIMAP_FOLDER)
+        return (sub / sample.split if sample.split else sub) / trimap_name(sample.name)
+
+    def reviewed_trimap(self, key: str) -> np.ndarray | None:
+        """The reviewed trimap of `key` as it was, or None when it was unreviewed."""
+        if self.statuses.get(key, UNREVIEWED) == UNREVIEWED or key not in self.files:
+            return None
+        return read_trimap_png(self.files[key])
+
+    def began_as_prediction(self, key: str) -> bool:
+        """Whether the reviewed trimap of `key` started from a network's prediction."""
+        return self.predicted.get(key, False)
+
+    def close(self) -> None:
+        """Delete the snapshot's files (the review folder's own are untouched)."""
+        if self.snapshot_folder is not None:
+            shutil.rmtree(self.snapshot_folder, ignore_errors=True)
+
+    def __enter__(self) -> ReviewSnapshot:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _clear_partial_writes(folder: Path) -> None:
-    """Delete the temporary files of writes a killed process left half done."""
+    """Delete the temporary files of writes a killed process left half done.
+
+    Called only by the process that has just taken the folder's lock, so no write it
+    deletes the file of can be under way.
+    """
     for pattern in (f".{Path(STATE_FILE).stem}.*.part.json", f"{TRIMAP_FOLDER}/**/.*.part.png"):
         for path in folder.glob(pattern):
             path.unlink(missing_ok=True)
+    for path in folder.glob(f"{SNAPSHOT_PREFIX}*"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _read_state(path: Path) -> dict:

@@ -193,6 +193,9 @@ class PredictWidget(Container):
                 probability[i, :rows, :cols] = p
             source = layer.metadata.get(METADATA_KEY, {})
             meta = {"names": source.get("names"), "shapes": [list(s) for s in shapes]}
+        # where the image came from: the writer never saves the trimap over the data set
+        source_meta = layer.metadata.get(METADATA_KEY, {})
+        meta.update({k: source_meta[k] for k in ("path", "paths", "source") if k in source_meta})
         meta["image_layer"] = layer.name
         meta["predicted"] = True  # its Cobb angles are measured as a network's outline
         scale = tuple(layer.scale)

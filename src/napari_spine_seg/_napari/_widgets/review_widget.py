@@ -9,6 +9,13 @@ that changes the trimap, such as undo) is autosaved by the
 :class:`~napari_spine_seg.review.session.ReviewSession`; the review folder is the
 whole state, so a killed napari resumes at the same image with the same edits.
 
+An image whose save failed (the review folder became unwritable, say) is never
+closed: Next, Previous and Accept stay on it with its edits and say why in one
+notification; the timer's autosave says so once, then keeps trying quietly until a
+save works again. Export reads a snapshot of the review
+(:meth:`~napari_spine_seg.review.session.ReviewSession.snapshot`), so reviewing goes
+on while it runs.
+
 Keyboard shortcuts (viewer-wide): see :data:`SHORTCUTS`.
 """
 
@@ -28,6 +35,7 @@ from magicgui.widgets import (
 )
 
 from ...errors import SpineSegError
+from ...review.protect import default_review_folder
 from .._layers import image_layer, trimap_layer
 from .._notify import notify_info
 from ._state import viewer_state
@@ -53,10 +61,7 @@ def _path(edit: FileEdit) -> Path | None:
     return Path(text).expanduser() if text else None
 
 
-def default_review_folder(dataset: Path) -> Path:
-    """Where a dataset's review goes unless the person chooses: ``<dataset>-review`` beside it."""
-    dataset = Path(dataset)
-    return dataset.with_name(f"{dataset.name}-review")
+__all__ = ["SHORTCUTS", "ReviewWidget", "default_review_folder"]
 
 
 class ReviewWidget(Container):
@@ -76,6 +81,8 @@ class ReviewWidget(Container):
         self._key: str | None = None
         self._workers: set = set()
         self._predictions: dict[str, Any] = {}
+        # whether the last save failed (the timer's autosave then tells the person once)
+        self._save_failed = False
 
         self.dataset_edit = FileEdit(mode="d", label="dataset")
         self.folder_edit = FileEdit(mode="d", label="review folder")
@@ -222,7 +229,12 @@ class ReviewWidget(Container):
         except SpineSegError as exc:
             self._fail(exc)
             return
-        self._close_image()
+        if not self._close_image():
+            session.close()  # the image shown keeps its unsaved edits and its review
+            return
+        previous = self.session
+        if previous is not None and previous is not session:
+            previous.close()
         self.session = session
         self._predictions.clear()
         if dataset is None:
@@ -285,20 +297,27 @@ class ReviewWidget(Container):
 
     # -- showing an image -------------------------------------------------------------------
 
-    def _close_image(self) -> None:
-        self.autosave()
+    def _close_image(self) -> bool:
+        """Save and remove the image shown; keep it (and return False) when the save fails."""
+        if not self._save_shown():
+            return False
         for layer in self._layers:
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
         self._layers = []
         self._key = None
+        return True
 
     def show_current(self) -> None:
-        """Load the current image of the queue (in a thread) and show it for review."""
+        """Load the current image of the queue (in a thread) and show it for review.
+
+        The image shown stays when its edits cannot be saved.
+        """
         session = self.session
         if session is None:
             return
-        self._close_image()
+        if not self._close_image():
+            return
         self._update_labels()
         key = session.current_key
         model = self.state.model
@@ -371,28 +390,57 @@ class ReviewWidget(Container):
         self._stroke_timer.start()
 
     def autosave(self, _event=None) -> bool:
-        """Save the trimap of the image shown if it changed; return whether it wrote."""
+        """Save the trimap of the image shown if it changed; return whether it wrote.
+
+        A failed save is told once in a notification (then only in the widget's
+        message line) until a save works again.
+        """
         labels = self.trimap_layer
         if self.session is None or self._key is None or labels is None:
             return False
         try:
             written = self.session.save_edit(self._key, labels.data)
-        except SpineSegError as exc:
-            self._fail(exc)
+        except Exception as exc:  # the edits stay in the layer; it is saved again later
+            self._save_error(exc, notify=not self._save_failed)
             return False
+        if self._save_failed:
+            self._save_failed = False
+            self._say("saved again")
         if written:
             self._update_labels()
             self._say(f"autosaved {self.session.trimap_path(self._key).name}")
         return written
 
+    def _save_error(self, exc: BaseException, notify: bool = True) -> None:
+        self._save_failed = True
+        if notify:
+            self._fail(exc)
+        else:
+            self._say(str(exc) if isinstance(exc, SpineSegError) else repr(exc))
+
+    def _save_shown(self) -> bool:
+        """Save the image shown, telling the person when it fails; return whether it is safe
+        to close (saved, or nothing to save)."""
+        labels = self.trimap_layer
+        if self.session is None or self._key is None or labels is None:
+            return True
+        try:
+            self.session.save_edit(self._key, labels.data)
+        except Exception as exc:
+            self._save_error(exc)
+            return False
+        self._save_failed = False
+        return True
+
     def _go(self, move) -> None:
         if self.session is None:
             return
-        self.autosave()
+        if not self._save_shown():
+            return  # stay on the image: its edits are not saved
         before = self.session.current_key
         try:
             after = move()
-        except SpineSegError as exc:
+        except Exception as exc:
             self._fail(exc)
             return
         if after is not None and (after != before or self._key is None):
@@ -427,9 +475,10 @@ class ReviewWidget(Container):
             return
         try:
             self.session.accept(self._key, labels.data)
-        except SpineSegError as exc:
-            self._fail(exc)
+        except Exception as exc:  # not accepted: the image stays, with its edits
+            self._save_error(exc)
             return
+        self._save_failed = False
         self.next_unreviewed()
 
     def reset_image(self) -> None:
@@ -437,8 +486,12 @@ class ReviewWidget(Container):
         if self.session is None or self._key is None:
             return
         key = self._key
-        self._key = None  # nothing to autosave: the review is being discarded
-        self.session.reset(key)
+        try:
+            self.session.reset(key)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._key = None  # nothing to autosave: the review is discarded
         self.show_current()
 
     # -- export -----------------------------------------------------------------------------
@@ -454,15 +507,18 @@ class ReviewWidget(Container):
             return
         self.autosave()
         from ...review.export import export_review
+        from ...review.protect import check_outside_dataset
 
         colour, overlay = self.colour_check.value, self.overlay_check.value
+        try:
+            check_outside_dataset(out, session.dataset, "export folder")
+            snapshot = session.snapshot()  # the worker reads this, not the live session
+        except SpineSegError as exc:
+            self._fail(exc)
+            return
 
         def run():
-            done = []
-            result = export_review(
-                session, out, colour=colour, overlay=overlay, progress=lambda i, n: done.append(i)
-            )
-            return result
+            return export_review(snapshot, out, colour=colour, overlay=overlay)
 
         def report(result):
             self.last_export = result
@@ -470,12 +526,24 @@ class ReviewWidget(Container):
             self._say(text)
             notify_info(text)
 
-        start_worker(run, on_return=report, on_error=self._fail, keep_in=self._workers)
+        start_worker(
+            run,
+            on_return=report,
+            on_error=self._fail,
+            on_finish=snapshot.close,
+            keep_in=self._workers,
+        )
 
     # -- teardown ---------------------------------------------------------------------------
 
-    def close_review(self) -> None:
-        """Save, remove the review's layers and forget the session (the folder keeps it all)."""
-        self._close_image()
+    def close_review(self) -> bool:
+        """Save, remove the review's layers, release the review folder and forget the session
+        (the folder keeps it all); return False (and keep it all open) when the save fails."""
+        if not self._close_image():
+            return False
+        if self.session is not None:
+            self.session.close()
         self.session = None
+        self.state.set_review(None)
         self._set_enabled(False)
+        return True

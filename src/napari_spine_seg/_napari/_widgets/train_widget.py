@@ -477,9 +477,13 @@ class TrainWidget(Container):
             self._fail(SpineSegError(None, "a training job is running already; stop it first"))
             return
         rows, cols = settings["size"]
-        options = SlurmOptions(
-            partition=self.partition.value.strip() or None, time_min=int(self.time_min.value)
-        )
+        try:  # a bad partition name or too short a time limit: one line, nothing sent
+            options = SlurmOptions(
+                partition=self.partition.value.strip() or None, time_min=int(self.time_min.value)
+            )
+        except SpineSegError as exc:
+            self._fail(exc)
+            return
         self._job = job = _SlurmFollower(
             lambda: submit_training(
                 dataset,
@@ -569,20 +573,30 @@ class TrainWidget(Container):
         if session is None:
             self._fail(SpineSegError(None, "no open review: open one in the review widget"))
             return
+        if self.running:
+            self._fail(SpineSegError(None, "a training job is running already; stop it first"))
+            return
         source = Path(model.path)
         out = free_model_name(source)
         epochs = int(self.retrain_epochs.value)
+        try:
+            # the child trains on the review as it is now, while the person goes on
+            snapshot = session.snapshot()
+        except SpineSegError as exc:
+            self._fail(exc)
+            return
         self.plot.reset(model.info.history)
         self._run(
             retrain,
-            f"retraining {source.name} on {len(session.reviewed_keys())} reviewed images",
-            session=session,
+            f"retraining {source.name} on {len(snapshot.reviewed_keys())} reviewed images",
+            on_finish=snapshot.close,
+            session=snapshot,
             model_path=source,
             out=out,
             epochs=epochs,
         )
 
-    def _run(self, function, what: str, **kwargs) -> None:
+    def _run(self, function, what: str, on_finish=None, **kwargs) -> None:
         from ...jobs.model_process import ProcessJob
 
         if self.running:
@@ -591,12 +605,18 @@ class TrainWidget(Container):
         self._job = ProcessJob(function, **kwargs)
         self._set_running(True)
         self._say(f"{what}: starting…")
+
+        def finish():
+            if on_finish is not None:
+                on_finish()
+            self._on_finish()
+
         start_worker(
             self._job.events,
             on_yield=self._on_event,
             on_return=self._on_done,
             on_error=self._fail,
-            on_finish=self._on_finish,
+            on_finish=finish,
             keep_in=self._workers,
         )
 
