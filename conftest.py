@@ -40,4 +40,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if _GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
-
