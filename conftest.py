@@ -26,6 +26,30 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped in CI, where every test must run: {reason}"
 
 
+#: the variables as the session found them (a module fixture may set its own)
+_ENV_AT_START = {name: os.environ.get(name) for name in ("SPINE_SEG_CACHE", "SPINE_SEG_JOBS_DIR")}
+
+
+@pytest.fixture(scope="session")
+def _user_folders(tmp_path_factory):
+    return tmp_path_factory.mktemp("user-folders")
+
+
+@pytest.fixture(autouse=True)
+def _no_writes_to_home(_user_folders, monkeypatch):
+    """Keep the array cache and the jobs index out of the home folder.
+
+    Training (the GUI's too) caches fitted arrays in ``~/.cache`` and jobs are indexed in
+    ``~/.local/share`` unless ``SPINE_SEG_CACHE`` and ``SPINE_SEG_JOBS_DIR`` say otherwise;
+    both point into the session's temporary folder (shared by the session's tests, like a
+    user's would be). A test that sets its own keeps its own. Child processes, local jobs
+    and slurm jobs inherit them.
+    """
+    for name, sub in (("SPINE_SEG_CACHE", "cache"), ("SPINE_SEG_JOBS_DIR", "jobs")):
+        if os.environ.get(name) == _ENV_AT_START[name]:  # not set by a wider fixture
+            monkeypatch.setenv(name, str(_user_folders / sub))
+
+
 #: fixtures that put a Qt/OpenGL window in the test process
 _GUI_FIXTURES = {"make_napari_viewer", "make_napari_viewer_proxy", "qtbot", "qapp"}
 
@@ -40,4 +64,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if _GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
-

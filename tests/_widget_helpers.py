@@ -79,6 +79,16 @@ class StallProbe:
         busy = [wall for wall, cpu in self.pauses(until) if cpu >= 0.5 * wall]
         return max(busy, default=0.0)
 
+    def longest_busy(self, until: float = float("inf")) -> float:
+        """Like :meth:`longest_stall`, measured by this process's CPU time in the pause (ms).
+
+        The work that held the event loop up, whatever the load: when other processes
+        take the CPUs a pause's wall time grows, its CPU time does not (capped at the
+        pause's wall time, since several threads of this process add up).
+        """
+        busy = [min(wall, cpu) for wall, cpu in self.pauses(until) if cpu >= 0.5 * wall]
+        return max(busy, default=0.0)
+
     def report(self, until: float = float("inf")) -> str:
         worst = sorted(self.pauses(until), reverse=True)[:3]
         return ", ".join(f"{w:.0f} ms (CPU {c:.0f} ms)" for w, c in worst)

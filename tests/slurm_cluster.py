@@ -109,6 +109,50 @@ class SlurmCluster:
             done.stdout.strip() if done.returncode == 0 else f"sinfo failed: {done.stderr.strip()}"
         )
 
+    def controller_up(self) -> bool:
+        """True when ``scontrol ping`` says the controller is UP."""
+        done = self.run("scontrol", "ping", timeout=10)
+        return done.returncode == 0 and " is UP" in done.stdout
+
+    def stop_controller(self) -> None:
+        """Stop slurmctld only (SIGTERM: it saves its state); jobs on the node run on."""
+        proc = self.procs["slurmctld"]
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    def start_controller(self, timeout: float = 30.0) -> None:
+        """Start slurmctld again (it recovers its jobs from its state folder); wait for it."""
+        proc = self.procs.get("slurmctld")
+        if proc is not None and proc.poll() is None:
+            return
+        log = open(self.root / "slurmctld.stderr", "ab")
+        self.procs["slurmctld"] = subprocess.Popen(
+            ["slurmctld", "-D", "-f", str(self.conf)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        _wait_for(self.controller_up, timeout, "the controller back", self)
+
+    def set_node(self, state: str, reason: str = "test") -> None:
+        """``scontrol update nodename=NODE state=STATE`` (``down``, ``resume`` ...)."""
+        command = ["scontrol", "update", f"nodename={self.node}", f"state={state}"]
+        if state.lower() in ("down", "drain", "fail"):
+            command.append(f"reason={reason}")
+        done = self.run(*command)
+        if done.returncode != 0:
+            raise ClusterError(f"{' '.join(command)} failed: {done.stderr.strip()}")
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until no job is queued or running and the node is idle (a healthy cluster)."""
+
+        def idle() -> bool:
+            left = self.run("squeue", "--noheader", "--states=PD,R,CG,CF,RQ,S", timeout=30)
+            return left.returncode == 0 and not left.stdout.strip() and self.node_state() == "idle"
+
+        _wait_for(idle, timeout, "an empty queue and an idle node", self)
+
     def stop(self) -> None:
         """Cancel every job, let the jobs end, and stop the daemons."""
         try:
@@ -189,6 +233,8 @@ SchedulerParameters=sched_interval=2,bf_interval=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
+# refuse at submission what the partition cannot give (as most sites do), not queue it forever
+EnforcePartLimits=ALL
 MpiDefault=none
 ReturnToService=2
 KillWait=5

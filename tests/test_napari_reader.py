@@ -369,14 +369,20 @@ def test_481_image_split_opens_fast_and_small(make_napari_viewer, tmp_path):
     # full-size X-rays: decoding them all (or their trimaps) would take gigabytes
     split = os.fspath(_write_big_split(tmp_path / "big", 481, (2000, 800)))
     viewer = make_napari_viewer()
-    rss0, t0 = _rss_bytes(), time.perf_counter()
+    # this process's CPU time, not wall time: other processes on a shared machine stretch
+    # the wall clock, never the work done here (decoding 481 full-size X-rays would take
+    # a minute of CPU; reading the names and landmarks and adding lazy layers, well under 3 s)
+    rss0, t0, wall0 = _rss_bytes(), time.process_time(), time.perf_counter()
     layers = _reader.get_aasce_reader(split)(split)
     for data, kwargs, layer_type in layers:
         getattr(viewer, f"add_{layer_type}")(data, **kwargs)
-    elapsed, grown = time.perf_counter() - t0, _rss_bytes() - rss0
-    print(f"481 images: {elapsed:.2f} s, {grown / 1e6:.0f} MB")
+    elapsed, grown = time.process_time() - t0, _rss_bytes() - rss0
+    print(
+        f"481 images: {elapsed:.2f} s CPU ({time.perf_counter() - wall0:.2f} s wall), "
+        f"{grown / 1e6:.0f} MB"
+    )
     image, labels, points = viewer.layers
     assert image.data.shape == labels.data.shape == (481, 2000, 800)
     assert len(points.data) == 481 * 68
-    assert elapsed < 3.0, f"opening 481 images took {elapsed:.2f} s"
+    assert elapsed < 3.0, f"opening 481 images took {elapsed:.2f} s of CPU time"
     assert grown < 500e6, f"opening 481 images took {grown / 1e6:.0f} MB"

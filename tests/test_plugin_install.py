@@ -1,6 +1,7 @@
 """The package as users get it: a wheel that napari finds, and imports that stay light.
 
-The wheel test builds the wheel, installs it with ``pip --no-deps`` into a fresh venv
+The wheel test builds the wheel offline (``build --no-isolation``: no package index is
+asked), installs it with ``pip --no-deps --no-index`` into a fresh venv
 and asks npe2 there, in an isolated interpreter (``python -I``, another working folder),
 to discover the plugin: so the manifest must be inside the installed package, not
 reached through the editable install of the source tree.
@@ -27,10 +28,17 @@ def _run(args, **kwargs) -> subprocess.CompletedProcess:
     return proc
 
 
+#: no package index during the tests: the wheel is built and installed from what is here
+OFFLINE = {**os.environ, "PIP_NO_INDEX": "1"}
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """The wheel, built offline with the build backend of this environment (``hatchling``,
+    in the ``testing`` extra) instead of one downloaded into an isolated build env."""
     out = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", os.fspath(out), os.fspath(REPO)])
+    build = [sys.executable, "-m", "build", "--wheel", "--no-isolation"]
+    _run([*build, "--outdir", os.fspath(out), os.fspath(REPO)], env=OFFLINE)
     (whl,) = out.glob("napari_spine_seg-*.whl")
     return whl
 
@@ -40,7 +48,7 @@ def test_wheel_in_a_fresh_venv_is_discovered_by_npe2(wheel, tmp_path):
     _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", os.fspath(venv)])
     python = venv / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--python", os.fspath(python)]
-    _run([*pip, "install", "--no-deps", "--no-index", "--quiet", os.fspath(wheel)])
+    _run([*pip, "install", "--no-deps", "--no-index", "--quiet", os.fspath(wheel)], env=OFFLINE)
     where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     site = Path(_run([os.fspath(python), "-I", "-c", where]).stdout.strip())
     # --system-site-packages reaches the base interpreter; when the tests run in a venv

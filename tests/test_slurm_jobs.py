@@ -16,10 +16,26 @@ import time
 import pytest
 
 from _files import write_folder_layout
-from napari_spine_seg.jobs import SlurmOptions, job_status, list_jobs, reattach, submit_training
+from napari_spine_seg.jobs import (
+    JobSpec,
+    SlurmOptions,
+    cancel_job,
+    job_status,
+    list_jobs,
+    reattach,
+    run_job,
+    submit_training,
+)
 from napari_spine_seg.jobs.slurm import task_states
 from napari_spine_seg.jobs.spec import pick_checkpoint
-from napari_spine_seg.jobs.status import CANCELLED, COMPLETED, FAILED, normalise_slurm_state
+from napari_spine_seg.jobs.status import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    normalise_slurm_state,
+)
 from slurm_cluster import SIGNAL_DELAY_S, slurm_cluster, spine_seg
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -53,12 +69,18 @@ def work(slurm_cluster, tmp_path_factory):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def time_limit_job(work):
+def time_limit_job(work, request):
     """A training longer than its 1-minute limit, submitted before every other test.
 
     A thread follows it from the start, as ``--wait`` does, printing into a buffer.
+    Only when its test is selected: the other tests do not need it.
     """
     from napari_spine_seg.cli._slurm_args import follow
+
+    if not any(
+        item.name == "test_time_limit_requeues_and_resumes" for item in request.session.items
+    ):
+        return None
 
     job = submit_training(
         "ds20",
@@ -209,17 +231,35 @@ def test_time_limit_requeues_and_resumes(time_limit_job):
     assert printed.strip().endswith(f"COMPLETED epoch {TIME_LIMIT_EPOCHS}/{TIME_LIMIT_EPOCHS}")
 
 
-def test_jobs_lists_every_job_with_its_state(work, capsys):
+def test_jobs_lists_every_job_with_its_state(work, capsys, tmp_path, monkeypatch):
+    """``spine-seg jobs`` lists this test's own jobs: one failed, one cancelled, one done."""
+    monkeypatch.setenv("SPINE_SEG_JOBS_DIR", str(tmp_path / "index"))
+    options = _opts()
+    failed = submit_training("no-such-data", tmp_path / "f.keras", epochs=1, options=options)
+
+    def synth(name: str, n: int):
+        args = (str(tmp_path / name), "--train", str(n), "--test", "0")
+        return run_job(JobSpec("synth", args, tmp_path / f"{name}.job", tmp_path), "slurm", options)
+
+    cancelled = synth("many", 100000)
+    done = synth("few", 2)
+    _wait_for(lambda: cancelled.status().state in (PENDING, RUNNING), 60, "the job to queue")
+    cancel_job(cancelled.job_id)
+    for job in (failed, cancelled, done):
+        job.wait(poll_s=1.0, timeout_s=300)
     states = {s.job_id: s for s in list_jobs()}
-    assert len(states) >= 4
+    assert {k: s.state for k, s in states.items()} == {
+        failed.job_id: FAILED,
+        cancelled.job_id: CANCELLED,
+        done.job_id: COMPLETED,
+    }
     assert spine_seg(["jobs"]) == 0
     table = capsys.readouterr().out
     for job_id, status in states.items():
         assert re.search(rf"^{job_id}\s+{status.command}\s+{status.state}\b", table, re.M), table
-    assert {s.state for s in states.values()} >= {COMPLETED, FAILED, CANCELLED}
     # a new process finds the same jobs (the index is on disk)
-    again = reattach(next(iter(states)))
-    assert again.status().state == states[again.job_id].state
+    again = reattach(done.job_id)
+    assert again.status().state == COMPLETED
 
 
 def test_spine_seg_itself_offers_slurm(work, capsys):

@@ -121,6 +121,8 @@ def test_prediction_never_stalls_the_gui(viewer_with_model, qtbot):
         qtbot.wait(100)
     assert viewer.layers["x3 trimap"] is before  # updated in place
     assert len(again.ticks) > 10
-    model_work = first.longest_stall(until=inserting[0])
+    # 200 ms of this process's work inside one pause of the event loop (its CPU time:
+    # on a loaded 2-core machine the wall time of a pause grows with other processes' work)
+    model_work = first.longest_busy(until=inserting[0])
     assert model_work < 200, f"the event loop stalled: {first.report(until=inserting[0])}"
-    assert again.longest_stall() < 200, f"the event loop stalled: {again.report()}"
+    assert again.longest_busy() < 200, f"the event loop stalled: {again.report()}"

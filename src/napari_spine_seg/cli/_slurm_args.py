@@ -236,17 +236,22 @@ def job_spec(args: argparse.Namespace):
 
 def follow(job, stream=None, poll_s: float = 2.0):
     """Print the job's state and epochs on `stream` (stderr) until it ends; return its status."""
+    from ..jobs.slurm import NOT_ANSWERING
+
     stream = stream or sys.stderr
     last: tuple = ()
 
     def show(status) -> None:
         nonlocal last
-        now = (status.state, status.epoch)
+        # while the controller is down the job runs on: say so once, keep polling
+        unreachable = status.detail if NOT_ANSWERING in status.detail else ""
+        now = (status.state, status.epoch, bool(unreachable))
         if now != last:
             progress = status.progress_text()
             print(
                 f"{time.strftime('%H:%M:%S')} job {status.job_id} {status.state}"
-                + (f" {progress}" if progress else ""),
+                + (f" {progress}" if progress else "")
+                + (f" ({unreachable}; still asking)" if unreachable else ""),
                 file=stream,
                 flush=True,
             )

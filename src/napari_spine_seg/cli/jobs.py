@@ -58,8 +58,13 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(statuses))
         return 0
     if action == "show":
+        from ..jobs.slurm import NOT_ANSWERING
+
         status = reattach(args.job_id).status()
-        print(f"job {status.job_id}: {status.state} ({MEANINGS.get(status.state, '')})")
+        meaning = MEANINGS.get(status.state, "")
+        if NOT_ANSWERING in status.detail:  # the job itself may well be running
+            meaning = f"{status.detail}; the job keeps running without it"
+        print(f"job {status.job_id}: {status.state} ({meaning})")
         print(f"command: spine-seg {status.command}; {status.progress_text() or 'no epochs yet'}")
         print(f"folder: {status.folder}")
         print(f"output: {status.out}")

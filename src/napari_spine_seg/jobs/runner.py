@@ -280,12 +280,22 @@ def _cancel(record: JobRecord) -> None:
 
 def _slurm_state(record: JobRecord) -> tuple[str, str, dict[str, dict], JobRecord]:
     spec = record.spec
-    raw = slurm.task_states(record.job_id)
     files = slurm.read_status_files(spec.logs, record.job_id)
     own = [str(f.get("state", UNKNOWN)) for f in files.values()]
+    try:
+        raw = slurm.task_details(record.job_id)
+    except slurm.SlurmNotAnswering as exc:
+        # the job runs on without the controller; say so and keep asking
+        if len(own) >= spec.n_tasks:
+            detail = f"from the job's status files ({exc.problem})"
+            return combine_states(own), detail, files, record
+        return UNKNOWN, exc.problem, files, record
     if raw:
-        state = combine_states([normalise_slurm_state(s) for s in raw.values()])
-        detail = ", ".join(f"{k} {v}" for k, v in sorted(raw.items()))
+        state = combine_states([normalise_slurm_state(s) for s, _ in raw.values()])
+        detail = ", ".join(
+            f"{k} {s}" + (f" ({r})" if r and r != "None" else "")
+            for k, (s, r) in sorted(raw.items())
+        )
         if state in (COMPLETED, FAILED) and len(own) >= spec.n_tasks:
             state = combine_states(own)  # ours tells TIMEOUT and CANCELLED from FAILED
         if state in FINAL_STATES:

@@ -11,6 +11,7 @@ import shlex
 import time
 
 from .options import SlurmOptions
+from .slurm import sbatch_pattern_safe
 from .spec import JobSpec, cli_command
 
 
@@ -18,10 +19,12 @@ def _q(text: object) -> str:
     return shlex.quote(str(text))
 
 
-def _sbatch_path(path: object) -> str:
-    # sbatch reads #SBATCH values itself (no shell); it understands double quotes
-    text = str(path)
-    return f'"{text}"' if any(c.isspace() for c in text) else text
+def _sbatch_path(path: object, name: str | None = None) -> str:
+    # sbatch reads #SBATCH values itself (no shell); it understands double quotes and
+    # ends a value at an unquoted '#'. --output/--error are patterns (`name` holds %j):
+    # there a literal '%' of the folder is written '%%'
+    text = str(path) if name is None else f"{sbatch_pattern_safe(path)}/{name}"
+    return f'"{text}"' if any(c.isspace() or c == "#" for c in text) else text
 
 
 def render_script(spec: JobSpec, options: SlurmOptions) -> str:
@@ -50,8 +53,8 @@ def render_script(spec: JobSpec, options: SlurmOptions) -> str:
         lines.append(f"#SBATCH --array=0-{spec.n_tasks - 1}")
     lines += [
         f"#SBATCH --chdir={_sbatch_path(spec.cwd)}",
-        f"#SBATCH --output={_sbatch_path(spec.logs / f'{name}_0_log.out')}",
-        f"#SBATCH --error={_sbatch_path(spec.logs / f'{name}_0_log.err')}",
+        f"#SBATCH --output={_sbatch_path(spec.logs, f'{name}_0_log.out')}",
+        f"#SBATCH --error={_sbatch_path(spec.logs, f'{name}_0_log.err')}",
         "#SBATCH --open-mode=append",
     ]
     if options.setup:

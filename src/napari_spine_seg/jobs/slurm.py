@@ -14,8 +14,11 @@ chosen and the job is requeued with ``--resume CHECKPOINT``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -38,6 +41,14 @@ STOP_GRACE_S = 60.0
 #: seconds to wait for slurm's commands before calling slurm "not answering"
 SLURM_TIMEOUT_S = 30.0
 _TOOLS = ("sbatch", "squeue", "scancel", "scontrol", "srun")
+#: the start of every message that says the controller cannot be reached
+NOT_ANSWERING = "slurm is not answering"
+#: one submission at a time: submitit's sbatch string maker is swapped while it runs
+_SUBMIT_LOCK = threading.Lock()
+
+
+class SlurmNotAnswering(SpineSegError):
+    """Slurm's controller cannot be reached (down, restarting, or the network)."""
 
 
 def check_slurm(timeout: float = SLURM_TIMEOUT_S) -> None:
@@ -55,15 +66,27 @@ def check_slurm(timeout: float = SLURM_TIMEOUT_S) -> None:
             f"slurm is not installed here (no {', '.join(missing)} on the PATH); "
             "run without --slurm to work on this machine",
         )
+    problem = controller_problem(timeout)
+    if problem:
+        raise SlurmNotAnswering(None, problem)
+
+
+def controller_problem(timeout: float = SLURM_TIMEOUT_S) -> str | None:
+    """None when slurm's controller answers ``scontrol ping``, else one line saying why not.
+
+    ``scontrol ping`` answers at once when the controller is down, where ``squeue``
+    keeps trying for about 20 s.
+    """
     try:
         done = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise SpineSegError(
-            None, f"slurm is not answering (scontrol ping gave no answer in {timeout:.0f} s)"
-        ) from None
+        return f"{NOT_ANSWERING} (scontrol ping gave no answer in {timeout:.0f} s)"
+    except OSError as exc:
+        return f"{NOT_ANSWERING} (cannot run scontrol: {exc.strerror or exc})"
     if done.returncode != 0 or " is UP" not in done.stdout:
         said = _first_line(done.stdout + "\n" + done.stderr) or "scontrol ping failed"
-        raise SpineSegError(None, f"slurm is not answering: {said}")
+        return f"{NOT_ANSWERING}: {said}"
+    return None
 
 
 def _first_line(text: str) -> str:
@@ -285,8 +308,75 @@ def _executor(spec: JobSpec, options: SlurmOptions):
     return executor
 
 
+def sbatch_pattern_safe(path: str | os.PathLike) -> str:
+    """`path` for an sbatch/srun ``--output`` pattern: every ``%`` doubled (a literal ``%``).
+
+    Slurm expands ``%j``, ``%A``, ``%x`` ... in ``--output`` and ``--error``, so a folder
+    named ``run 50%`` must be written ``run 50%%`` there.
+    """
+    return os.fspath(path).replace("%", "%%")
+
+
+def check_job_folder(folder: Path) -> None:
+    """Refuse a job folder that submitit would misread (it expands ``%j`` ... in its folder).
+
+    Raises
+    ------
+    SpineSegError
+        When the folder's path holds ``%j``, ``%t``, ``%A`` or ``%a``.
+    """
+    found = re.search(r"%[jtAa]", str(folder))
+    if found:
+        raise SpineSegError(
+            folder,
+            f"the job folder's path holds {found.group()!r}, which submitit replaces by the job "
+            "id; give another --job-dir",
+        )
+
+
+@contextlib.contextmanager
+def _sbatch_call():
+    """Around submitit's call of sbatch: pattern-safe log paths, sbatch's output captured.
+
+    submitit builds the ``--output``/``--error`` patterns from its folder as it is and
+    prints sbatch's stderr itself when sbatch refuses; here the folder's ``%`` are
+    doubled and what sbatch says is kept for our own one line. Yields the captured text.
+    """
+    from submitit.slurm import slurm as submitit_slurm
+
+    original = submitit_slurm._make_sbatch_string
+
+    def make(command, folder, **parameters):
+        return original(command=command, folder=sbatch_pattern_safe(folder), **parameters)
+
+    said = io.StringIO()
+    with _SUBMIT_LOCK:
+        submitit_slurm._make_sbatch_string = make
+        try:
+            with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+                yield said
+        finally:
+            submitit_slurm._make_sbatch_string = original
+
+
+def _refusal(exc: BaseException, said: str) -> str:
+    """sbatch's reason for refusing a job, as one line."""
+    text = "\n".join(
+        part for part in (str(exc).split("Error stream produced:")[-1], said) if part.strip()
+    )
+    reasons: list[str] = []
+    for line in text.splitlines():
+        line = re.sub(r"^\s*sbatch:\s*(error:\s*)?", "", line).strip()
+        if line and line not in reasons:
+            reasons.append(line)
+    return "; ".join(reasons) or type(exc).__name__
+
+
 def submit(spec: JobSpec, options: SlurmOptions) -> str:
     """Submit `spec` to slurm; return the job id (an array's main id).
+
+    Nothing of sbatch's reaches the terminal: its reason for refusing a job is part of
+    the one error line.
 
     Raises
     ------
@@ -294,18 +384,22 @@ def submit(spec: JobSpec, options: SlurmOptions) -> str:
         When slurm is missing, does not answer or refuses the job.
     """
     check_slurm()
+    check_job_folder(spec.logs)
     spec.logs.mkdir(parents=True, exist_ok=True)
     executor = _executor(spec, options)
     data = spec.to_dict()
-    try:
-        if spec.task_args:
-            calls = [CliCall(data, list(args), task) for task, args in enumerate(spec.task_args)]
-            jobs = executor.submit_array(calls)
-            return str(jobs[0].job_id).split("_", 1)[0]
-        job = executor.submit(CliCall(data, list(spec.args)))
-    except Exception as exc:  # submitit reports sbatch's refusal in several types
-        message = _first_line(str(exc).split("Error stream produced:")[-1]) or str(exc)
-        raise SpineSegError(spec.script, f"slurm refused the job: {message}") from exc
+    with _sbatch_call() as said:
+        try:
+            if spec.task_args:
+                calls = [
+                    CliCall(data, list(args), task) for task, args in enumerate(spec.task_args)
+                ]
+                jobs = executor.submit_array(calls)
+                return str(jobs[0].job_id).split("_", 1)[0]
+            job = executor.submit(CliCall(data, list(spec.args)))
+        except Exception as exc:  # submitit reports sbatch's refusal in several types
+            message = _refusal(exc, said.getvalue())
+            raise SpineSegError(spec.script, f"slurm refused the job: {message}") from exc
     return str(job.job_id)
 
 
@@ -324,11 +418,28 @@ def task_states(job_id: str) -> dict[str, str]:
 
     Asks ``squeue`` (jobs slurm still holds, finished ones for a few minutes), then
     ``sacct`` (when the cluster keeps accounting). Empty when slurm does not know it.
+
+    Raises
+    ------
+    SlurmNotAnswering
+        When the controller cannot be reached: then nothing can be said about the job.
     """
-    done = _run(["squeue", "--noheader", "--states=all", f"--jobs={job_id}", "--format=%i|%T"])
-    states = _parse_states(done.stdout if done is not None and done.returncode == 0 else "")
-    if states:
-        return states
+    return {task: state for task, (state, _) in task_details(job_id).items()}
+
+
+def task_details(job_id: str) -> dict[str, tuple[str, str]]:
+    """Like :func:`task_states`, with slurm's reason for each state (``"None"``, ``"Priority"``)."""
+    problem = controller_problem()
+    if problem:
+        raise SlurmNotAnswering(None, problem)
+    done = _run(["squeue", "--noheader", "--states=all", f"--jobs={job_id}", "--format=%i|%T|%r"])
+    if done is not None and done.returncode == 0:
+        states = _parse_states(done.stdout)
+        if states:
+            return states
+    elif done is None or "Invalid job id" not in done.stderr:
+        said = _first_line(done.stderr) if done is not None else "no answer from squeue"
+        raise SlurmNotAnswering(None, f"{NOT_ANSWERING}: {said}")
     done = _run(
         [
             "sacct",
@@ -336,18 +447,19 @@ def task_states(job_id: str) -> dict[str, str]:
             "--parsable2",
             "--allocations",
             f"--jobs={job_id}",
-            "--format=JobID,State",
+            "--format=JobID,State,Reason",
         ]
     )
     return _parse_states(done.stdout if done is not None and done.returncode == 0 else "")
 
 
-def _parse_states(text: str) -> dict[str, str]:
+def _parse_states(text: str) -> dict[str, tuple[str, str]]:
     states = {}
     for line in text.splitlines():
-        task, sep, state = line.strip().partition("|")
-        if sep and task and state:
-            states[task] = state.strip()
+        task, sep, rest = line.strip().partition("|")
+        state, _, reason = rest.partition("|")
+        if sep and task and state.strip():
+            states[task] = (state.strip(), reason.strip())
     return states
 
 
