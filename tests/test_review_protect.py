@@ -147,7 +147,9 @@ def test_export_into_the_data_set_is_refused_before_writing(aasce, tmp_path):
         with pytest.raises(SpineSegError, match=REFUSED):
             export_review(session, out, colour=True, overlay=True)
     assert tree_checksums(aasce) == before
-    assert [p.name for p in export_review(session, tmp_path / "out").trimaps] == ["ph training 0.png"]
+    assert [p.name for p in export_review(session, tmp_path / "out").trimaps] == [
+        "ph training 0.png"
+    ]
 
 
 # -- one process at a time -------------------------------------------------------------------
