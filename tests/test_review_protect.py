@@ -147,7 +147,9 @@ def test_export_into_the_data_set_is_refused_before_writing(aasce, tmp_path):
         with pytest.raises(SpineSegError, match=REFUSED):
             export_review(session, out, colour=True, overlay=True)
     assert tree_checksums(aasce) == before
-    assert [p.name for p in export_review(session, tmp_path / "out").trimaps] == ["ph training 0.png"]
+    assert [p.name for p in export_review(session, tmp_path / "out").trimaps] == [
+        "ph training 0.png"
+    ]
 
 
 # -- one process at a time -------------------------------------------------------------------
@@ -195,13 +197,12 @@ def test_a_second_process_is_refused_with_who_holds_the_folder(folder_set, tmp_p
         assert f"process {holder.pid} on {socket.gethostname()}" in line
         assert in_flight.exists()  # the other process's temporary file is left alone
         assert (folder / STATE_FILE).read_bytes() == state
-        # the other way round: held here, a second process is refused
     finally:
         holder.send_signal(signal.SIGKILL)  # no chance to unlock: the kernel does it
         holder.wait(timeout=30)
     session = ReviewSession.open(folder)  # the lock died with the process
     assert not in_flight.exists()  # and only now are its leftovers cleared
-    second = _holder(folder)
+    second = _holder(folder)  # the other way round: held here, another process is refused
     line = second.stdout.readline()
     assert second.wait(timeout=60) == 2
     assert f"process {os.getpid()} on {socket.gethostname()}" in line

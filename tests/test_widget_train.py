@@ -167,6 +167,8 @@ def test_retrain_on_reviewed_images(make_napari_viewer, qtbot, dataset, tmp_path
         qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
         qtbot.waitUntil(lambda: widget.state.model.path != model, timeout=60_000)
     assert widget.state.model.path == tmp_path / "tiny-retrained.keras"
+    # it trained on a snapshot of the review, deleted once the job ended
+    assert not list((tmp_path / "review").glob(".snapshot-*"))
     info = read_metadata(widget.state.model.path)
     assert info.training["epoch"] == 1
     # the 4 original images (the accepted one replaced by its reviewed trimap)

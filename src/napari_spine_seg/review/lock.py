@@ -9,7 +9,8 @@ host, since when), for the one line a second process gets.
 
 Sessions of one process share the folder's lock (reopening a review in the same
 napari, or a test resuming one); the lock is released when the last of them closes
-or is collected. Where ``fcntl`` does not exist (Windows) there is no lock.
+or is collected. Where ``fcntl`` does not exist (Windows), or the file system has no
+locks, there is no lock.
 """
 
 from __future__ import annotations
@@ -92,12 +93,14 @@ def acquire(folder: str | os.PathLike) -> FolderLock:
             raise SpineSegError(path, f"cannot be made ({exc.strerror or exc})") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             os.close(fd)
             raise SpineSegError(
                 folder,
                 f"is open in another review ({_holder(path)}); close it there first",
             ) from None
+        except OSError:
+            pass  # a file system without locks (an NFS mount without its lock service)
         since = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         text = f"{os.getpid()} {socket.gethostname()} {since}\n".encode()
         try:

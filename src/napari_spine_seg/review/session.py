@@ -25,6 +25,7 @@ work that reads the review for long (export, retraining) takes a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -173,6 +174,16 @@ class ReviewSession:
         Known statuses; missing images are unreviewed.
     model : str, optional
         The model file the predictions come from (recorded for the person's benefit).
+    lock : FolderLock, optional
+        This process's hold on the folder's lock (:func:`~.lock.acquire`), which the
+        session then owns; without it the folder is checked (not inside the data set)
+        and locked here.
+
+    Raises
+    ------
+    SpineSegError
+        When the folder is or lies inside the data set, cannot be written, or is open
+        in another process.
     """
 
     def __init__(
@@ -198,6 +209,13 @@ class ReviewSession:
         self._lock = lock
         # released when the session is closed or collected, whichever comes first
         self._release = weakref.finalize(self, lock.release)
+        try:
+            self._start(dataset, folder, queue, order, current, statuses, model)
+        except BaseException:
+            self._release()
+            raise
+
+    def _start(self, dataset, folder, queue, order, current, statuses, model) -> None:
         # autosave, Accept and Reset (GUI thread) and snapshots share the session
         self._mutex = threading.RLock()
         self.dataset = dataset
@@ -280,21 +298,25 @@ class ReviewSession:
                 )
             if lock.first:  # no write of this process can be under way
                 _clear_partial_writes(folder)
-            state = state or {}
-            session = cls(
-                dataset,
-                folder,
-                queue=state.get("queue"),
-                order=state.get("order", FILE_ORDER),
-                current=state.get("current"),
-                statuses=state.get("status"),
-                model=os.fspath(model) if model is not None else state.get("model"),
-                lock=lock,
-            )
         except BaseException:
             lock.release()
             raise
-        session.save_state()
+        state = state or {}
+        session = cls(  # owns the lock from here, and releases it if it fails
+            dataset,
+            folder,
+            queue=state.get("queue"),
+            order=state.get("order", FILE_ORDER),
+            current=state.get("current"),
+            statuses=state.get("status"),
+            model=os.fspath(model) if model is not None else state.get("model"),
+            lock=lock,
+        )
+        try:
+            session.save_state()
+        except BaseException:
+            session.close()
+            raise
         return session
 
     def close(self) -> None:
@@ -679,12 +701,15 @@ class ReviewSnapshot:
     predicted: dict[str, bool] = field(default_factory=dict)
     snapshot_folder: Path | None = None
 
+    @functools.cached_property
+    def _samples(self) -> dict[str, Sample]:
+        return {sample_key(s): s for s in self.dataset.samples}
+
     def sample(self, key: str) -> Sample:
         """The sample known as `key`."""
-        for sample in self.dataset.samples:
-            if sample_key(sample) == key:
-                return sample
-        raise SpineSegError(self.dataset.root, f"has no image {key!r}")
+        if key not in self._samples:
+            raise SpineSegError(self.dataset.root, f"has no image {key!r}")
+        return self._samples[key]
 
     def status(self, key: str) -> str:
         """Status of image `key` when the snapshot was taken."""
@@ -693,8 +718,7 @@ class ReviewSnapshot:
     def reviewed_keys(self, statuses: Iterable[str] = REVIEWED) -> list[str]:
         """Keys of the images with one of `statuses`, in file order."""
         wanted = set(statuses)
-        keys = (sample_key(s) for s in self.dataset.samples)
-        return [k for k in keys if self.statuses.get(k) in wanted]
+        return [k for k in self._samples if self.statuses.get(k) in wanted]
 
     def trimap_path(self, key: str) -> Path:
         """The snapshot's copy of the reviewed trimap of `key` (it may not exist)."""

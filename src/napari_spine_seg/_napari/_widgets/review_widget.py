@@ -39,7 +39,7 @@ from ...review.protect import default_review_folder
 from .._layers import image_layer, trimap_layer
 from .._notify import notify_info
 from ._state import viewer_state
-from ._workers import show_error, start_worker, status_label
+from ._workers import error_message, show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -416,7 +416,7 @@ class ReviewWidget(Container):
         if notify:
             self._fail(exc)
         else:
-            self._say(str(exc) if isinstance(exc, SpineSegError) else repr(exc))
+            self._say(error_message(exc))
 
     def _save_shown(self) -> bool:
         """Save the image shown, telling the person when it fails; return whether it is safe
