@@ -24,6 +24,7 @@ from _files import (
     truncate_file,
     write_aasce_layout,
     write_jpeg,
+    write_pets_layout,
     write_png,
 )
 from napari_spine_seg.cli import main
@@ -523,6 +524,17 @@ def test_ordinary_outputs_beside_the_inputs_are_allowed(world, tmp_path):
     (home / "labels" / "mine").mkdir()
     with pytest.raises(SpineSegError, match="data set's own folder"):
         check_output(home / "data" / "p", [world["xrays"]], folder=True)
+
+
+def test_the_pets_layouts_own_folders_are_refused(tmp_path, capsys):
+    pets = write_pets_layout(tmp_path / "pets")
+    before = tree_checksums(pets)
+    for inside in (pets / "images" / "p", pets / "annotations" / "trimaps"):
+        assert main(["cobb", str(tmp_path / "pets"), "--csv", str(inside / "a.csv")]) == 2
+        assert "data set's own folder" in one_line_error(capsys, "cobb")
+        assert main(["synth", str(inside / "s"), "--train", "1", "--test", "0"]) == 2
+        assert "data set's own folder" in one_line_error(capsys, "synth")
+    assert tree_checksums(pets) == before
 
 
 def test_every_promise_in_the_docs_names_a_test_that_exists():

@@ -123,7 +123,6 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = True) -> Iterato
         yield tmp_path
         _fsync_file(tmp_path)
         os.replace(tmp_path, path)
-        _fsync_folder(folder)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
@@ -135,6 +134,12 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = True) -> Iterato
         if cause is not None:
             raise write_error(path, cause) from exc
         raise
+    try:
+        _fsync_folder(folder)
+    except OSError as exc:  # the new file is in place; only its durability is in doubt
+        raise SpineSegError(
+            folder, f"cannot be synced to disk after writing {path.name} ({exc.strerror or exc})"
+        ) from exc
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
