@@ -1123,7 +1123,7 @@ def test_the_console_command_prints_one_line_and_no_tensorflow_chatter(
     assert not work.out.exists()
 
 
-def test_debug_shows_what_tensorflow_says(tmp_path, model_source):
+def test_debug_quietens_nothing_and_shows_the_traceback(tmp_path, model_source):
     """``--debug`` quietens nothing: TensorFlow's own lines and the traceback come out."""
     work = Work(tmp_path / "in", tmp_path / "out", model_source)
     work.inp.mkdir()
