@@ -447,6 +447,28 @@ def _(w):
     return ["trimaps", str(root), "--out", str(w.out / "t")], path
 
 
+@case("cobb-folder-image-bomb", "decompression bomb")
+def _(w):
+    root = write_folder_layout(w.inp / "folder", n=2, size=SIZE)
+    path = jpeg_claiming(root / "xray 0.jpg", BIG, BIG)
+    return ["cobb", str(root)], path
+
+
+@case("predict-split-folder-with-bomb", "decompression bomb")
+def _(w):
+    root = w.aasce()
+    path = png_claiming(root / "data" / "test" / "extra.png", BIG, BIG)
+    return predict(w, root / "data" / "test"), path
+
+
+@case("train-bad-mat-before-tensorflow", "67 x 2")
+def _(w):
+    root = w.aasce(csv=False)
+    path = root / "labels" / TRAIN / f"{aasce_name(TRAIN, 0)}.mat"
+    write_mat(path, p2=synthetic_landmarks(*SIZE)[:67])
+    return ["train", str(root), "--out", str(w.out / "m.keras"), "--epochs", "1"], path
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -886,6 +908,25 @@ def _(w):
     return ["evaluate", str(pred), str(root / "data" / "test")], path
 
 
+@case("evaluate-prediction-rgba", "RGBA colour image")
+def _(w):
+    root = w.aasce()
+    pred = w.inp / "pred"
+    path = write_png(pred / (aasce_name("test", 0)[:-4] + ".png"), np.zeros((*SIZE, 4), np.uint8))
+    return ["evaluate", str(pred), str(root / "data" / "test")], path
+
+
+@case("trimaps-mat-67x2", "67 x 2")
+def _(w):
+    argv, path = mat_case(w, lambda p: write_mat(p, p2=synthetic_landmarks(*SIZE)[:67]))
+    return ["trimaps", argv[1], "--out", str(w.out / "t")], path
+
+
+@case("landmarks-csv-header-only", "has 0 rows")
+def _(w):
+    return landmarks_csv(w, ",".join(f"x{i}" for i in range(136)) + "\n")
+
+
 @case("evaluate-prediction-truncated", "truncated or corrupt")
 def _(w):
     root = w.aasce()
@@ -1082,7 +1123,7 @@ def test_the_console_command_prints_one_line_and_no_tensorflow_chatter(
     assert not work.out.exists()
 
 
-def test_debug_shows_what_tensorflow_says(tmp_path, model_source):
+def test_debug_quietens_nothing_and_shows_the_traceback(tmp_path, model_source):
     """``--debug`` quietens nothing: TensorFlow's own lines and the traceback come out."""
     work = Work(tmp_path / "in", tmp_path / "out", model_source)
     work.inp.mkdir()

@@ -267,3 +267,37 @@ def test_481_image_split_opens_fast(tmp_path):
     elapsed = time.process_time() - start
     assert len(ds) == 481 and all(s.landmarks_path is not None for s in ds)
     assert elapsed < 1.0, f"open_dataset took {elapsed:.2f} s of CPU time"
+
+
+def test_landmarks_a_little_beyond_the_edge_are_kept_far_beyond_refused(aasce):
+    from _files import write_mat
+    from napari_spine_seg.trimap import LANDMARK_MARGIN
+
+    sample = open_dataset(aasce)[0]
+    rows, cols = SIZE
+    lm = synthetic_landmarks(rows, cols)
+    lm[-1, 1] = rows - 1 + 0.9 * LANDMARK_MARGIN * rows  # a corner cut by the image's edge
+    write_mat(sample.landmarks_path, p2=lm)
+    np.testing.assert_allclose(sample.load_landmarks(), lm)
+    lm[-1, 1] = rows - 1 + 1.5 * LANDMARK_MARGIN * rows
+    write_mat(sample.landmarks_path, p2=lm)
+    with pytest.raises(SpineSegError, match=r"\.mat: 1 of 68 landmarks lie outside the 120 x 48"):
+        sample.load_landmarks()
+
+
+def test_filenames_csv_naming_an_image_that_is_not_there_is_an_error(aasce):
+    listing = aasce / "labels" / "test" / "filenames.csv"
+    listing.write_text(listing.read_text() + "lost.jpg\n")
+    with pytest.raises(SpineSegError, match=r"filenames.csv: names lost.jpg, which is not an"):
+        open_dataset(aasce)
+
+
+def test_a_trimap_beside_its_image_with_a_stray_value_is_named_with_the_value(tmp_path):
+    root = write_folder_layout(tmp_path / "beside", n=2, size=SIZE, where="beside")
+    trimap = np.full(SIZE, 2, np.uint8)
+    trimap[3, 3] = 7
+    write_trimap(root / "xray 1.png", trimap)
+    ds = open_dataset(root)
+    assert [s.name for s in ds] == ["xray 0.jpg", "xray 1.jpg"]
+    with pytest.raises(SpineSegError, match=r"xray 1.png: is not a trimap.*found 7"):
+        ds[1].load_trimap()

@@ -230,3 +230,71 @@ def test_to_uint8_rule():
 def test_to_grayscale_rejects_odd_shapes():
     with pytest.raises(ValueError, match="shape"):
         to_grayscale(np.zeros((2, 3, 7)))
+
+
+def _png_claiming(path, rows, cols):
+    import struct
+    import zlib
+
+    write_png(path, np.zeros((8, 8), np.uint8))
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", cols, rows)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("rows, cols", [(60000, 60000), (10000, 9000)])
+def test_a_header_claiming_too_many_pixels_is_refused_without_a_warning(tmp_path, rows, cols):
+    """Above Pillow's limit it errs, below twice it only warns: both are one error here."""
+    import warnings
+
+    from napari_spine_seg.data.images import MAX_PIXELS, image_shape
+
+    assert rows * cols > MAX_PIXELS
+    path = _png_claiming(tmp_path / "big.png", rows, cols)
+    for read in (read_xray, image_shape):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(SpineSegError, match=f"{rows * cols:,} pixels.*decompression bomb"):
+                read(path)
+        assert not caught, [str(w.message) for w in caught]
+
+
+def test_an_image_at_the_limit_is_read(tmp_path):
+    from napari_spine_seg.data.images import MAX_PIXELS, check_size
+
+    check_size("x.png", 1, MAX_PIXELS)  # exactly the limit: no error
+    with pytest.raises(SpineSegError, match="x.png: claims to be 1 x"):
+        check_size("x.png", 1, MAX_PIXELS + 1)
+
+
+def test_a_multi_frame_dicom_is_refused_not_read_as_its_first_frame(tmp_path):
+    import pydicom
+
+    from napari_spine_seg.data.images import image_shape
+
+    path = write_dicom(tmp_path / "cine.dcm", np.arange(3 * 64, dtype=np.uint16).reshape(24, 8))
+    ds = pydicom.dcmread(path)
+    ds.Rows, ds.NumberOfFrames = 8, 3
+    ds.save_as(path)
+    for read in (read_xray, image_shape):
+        with pytest.raises(SpineSegError, match=r"cine.dcm: is a multi-frame DICOM \(3 frames\)"):
+            read(path)
+
+
+def test_a_multi_page_tiff_is_refused_but_a_single_page_one_is_read(tmp_path):
+    stack = write_tiff(tmp_path / "stack.tif", np.zeros((3, 5, 16, 16), np.uint8))
+    with pytest.raises(SpineSegError, match=r"stack.tif: is a multi-page TIFF \(15 images\)"):
+        read_xray(stack)
+    one = write_tiff(tmp_path / "one.tif", np.zeros((16, 16), np.uint8))
+    assert read_xray(one).shape == (16, 16)
+
+
+def test_a_damaged_png_header_says_it_is_a_damaged_png(tmp_path):
+    path = write_png(tmp_path / "crc.png", np.zeros((8, 8), np.uint8))
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(SpineSegError, match="crc.png: is a damaged PNG file"):
+        read_xray(path)

@@ -137,3 +137,19 @@ def test_a_predicted_trimap_is_marked_in_its_png(tmp_path):
     (tmp_path / "junk.png").write_bytes(b"not a png")
     assert not is_predicted_trimap(tmp_path / "junk.png")
     assert not is_predicted_trimap(tmp_path / "missing.png")
+
+
+def test_looks_like_trimap_tells_a_damaged_trimap_from_an_x_ray(tmp_path):
+    from napari_spine_seg.data.masks import looks_like_trimap
+
+    trimap = np.full((40, 20), BACKGROUND, np.uint8)
+    trimap[10:30, 5:15] = SPINE
+    trimap[0, 0] = 7
+    stray = write_trimap(tmp_path / "stray.png", trimap)
+    assert looks_like_trimap(stray) and not is_trimap_image(stray)
+    with pytest.raises(SpineSegError, match="stray.png: is not a trimap.*found 7"):
+        read_trimap_png(stray)
+    xray = write_png(tmp_path / "xray.png", np.arange(800, dtype=np.uint16).reshape(40, 20) % 256)
+    assert not looks_like_trimap(xray)
+    rgb = write_png(tmp_path / "rgb.png", np.zeros((4, 4, 3), np.uint8))
+    assert not looks_like_trimap(rgb)

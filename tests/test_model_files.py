@@ -137,3 +137,53 @@ def test_a_network_that_does_not_match_its_metadata_is_incompatible(tiny_model, 
     two_class = build_model("unet", (64, 32, 1), num_classes=2, depth=2, filters=4)
     wrong_classes = save_model(two_class, tmp_path / "classes.keras", _info())
     _one_line_error(wrong_classes, "output classes")
+
+
+@pytest.mark.parametrize("preset", ["unet", "pets"])
+def test_the_allow_list_admits_every_object_of_our_own_compiled_models(preset, tmp_path):
+    import keras
+
+    from napari_spine_seg.model.files import check_config_objects
+    from napari_spine_seg.model.objects import make_loss, make_metrics
+
+    shape = (64, 32, 1) if preset == "unet" else (32, 32, 3)
+    network = build_model(preset, shape)
+    network.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss=make_loss("ce+dice"), metrics=make_metrics()
+    )
+    path = tmp_path / "m.keras"
+    network.save(path)
+    check_config_objects(json.loads(zipfile.ZipFile(path).read("config.json")), path)
+
+
+@pytest.mark.parametrize(
+    "obj, named",
+    [
+        ({"module": "os", "class_name": "system"}, "'os.system'"),
+        ({"module": "keras.utils", "class_name": "get_file"}, "'keras.utils.get_file'"),
+        ({"module": "keras.src.saving", "class_name": "x"}, "'keras.src.saving.x'"),
+        ({"module": "my_lab", "class_name": "Layer"}, "'my_lab.Layer'"),
+        (
+            {"module": "builtins", "class_name": "function", "config": "eval"},
+            None,  # a plain name is Keras's own function ("relu"): allowed
+        ),
+        (
+            {"module": "builtins", "class_name": "function", "config": "os.system"},
+            "'os.system'",
+        ),
+        ({"module": "keras.layers", "class_name": "a.b"}, "'a.b'"),
+        ({"module": "keras.layers", "class_name": "Dense", "registered_name": "x>y>z"}, "x>y>z"),
+        ({"module": "keras.layers", "class_name": "TFOpLambda"}, "TFOpLambda layer"),
+        ({"module": "napari_spine_seg.model.objects", "class_name": "SpineDice"}, None),
+    ],
+)
+def test_the_allow_list_names_the_offending_object(obj, named):
+    from napari_spine_seg.model.files import check_config_objects
+
+    config = {"class_name": "Functional", "config": {"layers": [{"config": {"x": obj}}]}}
+    if named is None:
+        check_config_objects(config, "m.keras")
+        return
+    with pytest.raises(SpineSegError) as err:
+        check_config_objects(config, "m.keras")
+    assert str(err.value).startswith("m.keras: ") and named in str(err.value)

@@ -7,7 +7,10 @@ came from. Colour files become grayscale by luminance without changing the dtype
 
 The format is told by the file's first bytes (DICOM by ``DICM`` at byte 128), and by its
 suffix only when the content says nothing. Every problem with a file is raised as
-:class:`~napari_spine_seg.errors.SpineSegError` naming the file.
+:class:`~napari_spine_seg.errors.SpineSegError` naming the file. A file must hold one
+image: a multi-frame DICOM or a multi-page TIFF is refused (which frame is the X-ray is
+for the user to say), and so is a header claiming more than :data:`MAX_PIXELS` (a
+decompression bomb), before anything is decoded.
 
 :func:`image_shape` reads headers only, so that a stack of hundreds of X-rays can be
 opened lazily; :func:`to_uint8` is the one normalisation to 8 bits used for display and
@@ -114,7 +117,7 @@ def open_pillow(path: str | os.PathLike) -> Iterator:
 
     path = Path(path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # held only while the header is read
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(path)
     except FileNotFoundError:

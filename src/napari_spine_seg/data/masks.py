@@ -113,8 +113,6 @@ def _single_channel_values(path: str | os.PathLike) -> np.ndarray | None:
                 return None  # decided by the header: no need to decode
             im.load()
             return np.asarray(im)
-    except SpineSegError:
-        return None
     except Exception:  # a damaged file is not a trimap; reading it says what is wrong
         return None
 
