@@ -28,6 +28,7 @@ COMMANDS = {
     "gaps": "gaps",
     "demo": "demo",
     "jobs": "jobs",
+    "check": "check",
 }
 
 
