@@ -13,6 +13,9 @@ Spines come from three sources, so that the check is not tuned to one generator:
     turned towards each other by up to ``max_wedge`` degrees at the apex of the curve,
     as the vertebrae of a strong scoliosis are.
 
+Every clean corner is scattered by a little noise (:data:`NOISE` of the vertebra's
+height), as annotators' clicks are.
+
 :func:`inject` puts one fault of a given kind into clean landmarks and says where;
 :func:`write_set` writes clean or faulty images in the AASCE layout (the ``.mat`` files,
 the three CSV files and the images) and returns the truth: for each image, the fault
@@ -42,6 +45,8 @@ SOURCES = ("phantom", "other", "wedged")
 #: the kinds :func:`inject` can put into one image's landmarks
 LANDMARK_KINDS = KINDS[:7]
 N_VERT = 17
+#: scatter of the clean corners, as a fraction of the vertebra's height
+NOISE = 0.03
 
 
 @dataclass(frozen=True)
@@ -58,21 +63,34 @@ class Injected:
 
 
 def clean_spine(
-    rng: np.random.Generator, source: str, *, max_cobb: float = 75.0, max_wedge: float = 15.0
+    rng: np.random.Generator,
+    source: str,
+    *,
+    max_cobb: float = 75.0,
+    max_wedge: float = 15.0,
+    noise: float = NOISE,
 ) -> tuple[np.ndarray, tuple[int, int], np.ndarray | None]:
     """Clean landmarks, image shape ``(rows, cols)`` and the image (None for ``other``,
-    whose images are slow to draw: a plain image of that size stands in)."""
+    whose images are slow to draw: a plain image of that size stands in).
+
+    Each corner is moved at random by `noise` times its vertebra's height (standard
+    deviation per coordinate), as a person's clicks scatter.
+    """
     if source == "other":
         h = int(rng.integers(900, 1501))
         w = int(round(h / rng.uniform(2.2, 3.2)))
-        return other_generator._spine_landmarks(rng, h, w), (h, w), None
-    kind = str(rng.choice(["C", "S"]))
-    amplitude = float(rng.uniform(0.5, 1.0) * max_cobb)
-    ph = make_phantom(rng, curve=(kind, amplitude), artefacts=())
-    landmarks = ph.landmarks
-    if source == "wedged":
-        landmarks = wedge(landmarks, rng, max_wedge)
-    return landmarks, ph.image.shape, ph.image
+        landmarks, shape, image = other_generator._spine_landmarks(rng, h, w), (h, w), None
+    else:
+        kind = str(rng.choice(["C", "S"]))
+        amplitude = float(rng.uniform(0.5, 1.0) * max_cobb)
+        ph = make_phantom(rng, curve=(kind, amplitude), artefacts=())
+        landmarks, shape, image = ph.landmarks, ph.image.shape, ph.image
+        if source == "wedged":
+            landmarks = wedge(landmarks, rng, max_wedge)
+    g = landmarks.reshape(N_VERT, 4, 2)
+    heights = np.linalg.norm((g[:, 2] + g[:, 3] - g[:, 0] - g[:, 1]) / 2, axis=-1)
+    scatter = rng.normal(0.0, 1.0, (N_VERT * 4, 2)) * np.repeat(heights, 4)[:, None] * noise
+    return landmarks + scatter, shape, image
 
 
 def wedge(landmarks: np.ndarray, rng: np.random.Generator, max_wedge: float) -> np.ndarray:

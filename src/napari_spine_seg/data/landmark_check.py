@@ -80,6 +80,8 @@ class ImageCheck:
     csv_kept : bool
         True when ``landmarks.csv`` disagrees with the ``.mat`` file and no certain fix
         decides between them: a corrected copy keeps the CSV row as it was.
+    reviewed : bool
+        True when `landmarks` were corrected by a person (:func:`recheck_image`).
     """
 
     key: str
@@ -92,6 +94,7 @@ class ImageCheck:
     faults: list[Fault] = field(default_factory=list)
     fixed: np.ndarray | None = None
     csv_kept: bool = False
+    reviewed: bool = False
 
 
 @dataclass
@@ -214,6 +217,30 @@ def _check_sample(
     return image
 
 
+def recheck_image(image: ImageCheck, landmarks_xy: np.ndarray, tolerance: float) -> ImageCheck:
+    """The image with reviewed landmarks in place of its stored ones, checked again.
+
+    A corrected copy writes the ``.mat`` file and ``landmarks.csv`` both from the
+    reviewed landmarks, so they are not compared with the CSV; the recorded angles are.
+    """
+    landmarks = np.array(landmarks_xy, dtype=np.float64)
+    checked = ImageCheck(
+        image.key,
+        image.split,
+        image.name,
+        image.shape,
+        landmarks,
+        image.csv_landmarks,
+        image.angles,
+        reviewed=True,
+    )
+    checked.faults = find_faults(landmarks, image.shape)
+    checked.fixed = apply_fixes(landmarks, checked.faults)
+    if checked.angles is not None:
+        checked.faults += _angle_faults(checked, tolerance)
+    return checked
+
+
 def _mismatch_faults(image: ImageCheck) -> list[Fault]:
     """Faults for the vertebrae whose ``.mat`` and CSV corners disagree."""
     dist = np.hypot(*(image.landmarks - image.csv_landmarks).T).reshape(N_VERTEBRAE, 4)
@@ -294,14 +321,25 @@ def _angle_faults(image: ImageCheck, tolerance: float) -> list[Fault]:
 # --------------------------------------------------------------------------- corrected copy
 
 
-def check_output_folder(root: str | os.PathLike, out: str | os.PathLike) -> Path:
+def check_output_folder(
+    root: str | os.PathLike, out: str | os.PathLike, *, allow_marker: str = FIXES_JSON
+) -> Path:
     """Refuse an output folder that would put files inside the data set `root`.
+
+    Parameters
+    ----------
+    root : path-like
+        The data set.
+    out : path-like
+        The folder to write.
+    allow_marker : str
+        A non-empty `out` is accepted when it holds this file (an earlier output).
 
     Raises
     ------
     SpineSegError
         When `out` is `root` or inside it, when the copy's ``data/`` or ``labels/``
-        would hold `root`, or when `out` holds files that are not an earlier copy.
+        would hold `root`, or when `out` holds files that are not an earlier output.
     """
     root_r, out_r = Path(root).resolve(), Path(out).resolve()
     if out_r == root_r or root_r in out_r.parents:
@@ -309,7 +347,7 @@ def check_output_folder(root: str | os.PathLike, out: str | os.PathLike) -> Path
     for sub in ("data", "labels"):
         if (out_r / sub) == root_r or (out_r / sub) in root_r.parents:
             raise SpineSegError(out, f"would write into the data set {root}; choose another folder")
-    if out_r.is_dir() and any(out_r.iterdir()) and not (out_r / FIXES_JSON).is_file():
+    if out_r.is_dir() and any(out_r.iterdir()) and not (out_r / allow_marker).is_file():
         raise SpineSegError(
             out, "is not empty and holds no earlier corrected copy; choose an empty folder"
         )
@@ -343,7 +381,8 @@ def write_fixed_copy(
     ``data/<split>/<name>`` (hard links to the images, or copies across file systems),
     ``labels/<split>/<name>.mat`` for every image, ``filenames.csv``, ``landmarks.csv``
     and ``angles.csv`` (the recorded angles, as they were) of every split, and
-    ``fixes.json``: for every image with faults, those ``fixed`` and those ``left``.
+    ``fixes.json``: for every image with faults, those ``fixed`` and those ``left``, and
+    the images whose landmarks a person ``reviewed`` (:func:`recheck_image`).
     Every file is written atomically.
 
     Returns
@@ -379,6 +418,7 @@ def write_fixed_copy(
             for i in check.images
             if any(not f.fix for f in i.faults)
         },
+        "reviewed": [i.key for i in check.images if i.reviewed],
     }
     write_text_atomic(out / FIXES_JSON, json.dumps(report, indent=1) + "\n")
     return out

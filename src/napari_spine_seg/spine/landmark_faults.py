@@ -71,7 +71,7 @@ DUPLICATE_DISTANCE = 0.35
 LEVEL_FLIP = 0.5
 #: a corner further than this (units of the local centre spacing) from its best
 #: alignment with every neighbour's shape is misplaced
-MISPLACED_DISTANCE = 0.16
+MISPLACED_DISTANCE = 0.14
 
 # corner permutations: new[k] = old[perm[k]]
 _TOP_BOTTOM = (2, 3, 0, 1)
