@@ -26,6 +26,7 @@ from napari_spine_seg.data.aasce import read_landmarks_csv, read_landmarks_mat
 from napari_spine_seg.data.images import image_shape
 from napari_spine_seg.data.landmark_check import check_dataset
 from napari_spine_seg.data.phantom import write_phantom_set
+from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.spine.landmark_faults import KINDS, apply_fixes, find_faults
 
 #: every kind, three times per source
@@ -218,3 +219,42 @@ def test_mat_and_csv_disagreeing_and_wrong_angles(tmp_path):
     second = report[f"data/training/{names[2]}"]
     assert [f["kind"] for f in second] == ["angles_mismatch"]
     assert "PT" in second[0]["reason"] and not second[0]["fix"]
+
+
+_KILLED_REVIEW = """
+import os, signal, sys
+import numpy as np
+from napari_spine_seg.review.landmark_review import LandmarkReview
+
+review = LandmarkReview(sys.argv[1], sys.argv[2])
+landmarks = review.current.landmarks.copy()
+landmarks[5] += (3.0, -2.0)
+review.save(landmarks)
+review.go(1)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_review_resumes_with_its_edits(faulty_sets, tmp_path):
+    import subprocess
+
+    from napari_spine_seg.review.landmark_review import LandmarkReview
+
+    root, _ = faulty_sets["wedged"]
+    before = tree_digest(root)
+    folder = tmp_path / "review"
+    result = subprocess.run(
+        [sys.executable, "-c", _KILLED_REVIEW, str(root), str(folder)], timeout=120
+    )
+    assert result.returncode == -9
+    review = LandmarkReview(root, folder)
+    assert review.index == 1
+    first = review.image(review.queue[0])
+    assert review.is_edited(first.key) and first.reviewed
+    stored = read_landmarks_mat(root / "labels" / "training" / f"{first.name}.mat")
+    np.testing.assert_allclose(first.landmarks[5], stored[5] + (3.0, -2.0))
+    np.testing.assert_array_equal(np.delete(first.landmarks, 5, axis=0), np.delete(stored, 5, 0))
+    assert tree_digest(root) == before
+    # a review folder inside the data set is refused
+    with pytest.raises(SpineSegError, match="inside the data set"):
+        LandmarkReview(root, root / "review")
