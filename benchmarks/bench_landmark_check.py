@@ -13,7 +13,7 @@ every kind injected into as many images, runs the check on the files
   spines' largest Cobb angles), and ``stray_faults_per_faulty_image``: faults reported
   on a faulty image away from the injected vertebra (other than angle disagreements);
 * ``fix``: for the faults with a certain fix, the share restored to within 0.5 px and the
-  largest error;
+  largest error; and how many images with an uncertain fault were changed all the same;
 * ``misplaced_sweep``: the share of single corners found when moved by a given fraction
   of the vertebra's height (in memory, no files).
 
@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import landmark_fault_sets as sets
+from landmark_fault_sets import LANDMARK_KINDS
 from napari_spine_seg.data.aasce import read_landmarks_mat
 from napari_spine_seg.data.landmark_check import check_dataset, write_fixed_copy
 from napari_spine_seg.spine.landmark_faults import KINDS, find_faults
@@ -77,11 +78,15 @@ def measure_source(source: str, n_clean: int, per_kind: int, seed: int, work: Pa
                 for f in report.get(key, [])
             )
     write_fixed_copy(faulty, out)
-    errors = []
+    errors, wrongly_changed = [], 0
     for key, item in truth.items():
+        name = f"{Path(key).name}.mat"
+        fixed = read_landmarks_mat(out / "labels" / "training" / name)
         if item["fault"].certain:
-            fixed = read_landmarks_mat(out / "labels" / "training" / f"{Path(key).name}.mat")
             errors.append(float(np.abs(fixed - item["clean"]).max()))
+        elif item["fault"].kind in LANDMARK_KINDS:
+            stored = read_landmarks_mat(faulty_root / "labels" / "training" / name)
+            wrongly_changed += not np.array_equal(fixed, stored)
     errors = np.array(errors)
     return {
         "clean_images": n_clean,
@@ -100,6 +105,7 @@ def measure_source(source: str, n_clean: int, per_kind: int, seed: int, work: Pa
             "certain_faults": int(errors.size),
             "within_0.5px": float((errors < 0.5).mean()) if errors.size else None,
             "max_error_px": float(errors.max()) if errors.size else None,
+            "uncertain_faults_changed": wrongly_changed,
         },
         "check_seconds_per_image": seconds / n_clean,
     }

@@ -69,21 +69,23 @@ def clean_spine(
     max_cobb: float = 75.0,
     max_wedge: float = 15.0,
     noise: float = NOISE,
+    height: int | None = None,
 ) -> tuple[np.ndarray, tuple[int, int], np.ndarray | None]:
     """Clean landmarks, image shape ``(rows, cols)`` and the image (None for ``other``,
     whose images are slow to draw: a plain image of that size stands in).
 
     Each corner is moved at random by `noise` times its vertebra's height (standard
-    deviation per coordinate), as a person's clicks scatter.
+    deviation per coordinate), as a person's clicks scatter. `height` (rows) makes
+    small images for fast tests; by default each source's own sizes (500–1500 rows).
     """
     if source == "other":
-        h = int(rng.integers(900, 1501))
+        h = int(rng.integers(900, 1501)) if height is None else int(height)
         w = int(round(h / rng.uniform(2.2, 3.2)))
         landmarks, shape, image = other_generator._spine_landmarks(rng, h, w), (h, w), None
     else:
         kind = str(rng.choice(["C", "S"]))
         amplitude = float(rng.uniform(0.5, 1.0) * max_cobb)
-        ph = make_phantom(rng, curve=(kind, amplitude), artefacts=())
+        ph = make_phantom(rng, height=height, curve=(kind, amplitude), artefacts=())
         landmarks, shape, image = ph.landmarks, ph.image.shape, ph.image
         if source == "wedged":
             landmarks = wedge(landmarks, rng, max_wedge)
@@ -199,11 +201,12 @@ def write_set(
     max_cobb: float = 75.0,
     max_wedge: float = 15.0,
     split: str = "training",
+    height: int | None = None,
 ) -> dict[str, dict]:
     """Write `n` images in the AASCE layout; with `kinds`, image ``j`` gets a fault of
     kind ``kinds[j % len(kinds)]`` (landmark kinds into the ``.mat`` and the CSV alike;
     ``mat_csv_mismatch`` moves one corner of the CSV only; ``angles_mismatch`` changes
-    one recorded angle by 6–15 degrees). ``angles.csv`` holds the angles of the clean
+    one recorded angle by 6–15 degrees; `height` as for :func:`clean_spine`). ``angles.csv`` holds the angles of the clean
     landmarks, as the annotators measured them on the spine.
 
     Returns
@@ -218,7 +221,9 @@ def write_set(
     data.mkdir(parents=True, exist_ok=True)
     truth, names, csv_rows, angle_rows = {}, [], [], []
     for j in range(n):
-        clean, shape, image = clean_spine(rng, source, max_cobb=max_cobb, max_wedge=max_wedge)
+        clean, shape, image = clean_spine(
+            rng, source, max_cobb=max_cobb, max_wedge=max_wedge, height=height
+        )
         rows, cols = shape
         name = f"{source} {seed}-{j:04d} A AP.jpg"
         kind = kinds[j % len(kinds)] if kinds else None

@@ -31,6 +31,9 @@ from napari_spine_seg.spine.landmark_faults import KINDS, apply_fixes, find_faul
 
 #: every kind, three times per source
 FAULTY = KINDS * 3
+#: rows of the test images: the check works in units of the vertebra spacing, so small
+#: images test it as well as large ones, and fast
+HEIGHT = 320
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -67,7 +70,9 @@ def faulty_sets(tmp_path_factory):
     out = {}
     for n, source in enumerate(sets.SOURCES):
         root = tmp_path_factory.mktemp(f"faulty-{source}")
-        truth = sets.write_set(root, len(FAULTY), seed=10 + n, source=source, kinds=FAULTY)
+        truth = sets.write_set(
+            root, len(FAULTY), seed=10 + n, source=source, kinds=FAULTY, height=HEIGHT
+        )
         out[source] = (root, truth)
     return out
 
@@ -86,7 +91,9 @@ def test_injected_faults_are_found_at_their_vertebra(faulty_sets, source):
 
 @pytest.mark.parametrize("source", sets.SOURCES)
 def test_clean_strongly_curved_and_wedged_spines_raise_no_false_alarms(tmp_path, source):
-    truth = sets.write_set(tmp_path, 40, seed=30, source=source, max_cobb=75.0, max_wedge=15.0)
+    truth = sets.write_set(
+        tmp_path, 40, seed=30, source=source, max_cobb=75.0, max_wedge=15.0, height=HEIGHT
+    )
     check = check_dataset(tmp_path)
     assert len(check.images) == len(truth) == 40
     alarms = sum(len(image.faults) for image in check.images)
@@ -174,6 +181,9 @@ def test_out_inside_the_data_set_is_refused_before_writing(tmp_path, capsys):
     split = root / "data" / "training"
     assert main(["check", str(split), "--fix", "--out", str(root.parent)]) == 2
     assert tree_digest(root) == before
+    assert main(["check", str(root), "--json", str(root / "labels" / "faults.json")]) == 2
+    assert "inside the data set" in capsys.readouterr().err
+    assert tree_digest(root) == before
     assert main(["check", str(root), "--fix"]) == 2
     assert "--fix and --out" in capsys.readouterr().err
 
@@ -258,3 +268,29 @@ def test_a_killed_review_resumes_with_its_edits(faulty_sets, tmp_path):
     # a review folder inside the data set is refused
     with pytest.raises(SpineSegError, match="inside the data set"):
         LandmarkReview(root, root / "review")
+
+
+def test_a_set_with_only_landmarks_csv_is_checked_and_copied_with_mat_files(tmp_path):
+    root = write_aasce_layout(tmp_path / "set", n_train=3, n_test=0, size=(480, 192))
+    labels = root / "labels" / "training"
+    for mat in labels.glob("*.mat"):
+        mat.unlink()
+    names = (labels / "filenames.csv").read_text().splitlines()
+    rows = (labels / "landmarks.csv").read_text().splitlines()
+    values = np.array(rows[2].split(","), dtype=float)
+    # the last vertebra listed first, in the CSV's 68 x's then 68 y's
+    xy = np.stack([values[:68], values[68:]], axis=1).reshape(17, 4, 2)
+    xy = np.roll(xy, 1, axis=0).reshape(68, 2)
+    rows[2] = ",".join(str(float(v)) for v in np.concatenate([xy[:, 0], xy[:, 1]]))
+    (labels / "landmarks.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "fixed"
+    assert main(["check", str(root), "--fix", "--out", str(out)]) == 0
+    fixes = json.loads((out / "fixes.json").read_text())
+    key = f"data/training/{names[2]}"
+    assert [f["kind"] for f in fixes["fixed"][key]][0] == "vertebra_order"
+    fixed = read_landmarks_mat(out / "labels" / "training" / f"{names[2]}.mat")
+    expected = synthetic_landmarks(480, 192, (-1) ** 2 * (0.06 + 0.02 * 2))
+    np.testing.assert_allclose(fixed, expected, atol=1e-6)
+    assert sorted(p.name for p in (out / "labels" / "training").glob("*.mat")) == sorted(
+        f"{n}.mat" for n in names
+    )

@@ -76,12 +76,20 @@ def test_review_drag_fix_resume_export(make_napari_viewer, faulty_set, tmp_path)
     fault = widget.faults[0]
     i = 4 * (fault.vertebra - 1) + ["TL", "TR", "BL", "BR"].index(fault.corner)
     outline_before = np.asarray(viewer.layers["vertebrae"].data[fault.vertebra - 1]).copy()
+    cobb_before = [np.asarray(d).copy() for d in viewer.layers["Cobb"].data]
+    angles_before = widget.angles.value
     data = np.asarray(points.data).copy()
     data[i] = xy_to_rowcol(truth[key]["clean"][i])
     points.data = data
     assert not any(f.kind == "misplaced_corner" for f in widget.faults)
     outline_after = np.asarray(viewer.layers["vertebrae"].data[fault.vertebra - 1])
     assert not np.allclose(outline_before, outline_after)  # the outline followed the corner
+    # the Cobb lines were drawn again from the moved corner
+    cobb_after = [np.asarray(d) for d in viewer.layers["Cobb"].data]
+    moved = len(cobb_after) != len(cobb_before) or any(
+        not np.allclose(a, b) for a, b in zip(cobb_after, cobb_before, strict=True)
+    )
+    assert moved or widget.angles.value != angles_before
     name = Path(key).name
     saved = folder / "landmarks" / "training" / f"{name}.json"
     assert saved.is_file()

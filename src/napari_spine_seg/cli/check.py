@@ -90,11 +90,15 @@ def run(args: argparse.Namespace) -> int:
         raise SpineSegError(
             None, f"--angle-tolerance must be 0 or more, not {args.angle_tolerance}"
         )
+    root = open_dataset(args.dataset).root.resolve()
+    # refused before anything is written: nothing goes into the data set
     if args.out is not None:
-        # refused before anything is read or written
-        check_output_folder(open_dataset(args.dataset).root, args.out)
+        check_output_folder(root, args.out)
     if args.json:
-        check_writable_folder(Path(args.json).resolve().parent)
+        report = Path(args.json).resolve()
+        if root in report.parents:
+            raise SpineSegError(args.json, f"is inside the data set {root}; write it elsewhere")
+        check_writable_folder(report.parent)
     check = check_dataset(args.dataset, angle_tolerance=args.angle_tolerance, progress=progress)
     if args.json:
         write_text_atomic(args.json, json.dumps(check.to_json(), indent=1) + "\n")

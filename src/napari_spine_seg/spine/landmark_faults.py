@@ -34,8 +34,9 @@ fixes of earlier ones applied):
     alignment is large.
 
 A fix is *certain* when it only reorders the given points (vertebrae out of order,
-swapped corners) and the reordered spine passes the checks that decide it; a certain
-fix restores the corners exactly. Misplaced, duplicated, missing and outside points
+swapped corners) and the reordered spine passes the checks that decide it (evenly
+spaced vertebrae; a reordered vertebra with no other fault and the shape of a
+neighbour); a certain fix restores the corners exactly. Misplaced, duplicated, missing and outside points
 have no certain fix; a *suggested* position is given for a misplaced corner.
 """
 
@@ -335,7 +336,11 @@ class _Checker:
                 continue
             kind, corner, what = _describe_swap(perm)
             candidate = corners[list(perm)]
-            certain = self._swap_is_clear(candidate, across[pos], down[pos])
+            certain = (
+                index not in self.flagged
+                and self._swap_is_clear(candidate, across[pos], down[pos])
+                and self._fits_neighbours(pos, candidate, shifted_from, (across, down))
+            )
             if certain:
                 self.work[pos] = candidate
             reason = what + ("" if certain else "; the right order is not clear")
@@ -354,6 +359,23 @@ class _Checker:
             and min(v[2] - v[0], v[3] - v[1]) > 0.3 * height
             and height > 0.25 * self.unit
         )
+
+    def _fits_neighbours(self, pos: int, corners: np.ndarray, end: int, frames) -> bool:
+        """Whether reordered corners have the shape of a neighbour in order (within two
+        levels), as closely as a corner must to count as placed right."""
+        centres = robust_centres(self.work)
+        steps = np.hypot(*np.diff(centres, axis=0).T)
+        local = np.median(steps[max(0, pos - 2) : pos + 2])
+        across, down = frames
+        for other in (pos - 1, pos + 1, pos - 2, pos + 2):
+            if not 0 <= other < end or int(self.order[other]) in self.flagged:
+                continue
+            if _local_order(self.work[other], across[other], down[other]) != (0, 1, 2, 3):
+                continue
+            _, dist = _align_residuals(corners, self.work[other])
+            if dist.max() <= MISPLACED_DISTANCE * local:
+                return True
+        return False
 
     def _level_shift(self) -> int:
         """Report a run of disc-like vertebrae to the end; return where it starts (or 17).
