@@ -5,7 +5,8 @@ The widget opens a data set (an AASCE root or split) with a review folder outsid
 at a time as four layers: the X-ray, ``landmarks`` (Points: features ``vertebra`` and
 ``corner``, the name T1…L5 at each vertebra's top-left corner, one colour per
 vertebra), ``vertebrae`` (each vertebra's outline, red where a fault is) and ``Cobb``
-(the three angles' end vertebrae, :func:`~._widgets.spine_curve_widget.curve_from_landmarks`).
+(the three angles' end vertebrae, drawn by
+:func:`~napari_spine_seg._napari._widgets.spine_curve_widget.curve_from_landmarks`).
 Moving a corner redraws the outlines and the angles as it moves; when the move ends
 the landmarks are autosaved to the review folder and checked again, and the fault list
 follows. *Export* writes the corrected data set exactly as ``spine-seg check --fix
