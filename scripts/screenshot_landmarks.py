@@ -75,7 +75,6 @@ def run(out: Path, work: Path) -> int:
     fault = next(i for i, f in enumerate(widget.faults) if f.kind == "vertebra_order")
     widget.fault_box.value = fault
     viewer.reset_view()
-    viewer.camera.zoom *= 1.0
     shoot("landmark-review")
     widget.apply_fix()
     viewer.layers["landmarks"].selected_data = set()

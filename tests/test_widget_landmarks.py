@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import landmark_fault_sets as sets
 from napari_spine_seg.data.aasce import read_landmarks_mat
-from napari_spine_seg.trimap import rowcol_to_xy, xy_to_rowcol
+from napari_spine_seg.trimap import rowcol_to_xy, trimap_from_landmarks, xy_to_rowcol
 
 pytestmark = pytest.mark.gui
 
@@ -28,6 +28,10 @@ def _widget(viewer):
     widget = LandmarkWidget(viewer)
     viewer.window.add_dock_widget(widget)
     return widget
+
+
+def points_shape(viewer) -> tuple[int, int]:
+    return viewer.layers["X-ray"].data.shape[:2]
 
 
 def _digest(root: Path) -> dict[str, bytes]:
@@ -90,6 +94,11 @@ def test_review_drag_fix_resume_export(make_napari_viewer, faulty_set, tmp_path)
         not np.allclose(a, b) for a, b in zip(cobb_after, cobb_before, strict=True)
     )
     assert moved or widget.angles.value != angles_before
+    # and the (hidden) trimap is the one the corrected landmarks make
+    np.testing.assert_array_equal(
+        viewer.layers["trimap"].data,
+        trimap_from_landmarks(rowcol_to_xy(np.asarray(points.data)), points_shape(viewer)),
+    )
     name = Path(key).name
     saved = folder / "landmarks" / "training" / f"{name}.json"
     assert saved.is_file()

@@ -2,14 +2,15 @@
 
 The widget opens a data set (an AASCE root or split) with a review folder outside it
 (:class:`~napari_spine_seg.review.landmark_review.LandmarkReview`) and shows one image
-at a time as four layers: the X-ray, ``landmarks`` (Points: features ``vertebra`` and
-``corner``, the name T1…L5 at each vertebra's top-left corner, one colour per
-vertebra), ``vertebrae`` (each vertebra's outline, red where a fault is) and ``Cobb``
+at a time as five layers: the X-ray, ``trimap`` (Labels, hidden: the trimap the
+landmarks make), ``landmarks`` (Points: features ``vertebra`` and ``corner``, the name
+T1…L5 at each vertebra's top-left corner, one colour per vertebra), ``vertebrae`` (each
+vertebra's outline, red where a fault is) and ``Cobb``
 (the three angles' end vertebrae, drawn by
 :func:`~napari_spine_seg._napari._widgets.spine_curve_widget.curve_from_landmarks`).
 Moving a corner redraws the outlines and the angles as it moves; when the move ends
-the landmarks are autosaved to the review folder and checked again, and the fault list
-follows. *Export* writes the corrected data set exactly as ``spine-seg check --fix
+the landmarks are autosaved to the review folder and checked again, the fault list
+follows and the trimap is drawn again. *Export* writes the corrected data set exactly as ``spine-seg check --fix
 --out`` does, with the reviewed landmarks.
 
 Keys on the landmarks layer: see :data:`KEYS`.
@@ -27,6 +28,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 from ...errors import SpineSegError
 from ...spine.landmark_faults import CORNERS, VERTEBRA_NAMES
 from ...trimap import N_LANDMARKS, N_VERTEBRAE, rowcol_to_xy, xy_to_rowcol
+from .._layers import trimap_layer
 from .._notify import notify_error, notify_info
 from .spine_curve_widget import curve_from_landmarks
 
@@ -42,7 +44,8 @@ KEYS = {
     ",": ("previous image", "previous_image"),
 }
 FAULT_COLOUR = "#ff3b30"
-POINTS_NAME, OUTLINES_NAME, COBB_NAME, IMAGE_NAME = "landmarks", "vertebrae", "Cobb", "X-ray"
+POINTS_NAME, OUTLINES_NAME, COBB_NAME = "landmarks", "vertebrae", "Cobb"
+IMAGE_NAME, TRIMAP_NAME = "X-ray", "trimap"
 
 
 def vertebra_colours() -> np.ndarray:
@@ -82,7 +85,7 @@ class LandmarkWidget(Container):
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self.review = None
-        self.points = self.outlines = self.cobb = self.image_layer = None
+        self.points = self.outlines = self.cobb = self.image_layer = self.trimap = None
         self._loading = False
 
         self.dataset_edit = FileEdit(mode="d", label="dataset")
@@ -179,10 +182,13 @@ class LandmarkWidget(Container):
         self._refresh_faults(image, keep=None)
 
     def _replace_layers(self, pixels: np.ndarray, landmarks: np.ndarray) -> None:
-        for layer in (self.cobb, self.outlines, self.points, self.image_layer):
+        for layer in (self.cobb, self.outlines, self.points, self.trimap, self.image_layer):
             if layer is not None and layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
         self.image_layer = self.viewer.add_image(pixels, name=IMAGE_NAME, colormap="gray")
+        data, kwargs, _ = trimap_layer(self._trimap(landmarks, pixels.shape[:2]), name=TRIMAP_NAME)
+        self.trimap = self.viewer.add_labels(data, **kwargs)
+        self.trimap.visible = False
         colours = np.repeat(vertebra_colours(), 4, axis=0)
         self.outlines = self.viewer.add_shapes(name=OUTLINES_NAME)
         self.cobb = self.viewer.add_shapes(
@@ -211,6 +217,12 @@ class LandmarkWidget(Container):
             self.points.bind_key(key, self._key_handler(method), overwrite=True)
         self.viewer.layers.selection.active = self.points
         self.viewer.reset_view()
+
+    @staticmethod
+    def _trimap(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        from ...trimap import trimap_from_landmarks
+
+        return trimap_from_landmarks(landmarks, shape)
 
     def _key_handler(self, method: str):
         def handler(_layer):
@@ -243,6 +255,7 @@ class LandmarkWidget(Container):
         image = self.review.save(landmarks)
         self._refresh_faults(image, keep=keep)
         self._redraw(landmarks)
+        self.trimap.data = self._trimap(landmarks, image.shape)
 
     def _redraw(self, landmarks: np.ndarray) -> None:
         """Outlines (faulty vertebrae in red) and the Cobb angles of `landmarks`."""
