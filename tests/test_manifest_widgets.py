@@ -16,6 +16,7 @@ def test_the_manifest_lists_widgets():
         "Gap inspector",
         "Review queue",
         "Spine curve",
+        "Landmark review",
     } <= set(WIDGETS)
 
 

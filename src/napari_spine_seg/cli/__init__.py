@@ -41,6 +41,7 @@ COMMANDS = {
     "gaps": "gaps",
     "demo": "demo",
     "jobs": "jobs",
+    "check": "check",
 }
 
 
