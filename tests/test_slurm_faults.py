@@ -254,3 +254,20 @@ def test_job_folder_with_blanks_and_percent(work, capfd):
     by_hand = (folder / "logs" / f"{again}_0_log.err").read_text(errors="replace")
     # it continued from the model's checkpoint (trained 1 of 1 epochs: nothing left)
     assert "has trained 1 epochs already" in by_hand, by_hand[-2000:]
+
+
+def test_a_waiting_job_shows_slurms_reason(work, capfd):
+    """A job slurm keeps waiting (here: asked to begin in an hour) says why."""
+    job = submit_training(
+        "ds20",
+        "later/m.keras",
+        epochs=1,
+        size=SIZE,
+        options=SlurmOptions(cpus=1, time_min=5, extra_sbatch=("--begin=now+3600",)),
+    )
+    status = _wait_for(lambda: (s := job.status()).detail.endswith("(BeginTime)") and s, 30, "it")
+    assert status.state == "PENDING"
+    assert status.detail == f"slurm: {job.job_id} PENDING (BeginTime)"
+    assert spine_seg(["jobs", "show", job.job_id]) == 0
+    assert f"state from: slurm: {job.job_id} PENDING (BeginTime)" in capfd.readouterr().out
+    job.cancel()
