@@ -1,5 +1,5 @@
 """A review never writes into its data set, locks its folder, survives failed saves, and
-export and retraining read a snapshot: the review promises of docs/promises-review.md."""
+export and retraining read a snapshot: the review promises of docs/promises.md."""
 
 from __future__ import annotations
 
