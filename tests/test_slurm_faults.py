@@ -211,13 +211,15 @@ def test_node_failure_requeues_and_resumes_from_checkpoint(work, cluster):
     assert printed.strip().endswith(f"COMPLETED epoch {epochs}/{epochs}")
 
 
-def test_job_folder_with_blanks_and_percent(work, capfd):
+def test_job_folder_with_blanks_and_percent(work, capfd, monkeypatch):
     """slurm expands %j, %x, %% ... in log paths: a folder's own '%' must reach it as '%%'."""
     base = work / "runs 100%x"  # unescaped, slurm would write the job name for %x
     base.mkdir()
+    monkeypatch.chdir(base)  # the job's working folder (--chdir) too
     (work / "ds20").rename(base / "data 50%j")
     # submitit itself replaces %j in its folder by the job id: such a job folder is refused
-    argv = ["train", str(base / "data 50%j"), "--out", str(base / "out %A" / "m.keras")]
+    # relative paths: they work only when the job runs in its --chdir
+    argv = ["train", "data 50%j", "--out", "out %A/m.keras"]
     argv += ["--epochs", "1", "--size", SIZE, "--batch-size", "2", *TRAIN_ARGS]
     argv += ["--slurm", "--time", "10", "--cpus", "1"]
     assert spine_seg([*argv, "--job-dir", str(base / "job %j")]) == 2
