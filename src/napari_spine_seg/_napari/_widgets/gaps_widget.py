@@ -54,17 +54,34 @@ def _canvas_size(viewer) -> tuple[int, int]:
 
 
 def probability_layer_for(viewer, trimap_layer):
-    """The ``<image> probability`` layer predicted with `trimap_layer`, or None."""
+    """The probability layer predicted with `trimap_layer`, or None.
+
+    Predict's layers are paired by their metadata (whatever their names); other
+    widgets' by name: ``<image> trimap`` goes with ``<image> probability``.
+    """
     from napari.layers import Image
 
-    from .predict_widget import PROBABILITY_SUFFIX, TRIMAP_SUFFIX
+    from .predict_widget import is_probability_layer
 
-    if not trimap_layer.name.endswith(TRIMAP_SUFFIX):
-        return None
-    name = trimap_layer.name[: -len(TRIMAP_SUFFIX)] + PROBABILITY_SUFFIX
-    layer = viewer.layers[name] if name in viewer.layers else None
-    if isinstance(layer, Image) and layer.data.shape == trimap_layer.data.shape:
-        return layer
+    prediction = trimap_layer.metadata.get(METADATA_KEY, {}).get("prediction")
+    candidates = [
+        layer
+        for layer in viewer.layers
+        if isinstance(layer, Image)
+        and layer.data.shape == trimap_layer.data.shape
+        and is_probability_layer(layer)
+    ]
+    if prediction is not None:
+        paired = [
+            c
+            for c in candidates
+            if c.metadata.get(METADATA_KEY, {}).get("prediction") == prediction
+        ]
+        if paired:
+            return paired[0]
+    if trimap_layer.name.endswith(" trimap"):
+        name = trimap_layer.name[: -len(" trimap")] + " probability"
+        return next((c for c in candidates if c.name == name), None)
     return None
 
 
