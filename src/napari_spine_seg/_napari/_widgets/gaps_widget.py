@@ -18,6 +18,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, Table
 
 from ...errors import SpineSegError
 from .._layers import METADATA_KEY
+from ._layout import arrange_when_docked
 from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class GapsWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = viewer
         self.gaps: list = []
         self.current = -1

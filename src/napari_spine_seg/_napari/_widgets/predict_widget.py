@@ -25,6 +25,7 @@ from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton, Selec
 
 from ...errors import SpineSegError
 from .._layers import METADATA_KEY, image_layer, trimap_layer
+from ._layout import arrange_when_docked
 from ._state import viewer_state
 from ._workers import show_error, start_worker, status_label
 
@@ -99,6 +100,7 @@ class PredictWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = viewer
         self.state = viewer_state(viewer)
         self._workers: set = set()

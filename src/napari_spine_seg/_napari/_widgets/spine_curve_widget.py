@@ -28,6 +28,7 @@ from ...errors import SpineSegError
 from ...trimap import N_LANDMARKS, rowcol_to_xy, sort_landmarks, xy_to_rowcol
 from .._layers import METADATA_KEY
 from .._notify import notify_error
+from ._layout import arrange_when_docked
 
 if TYPE_CHECKING:
     import napari
@@ -197,6 +198,7 @@ class SpineCurveWidget(Container):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = napari_viewer
         self.drawing: CurveDrawing | None = None
         self._layer = None
