@@ -22,6 +22,9 @@ _SCROLL = "spine_seg_scroll"
 _WATCHED = "spine_seg_watched"
 #: a dock's contents ask for at most this height; taller contents scroll
 MAX_MIN_HEIGHT = 420
+#: pixels a tab adds around its name, and the most width the tab names may claim
+TAB_PADDING = 26
+MAX_TABS_WIDTH = 640
 #: package whose widgets are arranged
 _PACKAGE = "napari_spine_seg."
 
@@ -108,6 +111,8 @@ def arrange_window(window) -> None:
     new = [d for d in docks if not d.property(_TABBED)]
     for dock in new:
         make_scrolling(dock)
+        # the tab shows the window title: the widget's name, without "(napari-spine-seg)"
+        dock.setWindowTitle(dock.windowTitle().split(" (")[0])
         if not dock.isFloating():
             area = window.dockWidgetArea(dock)
             partner = next(
@@ -126,9 +131,25 @@ def arrange_window(window) -> None:
                 window.tabifyDockWidget(partner, dock)
         dock.setProperty(_TABBED, True)
     if new:
+        _room_for_tab_names(window, docks)
         new[-1].show()
         new[-1].raise_()
         fit_to_screen(window)
+
+
+def _room_for_tab_names(window, docks) -> None:
+    """Make the docks of each tab group wide enough for their tabs' names in full."""
+    groups: dict[int, list] = {}
+    for dock in docks:
+        if not dock.isFloating():
+            groups.setdefault(int(window.dockWidgetArea(dock)), []).append(dock)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        metrics = group[0].fontMetrics()
+        needed = sum(metrics.horizontalAdvance(d.windowTitle()) + TAB_PADDING for d in group)
+        for dock in group:
+            dock.setMinimumWidth(min(needed, MAX_TABS_WIDTH))
 
 
 def fit_to_screen(window) -> None:
