@@ -152,6 +152,11 @@ def test_never_takes_over_a_layer_of_the_same_name(viewer_with_model, qtbot):
     assert [layer.name for layer in ours] == ["c predicted trimap [1]", "c predicted probability"]
     assert np.all(theirs.data == 2)
     assert viewer.layers.selection.active is image
+    from napari_spine_seg._napari._widgets.gaps_widget import probability_layer_for
+
+    # the gap inspector pairs the renamed trimap with its probability by their metadata
+    assert probability_layer_for(viewer, ours[0]) is ours[1]
+    assert probability_layer_for(viewer, theirs) is None
     qtbot.waitUntil(lambda: widget.predict_button.enabled, timeout=60_000)
     first = ours[0]
     widget.predict()  # again: the widget's own layers are updated, nothing new is added

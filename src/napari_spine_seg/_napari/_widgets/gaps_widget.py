@@ -79,22 +79,20 @@ def probability_layer_for(viewer, trimap_layer):
 
     from .predict_widget import is_probability_layer
 
-    prediction = trimap_layer.metadata.get(METADATA_KEY, {}).get("prediction")
+    def prediction_of(layer):
+        return layer.metadata.get(METADATA_KEY, {}).get("prediction")
+
+    prediction = prediction_of(trimap_layer)
     candidates = [
         layer
         for layer in viewer.layers
         if isinstance(layer, Image)
         and layer.data.shape == trimap_layer.data.shape
         and is_probability_layer(layer)
+        and prediction_of(layer) == prediction  # Predict's go only with their own trimap
     ]
     if prediction is not None:
-        paired = [
-            c
-            for c in candidates
-            if c.metadata.get(METADATA_KEY, {}).get("prediction") == prediction
-        ]
-        if paired:
-            return paired[0]
+        return candidates[0] if candidates else None
     if trimap_layer.name.endswith(" trimap"):
         name = trimap_layer.name[: -len(" trimap")] + " probability"
         return next((c for c in candidates if c.name == name), None)
