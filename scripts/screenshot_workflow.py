@@ -2,7 +2,7 @@
 
 Writes a small phantom set, then drives the four dock widgets as a person would:
 train a U-Net (screenshot mid-training: progress bar and live plot), predict an X-ray
-(trimap and hidden probability layers), inspect its gaps (listed, marked, the camera on
+(``<image> predicted trimap`` and the hidden ``… predicted probability``), inspect its gaps (listed, marked, the camera on
 one), review the test split worst-first and paint a correction (autosaved), export the
 reviewed trimaps with overlays, and retrain on the corrections. napari needs an OpenGL
 context, so run it under Xvfb::
@@ -127,8 +127,8 @@ def run(args, work: Path) -> int:
     predict = widgets["Predict"]
     predict.images.value = [predict.images.choices[0]]
     predict.predict()
-    wait(lambda: f"{stem} probability" in viewer.layers, 600, "the prediction")
-    viewer.layers.selection.active = viewer.layers[f"{stem} trimap"]
+    wait(lambda: f"{stem} predicted probability" in viewer.layers, 600, "the prediction")
+    viewer.layers.selection.active = viewer.layers[f"{stem} predicted trimap"]
     viewer.reset_view()
     shoot("predict")
 
@@ -136,7 +136,7 @@ def run(args, work: Path) -> int:
     show_only("Gap inspector")
     gaps = widgets["Gap inspector"]
     gaps.trimap.value = next(
-        c for c in gaps.trimap.choices if c is not None and c.name == f"{stem} trimap"
+        c for c in gaps.trimap.choices if c is not None and c.name == f"{stem} predicted trimap"
     )
     gaps.analyse()
     wait(lambda: gaps.summary.value != "–" and not gaps._workers, 120, "the gap analysis")

@@ -188,3 +188,53 @@ def test_cli_unwritable_json_is_reported_before_work(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["gaps", str(folder), "--json", str(blocker / "gaps.json")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_every_phantom_spine_is_plausible_and_a_blob_is_not():
+    from napari_spine_seg.data.phantom import make_phantom
+    from napari_spine_seg.spine.gaps import column_shape, implausible
+    from napari_spine_seg.trimap import trimap_from_landmarks
+
+    for seed in range(12):
+        for curve in ("straight", "C", "S"):
+            ph = make_phantom(np.random.default_rng(seed), curve=curve)
+            trimap = trimap_from_landmarks(ph.landmarks, ph.image.shape)
+            assert implausible(column_shape(trimap)) == [], (seed, curve)
+    blob = np.full((400, 200), 2, np.uint8)
+    blob[150:250, 20:180] = 1
+    reasons = implausible(column_shape(blob))
+    assert any("height" in r for r in reasons) and any("wide" in r for r in reasons)
+    assert implausible(column_shape(np.full((40, 20), 2, np.uint8))) == ["no spine"]
+    specks = np.full((400, 200), 2, np.uint8)
+    for col in range(10, 190, 20):
+        specks[100:300, col : col + 4] = 1  # nine bars side by side
+    assert any("9 pieces" in r for r in implausible(column_shape(specks)))
+
+
+def test_corrections_are_certain():
+    from napari_spine_seg.spine.gaps import with_corrections
+
+    prob = np.full((4, 4), 0.4)
+    trimap = np.array([[1, 2, 3, 0]] * 4, np.uint8)
+    painted = np.zeros((4, 4), bool)
+    painted[:2] = True
+    out = with_corrections(prob, trimap, painted)
+    assert out[:2].tolist() == [[1.0, 0.0, 0.0, 0.0]] * 2
+    assert np.all(out[2:] == 0.4)
+    assert np.all(with_corrections((prob * 255).astype(np.uint8), trimap, None) == 102 / 255)
+
+
+def test_checked_gaps_file_round_trip(tmp_path):
+    from napari_spine_seg.spine.gaps import is_checked, read_checked, write_checked
+
+    path = tmp_path / "gaps-checked.json"
+    assert read_checked(path) == {}
+    gap = Gap(100, 50, 20, "break")
+    write_checked(path, {"a.jpg": [gap], "b.jpg": []})
+    assert read_checked(path) == {"a.jpg": [gap]}
+    assert is_checked(Gap(104, 52, 18, "break"), [gap])  # moved a little by an edit
+    assert not is_checked(Gap(104, 52, 18, "narrowing"), [gap])
+    assert not is_checked(Gap(160, 50, 20, "break"), [gap])
+    path.write_text("[1, 2]")
+    with pytest.raises(SpineSegError, match="not a file of checked gaps"):
+        read_checked(path)

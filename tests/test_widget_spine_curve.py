@@ -57,7 +57,7 @@ def test_trimap_layer_draws_centre_line_and_end_vertebrae(make_napari_viewer, s_
     assert expected.angles[0] > 15  # a real curve, not a straight line
     curve = viewer.layers["x trimap curve"]
     types, data, labels_text = _lines(curve)
-    assert types[0] == "path" and set(types[1:]) == {"line"}
+    assert types[0] == "path" and set(types[1:]) == {"line", "rectangle"}
     # the path is the centre line the angles were measured on, in (row, col)
     centre = data[0]
     assert centre[0, 0] == expected.centreline[0, 1] and centre[-1, 0] == expected.centreline[-1, 1]
@@ -70,7 +70,9 @@ def test_trimap_layer_draws_centre_line_and_end_vertebrae(make_napari_viewer, s_
         assert f"{name} {angle:.1f}°" in texts
     upper = expected.details.pairs[0][0]
     left, right = expected.details.left[upper], expected.details.right[upper]
-    first = data[labels_text.index(next(t for t in labels_text if t.startswith("PT")))]
+    box = labels_text.index(next(t for t in labels_text if t.startswith("PT")))
+    assert types[box] == "rectangle"  # the label's box …
+    first = data[curve.features["labels_line"][box]]  # … labels this line
     direction = first[1] - first[0]
     np.testing.assert_allclose(
         np.degrees(np.arctan2(direction[0], direction[1])),
@@ -107,7 +109,9 @@ def test_landmarks_layer_gives_the_reference_angles(make_napari_viewer, s_spine)
     # centre line through the 34 end-plate mid-points, then one line per end vertebra
     assert data[0].shape == (34, 2)
     n_lines = sum(len(set(pair)) for pair in details.pairs)
-    assert len(data) == 1 + n_lines
+    n_labels = len({pair[0] for pair in details.pairs})
+    assert types.count("line") == n_lines and types.count("rectangle") == n_labels
+    assert len(data) == 1 + n_lines + n_labels
     assert widget.message.value == ""
 
 
@@ -228,3 +232,55 @@ def test_works_through_the_viewer_proxy_napari_gives_plugins(make_napari_viewer,
         widget.draw()
     assert len(viewer.layers["t curve"].data) > 1
     assert widget.drawing.angles[0] > 15
+
+
+def _overlap(a, b) -> bool:
+    """Whether boxes ``(row0, col0, row1, col1)`` share any area."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_labels_of_three_curves_close_together_never_overlap(make_napari_viewer):
+    """Three angles whose upper end vertebrae are neighbours: their labels would sit on
+    top of each other at the lines' ends; each gets its own rows beside its line."""
+    from napari_spine_seg._napari._widgets.spine_curve_widget import (
+        label_box_size,
+        place_labels,
+    )
+
+    lines = [np.array([[100.0 + 6 * k, 150.0], [104.0 + 6 * k, 210.0]]) for k in range(3)]
+    texts = ["PT 12.3°", "MT 25.0°", "TL/L 8.1°"]
+    boxes = place_labels(lines, texts, size=10.0, image_width=300)
+    flat = [np.array([*b.min(axis=0), *b.max(axis=0)]) for b in boxes]
+    assert not any(_overlap(flat[i], flat[j]) for i in range(3) for j in range(i + 1, 3))
+    for line, text, box in zip(lines, texts, flat, strict=True):
+        height, width = label_box_size(text, 10.0)
+        assert np.isclose(box[2] - box[0], height) and np.isclose(box[3] - box[1], width)
+        assert box[3] < line[:, 1].min()  # left of its line …
+        assert abs((box[0] + box[2]) / 2 - line[0, 0]) < 3 * height  # … near its row
+    # no room on the left: right of the line, and still apart
+    boxes = place_labels([line - [0, 75] for line in lines], texts, size=10.0, image_width=300)
+    flat = [np.array([*b.min(axis=0), *b.max(axis=0)]) for b in boxes]
+    assert all(b[1] > 135 for b in flat)
+    assert not any(_overlap(flat[i], flat[j]) for i in range(3) for j in range(i + 1, 3))
+
+    # and in a real viewer, on real spines: no two label boxes of a curve layer overlap
+    viewer = make_napari_viewer()
+    widget = _widget(viewer)
+    for seed, kind in ((3, "S"), (5, "C"), (8, "S"), (11, "S")):
+        landmarks, shape = make_spine(np.random.default_rng(seed), kind=kind, cobb=35, height=520)
+        layer = viewer.add_labels(trimap_from_landmarks(landmarks, shape), name=f"t{seed}")
+        widget.layer.value = layer
+        widget.draw()
+        curve = viewer.layers[f"t{seed} curve"]
+        boxes = [
+            np.array([*d.min(axis=0), *d.max(axis=0)])
+            for d, t in zip(curve.data, curve.shape_type, strict=True)
+            if t == "rectangle"
+        ]
+        assert len(boxes) >= 2
+        assert not any(
+            _overlap(boxes[i], boxes[j])
+            for i in range(len(boxes))
+            for j in range(i + 1, len(boxes))
+        )
+        assert curve.text.scaling and curve.text.anchor == "center"

@@ -213,3 +213,179 @@ def _low_confidence(prob: np.ndarray, rows: np.ndarray, line: np.ndarray) -> np.
     cols = np.clip(np.floor(line + 0.5).astype(int), 0, prob.shape[1] - 1)
     samples = [prob[rows, np.clip(cols + d, 0, prob.shape[1] - 1)] for d in (-1, 0, 1)]
     return np.mean(samples, axis=0) < _LOW_PROBABILITY
+
+
+@dataclass(frozen=True)
+class ColumnShape:
+    """The measures of a trimap's spine that tell a spine from something else.
+
+    Attributes
+    ----------
+    area : float
+        Spine pixels (label 1) as a fraction of the image.
+    height : float
+        Rows from the column's top to its bottom, as a fraction of the image's rows.
+    width : float
+        The column's median width over its own height.
+    pieces : int
+        Pieces of spine label larger than a speck (the column's and the strays).
+    """
+
+    area: float
+    height: float
+    width: float
+    pieces: int
+
+
+#: measure of :class:`ColumnShape` -> (low, high, what it says, what a spine's is).
+#: 120 phantoms (40 seeds of each curve, their own sizes) measure area 0.035–0.080,
+#: height 0.56–0.66, width 0.050–0.077 and 1 piece; the bounds are about 2.5 times
+#: wider, so that real X-rays, framed tighter or looser, pass.
+PLAUSIBLE = {
+    "area": (0.012, 0.25, "spine area {:.1%} of the image", "1.2%–25%"),
+    "height": (0.3, 1.0, "column {:.0%} of the image's height", "at least 30%"),
+    "width": (0.02, 0.25, "column {:.2f} times as wide as tall", "0.02–0.25"),
+    "pieces": (1, 6, "{} pieces of spine label", "at most 6"),
+}
+
+
+def column_shape(trimap: np.ndarray) -> ColumnShape | None:
+    """The :class:`ColumnShape` of a trimap's spine, or None when it has no spine.
+
+    Parameters
+    ----------
+    trimap : (H, W) array_like
+        1 spine, 2 background, 3 border; 0 counts as background.
+    """
+    arr = np.asarray(trimap)
+    mask = arr == SPINE
+    if not mask.any():
+        return None
+    column, extras = column_pieces(mask)
+    present = np.flatnonzero(column.any(axis=1))
+    rows = np.arange(present[0], present[-1] + 1)
+    _, widths = widest_runs(column, rows)
+    min_area = max(_MIN_AREA, _MIN_AREA_FRACTION * column.sum())
+    labels, n = ndimage.label(column)
+    return ColumnShape(
+        area=float(mask.mean()),
+        height=float(rows.size / arr.shape[0]),
+        width=float(np.median(widths[widths > 0]) / rows.size),
+        pieces=int(n + sum(p.size >= min_area for p in extras)),
+    )
+
+
+def implausible(shape: ColumnShape | None) -> list[str]:
+    """Why a trimap's spine, measured as `shape`, does not look like a spine at all.
+
+    Parameters
+    ----------
+    shape : ColumnShape or None
+        From :func:`column_shape`; None (no spine) is ``["no spine"]``.
+
+    Returns
+    -------
+    list of str
+        One phrase per measure outside :data:`PLAUSIBLE`, e.g.
+        ``"column 20% of the image's height (a spine's: at least 30%)"``; empty when it
+        could be a spine.
+    """
+    if shape is None:
+        return ["no spine"]
+    out = []
+    for name, (low, high, says, spine) in PLAUSIBLE.items():
+        value = getattr(shape, name)
+        if not low <= value <= high:
+            out.append(f"{says.format(value)} (a spine's: {spine})")
+    return out
+
+
+def with_corrections(
+    probability: np.ndarray, trimap: np.ndarray, painted: np.ndarray | None
+) -> np.ndarray:
+    """The probability map with a person's corrections in it.
+
+    A pixel the person painted is as certain as they are: spine (label 1) counts as
+    probability 1, anything else as 0. The rest keeps the model's probability.
+
+    Parameters
+    ----------
+    probability : (H, W) array_like
+        The model's spine probability (0–1, or 0–255 as integers).
+    trimap : (H, W) array_like
+        The trimap as it is now.
+    painted : (H, W) bool array_like or None
+        Pixels the person painted (whatever label); None: none.
+
+    Returns
+    -------
+    (H, W) float64 ndarray
+    """
+    prob = _probability(probability, np.shape(trimap))
+    if painted is None:
+        return prob
+    painted = np.asarray(painted, dtype=bool)
+    return np.where(painted, (np.asarray(trimap) == SPINE).astype(np.float64), prob)
+
+
+#: file of the checked gaps in a review folder
+CHECKED_FILE = "gaps-checked.json"
+
+
+def _span(gap: Gap) -> tuple[int, int]:
+    top = gap.row - gap.height // 2
+    return top, top + max(gap.height, 1)
+
+
+def same_gap(a: Gap, b: Gap) -> bool:
+    """Whether `a` and `b` are one place: the same kind, rows that meet, columns near.
+
+    An edit elsewhere moves a gap's middle row by a few pixels; a check stays with it.
+    """
+    (a0, a1), (b0, b1) = _span(a), _span(b)
+    near = abs(a.col - b.col) <= max(a.height, b.height, 10)
+    return a.kind == b.kind and a0 < b1 and b0 < a1 and near
+
+
+def is_checked(gap: Gap, checked: list[Gap]) -> bool:
+    """Whether a person marked `gap` (or the same place, see :func:`same_gap`) checked."""
+    return any(same_gap(gap, c) for c in checked)
+
+
+def read_checked(path) -> dict[str, list[Gap]]:
+    """The checked gaps of each image, from a review folder's :data:`CHECKED_FILE`.
+
+    A missing file is no checked gaps.
+
+    Raises
+    ------
+    SpineSegError
+        When the file is not one this package wrote.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            str(key): [
+                Gap(int(g["row"]), int(g["col"]), int(g["height"]), str(g["kind"])) for g in gaps
+            ]
+            for key, gaps in raw["images"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SpineSegError(path, f"not a file of checked gaps ({exc})") from None
+
+
+def write_checked(path, checked: dict[str, list[Gap]]) -> None:
+    """Write the checked gaps of each image to `path` (atomically)."""
+    import json
+
+    from ..atomic import atomic_output
+
+    images = {key: [g.to_dict() for g in gaps] for key, gaps in checked.items() if gaps}
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps({"version": 1, "images": images}, indent=1), encoding="utf-8")

@@ -1,23 +1,37 @@
 """The gap inspector: where a segmented spine needs a person's eye.
 
 The widget runs :func:`~napari_spine_seg.spine.gaps.find_gaps` on a trimap layer
-(predicted or corrected; for a stack, the slice shown), with the matching
-``<image> probability`` layer when there is one, and lists what it finds: breaks in
-the column, extra pieces, holes, narrowings and low-confidence stretches, each with
-its position and size. A Points layer ``<trimap> gaps`` marks them; Previous and Next
-(and the keys in :data:`SHORTCUTS`) centre and zoom the camera on each in turn. After
-an edit of the trimap the list refreshes by itself.
+(predicted or corrected; for a stack, the slice shown), with the matching probability
+layer when there is one (Predict's ``<image> predicted probability``, the review
+queue's ``<image> probability``), and lists what it finds: breaks in the column, extra
+pieces, holes, narrowings and low-confidence stretches, each with its position and
+size. A Points layer ``<trimap> gaps`` marks them; Previous and Next (and the keys in
+:data:`SHORTCUTS`) centre and zoom the camera on each in turn. After an edit of the
+trimap the list refreshes by itself.
+
+- What the person painted (since the widget opened) is certain: a painted pixel is no
+  longer of low confidence (:func:`~napari_spine_seg.spine.gaps.with_corrections`).
+- Each gap can be ticked as checked. The ticks of an image in a review are kept in the
+  review folder (``gaps-checked.json``), so they come back with the review; those of
+  any other layer in its metadata (``spine_seg.checked_gaps``), for the session.
+- A trimap that does not look like a spine at all (area, height, width or number of
+  pieces far from a spine's: :func:`~napari_spine_seg.spine.gaps.implausible`) is
+  flagged in one line above the list; one with no spine says "no spine".
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, Table
 
 from ...errors import SpineSegError
+from ...spine.gaps import CHECKED_FILE, Gap, is_checked, read_checked, same_gap, write_checked
 from .._layers import METADATA_KEY
+from ._layout import arrange_when_docked
+from ._state import viewer_state
 from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
@@ -40,6 +54,8 @@ KIND_COLOURS = {
 REFRESH_MS = 400
 #: a gap is shown in a window this many times its height (at least a quarter of the image)
 ZOOM_CONTEXT = 4.0
+#: the table's columns (the first one's cells carry the "checked" tick)
+COLUMNS = ("✓ kind", "row", "col", "rows")
 
 
 def _camera(viewer):
@@ -54,18 +70,70 @@ def _canvas_size(viewer) -> tuple[int, int]:
 
 
 def probability_layer_for(viewer, trimap_layer):
-    """The ``<image> probability`` layer predicted with `trimap_layer`, or None."""
+    """The probability layer predicted with `trimap_layer`, or None.
+
+    Predict's layers are paired by their metadata (whatever their names); other
+    widgets' by name: ``<image> trimap`` goes with ``<image> probability``.
+    """
     from napari.layers import Image
 
-    from .predict_widget import PROBABILITY_SUFFIX, TRIMAP_SUFFIX
+    from .predict_widget import is_probability_layer
 
-    if not trimap_layer.name.endswith(TRIMAP_SUFFIX):
-        return None
-    name = trimap_layer.name[: -len(TRIMAP_SUFFIX)] + PROBABILITY_SUFFIX
-    layer = viewer.layers[name] if name in viewer.layers else None
-    if isinstance(layer, Image) and layer.data.shape == trimap_layer.data.shape:
-        return layer
+    def prediction_of(layer):
+        return layer.metadata.get(METADATA_KEY, {}).get("prediction")
+
+    prediction = prediction_of(trimap_layer)
+    candidates = [
+        layer
+        for layer in viewer.layers
+        if isinstance(layer, Image)
+        and layer.data.shape == trimap_layer.data.shape
+        and is_probability_layer(layer)
+        and prediction_of(layer) == prediction  # Predict's go only with their own trimap
+    ]
+    if prediction is not None:
+        return candidates[0] if candidates else None
+    if trimap_layer.name.endswith(" trimap"):
+        name = trimap_layer.name[: -len(" trimap")] + " probability"
+        return next((c for c in candidates if c.name == name), None)
     return None
+
+
+def inspect_trimap(trimap, probability=None, painted=None):
+    """``(shape, gaps)`` of a trimap: its :class:`ColumnShape` (None: no spine) and gaps.
+
+    The probability, when given, is first overlaid with the painted pixels
+    (:func:`~napari_spine_seg.spine.gaps.with_corrections`). Runs in a worker thread.
+    """
+    from ...spine.gaps import column_shape, find_gaps, with_corrections
+
+    shape = column_shape(trimap)
+    if shape is None:
+        return None, []
+    if probability is not None:
+        probability = with_corrections(probability, trimap, painted)
+    return shape, find_gaps(trimap, probability)
+
+
+def _mark_painted(painted: np.ndarray, atom, data) -> None:
+    """Set in `painted` the pixels one of napari's paint-history atoms went over.
+
+    napari's atom records only the pixels whose label changed; a brush passed over
+    pixels that already had the label (spine painted over a predicted but uncertain
+    spine) is as much the person's word. So every pixel in the stroke's box that now
+    holds the painted label counts too.
+    """
+    key = getattr(atom, "slice_key", None)
+    if key is not None:  # a masked edit: a box of the array and the pixels in it
+        key = tuple(key)
+        region = painted[key]
+        if getattr(atom, "mask", None) is None:
+            region[...] = True
+        else:
+            region[np.asarray(atom.mask, dtype=bool)] = True
+            region |= np.asarray(data[key]) == atom.new_value
+    elif isinstance(atom, tuple) and len(atom) == 3:  # (indices, old values, new values)
+        painted[atom[0]] = True
 
 
 class GapsWidget(Container):
@@ -78,6 +146,7 @@ class GapsWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = viewer
         self.gaps: list = []
         self.current = -1
@@ -90,18 +159,34 @@ class GapsWidget(Container):
         self.auto = CheckBox(text="analyse again after each edit", value=True)
         self.analyse_button = PushButton(text="Find gaps")
         self.summary = status_label(label="found", value="–")
-        self.table = Table(value={"kind": [], "row": [], "col": [], "rows": []})
+        self.verdict = status_label(label="", value="")
+        self.verdict.visible = False
+        self.table = Table(value={c: [] for c in COLUMNS})
         self.table.read_only = True
         from qtpy.QtWidgets import QHeaderView
 
         self.table.native.verticalHeader().setVisible(False)
         self.table.native.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.check_button = PushButton(text="✓ Mark this gap checked")
         self.previous_button = PushButton(text="◀ Previous gap  [Shift-G]")
         self.next_button = PushButton(text="Next gap ▶  [G]")
         nav = Container(
             widgets=[self.previous_button, self.next_button], layout="horizontal", labels=False
         )
-        self.extend([self.trimap, self.auto, self.analyse_button, self.summary, self.table, nav])
+        self.extend(
+            [
+                self.trimap,
+                self.auto,
+                self.analyse_button,
+                self.summary,
+                self.verdict,
+                self.table,
+                self.check_button,
+                nav,
+            ]
+        )
+        self.checked: list[bool] = []
+        self._painted: dict[int, np.ndarray] = {}
         self.table.min_height = 160
 
         from qtpy.QtCore import QTimer
@@ -112,11 +197,16 @@ class GapsWidget(Container):
         self._timer.timeout.connect(self.analyse)
 
         self.analyse_button.clicked.connect(self.analyse)
+        self.check_button.clicked.connect(self.toggle_checked)
+        self.table.native.itemChanged.connect(self._tick_changed)
         self.previous_button.clicked.connect(self.previous_gap)
         self.next_button.clicked.connect(self.next_gap)
         self.trimap.changed.connect(self._watch)
         self.table.native.itemSelectionChanged.connect(self._row_chosen)
         viewer.layers.events.removed.connect(self._layer_removed)
+        viewer.layers.events.inserted.connect(self._layer_inserted)
+        for layer in viewer.layers:
+            self._track_paint(layer)
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self._refresh_choices)
         viewer.layers.selection.events.active.connect(self._follow_active)
@@ -162,12 +252,36 @@ class GapsWidget(Container):
         if self.auto.value:
             self._timer.start()
 
+    # -- what the person painted ------------------------------------------------------------------
+
+    def _layer_inserted(self, event) -> None:
+        self._track_paint(event.value)
+
+    def _track_paint(self, layer) -> None:
+        from napari.layers import Labels
+
+        if isinstance(layer, Labels):
+            layer.events.paint.connect(self._painted_on)
+
+    def _painted_on(self, event) -> None:
+        """Note the pixels of a brush stroke, fill or polygon (any label) as the person's."""
+        layer = event.source
+        shape = np.shape(layer.data)
+        painted = self._painted.get(id(layer))
+        if painted is None or painted.shape != shape:
+            painted = self._painted[id(layer)] = np.zeros(shape, dtype=bool)
+        for atom in event.value or []:
+            _mark_painted(painted, atom, layer.data)
+
+    def painted(self, layer) -> np.ndarray | None:
+        """Pixels of `layer` painted since the widget opened (None: none)."""
+        painted = self._painted.get(id(layer))
+        return painted if painted is not None and painted.shape == np.shape(layer.data) else None
+
     # -- analysis -------------------------------------------------------------------------------
 
     def analyse(self) -> None:
         """Find the gaps of the chosen trimap (the slice shown, for a stack) in a thread."""
-        from ...spine.gaps import find_gaps
-
         layer = self.trimap.value
         if layer is None:
             self._fail(SpineSegError(None, "choose a trimap layer to analyse"))
@@ -187,14 +301,18 @@ class GapsWidget(Container):
         if crop is not None:
             trimap = trimap[: crop[0], : crop[1]]
         prob_layer = probability_layer_for(self.viewer, layer)
-        probability = None
+        probability = painted = None
         if prob_layer is not None:
             probability = np.asarray(prob_layer.data if index is None else prob_layer.data[index])
             probability = probability[: trimap.shape[0], : trimap.shape[1]].copy()
+            painted = self.painted(layer)
+            if painted is not None:
+                painted = painted if index is None else painted[index]
+                painted = painted[: trimap.shape[0], : trimap.shape[1]].copy()
 
-        def done(gaps):
+        def done(result):
             if layer is self.trimap.value:
-                self._show(layer, index, gaps)
+                self._show(layer, index, *result)
 
         def finish():
             self._workers.discard(worker)
@@ -203,7 +321,13 @@ class GapsWidget(Container):
                 self.analyse()
 
         worker = start_worker(
-            find_gaps, trimap, probability, on_return=done, on_error=self._fail, on_finish=finish
+            inspect_trimap,
+            trimap,
+            probability,
+            painted,
+            on_return=done,
+            on_error=self._fail,
+            on_finish=finish,
         )
         self._workers.add(worker)
 
@@ -217,29 +341,129 @@ class GapsWidget(Container):
     def _fail(self, exc: BaseException) -> None:
         show_error(self.summary, exc)
 
-    def _show(self, layer, index, gaps) -> None:
+    def _show(self, layer, index, shape, gaps) -> None:
+        from ...spine.gaps import implausible
+
         self.gaps = list(gaps)
         self._slice = index
         self.current = -1
+        stored = self._stored_checks(layer, index)
+        self.checked = [is_checked(g, stored) for g in self.gaps]
+        if shape is None:
+            self.verdict.value, self.verdict.visible = "", False
+        else:
+            reasons = implausible(shape)
+            self.verdict.value = "⚠ not like a spine: " + "; ".join(reasons) if reasons else ""
+            self.verdict.visible = bool(reasons)
+        self._summarise(shape is None)
+        self._fill_table()
+        self._mark(layer, index)
+
+    def _summarise(self, no_spine: bool = False) -> None:
         counts: dict[str, int] = {}
         for gap in self.gaps:
             counts[gap.kind] = counts.get(gap.kind, 0) + 1
-        self.summary.value = (
-            ", ".join(f"{n} {kind}" for kind, n in counts.items()) if counts else "no gaps"
-        )
-        self.table.value = {
-            "kind": [g.kind for g in self.gaps],
-            "row": [int(g.row) for g in self.gaps],
-            "col": [int(g.col) for g in self.gaps],
-            "rows": [int(g.height) for g in self.gaps],
-        }
+        if no_spine:
+            text = "no spine"
+        elif counts:
+            text = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+            if any(self.checked):
+                text += f" ({sum(self.checked)} of {len(self.gaps)} checked)"
+        else:
+            text = "no gaps"
+        self.summary.value = text
+
+    def _fill_table(self) -> None:
+        from qtpy.QtCore import Qt
         from qtpy.QtWidgets import QHeaderView
 
+        native = self.table.native
+        native.blockSignals(True)
+        self.table.value = {
+            COLUMNS[0]: [g.kind for g in self.gaps],
+            COLUMNS[1]: [int(g.row) for g in self.gaps],
+            COLUMNS[2]: [int(g.col) for g in self.gaps],
+            COLUMNS[3]: [int(g.height) for g in self.gaps],
+        }
+        for row, checked in enumerate(self.checked):
+            item = native.item(row, 0)
+            item.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled | Qt.ItemIsSelectable)
+            item.setCheckState(Qt.Checked if checked else Qt.Unchecked)
+            item.setToolTip("tick when you have looked at it")
+        native.blockSignals(False)
         # the kind in full, the numbers share the rest (set again: a new value resets it)
-        header = self.table.native.horizontalHeader()
+        header = native.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.Stretch)
         header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        self._mark(layer, index)
+
+    # -- checked marks ----------------------------------------------------------------------------
+
+    def _check_place(self, layer, index):
+        """``(file, key)`` of the layer's checks: a review folder's file, or None (metadata)."""
+        meta = layer.metadata.get(METADATA_KEY, {})
+        review = viewer_state(self.viewer).review
+        if review is not None and meta.get("review"):
+            return Path(review.folder) / CHECKED_FILE, str(meta["review"])
+        return None, "image" if index is None else f"slice {index}"
+
+    def _stored_checks(self, layer, index) -> list[Gap]:
+        path, key = self._check_place(layer, index)
+        if path is not None:
+            try:
+                return read_checked(path).get(key, [])
+            except SpineSegError as exc:
+                self._fail(exc)
+                return []
+        stored = layer.metadata.get(METADATA_KEY, {}).get("checked_gaps", {})
+        return [Gap(**g) for g in stored.get(key, [])]
+
+    def _store_checks(self, layer, index, gap: Gap, checked: bool) -> None:
+        path, key = self._check_place(layer, index)
+        if path is not None:
+            everything = read_checked(path)
+        else:
+            meta = layer.metadata.setdefault(METADATA_KEY, {})
+            everything = {k: [Gap(**g) for g in v] for k, v in meta.get("checked_gaps", {}).items()}
+        kept = [g for g in everything.get(key, []) if not same_gap(g, gap)]
+        everything[key] = kept + [gap] if checked else kept
+        if path is not None:
+            write_checked(path, everything)
+        else:
+            meta["checked_gaps"] = {k: [g.to_dict() for g in v] for k, v in everything.items() if v}
+
+    def set_checked(self, index: int, checked: bool = True) -> None:
+        """Mark gap `index` checked (or not) and keep the mark (see the module's notes)."""
+        layer = self.trimap.value
+        if layer is None or not 0 <= index < len(self.gaps):
+            return
+        try:
+            self._store_checks(layer, self._slice, self.gaps[index], checked)
+        except SpineSegError as exc:
+            self._fail(exc)
+            return
+        self.checked[index] = checked
+        from qtpy.QtCore import Qt
+
+        item = self.table.native.item(index, 0)
+        if item is not None and (item.checkState() == Qt.Checked) != checked:
+            self.table.native.blockSignals(True)
+            item.setCheckState(Qt.Checked if checked else Qt.Unchecked)
+            self.table.native.blockSignals(False)
+        self._summarise()
+
+    def toggle_checked(self) -> None:
+        """Tick (or untick) the gap the camera is on."""
+        if 0 <= self.current < len(self.gaps):
+            self.set_checked(self.current, not self.checked[self.current])
+
+    def _tick_changed(self, item) -> None:
+        from qtpy.QtCore import Qt
+
+        row = item.row()
+        if item.column() == 0 and 0 <= row < len(self.checked):
+            checked = item.checkState() == Qt.Checked
+            if checked != self.checked[row]:
+                self.set_checked(row, checked)
 
     def _mark(self, layer, index) -> None:
         from napari.layers import Points
@@ -284,6 +508,7 @@ class GapsWidget(Container):
     def _layer_removed(self, event) -> None:
         """Forget a trimap layer that is gone, and take its gap markers away with it."""
         removed = event.value
+        self._painted.pop(id(removed), None)
         if self._layer is not None and removed == self._layer:
             self._watch(None)
             name = removed.name + GAPS_SUFFIX
@@ -292,9 +517,10 @@ class GapsWidget(Container):
             self._show_nothing()
 
     def _show_nothing(self) -> None:
-        self.gaps, self.current, self._slice = [], -1, None
+        self.gaps, self.current, self._slice, self.checked = [], -1, None, []
         self.summary.value = "–"
-        self.table.value = {"kind": [], "row": [], "col": [], "rows": []}
+        self.verdict.value, self.verdict.visible = "", False
+        self.table.value = {c: [] for c in COLUMNS}
 
     # -- visiting -------------------------------------------------------------------------------
 
@@ -335,5 +561,5 @@ class GapsWidget(Container):
         self.table.native.blockSignals(False)
         self.summary.value = (
             f"gap {index + 1}/{len(self.gaps)}: {gap.kind} at row {gap.row}, col {gap.col}, "
-            f"{gap.height} rows"
+            f"{gap.height} rows" + (" (checked)" if self.checked[index] else "")
         )

@@ -1,9 +1,14 @@
 """Predict: trimaps and spine probabilities for image layers, with the current model.
 
-For each chosen image layer the widget adds ``<image> trimap`` (Labels, at the image's
-own resolution, in the trimap colours) and ``<image> probability`` (hidden). A stack
-opened from a dataset folder is predicted slice by slice, each slice at its image's
-true size (the stack's padding is cropped before and restored after).
+For each chosen image layer the widget adds ``<image> predicted trimap`` (Labels, at the
+image's own resolution, in the trimap colours) and ``<image> predicted probability``
+(hidden). The names never take over a reader's layers (a data set's ``<image> trimap`` is
+its ground truth, to compare with): Predict again updates only the layers it made
+itself, which it knows by their metadata, and a layer of the same name made by anything
+else stays as it is (napari gives the new one a free name). The layer selection stays
+on what the person had. A stack opened from a dataset folder is predicted slice by
+slice, each slice at its image's true size (the stack's padding is cropped before and
+restored after).
 
 Prediction runs in a worker thread. The layers to predict, and their pixels, are taken
 when Predict is pressed; the results land on those layers even if the selection, the
@@ -12,6 +17,7 @@ layer order or the names change meanwhile.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,14 +25,35 @@ from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton, Selec
 
 from ...errors import SpineSegError
 from .._layers import METADATA_KEY, image_layer, trimap_layer
+from ._layout import arrange_when_docked
 from ._state import viewer_state
 from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
 
-TRIMAP_SUFFIX = " trimap"
-PROBABILITY_SUFFIX = " probability"
+TRIMAP_SUFFIX = " predicted trimap"
+PROBABILITY_SUFFIX = " predicted probability"
+#: metadata key naming the image layer a predicted layer was made from, and its role
+PREDICTED_FROM = "predicted_from"
+ROLE = "role"
+
+
+def predicted_layer_names(image_name: str) -> tuple[str, str]:
+    """Names of the trimap and probability layers Predict makes for image `image_name`.
+
+    Examples
+    --------
+    >>> predicted_layer_names("p 1")
+    ('p 1 predicted trimap', 'p 1 predicted probability')
+    """
+    return image_name + TRIMAP_SUFFIX, image_name + PROBABILITY_SUFFIX
+
+
+def is_probability_layer(layer) -> bool:
+    """Whether `layer` is a spine probability map (Predict's, or the review queue's)."""
+    meta = layer.metadata.get(METADATA_KEY, {})
+    return meta.get(ROLE) == "probability" or layer.name.endswith(" probability")
 
 
 def predict_pixels(
@@ -73,6 +100,7 @@ class PredictWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = viewer
         self.state = viewer_state(viewer)
         self._workers: set = set()
@@ -107,7 +135,7 @@ class PredictWidget(Container):
         return [
             (layer.name, layer)
             for layer in self.viewer.layers
-            if isinstance(layer, Image) and not layer.name.endswith(PROBABILITY_SUFFIX)
+            if isinstance(layer, Image) and not is_probability_layer(layer)
         ]
 
     def _refresh_choices(self, _event=None) -> None:
@@ -198,29 +226,35 @@ class PredictWidget(Container):
         meta.update({k: source_meta[k] for k in ("path", "paths", "source") if k in source_meta})
         meta["image_layer"] = layer.name
         meta["predicted"] = True  # its Cobb angles are measured as a network's outline
+        meta[PREDICTED_FROM] = layer.name
+        meta["prediction"] = uuid.uuid4().hex  # pairs the two layers, whatever their names
         scale = tuple(layer.scale)
+        trimap_name, probability_name = predicted_layer_names(layer.name)
+        selection = self.viewer.layers.selection
+        selected, active = list(selection), selection.active
         self._put_layer(
-            layer.name + TRIMAP_SUFFIX,
-            trimap,
-            trimap_layer(trimap, name=layer.name + TRIMAP_SUFFIX, scale=scale, metadata=meta),
+            trimap, trimap_layer(trimap, name=trimap_name, scale=scale, metadata=meta), "trimap"
         )
-        self._put_layer(
-            layer.name + PROBABILITY_SUFFIX,
-            probability,
-            (
-                probability,
-                probability_layer_kwargs(layer.name + PROBABILITY_SUFFIX, meta, scale),
-                "image",
-            ),
-        )
+        prob_meta = {**meta, ROLE: "probability"}
+        prob_kwargs = probability_layer_kwargs(probability_name, prob_meta, scale)
+        self._put_layer(probability, (probability, prob_kwargs, "image"), "probability")
+        if list(selection) != selected or selection.active is not active:
+            selection.clear()
+            selection.update(selected)
+            selection.active = active
         self._say(f"predicted {layer.name}")
 
-    def _put_layer(self, name: str, data, layer_tuple) -> None:
+    def _put_layer(self, data, layer_tuple, role: str) -> None:
+        """Update the layer this widget made earlier for the same image, else add one."""
         from napari.layers import Layer
 
-        if name in self.viewer.layers:
-            existing = self.viewer.layers[name]
-            existing.data = data
-            existing.metadata = layer_tuple[1]["metadata"]
-        else:
-            self.viewer.add_layer(Layer.create(*layer_tuple))
+        kwargs = layer_tuple[1]
+        meta = kwargs["metadata"][METADATA_KEY]
+        meta.setdefault(ROLE, role)
+        for existing in self.viewer.layers:
+            mine = existing.metadata.get(METADATA_KEY, {})
+            if mine.get(PREDICTED_FROM) == meta[PREDICTED_FROM] and mine.get(ROLE) == role:
+                existing.data = data
+                existing.metadata = kwargs["metadata"]
+                return
+        self.viewer.add_layer(Layer.create(*layer_tuple))

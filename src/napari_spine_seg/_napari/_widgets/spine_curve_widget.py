@@ -7,7 +7,9 @@ predicted or corrected, they are measured on the column's centre line
 Review widget made from a network's prediction is measured as one). A Shapes layer
 ``<layer> curve`` shows the centre line and, for each of the three angles (PT, MT, TL/L,
 in ``angles.csv`` order), the lines of its two end vertebrae in the angle's colour, the
-upper one labelled with the angle. For a stack the slice shown is measured, and the
+upper one labelled with the angle. The labels sit beside their lines and never overlap
+(:func:`place_labels`); their text grows and shrinks with the image when zooming, so
+that it keeps to its box. For a stack the slice shown is measured, and the
 drawing follows the slider. After an edit (painting, moving a landmark) the drawing is
 redone by itself, once the edits pause for :data:`REFRESH_MS`.
 
@@ -28,6 +30,7 @@ from ...errors import SpineSegError
 from ...trimap import N_LANDMARKS, rowcol_to_xy, sort_landmarks, xy_to_rowcol
 from .._layers import METADATA_KEY
 from .._notify import notify_error
+from ._layout import arrange_when_docked
 
 if TYPE_CHECKING:
     import napari
@@ -47,6 +50,13 @@ REFRESH_MS = 300
 LINE_EXTENSION = 2.5
 #: at most this many points are drawn along a trimap's centre line
 MAX_PATH_POINTS = 120
+#: label font size, in image rows per row of the image (the text is about 2.5 % of the
+#: view's height when the whole image shows)
+LABEL_SIZE = 1 / 55
+#: a label's box per font size: vispy draws a font size s as an em of 4/3 s data units
+#: (the text scales with the zoom); a glyph advances at most 0.7 em (measured on
+#: screenshots: "TL/L 29.2°" is 6.6 em wide), a line is 1.3 em, half an em of margin
+_EM, _ADVANCE, _LINE = 4 / 3, 0.7, 1.3
 
 
 @dataclass(frozen=True)
@@ -65,13 +75,18 @@ class CurveDrawing:
     colours : list of str
         Edge colour per shape.
     labels : list of str
-        Text per shape: the angle(s) whose upper end vertebra the line is, else "".
+        Text per shape: a label's box (a transparent rectangle, last in the list)
+        carries the angle(s) whose upper end vertebra its line is; other shapes "".
     widths : list of float
         Relative edge width per shape (the centre line is 1).
     warnings : list of str
         What makes the angles doubtful (from the core).
     source : str
         ``"landmarks"`` (reference computation) or ``"trimap"`` (centre line).
+    label_size : float
+        Font size of the labels in image rows (the boxes are made for it).
+    label_of : list of int
+        Per shape: for a label's box, the index of the line it labels; else -1.
     """
 
     angles: np.ndarray
@@ -82,6 +97,17 @@ class CurveDrawing:
     widths: list[float]
     warnings: list[str] = field(default_factory=list)
     source: str = "landmarks"
+    label_size: float = 12.0
+    label_of: list[int] = field(default_factory=list)
+
+    @property
+    def label_boxes(self) -> list[tuple[str, np.ndarray]]:
+        """``(text, (row0, col0, row1, col1))`` of each label's box."""
+        return [
+            (text, np.array([*shape.min(axis=0), *shape.max(axis=0)]))
+            for text, shape, kind in zip(self.labels, self.shapes, self.shape_types, strict=True)
+            if kind == "rectangle"
+        ]
 
     @property
     def summary(self) -> str:
@@ -89,11 +115,66 @@ class CurveDrawing:
         return "  ".join(f"{n} {a:.1f}°" for n, a in zip(ANGLE_LABELS, self.angles, strict=True))
 
 
-def _drawing(details, centre_xy: np.ndarray, warnings: list[str], source: str) -> CurveDrawing:
+def label_box_size(text: str, size: float) -> tuple[float, float]:
+    """``(height, width)`` in image pixels of the box that holds `text` at font `size`."""
+    em = _EM * size
+    return _LINE * em, _ADVANCE * em * len(text) + em
+
+
+def place_labels(
+    lines: list[np.ndarray], texts: list[str], size: float, image_width: float | None = None
+) -> list[np.ndarray]:
+    """Boxes for the labels of `lines`, each beside its line, no two overlapping.
+
+    Each box goes left of its line's left end (right of its right end where the image
+    has no room on the left), centred on that end's row. Where boxes would meet, the
+    lower ones move down just far enough, in row order, so that no two share a row:
+    boxes that share no row cannot overlap, whichever side they are on.
+
+    Parameters
+    ----------
+    lines : list of (2, 2) ndarray
+        ``(row, col)`` ends of each labelled line.
+    texts : list of str
+        The label of each line.
+    size : float
+        Font size in image pixels (see :func:`label_box_size`).
+    image_width : float, optional
+        Columns of the image; without it, boxes always go left.
+
+    Returns
+    -------
+    list of (4, 2) ndarray
+        Corners ``(row, col)`` of each box, clockwise from its top-left one.
+    """
+    gap = 0.5 * _EM * size
+    wanted = []
+    for line, text in zip(lines, texts, strict=True):
+        height, width = label_box_size(text, size)
+        left, right = sorted(np.asarray(line, dtype=np.float64), key=lambda p: p[1])
+        if left[1] - gap - width >= 0 or image_width is None:
+            row, c0 = left[0], left[1] - gap - width
+        else:
+            row, c0 = right[0], right[1] + gap
+        wanted.append((row - height / 2, height, c0, width))
+    boxes: list[np.ndarray] = [np.empty((4, 2))] * len(wanted)
+    bottom = -np.inf
+    for i in sorted(range(len(wanted)), key=lambda i: wanted[i][0]):
+        top, height, c0, width = wanted[i]
+        top = max(top, bottom + 0.1 * height)
+        bottom = top + height
+        boxes[i] = np.array([[top, c0], [top, c0 + width], [bottom, c0 + width], [bottom, c0]])
+    return boxes
+
+
+def _drawing(
+    details, centre_xy: np.ndarray, warnings: list[str], source: str, image_shape
+) -> CurveDrawing:
     """Shapes of a :class:`~napari_spine_seg.spine.cobb.CobbResult` and a centre line."""
     shapes = [xy_to_rowcol(centre_xy)]
     types, colours, labels, widths = ["path"], [CENTRE_COLOUR], [""], [1.0]
-    labelled: dict[int, int] = {}  # vertebra -> index of the shape carrying its text
+    texts: dict[int, str] = {}  # shape index of an upper end vertebra's line -> its text
+    labelled: dict[int, int] = {}  # vertebra -> index of the line carrying its text
     for k, (pair, angle) in enumerate(zip(details.pairs, details.angles, strict=True)):
         text = f"{ANGLE_LABELS[k]} {angle:.1f}°"
         for j, vertebra in enumerate(dict.fromkeys(pair)):  # (i, i): one line
@@ -107,10 +188,23 @@ def _drawing(details, centre_xy: np.ndarray, warnings: list[str], source: str) -
             if j == 0:  # the upper end vertebra carries the text
                 if vertebra in labelled:
                     at = labelled[vertebra]
-                    labels[at] = f"{labels[at]}, {text}"
+                    texts[at] = f"{texts[at]}, {text}"
                 else:
-                    labelled[vertebra] = len(labels) - 1
-                    labels[-1] = text
+                    labelled[vertebra] = len(shapes) - 1
+                    texts[len(shapes) - 1] = text
+    size = float(max(6.0, LABEL_SIZE * image_shape[0]))
+    owners = list(texts)
+    boxes = place_labels(
+        [shapes[i] for i in owners], [texts[i] for i in owners], size, image_shape[1]
+    )
+    label_of = [-1] * len(shapes)
+    for owner, box in zip(owners, boxes, strict=True):
+        shapes.append(box)
+        types.append("rectangle")
+        colours.append("transparent")
+        labels.append(texts[owner])
+        widths.append(0.0)
+        label_of.append(owner)
     return CurveDrawing(
         np.asarray(details.angles, dtype=np.float64),
         shapes,
@@ -120,6 +214,8 @@ def _drawing(details, centre_xy: np.ndarray, warnings: list[str], source: str) -
         widths,
         list(warnings),
         source,
+        size,
+        label_of,
     )
 
 
@@ -154,7 +250,8 @@ def curve_from_landmarks(landmarks_xy: np.ndarray, image_height: float) -> Curve
     points = sort_landmarks(points)
     details = cobb_details(points, image_height)
     centre = (points[0::2] + points[1::2]) / 2  # end-plate mid-points, top to bottom
-    return _drawing(details, centre, [], "landmarks")
+    width = float(points[:, 0].max() + points[:, 0].min())  # the spine in its middle
+    return _drawing(details, centre, [], "landmarks", (float(image_height), width))
 
 
 def curve_from_trimap(trimap: np.ndarray, *, predicted: bool = False) -> CurveDrawing:
@@ -184,7 +281,7 @@ def curve_from_trimap(trimap: np.ndarray, *, predicted: bool = False) -> CurveDr
     centre = result.centreline
     step = max(1, int(np.ceil(len(centre) / MAX_PATH_POINTS)))
     thinned = np.concatenate([centre[::step], centre[-1:]]) if len(centre) > 1 else centre
-    return _drawing(result.details, thinned, result.warnings, "trimap")
+    return _drawing(result.details, thinned, result.warnings, "trimap", np.shape(trimap))
 
 
 class SpineCurveWidget(Container):
@@ -197,6 +294,7 @@ class SpineCurveWidget(Container):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = napari_viewer
         self.drawing: CurveDrawing | None = None
         self._layer = None
@@ -372,8 +470,14 @@ class SpineCurveWidget(Container):
                 name=layer.name + CURVE_SUFFIX,
                 scale=layer.scale,
                 translate=layer.translate,
-                features={"label": np.array([], dtype=str)},
-                text={"string": "{label}", "color": "white", "size": 13, "anchor": "upper_left"},
+                features={"label": np.array([], dtype=str), "labels_line": np.array([], int)},
+                text={
+                    "string": "{label}",
+                    "color": "white",
+                    "size": drawing.label_size,
+                    "anchor": "center",
+                    "scaling": True,  # in image pixels: the text stays in its box
+                },
                 metadata={METADATA_KEY: {"measured_layer": layer.name}},
             )
             self.viewer.add_layer(curve)
@@ -386,7 +490,8 @@ class SpineCurveWidget(Container):
             edge_width=[unit * w for w in drawing.widths],
             face_color="transparent",
         )
-        curve.features = {"label": drawing.labels}
+        curve.features = {"label": drawing.labels, "labels_line": drawing.label_of}
+        curve.text.size = drawing.label_size
         curve.refresh_text()
 
 
