@@ -876,12 +876,30 @@ def _(w):
     return ["cobb", str(folder)], trimap_with(folder / "stray.png", 7)
 
 
-@case("gaps-trimap-holds-7-only", "has no trimap PNGs")
+@case("gaps-trimap-holds-7-only", "found 7")
 def _(w):
     folder = w.inp / "only"
-    trimap_with(folder / "stray.png", 7)
+    path = trimap_with(folder / "stray.png", 7)
     trimap_with(folder / "stray2.png", 9)
-    return ["gaps", str(folder)], folder
+    return ["gaps", str(folder)], path
+
+
+@case("gaps-trimap-holds-7-among-good", "found 7")
+def _(w):
+    folder = w.trimap_folder()
+    return ["gaps", str(folder)], trimap_with(folder / "t1 stray.png", 7)
+
+
+@case("gaps-png-bomb-among-trimaps", "decompression bomb")
+def _(w):
+    folder = w.trimap_folder()
+    return ["gaps", str(folder)], png_claiming(folder / "big.png", BIG, BIG)
+
+
+@case("gaps-truncated-trimap-among-trimaps", "cannot be read")
+def _(w):
+    folder = w.trimap_folder()
+    return ["gaps", str(folder)], truncate_file(good_trimap(folder / "t2.png"), 0.5)
 
 
 @case("evaluate-prediction-holds-7", "found 7")

@@ -44,18 +44,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def trimap_files(folder: str | Path) -> tuple[list[Path], list[Path]]:
     """The trimap PNGs of `folder`, sorted by name, and the other PNGs in it.
 
+    A PNG that is meant as a trimap but holds stray values counts as a trimap, so that
+    reading it names the values; one that cannot be read at all is an error, not
+    "another PNG".
+
     Raises
     ------
     SpineSegError
-        When `folder` is not a folder or holds no trimap PNG.
+        When `folder` is not a folder, holds no trimap PNG, or holds a PNG that cannot
+        be read.
     """
-    from ..data.masks import is_trimap_image
+    from ..data.masks import looks_like_trimap
 
     folder = Path(folder)
     if not folder.is_dir():
         raise SpineSegError(folder, "is not a folder of trimap PNGs")
     pngs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
-    trimaps = [p for p in pngs if is_trimap_image(p)]
+    trimaps = [p for p in pngs if looks_like_trimap(p, strict=True)]
     if not trimaps:
         found = f"{len(pngs)} PNG file(s), none a trimap" if pngs else "no PNG files"
         raise SpineSegError(folder, f"has no trimap PNGs ({found})")

@@ -105,15 +105,24 @@ def read_trimap_png(path: str | os.PathLike) -> np.ndarray:
     return validate_trimap(arr, path)
 
 
-def _single_channel_values(path: str | os.PathLike) -> np.ndarray | None:
-    """The pixels of a single-channel PNG; None for anything else or an unreadable file."""
+def _single_channel_values(path: str | os.PathLike, *, strict: bool = False) -> np.ndarray | None:
+    """The pixels of a single-channel PNG; None for anything else.
+
+    An unreadable file is None too, unless `strict`: then it is a SpineSegError naming it.
+    """
     try:
         with open_pillow(path) as im:
             if im.format != "PNG" or im.mode not in _SINGLE_CHANNEL_MODES:
                 return None  # decided by the header: no need to decode
             im.load()
             return np.asarray(im)
-    except Exception:  # a damaged file is not a trimap; reading it says what is wrong
+    except SpineSegError:
+        if strict:
+            raise
+        return None
+    except Exception as exc:  # a damaged file is not a trimap; reading it says what is wrong
+        if strict:
+            raise SpineSegError(path, f"cannot be read ({describe_error(exc)})") from None
         return None
 
 
@@ -134,7 +143,7 @@ def is_trimap_image(path: str | os.PathLike) -> bool:
     return arr is not None and arr.size > 0 and int(arr.min()) >= 0 and int(arr.max()) <= 3
 
 
-def looks_like_trimap(path: str | os.PathLike) -> bool:
+def looks_like_trimap(path: str | os.PathLike, *, strict: bool = False) -> bool:
     """Whether a file is meant as a trimap, even one holding stray values.
 
     A single-channel PNG with at most 8 distinct values and at least half of its pixels
@@ -145,12 +154,15 @@ def looks_like_trimap(path: str | os.PathLike) -> bool:
     Parameters
     ----------
     path : path-like
+    strict : bool
+        A file that cannot be read (damaged, or a header claiming a huge size) raises
+        SpineSegError naming it, instead of counting as no trimap.
 
     Returns
     -------
     bool
     """
-    arr = _single_channel_values(path)
+    arr = _single_channel_values(path, strict=strict)
     if arr is None or arr.size == 0:
         return False
     values, counts = np.unique(arr, return_counts=True)
