@@ -60,6 +60,37 @@ def _dataset_folder(folder: Path) -> bool:
     return any((root / "labels" / name).is_dir() for name in splits)
 
 
+def enclosing_folder(
+    path: str | os.PathLike, folders: Iterable[str | os.PathLike]
+) -> tuple[Path, Path] | None:
+    """The first of `folders` that `path` is or lies inside, by file-system identity.
+
+    Parameters
+    ----------
+    path : path-like
+        A file or folder, existing or not (its nearest existing folders are compared).
+    folders : iterable of path-like
+        Folders that do not exist are ignored.
+
+    Returns
+    -------
+    (folder, ancestor) or None
+        The folder of `folders` as given, and the folder on `path`'s way up (`path`
+        itself included, resolved) that is that folder; None when `path` is outside all.
+    """
+    given = {}
+    for folder in folders:
+        key = _identity(Path(folder))
+        if key is not None:
+            given.setdefault(key, Path(folder))
+    target = Path(os.path.realpath(os.path.expanduser(path)))
+    for ancestor in (target, *target.parents):
+        key = _identity(ancestor)
+        if key is not None and key in given:
+            return given[key], ancestor
+    return None
+
+
 def check_output(
     out: str | os.PathLike,
     inputs: Iterable[str | os.PathLike] = (),
@@ -105,7 +136,7 @@ def check_output(
     given = Path(out)
     target = Path(os.path.realpath(os.path.expanduser(given)))
     files: dict[tuple[int, int], Path] = {}
-    trees: dict[tuple[int, int], Path] = {}
+    trees: list[Path] = []
     beside: dict[tuple[int, int], Path] = {}
     for raw in inputs:
         path = Path(raw)
@@ -113,7 +144,7 @@ def check_output(
         if key is None:
             continue
         if path.is_dir():
-            trees[key] = path
+            trees.append(path)
         else:
             files[key] = path
             parent = _identity(Path(os.path.realpath(path)).parent)
@@ -129,11 +160,12 @@ def check_output(
         _check_kind(given, target, folder, suffixes)
         if own in files:
             raise SpineSegError(given, f"is the input file {files[own]}; {_ELSEWHERE}")
+    found = enclosing_folder(target, trees)
     for ancestor in (target, *target.parents):
-        key = _identity(ancestor)
-        if key is not None and key in trees:
+        # the nearest enclosing folder decides: an input folder, or a data set's own
+        if found is not None and found[1] == ancestor:
             where = "is" if ancestor == target else "is inside"
-            raise SpineSegError(given, f"{where} the input folder {trees[key]}; {_ELSEWHERE}")
+            raise SpineSegError(given, f"{where} the input folder {found[0]}; {_ELSEWHERE}")
         if _dataset_folder(ancestor):
             where = "is" if ancestor == target else "is inside"
             raise SpineSegError(

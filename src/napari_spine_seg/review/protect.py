@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import SpineSegError
+from ..outputs import enclosing_folder
 
 #: folders of a folder-of-images data set that hold its trimaps (as data/dataset.py)
 _MASK_FOLDERS = ("trimaps", "masks")
@@ -25,10 +26,6 @@ _LEVELS_UP = 3
 
 def _resolved(path: str | os.PathLike) -> Path:
     return Path(os.path.abspath(os.path.expanduser(os.fspath(path)))).resolve()
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
 
 
 def dataset_folders(dataset) -> list[Path]:
@@ -98,13 +95,14 @@ def check_outside(path: str | os.PathLike, folders: Iterable[str | os.PathLike],
         Naming `path` and the data set folder it lies in.
     """
     target = _resolved(path)
-    for folder in folders:
-        folder = _resolved(folder)
-        if _inside(target, folder):
-            where = "is the data set folder" if target == folder else "lies inside the data set"
-            raise SpineSegError(
-                path, f"{where} {folder}; a data set is only read: choose a {what} outside it"
-            )
+    found = enclosing_folder(target, folders)
+    if found is not None:
+        folder, ancestor = found
+        where = "is the data set folder" if ancestor == target else "lies inside the data set"
+        raise SpineSegError(
+            path,
+            f"{where} {_resolved(folder)}; a data set is only read: choose a {what} outside it",
+        )
     return target
 
 
