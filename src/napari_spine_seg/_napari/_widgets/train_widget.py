@@ -35,6 +35,7 @@ from magicgui.widgets import (
 )
 
 from ...errors import SpineSegError
+from ._layout import arrange_when_docked
 from ._state import ModelRef, viewer_state
 from ._workers import show_error, start_worker, status_label
 
@@ -297,6 +298,7 @@ class TrainWidget(Container):
         from ...review.retrain import DEFAULT_EPOCHS
 
         super().__init__(labels=True)
+        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = viewer
         self.state = viewer_state(viewer)
         self._workers: set = set()
