@@ -16,6 +16,7 @@ from PIL import Image
 from _widget_helpers import StallProbe
 from napari_spine_seg.data.aasce import write_landmarks_mat
 from napari_spine_seg.data.phantom import make_phantom
+from napari_spine_seg.model import events as ev
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 SHAPE = (128, 64)
@@ -112,6 +113,12 @@ def test_train_shows_progress_and_plot_stop_keeps_the_current_model(
     widget.size.value = "64x32"
     widget.epochs.value = 200
     widget.batch_size.value = 1
+    batches = []  # (epoch, batch) of each batch the child reports, as the widget gets them
+    on_event = widget._on_event
+    widget._on_event = lambda e: (
+        batches.append((e.epoch, e.batch)) if isinstance(e, ev.BatchEnded) else None,
+        on_event(e),
+    )
     bars = []
     with StallProbe() as probe:
         widget.start_button.clicked()
@@ -121,6 +128,7 @@ def test_train_shows_progress_and_plot_stop_keeps_the_current_model(
         assert bars and bars[0].total == 200 * 3  # epochs x batches (3 training images)
         assert bars[0].n >= 3  # one epoch's batches done
         widget.stop_button.clicked()
+        seen_at_stop = len(batches)
         assert widget.status.value == "stopping after this batch…"
         qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
         qtbot.waitUntil(lambda: widget.offered is not None, timeout=60_000)
@@ -128,6 +136,9 @@ def test_train_shows_progress_and_plot_stop_keeps_the_current_model(
     result = widget.last_result
     assert result.stopped == "cancelled"
     assert 1 <= result.epochs_run < 200  # stopped early
+    # the batch running when Stop was pressed ends, and at most one more whose report was
+    # on its way (measured: 1 here); the child stops at the batch, not epochs later
+    assert len(batches) - seen_at_stop <= 2, batches[seen_at_stop - 1 :]
     assert Path(result.model_path) == tmp_path / "m.keras" and result.model_path.exists()
     said = f"training stopped after {result.epochs_run} epochs: m.keras (stopped by you)"
     assert widget.status.value.startswith(said), widget.status.value
