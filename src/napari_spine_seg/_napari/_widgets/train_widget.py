@@ -489,9 +489,10 @@ class TrainWidget(Container):
             if status.error_line:
                 self._fail(SpineSegError(status.out, status.error_line))
             if status.out and Path(status.out).exists():  # stopped: the best model so far
-                self._consider(Path(status.out), f"slurm job {status.job_id}: {why}", True)
+                done = f"slurm job {status.job_id}: {why}"
+                self._consider(Path(status.out), done, "the job did not complete")
             return
-        self._consider(Path(status.out), f"slurm job {status.job_id} completed", False)
+        self._consider(Path(status.out), f"slurm job {status.job_id} completed")
 
     def retrain(self) -> None:
         """Fine-tune the current model on the open review's accepted and corrected images."""
@@ -602,19 +603,21 @@ class TrainWidget(Container):
         how = STOPPED_WORDS.get(result.stopped, result.stopped)
         done = f"training {how} after {result.epochs_run} epochs"
         self._say(f"{done}: {Path(result.model_path).name}")  # no toast: one can hold the GUI
-        self._consider(Path(result.model_path), done, result.stopped == "cancelled")
+        stopped = "stopped by you" if result.stopped == "cancelled" else None
+        self._consider(Path(result.model_path), done, stopped)
 
     # -- the new model: current, or offered --------------------------------------------------
 
-    def _consider(self, path: Path, done: str, stopped: bool) -> None:
-        """Make the model a training wrote current, unless it was stopped or scores worse
-        than the current model: then offer it (*Use the new model*) and keep the current."""
+    def _consider(self, path: Path, done: str, stopped: str | None = None) -> None:
+        """Make the model a training wrote current, unless it was `stopped` (why) or scores
+        worse than the current model: then offer it (*Use the new model*), keep the current
+        one and say so after `done`."""
         from ...jobs import model_process
 
         def loaded(info):
             new = ModelRef(path, info)
             current = self.state.model
-            why = "stopped by you" if stopped else worse_than_current(info, current)
+            why = stopped or worse_than_current(info, current)
             if why is None:
                 self.state.set_model(new)
                 self._say(f"{done}: {path.name} is the current model now")
