@@ -142,6 +142,37 @@ def test_cancel_stops_at_the_next_batch_and_keeps_a_model(dataset, tmp_path):
     load_model(result.model_path)  # a usable model
 
 
+def test_cancel_in_an_epochs_last_batch_skips_its_validation(dataset, tmp_path):
+    """keras validates an epoch that Stop cut short: the hook stops that after one batch."""
+    import keras
+
+    stop = threading.Event()
+    validated = []
+
+    def progress(event):
+        if isinstance(event, ev.BatchEnded) and event.batch == event.steps:
+            stop.set()  # Stop in the epoch's last batch: validation would come next
+
+    class CountValidation(keras.callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            validated.append(batch)
+
+    result = train(
+        dataset,
+        tmp_path / "v.keras",
+        epochs=5,
+        progress=progress,
+        cancel=stop,
+        cache=None,
+        val_fraction=0.5,  # 4 validation images, one per batch
+        callbacks=[CountValidation()],
+        **{**TINY, "batch_size": 1},
+    )
+    assert result.n_val == 4
+    assert result.stopped == "cancelled" and result.epochs_run == 0
+    assert len(validated) <= 1  # not the 4 batches of a whole validation
+
+
 def test_resume_continues_the_epochs(trained, dataset, tmp_path):
     first, _ = trained
     events = []

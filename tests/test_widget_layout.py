@@ -93,3 +93,33 @@ def test_the_plugins_widget_is_still_found_by_name(make_napari_viewer, qtbot):
         assert again is dock
         assert type(widget).__module__.startswith("napari_spine_seg.")
         assert widget.native.window() is viewer.window._qt_window
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["Train or load model", "Review queue"],
+        ["Review queue", "Train or load model"],
+        ["Landmark review", "Train or load model"],
+    ],
+)
+def test_train_and_review_opened_alone_are_tabbed_and_fit(make_napari_viewer, qtbot, names):
+    """Each widget arranges its own dock: no other widget of the plugin need be open."""
+    from qtpy.QtWidgets import QScrollArea
+
+    viewer, qt_window = new_window(make_napari_viewer)
+    docks = {}
+    for name in names:
+        docks[name], _ = viewer.window.add_plugin_dock_widget("napari-spine-seg", name)
+        qtbot.wait(20)
+    qtbot.wait(100)
+    first, second = (docks[n] for n in names)
+    assert qt_window.tabifiedDockWidgets(first) == [second]
+    assert all(isinstance(d.widget(), QScrollArea) for d in docks.values())
+    assert second.isVisible()  # the newest one is shown
+    qt_window.showMaximized()
+    qtbot.wait(100)
+    frame = qt_window.frameGeometry()
+    assert frame.width() <= SCREEN[0] and frame.height() <= SCREEN[1], frame
+    minimum = qt_window.minimumSizeHint().expandedTo(qt_window.minimumSize())
+    assert minimum.width() <= SCREEN[0] and minimum.height() <= SCREEN[1], minimum

@@ -43,3 +43,49 @@ def test_bad_slurm_settings_are_one_notification(
     assert widget.status.value == shown[0]
     assert not widget.running and widget.start_button.enabled
     assert not (tmp_path / "model.keras").exists()
+
+
+def shown(widget, magic) -> bool:
+    return magic.native.isVisibleTo(widget.native)
+
+
+def test_slurm_controls_show_only_when_slurm_is_chosen(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = new_widget(viewer)
+    slurm_only = [
+        widget.partition,
+        widget.time_min,
+        widget.jobs,
+        widget.refresh_jobs_button,
+        widget.follow_button,
+        widget.log_tail,
+    ]
+    assert widget.where.value == "here"
+    assert not any(shown(widget, w) for w in slurm_only)
+    assert shown(widget, widget.start_button) and shown(widget, widget.epochs)
+    widget.where.value = "slurm"
+    assert all(shown(widget, w) for w in slurm_only)
+    widget.where.value = "here"
+    assert not any(shown(widget, w) for w in slurm_only)
+
+
+def test_the_empty_loss_plot_has_a_sane_axis(make_napari_viewer, qtbot):
+    from napari_spine_seg._napari._widgets._loss_plot import NO_EPOCHS, PLOT_PANELS
+
+    viewer = make_napari_viewer(show=True)
+    widget = new_widget(viewer)
+    plot = widget.plot
+    plot.resize(600, 160)
+    plot.grab()  # paints it
+    assert set(plot.drawn) == {key for _, key in PLOT_PANELS}
+    for key, drawn in plot.drawn.items():
+        assert drawn["top"] == "1", (key, drawn)  # not 1e-06
+        assert drawn["note"] == NO_EPOCHS and drawn["x"] == ""
+    plot.add(1, {"loss": 0.5, "val_loss": 0.8, "accuracy": 0.9, "spine_dice": 0.4})
+    plot.add(2, {"loss": 0.4, "val_loss": 0.6, "accuracy": 0.95, "spine_dice": 0.6})
+    plot.grab()
+    assert plot.drawn["loss"] == {"top": "0.88", "x": "epoch 1–2", "note": ""}
+    assert plot.drawn["spine_dice"]["top"] == "1"
+    plot.reset()
+    plot.grab()
+    assert plot.drawn["loss"]["top"] == "1" and plot.drawn["loss"]["note"] == NO_EPOCHS

@@ -247,9 +247,17 @@ def _make_callback(state: _State):
                     state.epoch, batch + 1, state.steps, logs.get("loss", float("nan")), logs
                 )
             )
-            if state.cancel is not None and state.cancel.is_set():
+            self._check_cancel()
+
+        def on_test_batch_end(self, batch, logs=None):
+            # keras validates an epoch cut short by Stop too: skip that, it is not recorded
+            self._check_cancel()
+
+        def _check_cancel(self):
+            if state.cancelled or (state.cancel is not None and state.cancel.is_set()):
                 state.cancelled = True
                 self.model.stop_training = True
+                self.model.stop_evaluating = True
 
         def on_epoch_end(self, epoch, logs=None):
             if state.cancelled:  # a partial epoch is not recorded

@@ -30,6 +30,7 @@ from ...spine.landmark_faults import CORNERS, VERTEBRA_NAMES
 from ...trimap import N_LANDMARKS, N_VERTEBRAE, rowcol_to_xy, xy_to_rowcol
 from .._layers import trimap_layer
 from .._notify import notify_error, notify_info
+from ._layout import arrange_when_docked
 from .spine_curve_widget import curve_from_landmarks
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class LandmarkWidget(Container):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = napari_viewer
         self.review = None
         self.points = self.outlines = self.cobb = self.image_layer = self.trimap = None

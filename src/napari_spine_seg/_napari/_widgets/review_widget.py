@@ -38,6 +38,7 @@ from ...errors import SpineSegError
 from ...review.protect import default_review_folder
 from .._layers import image_layer, trimap_layer
 from .._notify import notify_info
+from ._layout import arrange_when_docked
 from ._state import viewer_state
 from ._workers import error_message, show_error, start_worker, status_label
 
@@ -74,6 +75,7 @@ class ReviewWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = viewer
         self.state = viewer_state(viewer)
         self.session = None

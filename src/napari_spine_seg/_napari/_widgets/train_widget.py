@@ -5,9 +5,13 @@ child process (:class:`~napari_spine_seg.jobs.model_process.ProcessJob`, see the
 why not in napari's own); a napari worker thread yields its progress events to the
 GUI, where they drive a napari progress bar (epochs, with batch progress) and a live
 plot of loss, pixel accuracy and spine Dice per epoch (training solid, validation
-dashed). Stop sets the cancel event that ``train`` checks after every batch; the
-model so far is kept. When training ends its best model becomes the viewer's current
-model, which Predict and the review queue use.
+dashed), in :mod:`._loss_plot`. Stop sets the cancel event that ``train`` checks
+after every batch; the model so far is kept. When training ends its best model
+becomes the viewer's current model, which Predict and the review queue use, unless
+it was stopped or its spine Dice is below the current model's: then the status says
+so and *Use the new model* makes it current at the person's choice. The model-file
+field always names the current model. The slurm settings, job list and job log show
+only with "run: slurm".
 
 With "run: slurm" the same training is submitted as a batch job
 (:func:`~napari_spine_seg.jobs.runner.submit_training`) and followed by polling: the
@@ -35,6 +39,8 @@ from magicgui.widgets import (
 )
 
 from ...errors import SpineSegError
+from ._layout import arrange_when_docked
+from ._loss_plot import metrics_plot_class
 from ._state import ModelRef, viewer_state
 from ._workers import show_error, start_worker, status_label
 
@@ -43,10 +49,10 @@ if TYPE_CHECKING:
 
 #: where a training job can run
 WHERE_CHOICES = [("here, on this machine", "here"), ("slurm (a batch job)", "slurm")]
+#: how the status names the way a training ended (TrainResult.stopped)
+STOPPED_WORDS = {"cancelled": "stopped", "early_stopping": "stopped early", "completed": "done"}
 #: seconds between looks at a slurm job
 SLURM_POLL_S = 2.0
-#: what the plot draws: (title, metric key) per panel; the validation key has "val_"
-PLOT_PANELS = (("loss", "loss"), ("pixel accuracy", "accuracy"), ("spine Dice", "spine_dice"))
 
 
 def _path(edit: FileEdit) -> Path | None:
@@ -95,112 +101,6 @@ def free_model_name(model_path: Path, tag: str = "retrained") -> Path:
     return candidate
 
 
-def _metrics_plot_class():
-    """The plot widget class (built on first use: Qt is imported only inside functions)."""
-    from qtpy.QtCore import QPointF, QRectF, Qt
-    from qtpy.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
-    from qtpy.QtWidgets import QSizePolicy, QWidget
-
-    class MetricsPlot(QWidget):
-        """A live plot of training metrics per epoch, one small panel per metric.
-
-        Drawn with QPainter: a redraw costs about a millisecond, so the plot never
-        holds up the viewer (a matplotlib canvas took 300–600 ms per epoch here).
-        """
-
-        colours = {"": QColor("#4fc3f7"), "val_": QColor("#ffb74d")}
-
-        def __init__(self):
-            super().__init__()
-            self.history: list[dict] = []
-            self.setMinimumHeight(140)
-            self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
-
-        def reset(self, history=()) -> None:
-            """Start over, with the epochs of `history` already shown (a resumed run)."""
-            self.history = [dict(r) for r in history]
-            self.update()
-
-        def add(self, epoch: int, metrics: dict) -> None:
-            """Add one epoch's metrics and redraw."""
-            self.history.append({"epoch": epoch, **metrics})
-            self.update()
-
-        def series(self, key: str) -> list[tuple[float, float]]:
-            """``(epoch, value)`` pairs of one metric, in order."""
-            return [
-                (float(r["epoch"]), float(r[key]))
-                for r in self.history
-                if isinstance(r.get(key), int | float)
-            ]
-
-        def paintEvent(self, _event):
-            painter = QPainter(self)
-            painter.setRenderHint(QPainter.Antialiasing)
-            small = QFont(self.font())
-            small.setPointSizeF(max(6.0, small.pointSizeF() * 0.8))
-            painter.setFont(small)
-            width = self.width() / len(PLOT_PANELS)
-            for i, (title, key) in enumerate(PLOT_PANELS):
-                self._panel(painter, QRectF(i * width, 0, width, self.height()), title, key)
-            painter.end()
-
-        def _panel(self, painter, rect, title, key) -> None:
-            fg = self.palette().windowText().color()
-            box = rect.adjusted(30, 16, -6, -16)
-            painter.setPen(QPen(fg))
-            painter.drawText(rect.adjusted(0, 0, 0, 0), Qt.AlignHCenter | Qt.AlignTop, title)
-            painter.setPen(QPen(fg.darker(150) if fg.lightness() > 128 else fg.lighter(200)))
-            painter.drawRect(box)
-            lines = {prefix: self.series(prefix + key) for prefix in self.colours}
-            values = [v for pts in lines.values() for _, v in pts]
-            top = 1.0 if key != "loss" else max(values + [1e-6]) * 1.1
-            epochs = [e for pts in lines.values() for e, _ in pts]
-            first, last = (min(epochs), max(epochs)) if epochs else (1.0, 1.0)
-            span = max(last - first, 1.0)
-            painter.setPen(QPen(fg))
-            painter.drawText(
-                QRectF(rect.left(), box.top() - 6, 28, 12), Qt.AlignRight, f"{top:.2g}"
-            )
-            painter.drawText(QRectF(rect.left(), box.bottom() - 6, 28, 12), Qt.AlignRight, "0")
-            if epochs:
-                painter.drawText(
-                    QRectF(box.left(), box.bottom() + 1, box.width(), 14),
-                    Qt.AlignHCenter,
-                    f"epoch {int(first)}–{int(last)}" if last > first else f"epoch {int(last)}",
-                )
-
-            def point(e, v):
-                x = box.left() + (e - first) / span * box.width()
-                y = box.bottom() - min(max(v / top, 0.0), 1.0) * box.height()
-                return QPointF(x, y)
-
-            for prefix, pts in lines.items():
-                if not pts:
-                    continue
-                pen = QPen(self.colours[prefix], 1.6)
-                if prefix:
-                    pen.setStyle(Qt.DashLine)
-                painter.setPen(pen)
-                path = QPainterPath(point(*pts[0]))
-                for e, v in pts[1:]:
-                    path.lineTo(point(e, v))
-                painter.drawPath(path)
-                painter.setBrush(self.colours[prefix])
-                for e, v in pts:
-                    painter.drawEllipse(point(e, v), 2.0, 2.0)
-                painter.setBrush(Qt.NoBrush)
-            if key == "loss" and self.history:
-                for j, (prefix, label) in enumerate((("", "training"), ("val_", "validation"))):
-                    painter.setPen(QPen(self.colours[prefix], 2))
-                    y = box.top() + 8 + 11 * j
-                    painter.drawLine(QPointF(box.right() - 58, y), QPointF(box.right() - 48, y))
-                    painter.setPen(QPen(fg))
-                    painter.drawText(QPointF(box.right() - 45, y + 4), label)
-
-    return MetricsPlot
-
-
 def read_history_csv(path: Path) -> list[dict]:
     """The rows of a training's history CSV (``m.history.csv``), numbers as floats."""
     import csv
@@ -221,6 +121,23 @@ def read_history_csv(path: Path) -> list[dict]:
 
 #: lines of a job's log shown under the job list
 LOG_LINES = 4
+
+
+def worse_than_current(info, current) -> str | None:
+    """Why a new model (its `info`) scores worse than `current` (a ModelRef), or None.
+
+    Compares validation spine Dice where both models have one, else training spine Dice.
+    """
+    if current is None:
+        return None
+    new, old = info.metrics or {}, current.info.metrics or {}
+    for key, label in (("val_spine_dice", "val. spine Dice"), ("spine_dice", "spine Dice")):
+        a, b = new.get(key), old.get(key)
+        if isinstance(a, int | float) and isinstance(b, int | float):
+            if a >= b:
+                return None
+            return f"its {label} {a:.3f} is below the current model's {b:.3f}"  # or NaN
+    return None
 
 
 def _job_choices(_widget=None) -> list[tuple[str, str]]:
@@ -297,11 +214,15 @@ class TrainWidget(Container):
         from ...review.retrain import DEFAULT_EPOCHS
 
         super().__init__(labels=True)
+        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = viewer
         self.state = viewer_state(viewer)
         self._workers: set = set()
         self._job = None
         self._progress = None
+        self._stopping = False
+        #: the model a training wrote that is not (yet) the current one, as a ModelRef
+        self.offered = None
         self.last_result = None
 
         self.model_file = FileEdit(mode="r", filter="*.keras", label="model file")
@@ -333,7 +254,8 @@ class TrainWidget(Container):
         self.refresh_jobs_button = PushButton(text="Refresh")
         self.follow_button = PushButton(text="Follow job")
         self.log_tail = status_label(label="job log", value="")
-        jobs_buttons = Container(
+        self.use_new_button = PushButton(text="Use the new model", visible=False)
+        self.jobs_buttons = Container(
             widgets=[self.refresh_jobs_button, self.follow_button],
             layout="horizontal",
             labels=False,
@@ -360,12 +282,13 @@ class TrainWidget(Container):
                 self.retrain_epochs,
                 self.retrain_button,
                 self.status,
+                self.use_new_button,
                 self.jobs,
-                jobs_buttons,
+                self.jobs_buttons,
                 self.log_tail,
             ]
         )
-        self.plot = _metrics_plot_class()()
+        self.plot = metrics_plot_class()()
         self.native.layout().addWidget(self.plot)
 
         self.preset.changed.connect(self._preset_size)
@@ -377,8 +300,10 @@ class TrainWidget(Container):
         self.retrain_button.clicked.connect(self.retrain)
         self.refresh_jobs_button.clicked.connect(self.jobs.reset_choices)
         self.follow_button.clicked.connect(self.follow_job)
+        self.use_new_button.clicked.connect(self.use_new_model)
         self.state.model_changed.connect(self._show_model)
         self._show_model(self.state.model)
+        self._show_slurm_options(self.where.value)
 
     # -- small helpers ------------------------------------------------------------------------
 
@@ -395,7 +320,10 @@ class TrainWidget(Container):
         self.size.value = f"{rows}x{cols}"
 
     def _show_slurm_options(self, where: str) -> None:
-        self.partition.visible = self.time_min.visible = where == "slurm"
+        """Show the slurm settings, job list, job log and its buttons only for slurm."""
+        slurm = where == "slurm"
+        for widget in (self.partition, self.time_min, self.jobs, self.jobs_buttons, self.log_tail):
+            widget.visible = slurm
 
     def _suggest_out(self, _=None) -> None:
         dataset = _path(self.dataset)
@@ -404,6 +332,10 @@ class TrainWidget(Container):
 
     def _show_model(self, model) -> None:
         self.model_info.value = "none" if model is None else describe_model(model)
+        if model is not None and model.path is not None:
+            self.model_file.value = model.path  # the field names the model in use
+        if self.offered is not None and model is not None and model.path == self.offered.path:
+            self._withdraw_offer()
 
     @property
     def running(self) -> bool:
@@ -556,11 +488,11 @@ class TrainWidget(Container):
             self._say(f"slurm job {status.job_id}: {why}")
             if status.error_line:
                 self._fail(SpineSegError(status.out, status.error_line))
-            if status.out and Path(status.out).exists():
-                self.load_path(Path(status.out))  # stopped: the best model so far
+            if status.out and Path(status.out).exists():  # stopped: the best model so far
+                done = f"slurm job {status.job_id}: {why}"
+                self._consider(Path(status.out), done, "the job did not complete")
             return
-        self._say(f"slurm job {status.job_id} completed: {status.out}")
-        self.load_path(Path(status.out))
+        self._consider(Path(status.out), f"slurm job {status.job_id} completed")
 
     def retrain(self) -> None:
         """Fine-tune the current model on the open review's accepted and corrected images."""
@@ -623,10 +555,14 @@ class TrainWidget(Container):
     def stop(self) -> None:
         """Ask the running job to stop after its current batch (the model so far is kept)."""
         if self._job is not None:
+            self._stopping = True
             self._job.cancel()
             self._say("stopping after this batch…")
 
     def _set_running(self, running: bool) -> None:
+        if running:
+            self._stopping = False
+            self._withdraw_offer()
         self.start_button.enabled = not running
         self.retrain_button.enabled = not running
         self.load_button.enabled = not running
@@ -651,20 +587,73 @@ class TrainWidget(Container):
         elif isinstance(event, ev.BatchEnded) and self._progress is not None:
             done = (event.epoch - 1 - self._first_epoch) * self._steps + event.batch
             self._progress.update(max(0, done - self._progress.n))
-            self._say(
-                f"epoch {event.epoch}, batch {event.batch}/{event.steps}: loss {event.loss:.3f}"
-            )
+            if not self._stopping:  # batches already on their way: keep saying it stops
+                self._say(
+                    f"epoch {event.epoch}, batch {event.batch}/{event.steps}: loss {event.loss:.3f}"
+                )
         elif isinstance(event, ev.EpochEnded):
             self.plot.add(event.epoch, event.metrics)
             dice = event.metrics.get("val_spine_dice", event.metrics.get("spine_dice"))
             tail = f", spine Dice {dice:.3f}" if isinstance(dice, int | float) else ""
-            self._say(f"epoch {event.epoch}/{event.epochs} done in {event.seconds:.0f} s{tail}")
+            if not self._stopping:
+                self._say(f"epoch {event.epoch}/{event.epochs} done in {event.seconds:.0f} s{tail}")
 
     def _on_done(self, result) -> None:
         self.last_result = result
-        text = f"training {result.stopped} after {result.epochs_run} epochs: {result.model_path}"
-        self._say(text)  # no notification toast: building one can hold the GUI
-        self.load_path(Path(result.model_path))
+        how = STOPPED_WORDS.get(result.stopped, result.stopped)
+        done = f"training {how} after {result.epochs_run} epochs"
+        self._say(f"{done}: {Path(result.model_path).name}")  # no toast: one can hold the GUI
+        stopped = "stopped by you" if result.stopped == "cancelled" else None
+        self._consider(Path(result.model_path), done, stopped)
+
+    # -- the new model: current, or offered --------------------------------------------------
+
+    def _consider(self, path: Path, done: str, stopped: str | None = None) -> None:
+        """Make the model a training wrote current, unless it was `stopped` (why) or scores
+        worse than the current model: then offer it (*Use the new model*), keep the current
+        one and say so after `done`."""
+        from ...jobs import model_process
+
+        def loaded(info):
+            new = ModelRef(path, info)
+            current = self.state.model
+            why = stopped or worse_than_current(info, current)
+            if why is None:
+                self.state.set_model(new)
+                self._say(f"{done}: {path.name} is the current model now")
+                return
+            keep = (
+                f"the current model is still {current.path.name}"
+                if current is not None
+                else "not in use yet"
+            )
+            self._offer(new, f"{done}: {path.name} ({why}); {keep}")
+
+        start_worker(
+            model_process.call,
+            model_process.load_model_info,
+            str(path),
+            on_return=loaded,
+            on_error=self._fail,
+            keep_in=self._workers,
+        )
+
+    def _offer(self, model, text: str) -> None:
+        self.offered = model
+        self.use_new_button.visible = True
+        self._say(text)
+
+    def _withdraw_offer(self) -> None:
+        self.offered = None
+        self.use_new_button.visible = False
+
+    def use_new_model(self) -> None:
+        """Make the offered model (one a stopped or worse-scoring training wrote) current."""
+        if self.offered is None:
+            return
+        model = self.offered
+        self.state.set_model(model)  # withdraws the offer (see _show_model)
+        self._say(f"current model: {model.path.name} (the new one, by your choice)")
 
     def _close_progress(self) -> None:
         if self._progress is not None:
