@@ -192,6 +192,8 @@ def run(args, work: Path) -> int:
     train.retrain_epochs.value = 2
     train.retrain()
     wait(lambda: not train.running, 1800, "retraining")
+    if train.offered is not None:  # scored lower than the young model: the person chooses
+        train.use_new_model()
     wait(lambda: train.state.model.path != model_path, 300, "the retrained model")
     shoot("retrain")
     viewer.close()

@@ -48,6 +48,7 @@ def test_training_on_slurm_is_followed_to_the_end(
     # reattaches, sees it COMPLETED and loads its model
     viewer.close()
     again = new_widget(make_napari_viewer())
+    again.where.value = "slurm"  # the job list is shown only there, as a person sees it
     job_ids = [value for value in again.jobs.choices if value is not None]
     assert len(job_ids) == 1
     again.jobs.value = job_ids[0]
