@@ -48,6 +48,7 @@ def test_retraining_set_is_the_corrections_plus_the_original_training_set(aasce,
     corrected = session.sample(test_key).load_trimap()
     corrected[:10] = 1
     session.save_edit(test_key, corrected)
+    session.accept(test_key, corrected)
     session.accept(train_key, session.sample(train_key).load_trimap())
 
     dataset = retraining_dataset(session, aasce)
@@ -96,7 +97,9 @@ _FINE_TUNE = textwrap.dedent(
     model_path = save_model(model, tmp / "m.keras", info)
     session = ReviewSession.open(tmp / "review", aasce / "data" / "test")
     sample = session.sample(session.keys[0])
-    session.save_edit(session.keys[0], trimap_from_landmarks(sample.load_landmarks(), (128, 64)))
+    corrected = trimap_from_landmarks(sample.load_landmarks(), (128, 64))
+    session.save_edit(session.keys[0], corrected)
+    session.accept(session.keys[0], corrected)
     try:
         retrain(session, model_path, model_path)
     except SpineSegError as exc:
