@@ -856,7 +856,12 @@ def _clear_partial_writes(folder: Path) -> None:
     Called only by the process that has just taken the folder's lock, so no write it
     deletes the file of can be under way.
     """
-    for pattern in (f".{Path(STATE_FILE).stem}.*.part.json", f"{TRIMAP_FOLDER}/**/.*.part.png"):
+    patterns = (
+        f".{Path(STATE_FILE).stem}.*.part.json",
+        f"{TRIMAP_FOLDER}/**/.*.part.png",
+        "predictions/*/.*.part.*",  # the prediction cache (.predictions)
+    )
+    for pattern in patterns:
         for path in folder.glob(pattern):
             path.unlink(missing_ok=True)
     for path in folder.glob(f"{SNAPSHOT_PREFIX}*"):
