@@ -123,7 +123,8 @@ class ReviewWidget(Container):
         self.open_button = PushButton(text="Open review")
         self.model_label = status_label(label="model")
         self.position = status_label(label="image")
-        self.queue_box = ComboBox(choices=[], label="queue", nullable=True)
+        # a callable: napari resets a dock's choices whenever the layers change
+        self.queue_box = ComboBox(choices=self._queue_choices, label="queue", nullable=True)
         self.why = status_label(label="why here")
         self.counts = status_label(label="reviewed")
         self.previous_button = PushButton(text="◀ Previous  [PageUp]")
@@ -248,7 +249,7 @@ class ReviewWidget(Container):
             self._set_quietly(self.queue_box, key)
 
     def _queue_keys(self) -> list[str]:
-        return [value for _, value in self.queue_box.choices]
+        return [key for key in self.queue_box.choices if key is not None]
 
     def _set_quietly(self, widget, value) -> None:
         self._quiet = True
@@ -257,19 +258,26 @@ class ReviewWidget(Container):
         finally:
             self._quiet = False
 
-    def _fill_queue(self) -> None:
-        """List the queue in the queue drop-down, each entry with why it ranks there."""
-        session = self.session
+    def _queue_choices(self, _widget=None) -> list[tuple[str, str]]:
+        """The queue, each entry with why it ranks there (worst-first order)."""
+        session = getattr(self, "session", None)
         if session is None:
-            return
+            return []
         choices = []
         for i, key in enumerate(session.keys):
             priority = session.priorities.get(key)
             reason = f"  ({priority.describe()})" if session.order == "worst" and priority else ""
             choices.append((f"{i + 1}. {key}{reason}", key))
+        return choices
+
+    def _fill_queue(self) -> None:
+        """List the queue (again) in the queue drop-down, on the current image."""
+        session = self.session
+        if session is None:
+            return
         self._quiet = True
         try:
-            self.queue_box.choices = choices
+            self.queue_box.reset_choices()
             self.queue_box.value = session.current_key
         finally:
             self._quiet = False
@@ -338,7 +346,7 @@ class ReviewWidget(Container):
         self.session = session
         self._predictions.clear()
         if dataset is None:
-            self.dataset_edit.value = session.dataset.root
+            self.dataset_edit.value = session.location  # the split, not its root
         self.state.set_review(session)
         self._set_enabled(True)
         self.last_ranking = None
