@@ -237,3 +237,14 @@ def test_retrain_runs_as_a_local_job_through_the_training_job_path(aasce, tmp_pa
     script = (job.folder / "job.sbatch").read_text()
     assert " retrain " in script and "retrain-set.json" in script
     assert (job.folder / "retrain-set" / "retrain-set.json").exists()
+
+
+def test_spine_seg_retrain_with_a_bad_retrain_set_is_one_line(tmp_path, capsys):
+    from napari_spine_seg.cli import main
+
+    bad = tmp_path / "retrain-set.json"
+    bad.write_text('{"format": "something else"}')
+    assert main(["retrain", str(bad), "--model", "m.keras", "--out", "o.keras"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("retrain-set.json: is not a napari-spine-seg retrain set")
+    assert "\n" not in err and "Traceback" not in err
