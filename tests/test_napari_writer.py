@@ -93,3 +93,42 @@ def test_stray_label_values_are_refused_and_nothing_is_written(tmp_path):
     with pytest.raises(SpineSegError, match="t.png.*7"):
         write_trimap_layer(os.fspath(out), labels, {"metadata": {}})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_exported_prediction_reopens_as_image_trimap_and_saves_with_its_mark(
+    make_napari_viewer, tmp_path
+):
+    """Export → File > Open → File > Save keeps the ``drawn-by`` mark; the layer is
+    ``<image> trimap`` beside the X-ray's ``<image>`` layer, not ``<image> [1]``."""
+    from napari_spine_seg.review.export import export_review
+    from napari_spine_seg.review.session import ReviewSession
+
+    size = (160, 64)
+    lm = synthetic_landmarks(*size)
+    root = tmp_path / "xrays"
+    image = write_jpeg(root / "case 1.jpg", synthetic_xray(lm, size))
+    write_trimap(root / "trimaps" / "case 1.png", trimap_from_landmarks(lm, size))
+    predicted = trimap_from_landmarks(synthetic_landmarks(*size), size)
+    with ReviewSession.open(tmp_path / "review", root) as session:
+        session.start_edit("case 1.jpg", predicted, predicted=True)
+        session.accept("case 1.jpg", predicted)
+        (exported,) = export_review(session, tmp_path / "export").trimaps
+    assert is_predicted_trimap(exported)
+    viewer = make_napari_viewer()
+    lone = write_jpeg(tmp_path / "lone" / image.name, synthetic_xray(lm, size))  # no trimap beside
+    (xray,) = viewer.open(os.fspath(lone), plugin=PLUGIN)
+    (layer,) = viewer.open(os.fspath(exported), plugin=PLUGIN)
+    assert (xray.name, layer.name) == ("case 1", "case 1 trimap")
+    layer.paint((5, 5), 1)  # a correction keeps the network's outline mark
+    saved = tmp_path / "saved" / "case 1.png"
+    viewer.layers.selection = {layer}
+    viewer.layers.save(os.fspath(saved), selected=True, plugin=PLUGIN)
+    assert is_predicted_trimap(saved)
+    np.testing.assert_array_equal(read_trimap_png(saved), np.where(layer.data == 0, 2, layer.data))
+    # an unmarked trimap stays unmarked through the same round trip
+    viewer.layers.clear()
+    plain_path = write_trimap(tmp_path / "plain" / "case 2.png", predicted)
+    (plain,) = viewer.open(os.fspath(plain_path), plugin=PLUGIN)
+    again = tmp_path / "saved" / "case 2.png"
+    viewer.layers.save(os.fspath(again), selected=True, plugin=PLUGIN)
+    assert plain.name == "case 2 trimap" and not is_predicted_trimap(again)

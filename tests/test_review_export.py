@@ -35,6 +35,7 @@ def session(tmp_path):
     session = ReviewSession.open(tmp_path / "review", root)
     session.accept(NAMES[0], column_trimap())
     session.save_edit(NAMES[2], column_trimap(shift=4))
+    session.accept(NAMES[2], column_trimap(shift=4))
     return session
 
 
@@ -111,3 +112,17 @@ def test_export_keeps_the_mark_of_a_reviewed_prediction(session, tmp_path):
     result = export_review(session, tmp_path / "export")
     marked = {p.name: is_predicted_trimap(p) for p in result.trimaps}
     assert marked == {"case 01 AP.png": False, "case 02 AP.png": True, "case 03 AP.png": False}
+
+
+def test_a_draft_is_left_out_with_a_line_that_says_so(session, tmp_path):
+    # painted, never accepted: its trimap may be half done
+    session.save_edit(NAMES[1], column_trimap(shift=-3))
+    result = export_review(session, tmp_path / "export")
+    assert [p.name for p in result.trimaps] == ["case 01 AP.png", "case 03 AP.png"]
+    assert result.drafts == [NAMES[1]]
+    assert result.summary() == (
+        "wrote 2 trimaps; 1 draft (painted, never accepted) left out: accept to export"
+    )
+    session.accept(NAMES[1], column_trimap(shift=-3))
+    again = export_review(session, tmp_path / "export")
+    assert len(again.trimaps) == 3 and again.summary() == "wrote 3 trimaps"

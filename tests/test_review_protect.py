@@ -29,6 +29,7 @@ from napari_spine_seg.review.retrain import retraining_dataset
 from napari_spine_seg.review.session import (
     ACCEPTED,
     CORRECTED,
+    DRAFT,
     STATE_FILE,
     UNREVIEWED,
     ReviewSession,
@@ -253,7 +254,8 @@ def test_a_failed_trimap_save_leaves_the_session_as_it_was(folder_set, tmp_path)
     assert session.status(key) == UNREVIEWED
     (folder / "trimaps").unlink()
     assert session.save_edit(key, column_trimap(shift=3))  # written once it can be
-    assert session.status(key) == CORRECTED
+    assert session.status(key) == DRAFT
+    assert session.accept(key, column_trimap(shift=3)) == CORRECTED
 
 
 def test_a_failed_state_save_does_not_move_or_mark(folder_set, tmp_path):
@@ -280,6 +282,7 @@ def test_a_snapshot_keeps_the_review_as_it_was(folder_set, tmp_path):
     session = ReviewSession.open(tmp_path / "review", folder_set)
     session.accept(NAMES[0], column_trimap())
     session.save_edit(NAMES[1], column_trimap(shift=2))
+    session.accept(NAMES[1], column_trimap(shift=2))
     with session.snapshot() as snapshot:
         # the person goes on: corrects the first image, discards the second
         session.save_edit(NAMES[0], column_trimap(shift=5))

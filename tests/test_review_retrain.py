@@ -48,6 +48,7 @@ def test_retraining_set_is_the_corrections_plus_the_original_training_set(aasce,
     corrected = session.sample(test_key).load_trimap()
     corrected[:10] = 1
     session.save_edit(test_key, corrected)
+    session.accept(test_key, corrected)
     session.accept(train_key, session.sample(train_key).load_trimap())
 
     dataset = retraining_dataset(session, aasce)
@@ -96,7 +97,9 @@ _FINE_TUNE = textwrap.dedent(
     model_path = save_model(model, tmp / "m.keras", info)
     session = ReviewSession.open(tmp / "review", aasce / "data" / "test")
     sample = session.sample(session.keys[0])
-    session.save_edit(session.keys[0], trimap_from_landmarks(sample.load_landmarks(), (128, 64)))
+    corrected = trimap_from_landmarks(sample.load_landmarks(), (128, 64))
+    session.save_edit(session.keys[0], corrected)
+    session.accept(session.keys[0], corrected)
     try:
         retrain(session, model_path, model_path)
     except SpineSegError as exc:
@@ -130,3 +133,118 @@ def test_retrain_fine_tunes_from_the_model(aasce, tmp_path):
     ts = out["training_set"]
     assert ts["n_train"] + ts["n_val"] == 5  # the 4 original images + 1 corrected
     assert out["last_event"] == "TrainingDone"
+
+
+# -- retraining as a job: the same job path as training (local process or slurm) -------------
+
+_UNTRAINED_MODEL = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import keras
+    from napari_spine_seg.model.builders import build_model
+    from napari_spine_seg.model.files import ModelInfo, save_model
+    from napari_spine_seg.model.objects import make_loss, make_metrics
+
+    aasce, out = Path(sys.argv[1]), Path(sys.argv[2])
+    options = {"depth": 2, "filters": 4}
+    model = build_model("unet", (64, 32, 1), 3, **options)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=make_loss("ce+dice"),
+                  metrics=make_metrics())
+    info = ModelInfo(preset="unet", options=options, input_size=(64, 32), channels=1,
+                     training_set={"root": str(aasce)}, training={"epoch": 0})
+    save_model(model, out, info)
+    """
+)
+
+
+def untrained_model(aasce: Path, out: Path) -> Path:
+    """An untrained model whose metadata names `aasce` as its training set (child process)."""
+    subprocess.run(
+        [sys.executable, "-c", _UNTRAINED_MODEL, os.fspath(aasce), os.fspath(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return out
+
+
+def reviewed_test_split(aasce: Path, folder: Path) -> ReviewSession:
+    """A review of the test split with its first image corrected and accepted."""
+    from napari_spine_seg.trimap import trimap_from_landmarks
+
+    session = ReviewSession.open(folder, aasce / "data" / "test")
+    key = session.keys[0]
+    corrected = trimap_from_landmarks(session.sample(key).load_landmarks(), SHAPE)
+    corrected[:4] = 1
+    session.save_edit(key, corrected)
+    session.accept(key, corrected)
+    return session
+
+
+def check_retrained(status, out: Path, epochs_before: int = 0) -> None:
+    from napari_spine_seg.model.files import read_metadata
+
+    assert status.state == "COMPLETED", (status.state, status.error_line, status.log_tail)
+    info = read_metadata(out)
+    assert int(info.training["epoch"]) == epochs_before + 1
+    assert info.training_set["n_train"] + info.training_set["n_val"] == 5  # 4 original + 1
+
+
+def test_a_retrain_set_keeps_the_review_as_it_was_submitted(aasce, tmp_path):
+    from napari_spine_seg.review.retrain import (
+        RETRAIN_SET_FILE,
+        freeze_retrain_set,
+        open_retrain_set,
+    )
+
+    session = reviewed_test_split(aasce, tmp_path / "review")
+    key = session.keys[0]
+    kept = freeze_retrain_set(session, tmp_path / "job" / "retrain-set")
+    session.reset(key)  # the person goes on: the retrain set keeps what was accepted
+    assert not session.trimap_path(key).exists()
+    review = open_retrain_set(kept.parent)
+    assert kept.name == RETRAIN_SET_FILE
+    assert review.reviewed_keys() == [key] and len(review.keys) == 2  # the split, not the root
+    assert review.reviewed_trimap(key)[:4].min() == 1
+    dataset = retraining_dataset(review, aasce)
+    assert sorted(s.name for s in dataset.samples) == ["ph test 00.jpg"] + [
+        f"ph training {i:02d}.jpg" for i in range(4)
+    ]
+    review.close()  # deletes nothing: the job's retrain set stays
+    assert review.files[key].exists()
+    (kept.parent / "trimaps" / "test" / "ph test 00.png").unlink()
+    with pytest.raises(SpineSegError, match=r"ph test 00\.png: is missing; the retrain set"):
+        open_retrain_set(kept)
+    with pytest.raises(SpineSegError, match="has no accepted or corrected images"):
+        freeze_retrain_set(session, tmp_path / "again")
+
+
+@pytest.mark.slow
+def test_retrain_runs_as_a_local_job_through_the_training_job_path(aasce, tmp_path, monkeypatch):
+    from napari_spine_seg.jobs.retraining import submit_retraining
+
+    monkeypatch.setenv("SPINE_SEG_JOBS_DIR", os.fspath(tmp_path / "jobs index"))
+    model = untrained_model(aasce, tmp_path / "m.keras")
+    with reviewed_test_split(aasce, tmp_path / "review") as session:
+        out = tmp_path / "m-retrained.keras"
+        job = submit_retraining(
+            session, model, out, epochs=1, where="local", batch_size=4, base=True
+        )
+        session.reset(session.keys[0])  # reviewing goes on while the job runs
+        status = job.wait(poll_s=1.0, timeout_s=300)
+    check_retrained(status, out)
+    script = (job.folder / "job.sbatch").read_text()
+    assert " retrain " in script and "retrain-set.json" in script
+    assert (job.folder / "retrain-set" / "retrain-set.json").exists()
+
+
+def test_spine_seg_retrain_with_a_bad_retrain_set_is_one_line(tmp_path, capsys):
+    from napari_spine_seg.cli import main
+
+    bad = tmp_path / "retrain-set.json"
+    bad.write_text('{"format": "something else"}')
+    assert main(["retrain", str(bad), "--model", "m.keras", "--out", "o.keras"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("retrain-set.json: is not a napari-spine-seg retrain set")
+    assert "\n" not in err and "Traceback" not in err

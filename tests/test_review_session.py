@@ -20,6 +20,7 @@ from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.review.session import (
     ACCEPTED,
     CORRECTED,
+    DRAFT,
     STATE_FILE,
     UNREVIEWED,
     Priority,
@@ -65,7 +66,7 @@ def test_new_session_is_file_order_unreviewed_and_saved(dataset, tmp_path):
     session = ReviewSession.open(tmp_path / "review", dataset)
     assert session.keys == list(NAMES)
     assert session.current_key == NAMES[0]
-    assert session.counts() == {UNREVIEWED: 3, ACCEPTED: 0, CORRECTED: 0}
+    assert session.counts() == {UNREVIEWED: 3, DRAFT: 0, ACCEPTED: 0, CORRECTED: 0}
     state = json.loads((tmp_path / "review" / STATE_FILE).read_text())
     assert state["current"] == NAMES[0]
     assert Path(state["dataset"]) == dataset.resolve()
@@ -84,12 +85,16 @@ def test_edit_accept_and_resume(dataset, tmp_path):
     again = ReviewSession.open(folder)  # the state names the dataset
     assert again.current_key == NAMES[1]
     assert again.status(NAMES[0]) == UNREVIEWED
-    assert again.status() == CORRECTED
+    assert again.status() == DRAFT  # painted, not yet accepted
     assert again.status(NAMES[2]) == ACCEPTED
-    saved = again.reviewed_trimap()
+    saved = again.reviewed_trimap()  # a draft is shown again as it was left
     assert saved.shape == SHAPE
     assert np.all(saved[60:70, 24:40] == 2)  # 0 written as background
     assert np.array_equal(read_trimap_png(again.trimap_path(NAMES[2])), column_trimap())
+    assert again.reviewed_keys() == [NAMES[2]]  # a draft is neither exported nor trained on
+    assert again.reviewed_keys([DRAFT]) == [NAMES[1]]
+    again.start_edit(NAMES[1], saved)
+    assert again.accept(NAMES[1], saved) == CORRECTED  # accepted after painting
     assert again.reviewed_keys() == [NAMES[1], NAMES[2]]
     assert [p[0].name for p in again.training_pairs()] == [NAMES[1], NAMES[2]]
 
@@ -123,7 +128,8 @@ def test_showing_an_image_is_not_an_edit(dataset, tmp_path):
     assert session.save_edit(NAMES[1], edited) is False
     edited[6, 6] = 1
     assert session.save_edit(NAMES[0], edited) is True  # an accepted image edited later
-    assert session.counts() == {UNREVIEWED: 1, ACCEPTED: 0, CORRECTED: 2}
+    assert session.counts() == {UNREVIEWED: 1, DRAFT: 1, ACCEPTED: 0, CORRECTED: 1}
+    assert session.accept(NAMES[0], edited) == CORRECTED
 
 
 def test_a_review_of_a_prediction_keeps_its_origin_across_sessions(dataset, tmp_path):
@@ -177,13 +183,13 @@ def test_bad_trimaps_are_refused(dataset, tmp_path):
     assert session.status(NAMES[0]) == UNREVIEWED
 
 
-def test_trimap_written_before_a_kill_counts_as_corrected(dataset, tmp_path):
+def test_trimap_written_before_a_kill_counts_as_a_draft(dataset, tmp_path):
     folder = tmp_path / "review"
     session = ReviewSession.open(folder, dataset)
     # the trimap reached the disk, the state update did not
     session.trimap_path(NAMES[1]).parent.mkdir(parents=True)
     Image.fromarray(column_trimap()).save(session.trimap_path(NAMES[1]))
-    assert ReviewSession.open(folder).status(NAMES[1]) == CORRECTED
+    assert ReviewSession.open(folder).status(NAMES[1]) == DRAFT
 
 
 def test_state_errors_are_one_line(dataset, tmp_path):
@@ -211,7 +217,8 @@ def test_images_without_labels_can_be_reviewed(tmp_path):
     session = ReviewSession.open(tmp_path / "review", root)
     assert len(session) == 3
     session.save_edit(session.current_key, column_trimap())
-    assert session.status() == CORRECTED
+    assert session.status() == DRAFT
+    assert session.accept(session.current_key, column_trimap()) == CORRECTED
 
 
 def test_worst_first_orders_by_gaps_then_uncertainty():
@@ -284,10 +291,96 @@ def test_resume_after_sigkill_mid_review(dataset, tmp_path):
 
     session = ReviewSession.open(folder)
     assert session.current_key == NAMES[2]
-    assert session.status() == CORRECTED
+    assert session.status() == DRAFT
     trimap = session.reviewed_trimap()
     expected = column_trimap()
     expected[20:30, 24:40] = 2
     assert np.array_equal(trimap[:, 1:], expected[:, 1:])  # the edit survived, whole
     leftovers = [p.name for p in (folder / "trimaps").iterdir() if p.name != "case 03 AP.png"]
     assert leftovers == []  # a half-written temporary file is cleared on opening
+
+
+# -- the state names the exact data set and order --------------------------------------------
+
+
+def make_aasce(root: Path, n_train: int = 3, n_test: int = 2) -> Path:
+    """An AASCE root with a training and a test split of JPEG X-rays and landmark files."""
+    from napari_spine_seg.data.aasce import write_landmarks_mat
+    from napari_spine_seg.data.phantom import make_phantom
+
+    for split, n in (("training", n_train), ("test", n_test)):
+        (root / "data" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for i in range(n):
+            ph = make_phantom(np.random.default_rng(i), height=SHAPE[0], width=SHAPE[1])
+            name = f"ph {split} {i}.jpg"
+            Image.fromarray(ph.image).save(root / "data" / split / name, quality=95)
+            write_landmarks_mat(root / "labels" / split / f"{name}.mat", ph.landmarks)
+    return root
+
+
+def test_a_split_review_reopened_from_its_folder_is_that_split_in_its_saved_order(tmp_path):
+    root = make_aasce(tmp_path / "aasce")
+    folder = tmp_path / "review"
+    test_split = root / "data" / "test"
+    with ReviewSession.open(folder, test_split) as session:
+        assert len(session) == 2
+        keys = ["test/ph test 1.jpg", "test/ph test 0.jpg"]
+        why = {keys[0]: Priority(3, 0.25, breaks=2, low_confidence=0.12), keys[1]: Priority(0, 0.1)}
+        session.set_order("worst", why)
+        assert session.keys == keys
+        session.accept(keys[1], column_trimap())
+    state_file = folder / STATE_FILE
+    state = json.loads(state_file.read_text())
+    assert Path(state["dataset_path"]) == test_split.resolve()
+    assert state["order"] == "worst" and state["queue"] == keys
+    before = (state_file.read_bytes(), state_file.stat().st_mtime_ns)
+
+    with ReviewSession.open(folder) as again:  # the folder alone
+        assert again.resumed
+        assert len(again) == 2 and again.keys == keys and again.order == "worst"
+        assert again.location == test_split.resolve()
+        assert again.status(keys[1]) == ACCEPTED
+        assert again.why(keys[0]) == (
+            "ranked 1 of 2: 3 gaps (2 breaks), 12 % of rows low-confidence, uncertainty 0.25"
+        )
+    with ReviewSession.open(folder, test_split) as again:  # the same split, named again
+        assert again.keys == keys
+    # opening writes nothing back
+    assert (state_file.read_bytes(), state_file.stat().st_mtime_ns) == before
+
+
+def test_another_split_or_data_set_is_refused_with_one_line_naming_both(tmp_path):
+    root = make_aasce(tmp_path / "aasce")
+    folder = tmp_path / "review"
+    ReviewSession.open(folder, root / "data" / "test").close()
+    before = (folder / STATE_FILE).read_bytes()
+    test_split = (root / "data" / "test").resolve()
+    for other in (root / "data" / "training", root, make_dataset(tmp_path / "other")):
+        with pytest.raises(SpineSegError) as caught:
+            ReviewSession.open(folder, other)
+        message = str(caught.value)
+        assert "\n" not in message
+        assert f"is the review of {test_split}, not of " in message
+        assert message.endswith(str(Path(other).resolve()))
+    assert (folder / STATE_FILE).read_bytes() == before
+
+
+def test_a_whole_root_review_reopens_as_the_whole_root(tmp_path):
+    root = make_aasce(tmp_path / "aasce")
+    ReviewSession.open(tmp_path / "review", root).close()
+    with ReviewSession.open(tmp_path / "review") as again:
+        assert len(again) == 5 and again.location == root.resolve()
+    with pytest.raises(SpineSegError, match="not of .*test$"):
+        ReviewSession.open(tmp_path / "review", root / "data" / "test")
+
+
+def test_review_priority_says_why(tmp_path):
+    broken = column_trimap(gap_rows=(50, 60))
+    probability = np.where(broken == 1, 0.9, 0.02)
+    probability[70:90, 24:40] = 0.3  # a low-confidence stretch of the column
+    priority = review_priority(broken, probability)
+    assert priority.breaks == 1 and priority.gaps >= 2
+    assert 0 < priority.low_confidence <= 20 / SHAPE[0] + 1e-9
+    assert Priority.from_dict(json.loads(json.dumps(priority.to_dict()))) == priority
+    assert priority.describe().startswith(f"{priority.gaps} gaps (1 break), ")

@@ -23,7 +23,7 @@ from PIL import Image
 from _widget_helpers import write_tiny_model
 from napari_spine_seg.data.aasce import write_landmarks_mat
 from napari_spine_seg.data.phantom import make_phantom
-from napari_spine_seg.review.session import ACCEPTED, CORRECTED, UNREVIEWED, ReviewSession
+from napari_spine_seg.review.session import ACCEPTED, CORRECTED, DRAFT, UNREVIEWED, ReviewSession
 
 pytestmark = pytest.mark.gui
 SHAPE = (128, 64)
@@ -77,7 +77,7 @@ def test_review_paint_autosave_navigate_accept_export(make_napari_viewer, qtbot,
 
     labels.brush_size = 6
     labels.paint((10, 5), 1)  # a stroke: autosaved as soon as napari has finished it
-    qtbot.waitUntil(lambda: session.status() == CORRECTED, timeout=1000)
+    qtbot.waitUntil(lambda: session.status() == DRAFT, timeout=1000)  # painted, not accepted
     saved = np.asarray(Image.open(session.trimap_path(keys[0])))
     assert saved[10, 5] == 1 and saved.shape == SHAPE
 
@@ -87,8 +87,8 @@ def test_review_paint_autosave_navigate_accept_export(make_napari_viewer, qtbot,
     widget.accept_button.clicked()  # accepted, on to the next unreviewed
     wait_shown(qtbot, widget, keys[2])
     assert session.status(keys[1]) == ACCEPTED
-    assert session.counts() == {UNREVIEWED: 1, ACCEPTED: 1, CORRECTED: 1}
-    assert widget.counts.value == "1 unreviewed, 1 accepted, 1 corrected"
+    assert session.counts() == {UNREVIEWED: 1, DRAFT: 1, ACCEPTED: 1, CORRECTED: 0}
+    assert widget.counts.value == "1 unreviewed, 1 draft, 1 accepted, 0 corrected"
 
     from qtpy.QtCore import Qt
 
@@ -98,6 +98,9 @@ def test_review_paint_autosave_navigate_accept_export(make_napari_viewer, qtbot,
     qtbot.keyClick(canvas, Qt.Key_PageUp)
     wait_shown(qtbot, widget, keys[0])
     assert viewer.layers["ph 00 AP trimap"].data[10, 5] == 1  # the saved correction is shown
+    widget.accept_button.clicked()  # accepted after painting: corrected
+    wait_shown(qtbot, widget, keys[2])
+    assert session.status(keys[0]) == CORRECTED
 
     widget.export_edit.value = tmp_path / "export"
     widget.colour_check.value = True
@@ -130,7 +133,7 @@ def test_untouched_image_stays_unreviewed_through_timed_autosaves(
     assert widget.session.status() == UNREVIEWED
     labels = widget.trimap_layer
     labels.data[0:3, 0:3] = 1  # a change napari does not announce (like undo)
-    qtbot.waitUntil(lambda: widget.session.status() == CORRECTED, timeout=5_000)
+    qtbot.waitUntil(lambda: widget.session.status() == DRAFT, timeout=5_000)
 
 
 def read_line_starting(proc, prefix: str, timeout: float) -> str:
@@ -207,7 +210,7 @@ def test_killed_napari_resumes_at_the_same_image_with_the_edit(
     widget.open_review()
     assert widget.session.current_key == painted_key == ReviewSession.open(folder).keys[1]
     wait_shown(qtbot, widget, painted_key)
-    assert widget.session.status() == CORRECTED
+    assert widget.session.status() == DRAFT
     data = widget.trimap_layer.data
     assert data[40, 10] == 3 and data[40, 14] == 3
     assert Path(widget.dataset_edit.value) == dataset.resolve()
@@ -244,3 +247,108 @@ def test_review_with_a_model_worst_first(make_napari_viewer, qtbot, dataset, tmp
     assert viewer.layers[f"{stem} trimap"].metadata["spine_seg"]["predicted"] is True
     assert session.began_as_prediction(session.current_key)
     assert ReviewSession.open(tmp_path / "review").order == "worst"  # saved with the state
+
+
+def add_test_split(root: Path, n: int = 2) -> Path:
+    """A test split beside the training split of `write_aasce`."""
+    for sub in ("data/test", "labels/test"):
+        (root / sub).mkdir(parents=True)
+    for i in range(n):
+        ph = make_phantom(np.random.default_rng(50 + i), height=SHAPE[0], width=SHAPE[1])
+        name = f"ph test {i:02d}.jpg"
+        Image.fromarray(ph.image).save(root / "data" / "test" / name, quality=95)
+        write_landmarks_mat(root / "labels" / "test" / f"{name}.mat", ph.landmarks)
+    return root / "data" / "test"
+
+
+def test_a_split_review_reopens_from_its_folder_as_it_was_with_kept_predictions(
+    make_napari_viewer, qtbot, dataset, tmp_path
+):
+    from napari_spine_seg._napari._widgets._state import ModelRef, viewer_state
+    from napari_spine_seg.jobs import model_process
+    from napari_spine_seg.model.files import read_metadata
+
+    test_split = add_test_split(dataset)
+    model = write_tiny_model(tmp_path / "tiny.keras")
+    folder = tmp_path / "review"
+    viewer = make_napari_viewer()
+    viewer_state(viewer).set_model(ModelRef(model, read_metadata(model)))
+    widget = new_widget(viewer)
+    widget.dataset_edit.value = test_split
+    widget.folder_edit.value = folder
+    widget.order.value = "worst"
+    widget.open_review()
+    qtbot.waitUntil(lambda: widget.last_ranking is not None, timeout=120_000)
+    assert len(widget.last_ranking.predicted) == 2  # every image of the split, once
+    session = widget.session
+    wait_shown(qtbot, widget, session.keys[0])
+    keys = list(session.keys)
+    assert len(keys) == 2 and all(k.startswith("test/") for k in keys)
+    # the queue says why each image ranks where it does
+    entries = [widget.queue_box.native.itemText(i) for i in range(widget.queue_box.native.count())]
+    assert [e for e in entries if e != "-----"] == [  # "-----": no image
+        f"{i + 1}. {k}  ({session.priorities[k].describe()})" for i, k in enumerate(keys)
+    ]
+    assert widget.why.value.startswith("ranked 1 of 2: ") and " gap" in widget.why.value
+    assert widget.close_review()
+    state_file = folder / "review.json"
+    before = (state_file.read_bytes(), state_file.stat().st_mtime_ns)
+
+    model_process.shutdown()  # any later model call would start a new model process
+    viewer2 = make_napari_viewer()
+    viewer_state(viewer2).set_model(ModelRef(model, read_metadata(model)))
+    again = new_widget(viewer2)
+    again.folder_edit.value = folder  # the review folder alone
+    assert again.order.value == "file"  # the drop-down's default must not win
+    again.open_review()
+    wait_shown(qtbot, again, keys[0])
+    assert again.session.keys == keys and again.session.order == "worst"
+    assert again.order.value == "worst"
+    assert Path(again.dataset_edit.value) == test_split.resolve()
+    assert again.message.value == "showing prediction"
+    assert again.why.value.startswith("ranked 1 of 2: ")
+    qtbot.wait(1200)  # the autosave timer runs at least once: nothing is written
+    assert (state_file.read_bytes(), state_file.stat().st_mtime_ns) == before
+    assert model_process._server is None  # the prediction shown came from the review folder
+
+    again.order.value = "file"  # the person reorders...
+    assert again.session.order == "file" and again.why.value == "file order"
+    again.order.value = "worst"  # ...and back: ranked from the kept predictions
+    qtbot.waitUntil(lambda: again.last_ranking is not None, timeout=60_000)
+    assert again.last_ranking.predicted == [] and again.session.keys == keys
+    assert model_process._server is None
+    assert again.message.value.startswith("ordered worst first: 0 predicted, 2 kept")
+
+    # the same folder with the training split: one line naming both, nothing changes
+    state = state_file.read_bytes()
+    again.dataset_edit.value = dataset / "data" / "training"
+    again.open_review()
+    training = (dataset / "data" / "training").resolve()
+    assert again.message.value.endswith(
+        f"is the review of {test_split.resolve()}, not of {training}"
+    )
+    assert "\n" not in again.message.value
+    assert again.session.keys == keys and state_file.read_bytes() == state
+
+
+def test_a_painted_image_is_a_draft_until_accepted_and_export_says_so(
+    make_napari_viewer, qtbot, dataset, tmp_path
+):
+    viewer = make_napari_viewer()
+    widget = new_widget(viewer)
+    widget.dataset_edit.value = dataset
+    widget.folder_edit.value = tmp_path / "review"
+    widget.open_review()
+    session = widget.session
+    wait_shown(qtbot, widget, session.keys[0])
+    widget.trimap_layer.paint((20, 20), 1)
+    qtbot.waitUntil(lambda: session.status() == DRAFT, timeout=5_000)
+    assert "(draft)" in widget.position.value
+    widget.export_edit.value = tmp_path / "export"
+    widget.export()
+    qtbot.waitUntil(lambda: hasattr(widget, "last_export"), timeout=15_000)
+    assert widget.last_export.trimaps == []
+    assert widget.message.value.startswith(
+        "wrote 0 trimaps; 2 unreviewed images left out; 1 draft (painted, never accepted) "
+        "left out: accept to export"
+    )

@@ -14,7 +14,7 @@ import pytest
 
 from _files import write_aasce_layout
 from _widget_helpers import tree_checksums
-from napari_spine_seg.review.session import CORRECTED, STATE_FILE, UNREVIEWED
+from napari_spine_seg.review.session import DRAFT, STATE_FILE, UNREVIEWED
 
 pytestmark = pytest.mark.gui
 
@@ -149,7 +149,7 @@ def test_an_image_whose_save_fails_stays_open_with_its_edits(
     assert len(errors(napari_notifications)) == 3 and widget._key == key
 
     blocker.unlink()  # writable again: the timer's autosave saves the edits
-    qtbot.waitUntil(lambda: session.status(key) == CORRECTED, timeout=5_000)
+    qtbot.waitUntil(lambda: session.status(key) == DRAFT, timeout=5_000)
     assert np.array_equal(session.reviewed_trimap(key)[0:4, 0:4], edited[0:4, 0:4])
 
     (folder / STATE_FILE).unlink()  # now the state cannot be saved: moving is refused

@@ -26,8 +26,10 @@ Files (told apart by content, not by name: see :mod:`._sniff`):
   (mm) when the file states one. When the file sits in an AASCE layout its landmarks
   and trimap open with it; in a Pets layout (or beside a ``trimaps/`` or ``masks/``
   folder) its trimap does.
-- **trimap PNG** (one channel, values 0–3): a Labels layer.
-- **colour mask** (red, green, blue regions): a trimap Labels layer, by the colour
+- **trimap PNG** (one channel, values 0–3): a Labels layer named ``<image> trimap``
+  (the file is named after its image); a prediction's ``drawn-by`` mark is kept in the
+  layer's metadata, so File > Save writes it again.
+- **colour mask** (red, green, blue regions): a trimap Labels layer (``<image> trimap``), by the colour
   mapping of :mod:`napari_spine_seg.data.colour_map` (default red spine, green background, blue border;
   ``colours.json`` beside the mask or ``SPINE_SEG_COLOURS`` change it).
 """
@@ -203,14 +205,21 @@ def _read_files(path, stack: bool = False, *, paths: list[Path], read_one) -> li
 
 
 def _read_trimap(path: Path) -> list[tuple]:
-    from ..data.masks import read_trimap_png
+    from ..data.masks import is_predicted_trimap, read_trimap_png
 
     trimap = read_trimap_png(path)
-    return [
-        trimap_layer(
-            trimap, name=path.stem, metadata={"path": str(path), "image_shape": list(trimap.shape)}
-        )
-    ]
+    # the prediction's mark rides on the layer, so File > Save writes it again
+    meta = {
+        "path": str(path),
+        "image_shape": list(trimap.shape),
+        "predicted": is_predicted_trimap(path),
+    }
+    return [trimap_layer(trimap, name=_trimap_layer_name(path), metadata=meta)]
+
+
+def _trimap_layer_name(path: Path) -> str:
+    """``<image> trimap``: a trimap file is named after its image, whose layer has that name."""
+    return f"{path.stem} trimap"
 
 
 def _read_colour_mask(path: Path) -> list[tuple]:
@@ -224,7 +233,7 @@ def _read_colour_mask(path: Path) -> list[tuple]:
         "image_shape": list(trimap.shape),
         "colour_map": None if source is None else str(source),
     }
-    return [trimap_layer(trimap, name=path.stem, metadata=meta)]
+    return [trimap_layer(trimap, name=_trimap_layer_name(path), metadata=meta)]
 
 
 def _companion_trimap(path: Path) -> Path | None:

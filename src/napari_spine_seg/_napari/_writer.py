@@ -19,8 +19,9 @@ data set's tree protects that data set too.
 
 Files are written atomically (:func:`~napari_spine_seg.data.masks.write_trimap_png`).
 A layer holding a network's prediction (``metadata["spine_seg"]["predicted"]``, set by
-the Predict and Review widgets) is written with the prediction's mark, so that its Cobb
-angles are measured as a network's outline wherever the file goes.
+the Predict and Review widgets, and by the reader for a trimap PNG that has the mark)
+is written with the prediction's mark, so that its Cobb angles are measured as a
+network's outline wherever the file goes: export → File > Open → File > Save keeps it.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ COMMANDS = {
     "trimaps": "trimaps",
     "cobb": "cobb",
     "train": "train",
+    "retrain": "retrain",
     "predict": "predict",
     "evaluate": "evaluate",
     "gaps": "gaps",

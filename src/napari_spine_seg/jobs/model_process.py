@@ -293,6 +293,14 @@ def predict_arrays(path: str | os.PathLike, pixels, tta: bool = False):
     return prediction.trimap, prediction.probability
 
 
+def predict_file(path: str | os.PathLike, image_path: str | os.PathLike, tta: bool = False):
+    """``(trimap, probability)`` of one image file with the model in `path` (the file is
+    read here, so only the prediction travels back)."""
+    from ..data.images import read_xray
+
+    return predict_arrays(path, read_xray(image_path).pixels, tta)
+
+
 def predict_priority(path: str | os.PathLike, image_path: str | os.PathLike):
     """The worst-first :class:`~napari_spine_seg.review.session.Priority` of one image file."""
     from ..data.images import read_xray

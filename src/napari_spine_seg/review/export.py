@@ -16,7 +16,9 @@ writes, into a chosen folder (one sub-folder per split for the AASCE layout):
 
 The data set is never written: an export folder that is the data set's folder, lies
 inside it (``data/``, ``labels/``, the images' folder) or would replace one of its files
-is refused before anything is written. The export reads a
+is refused before anything is written. A *draft* (an image painted but never accepted)
+is not exported: its trimap may be half done; the summary line says how many drafts
+were left out, so the person can accept them first. The export reads a
 :meth:`~.session.ReviewSession.snapshot` of the review, so that it may run in a thread
 while the person goes on reviewing.
 """
@@ -36,7 +38,7 @@ from ..data.masks import DEFAULT_COLOUR_MAP, trimap_name, write_trimap_png
 from ..errors import SpineSegError
 from ..trimap import BACKGROUND, BORDER, LABEL_COLORS, SPINE, validate_trimap
 from .protect import check_outside_dataset
-from .session import REVIEWED, ReviewSession, ReviewSnapshot
+from .session import DRAFT, REVIEWED, ReviewSession, ReviewSnapshot
 
 COLOUR_FOLDER = "colour"
 OVERLAY_FOLDER = "overlay"
@@ -51,13 +53,17 @@ class ExportResult:
     trimaps, colour, overlays : list of Path
         Files written, per kind, in file order.
     skipped : list of str
-        Keys of the images left out because they are not reviewed yet.
+        Keys of the images left out because they are not reviewed yet (drafts
+        included).
+    drafts : list of str
+        Keys of the images left out because they are drafts: painted, never accepted.
     """
 
     trimaps: list[Path] = field(default_factory=list)
     colour: list[Path] = field(default_factory=list)
     overlays: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    drafts: list[str] = field(default_factory=list)
 
     @property
     def written(self) -> list[Path]:
@@ -72,8 +78,15 @@ class ExportResult:
         if self.overlays:
             parts.append(f"{len(self.overlays)} overlays")
         line = "wrote " + ", ".join(parts)
-        if self.skipped:
-            line += f"; {len(self.skipped)} unreviewed image{'s' if len(self.skipped) != 1 else ''} left out"
+        unreviewed = len(self.skipped) - len(self.drafts)
+        if unreviewed:
+            line += f"; {unreviewed} unreviewed image{'s' if unreviewed != 1 else ''} left out"
+        if self.drafts:
+            n = len(self.drafts)
+            line += (
+                f"; {n} draft{'s' if n != 1 else ''} (painted, never accepted) left out:"
+                " accept to export"
+            )
         return line
 
 
@@ -201,7 +214,9 @@ def export_review(
             )
     out = check_writable_folder(out)
     keys = session.reviewed_keys(statuses)
-    result = ExportResult(skipped=[k for k in session.keys if k not in set(keys)])
+    skipped = [k for k in session.keys if k not in set(keys)]
+    drafts = [k for k in skipped if session.status(k) == DRAFT]
+    result = ExportResult(skipped=skipped, drafts=drafts)
 
     plan = []
     for key in keys:

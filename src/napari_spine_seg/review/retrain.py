@@ -6,20 +6,42 @@ opened. A reviewed image that is also in the original set replaces it there: the
 reviewed trimap is the better label. Training then continues from the model's weights
 and optimizer state (:func:`~napari_spine_seg.model.train.train` with ``resume``) for
 a few more epochs.
+
+A retraining that runs later or elsewhere (a local job, a slurm job: see
+:mod:`napari_spine_seg.jobs.retraining`) trains on a *retrain set*
+(:func:`freeze_retrain_set`): the review's accepted and corrected trimaps as they are
+when it is submitted (hard links, or copies), and ``retrain-set.json`` naming the data
+set path and each image, in a folder of the job's own. ``spine-seg retrain RETRAIN_SET
+--model M --out OUT`` trains on it (:func:`open_retrain_set`), so the person may go on
+reviewing (or close napari) while the job waits in the queue.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from ..atomic import atomic_output
+from ..atomic import atomic_output, write_text_atomic
 from ..data.dataset import Dataset, open_dataset
+from ..data.masks import trimap_name
 from ..errors import SpineSegError
-from .session import REVIEWED, ReviewSession, ReviewSnapshot
+from .session import (
+    REVIEWED,
+    UNREVIEWED,
+    ReviewSession,
+    ReviewSnapshot,
+    dataset_location,
+    sample_key,
+)
+
+#: the file of a retrain set that names its data set and images
+RETRAIN_SET_FILE = "retrain-set.json"
+_SET_FORMAT = "napari-spine-seg retrain set"
+_SET_VERSION = 1
 
 #: fine-tuning epochs unless told otherwise
 DEFAULT_EPOCHS = 5
@@ -102,6 +124,7 @@ def retrain(
     base: str | os.PathLike | Dataset | None | bool = True,
     progress: Callable[[object], None] | None = None,
     cancel=None,
+    resume: str | os.PathLike | None = None,
     **train_options,
 ):
     """Fine-tune the model in `model_path` on the review's corrections; save it to `out`.
@@ -124,6 +147,9 @@ def retrain(
     progress, cancel
         As for :func:`~napari_spine_seg.model.train.train`: progress events, and an
         event that stops training (the model so far is kept).
+    resume : path-like, optional
+        A checkpoint of this same retraining, interrupted (a slurm job requeued):
+        training continues from it, still up to `model_path`'s epochs plus `epochs`.
     **train_options
         Passed to :func:`~napari_spine_seg.model.train.train` (``batch_size``, ...).
 
@@ -153,6 +179,7 @@ def retrain(
                 base=base,
                 progress=progress,
                 cancel=cancel,
+                resume=resume,
                 **train_options,
             )
     if base is True:
@@ -162,7 +189,7 @@ def retrain(
     result = train(
         dataset,
         out,
-        resume=model_path,
+        resume=resume if resume is not None else model_path,
         epochs=done + int(epochs),
         progress=progress,
         cancel=cancel,
@@ -175,3 +202,113 @@ def retrain(
         with atomic_output(result.model_path) as tmp:
             shutil.copyfile(result.last_checkpoint, tmp)
     return result
+
+
+def freeze_retrain_set(review: ReviewSession | ReviewSnapshot, folder: str | os.PathLike) -> Path:
+    """Keep the review's accepted and corrected images, as they are now, in `folder`.
+
+    For a retraining that runs later or elsewhere (a job): unlike a snapshot, the
+    retrain set stays until its folder is deleted, and it names the data set by path.
+
+    Parameters
+    ----------
+    review : ReviewSession or ReviewSnapshot
+    folder : path-like
+        Where to keep it (created): ``trimaps/`` (hard links to the reviewed trimaps,
+        copies where the file system has none) and :data:`RETRAIN_SET_FILE`.
+
+    Returns
+    -------
+    pathlib.Path
+        The retrain set's file, which ``spine-seg retrain`` takes.
+
+    Raises
+    ------
+    SpineSegError
+        When nothing is accepted or corrected yet, or `folder` cannot be written.
+    """
+    if isinstance(review, ReviewSession):
+        with review.snapshot() as snapshot:
+            return freeze_retrain_set(snapshot, folder)
+    keys = review.reviewed_keys(REVIEWED)
+    if not keys:
+        raise SpineSegError(review.folder, "has no accepted or corrected images to retrain on")
+    folder = Path(folder)
+    images = []
+    try:
+        for key in keys:
+            sample = review.sample(key)
+            relative = Path(sample.split or "") / trimap_name(sample.name)
+            target = folder / "trimaps" / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)
+            try:
+                os.link(review.trimap_path(key), target)
+            except OSError:
+                shutil.copyfile(review.trimap_path(key), target)
+            images.append(
+                {
+                    "key": key,
+                    "trimap": relative.as_posix(),
+                    "status": review.status(key),
+                    "predicted": review.began_as_prediction(key),
+                }
+            )
+    except OSError as exc:
+        raise SpineSegError(folder, f"cannot hold the retrain set ({exc.strerror or exc})") from exc
+    text = {
+        "format": _SET_FORMAT,
+        "version": _SET_VERSION,
+        "dataset": os.fspath(dataset_location(review.dataset)),
+        "review": os.fspath(Path(review.folder).resolve()),
+        "images": images,
+    }
+    return write_text_atomic(folder / RETRAIN_SET_FILE, json.dumps(text, indent=1) + "\n")
+
+
+def open_retrain_set(path: str | os.PathLike) -> ReviewSnapshot:
+    """The review a retrain set kept (:func:`freeze_retrain_set`), ready for :func:`retrain`.
+
+    Parameters
+    ----------
+    path : path-like
+        The retrain set's file, or its folder.
+
+    Raises
+    ------
+    SpineSegError
+        When the file is not a retrain set, its data set cannot be opened, or one of
+        its trimaps is missing.
+    """
+    path = Path(path)
+    file = path / RETRAIN_SET_FILE if path.is_dir() else path
+    try:
+        kept = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpineSegError(file, f"is not a readable retrain set ({exc})") from exc
+    if not isinstance(kept, dict) or kept.get("format") != _SET_FORMAT:
+        raise SpineSegError(file, "is not a napari-spine-seg retrain set")
+    if kept.get("version") != _SET_VERSION or not isinstance(kept.get("images"), list):
+        raise SpineSegError(file, f"has retrain set version {kept.get('version')}")
+    dataset = open_dataset(kept["dataset"], require_labels=False)
+    known = {sample_key(s) for s in dataset.samples}
+    statuses = dict.fromkeys(known, UNREVIEWED)
+    files, predicted = {}, {}
+    for entry in kept["images"]:
+        key, trimap = entry.get("key"), file.parent / "trimaps" / str(entry.get("trimap"))
+        if key not in known:
+            raise SpineSegError(file, f"names image {key!r}, which {kept['dataset']} lacks")
+        if not trimap.is_file():
+            raise SpineSegError(trimap, "is missing; the retrain set is damaged")
+        statuses[key] = entry.get("status") if entry.get("status") in REVIEWED else REVIEWED[0]
+        files[key] = trimap
+        predicted[key] = bool(entry.get("predicted"))
+    return ReviewSnapshot(
+        dataset=dataset,
+        folder=Path(kept.get("review") or file.parent),
+        keys=tuple(sample_key(s) for s in dataset.samples),
+        statuses=statuses,
+        files=files,
+        predicted=predicted,
+        snapshot_folder=None,  # closing it deletes nothing: the retrain set is the job's
+    )

@@ -6,13 +6,26 @@ its *review folder*, so that a killed process loses nothing and reopening the fo
 resumes at the same image with the same edits::
 
     review-folder/
-      review.json                  queue order, current image, status of each image
-      trimaps/<trimap name>        the reviewed trimap of each accepted or corrected image
+      review.json                  the data set opened, queue and its order, current image,
+                                   status of each image, why each image ranks where it does
+      trimaps/<trimap name>        the saved trimap of each draft, accepted or corrected image
       trimaps/<split>/<trimap name>    (AASCE layout: one sub-folder per split)
+      predictions/<model>/         each image's prediction by one model (:mod:`.predictions`)
+
+An image's status is *unreviewed*, *draft* (painted, not accepted: every brush stroke
+is autosaved, but the person has not said it is right), *accepted* (the trimap shown
+accepted unchanged) or *corrected* (accepted after painting). Only accepted and
+corrected images are exported and retrained on; painting an accepted or corrected image
+again makes it a draft until it is accepted again.
+
+The state names the exact data set path the review was opened on (an AASCE split
+folder, not its root), so reopening the folder alone reviews the same images in the
+saved order; a data set path that is not that one is refused. Opening never writes
+the state of a review that has one: only the person's actions do.
 
 Every file is written atomically (a temporary file renamed over the target). The
 trimap is written before the state, and a trimap on disk whose image the state still
-calls unreviewed is taken as corrected, so a kill between the two writes loses nothing.
+calls unreviewed is taken as a draft, so a kill between the two writes loses nothing.
 
 The dataset's own files are only read, never written: a review folder that is the
 data set's folder or lies inside it is refused before anything is written
@@ -49,10 +62,11 @@ from . import lock as folder_lock
 from .protect import check_outside_dataset
 
 UNREVIEWED = "unreviewed"
+DRAFT = "draft"
 ACCEPTED = "accepted"
 CORRECTED = "corrected"
 #: every status an image can have, in the order a person meets them
-STATUSES = (UNREVIEWED, ACCEPTED, CORRECTED)
+STATUSES = (UNREVIEWED, DRAFT, ACCEPTED, CORRECTED)
 #: the statuses whose trimaps are final: exported, and used to retrain
 REVIEWED = (ACCEPTED, CORRECTED)
 
@@ -86,6 +100,47 @@ class Priority:
 
     gaps: int
     uncertainty: float
+    breaks: int = 0
+    low_confidence: float = 0.0
+
+    def describe(self) -> str:
+        """Why the image ranks where it does, in a few words.
+
+        Examples
+        --------
+        >>> Priority(3, 0.08, breaks=2, low_confidence=0.12).describe()
+        '3 gaps (2 breaks), 12 % of rows low-confidence, uncertainty 0.08'
+        """
+        gaps = f"{self.gaps} gap{'' if self.gaps == 1 else 's'}"
+        if self.breaks:
+            gaps += f" ({self.breaks} break{'' if self.breaks == 1 else 's'})"
+        low = f"{100 * self.low_confidence:.0f} % of rows low-confidence"
+        return f"{gaps}, {low}, uncertainty {self.uncertainty:.2f}"
+
+    def to_dict(self) -> dict:
+        """Plain values, for JSON."""
+        return {
+            "gaps": self.gaps,
+            "uncertainty": self.uncertainty,
+            "breaks": self.breaks,
+            "low_confidence": self.low_confidence,
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> Priority:
+        """The priority :meth:`to_dict` wrote.
+
+        Raises
+        ------
+        TypeError, ValueError, KeyError
+            When `values` is not such a dict.
+        """
+        return cls(
+            gaps=int(values["gaps"]),
+            uncertainty=float(values["uncertainty"]),
+            breaks=int(values.get("breaks", 0)),
+            low_confidence=float(values.get("low_confidence", 0.0)),
+        )
 
 
 def review_priority(trimap: np.ndarray, probability: np.ndarray | None = None) -> Priority:
@@ -117,7 +172,13 @@ def review_priority(trimap: np.ndarray, probability: np.ndarray | None = None) -
         considered = p[p >= _UNCERTAINTY_FLOOR]
         if considered.size:
             uncertainty = float(np.mean(1.0 - np.abs(2.0 * considered - 1.0)))
-    return Priority(gaps=len(gaps), uncertainty=uncertainty)
+    low_rows = sum(g.height for g in gaps if g.kind == "low-confidence")
+    return Priority(
+        gaps=len(gaps),
+        uncertainty=uncertainty,
+        breaks=sum(g.kind == "break" for g in gaps),
+        low_confidence=min(1.0, low_rows / max(1, trimap.shape[0])),
+    )
 
 
 def worst_first(keys: Iterable[str], priorities: Mapping[str, Priority]) -> list[str]:
@@ -147,6 +208,21 @@ def sample_key(sample: Sample) -> str:
     return f"{sample.split}/{sample.name}" if sample.split else sample.name
 
 
+def dataset_location(dataset: Dataset) -> Path:
+    """The exact data set path a review of `dataset` names: what reopening it opens.
+
+    One split of a multi-split AASCE root is its split folder ``data/<split>``; any
+    other data set is its root.
+    """
+    from ..data.aasce import aasce_splits
+
+    root = Path(dataset.root).resolve()
+    if dataset.kind == "aasce" and len(dataset.splits) == 1:
+        if len(aasce_splits(root)) > 1:
+            return root / "data" / dataset.splits[0]
+    return root
+
+
 def _checksum(trimap: np.ndarray) -> int:
     shape = np.asarray(trimap.shape, dtype=np.int64).tobytes()
     return zlib.crc32(np.ascontiguousarray(trimap, dtype=np.uint8).tobytes(), zlib.crc32(shape))
@@ -174,6 +250,8 @@ class ReviewSession:
         Known statuses; missing images are unreviewed.
     model : str, optional
         The model file the predictions come from (recorded for the person's benefit).
+    priorities : mapping of str to Priority, optional
+        Why each image ranks where it does in a worst-first queue.
     lock : FolderLock, optional
         This process's hold on the folder's lock (:func:`~.lock.acquire`), which the
         session then owns; without it the folder is checked (not inside the data set)
@@ -196,6 +274,7 @@ class ReviewSession:
         current: str | None = None,
         statuses: Mapping[str, str] | None = None,
         model: str | None = None,
+        priorities: Mapping[str, Priority] | None = None,
         lock: folder_lock.FolderLock | None = None,
     ):
         if order not in ORDERS:
@@ -211,6 +290,7 @@ class ReviewSession:
         self._release = weakref.finalize(self, lock.release)
         try:
             self._start(dataset, folder, queue, order, current, statuses, model)
+            self.priorities = dict(priorities or {})
         except BaseException:
             self._release()
             raise
@@ -220,6 +300,8 @@ class ReviewSession:
         self._mutex = threading.RLock()
         self.dataset = dataset
         self.folder = Path(folder)
+        #: whether the session resumed a saved state (set by :meth:`open`)
+        self.resumed = False
         self._samples = {sample_key(s): s for s in dataset.samples}
         file_keys = list(self._samples)
         # keep a saved queue's order for the images still there; new ones go last
@@ -239,7 +321,7 @@ class ReviewSession:
         for key in self.keys:
             path = self.trimap_path(key)
             if path.exists() and self._status[key] == UNREVIEWED:
-                self._status[key] = CORRECTED  # killed between the trimap and the state
+                self._status[key] = DRAFT  # killed between the trimap and the state
             elif not path.exists() and self._status[key] != UNREVIEWED:
                 self._status[key] = UNREVIEWED
         self.index = self.keys.index(current) if current in self._samples else 0
@@ -279,7 +361,7 @@ class ReviewSession:
         if dataset is None:
             if state is None:
                 raise SpineSegError(folder, "has no review state; give the dataset to review")
-            dataset = state["dataset"]
+            dataset = _saved_location(state)
         if not isinstance(dataset, Dataset):
             dataset = open_dataset(dataset, require_labels=False)
         # refused before anything is written, the folder itself included
@@ -289,34 +371,31 @@ class ReviewSession:
         try:
             # read again under the lock: another process may have changed it meanwhile
             state = _read_state(state_path) if state_path.exists() else None
-            if (
-                state is not None
-                and Path(state["dataset"]).resolve() != Path(dataset.root).resolve()
-            ):
-                raise SpineSegError(
-                    state_path, f"is the review of {state['dataset']}, not of {dataset.root}"
-                )
+            if state is not None:
+                _check_same_dataset(state_path, state, dataset)
             if lock.first:  # no write of this process can be under way
                 _clear_partial_writes(folder)
         except BaseException:
             lock.release()
             raise
-        state = state or {}
         session = cls(  # owns the lock from here, and releases it if it fails
             dataset,
             folder,
-            queue=state.get("queue"),
-            order=state.get("order", FILE_ORDER),
-            current=state.get("current"),
-            statuses=state.get("status"),
-            model=os.fspath(model) if model is not None else state.get("model"),
+            queue=(state or {}).get("queue"),
+            order=(state or {}).get("order", FILE_ORDER),
+            current=(state or {}).get("current"),
+            statuses=(state or {}).get("status"),
+            model=os.fspath(model) if model is not None else (state or {}).get("model"),
+            priorities=_saved_priorities(state or {}),
             lock=lock,
         )
-        try:
-            session.save_state()
-        except BaseException:
-            session.close()
-            raise
+        session.resumed = state is not None
+        if state is None:  # a new review: its state names the data set from now on
+            try:
+                session.save_state()
+            except BaseException:
+                session.close()
+                raise
         return session
 
     def close(self) -> None:
@@ -366,12 +445,28 @@ class ReviewSession:
             "format": _FORMAT,
             "version": _VERSION,
             "dataset": os.fspath(Path(self.dataset.root).resolve()),
+            "dataset_path": os.fspath(self.location),
             "model": self.model,
             "order": self.order,
             "current": self.current_key,
             "queue": self.keys,
             "status": {k: s for k, s in self._status.items() if s != UNREVIEWED},
+            "priority": {k: p.to_dict() for k, p in self.priorities.items() if k in self._status},
         }
+
+    @property
+    def location(self) -> Path:
+        """The exact data set path under review (:func:`dataset_location`)."""
+        return dataset_location(self.dataset)
+
+    def why(self, key: str | None = None) -> str | None:
+        """Why image `key` (default the current one) ranks where it does, or None in file
+        order or when it was not ranked."""
+        key = self.current_key if key is None else self._check(key)
+        priority = self.priorities.get(key)
+        if self.order != WORST_FIRST or priority is None:
+            return None
+        return f"ranked {self.keys.index(key) + 1} of {len(self.keys)}: {priority.describe()}"
 
     # -- the queue ------------------------------------------------------------------
 
@@ -458,13 +553,15 @@ class ReviewSession:
                 None, f"unknown review order {order!r}; use one of {', '.join(ORDERS)}"
             )
         with self._mutex:
-            before = (self.keys, self.order, self.index)
+            before = (self.keys, self.order, self.index, self.priorities)
             current = self.current_key
             self.keys, self.order, self.index = keys, order, keys.index(current)
+            if priorities is not None:
+                self.priorities = dict(priorities)
             try:
                 self.save_state()
             except SpineSegError:
-                self.keys, self.order, self.index = before
+                self.keys, self.order, self.index, self.priorities = before
                 raise
             return list(self.keys)
 
@@ -480,7 +577,8 @@ class ReviewSession:
         return {s: values.count(s) for s in STATUSES}
 
     def reviewed_keys(self, statuses: Iterable[str] = REVIEWED) -> list[str]:
-        """Keys of the images with one of `statuses`, in file order."""
+        """Keys of the images with one of `statuses`, in file order (drafts are not
+        reviewed: ask for :data:`DRAFT` to get them)."""
         wanted = set(statuses)
         with self._mutex:
             return [k for k in self._samples if self._status[k] in wanted]
@@ -550,11 +648,13 @@ class ReviewSession:
         return path.exists() and is_predicted_trimap(path)
 
     def save_edit(self, key: str, trimap: np.ndarray) -> bool:
-        """Autosave an edited trimap of image `key`, which becomes *corrected*.
+        """Autosave an edited trimap of image `key`, which becomes a *draft*.
 
-        Writes only when the trimap differs both from what this session last saved
-        for the image and (until the image is corrected) from the trimap recorded by
-        :meth:`start_edit`, so it may be called after every brush stroke or on a timer.
+        Writes only when the trimap differs from what this session last saved for the
+        image (or, before that, from the trimap recorded by :meth:`start_edit`), so it
+        may be called after every brush stroke or on a timer. A draft is kept, shown
+        again on reopening, but neither exported nor retrained on until accepted
+        (:meth:`accept`, which makes it *corrected*).
 
         Parameters
         ----------
@@ -571,31 +671,31 @@ class ReviewSession:
         raw = np.asarray(trimap)
         checksum = _checksum(raw)
         with self._mutex:
-            if self._saved_input.get(self._check(key)) == checksum:
-                return False
-            if self._status[key] != CORRECTED and self._shown.get(key) == checksum:
+            baseline = self._saved_input.get(self._check(key), self._shown.get(key))
+            if baseline == checksum:
                 return False
             self._write(key, raw)
-            if self._status[key] != CORRECTED:
-                self._set_status(key, CORRECTED)
+            if self._status[key] != DRAFT:
+                self._set_status(key, DRAFT)
             return True
 
     def accept(self, key: str, trimap: np.ndarray) -> str:
         """Mark image `key` reviewed with `trimap` as its final trimap; return its status.
 
-        An image already corrected, or whose `trimap` differs from the one recorded by
-        :meth:`start_edit`, is (or stays) *corrected*, its trimap saved again; any
-        other becomes *accepted*.
+        An image painted in this review (a draft, a corrected image, or a `trimap`
+        that differs from the one recorded by :meth:`start_edit`) becomes *corrected*;
+        any other becomes *accepted*. The trimap is saved again either way.
         """
         raw = np.asarray(trimap)
         with self._mutex:
             shown = self._shown.get(self._check(key))
-            if self._status[key] == CORRECTED or (shown is not None and shown != _checksum(raw)):
-                self.save_edit(key, raw)  # edited since shown: a correction, not an acceptance
-                return CORRECTED
+            painted = self._status[key] in (DRAFT, CORRECTED) or (
+                shown is not None and shown != _checksum(raw)
+            )
             self._write(key, raw)
-            self._set_status(key, ACCEPTED)
-            return ACCEPTED
+            status = CORRECTED if painted else ACCEPTED
+            self._set_status(key, status)
+            return status
 
     def _set_status(self, key: str, status: str) -> None:
         """Set and save a status; on a failed save the status stays as it was."""
@@ -756,7 +856,12 @@ def _clear_partial_writes(folder: Path) -> None:
     Called only by the process that has just taken the folder's lock, so no write it
     deletes the file of can be under way.
     """
-    for pattern in (f".{Path(STATE_FILE).stem}.*.part.json", f"{TRIMAP_FOLDER}/**/.*.part.png"):
+    patterns = (
+        f".{Path(STATE_FILE).stem}.*.part.json",
+        f"{TRIMAP_FOLDER}/**/.*.part.png",
+        "predictions/*/.*.part.*",  # the prediction cache (.predictions)
+    )
+    for pattern in patterns:
         for path in folder.glob(pattern):
             path.unlink(missing_ok=True)
     for path in folder.glob(f"{SNAPSHOT_PREFIX}*"):
@@ -777,3 +882,31 @@ def _read_state(path: Path) -> dict:
     if not isinstance(state.get("dataset"), str):
         raise SpineSegError(path, "names no dataset")
     return state
+
+
+def _saved_location(state: dict) -> str:
+    """The data set path a state names (states before ``dataset_path``: the root)."""
+    location = state.get("dataset_path")
+    return location if isinstance(location, str) else state["dataset"]
+
+
+def _check_same_dataset(state_path: Path, state: dict, dataset: Dataset) -> None:
+    """Refuse a data set (or another split of it) that is not the one the state names."""
+    saved = Path(_saved_location(state)).resolve()
+    given = dataset_location(dataset)
+    if "dataset_path" not in state:  # an older state knows only the root
+        given = Path(dataset.root).resolve()
+    if saved != given:
+        raise SpineSegError(state_path, f"is the review of {saved}, not of {given}")
+
+
+def _saved_priorities(state: dict) -> dict[str, Priority]:
+    """The saved reasons for a worst-first queue; a damaged entry is dropped, not fatal."""
+    priorities = {}
+    saved = state.get("priority")
+    for key, values in (saved if isinstance(saved, dict) else {}).items():
+        try:
+            priorities[key] = Priority.from_dict(values)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            continue
+    return priorities

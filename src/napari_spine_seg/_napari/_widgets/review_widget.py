@@ -9,6 +9,14 @@ that changes the trimap, such as undo) is autosaved by the
 :class:`~napari_spine_seg.review.session.ReviewSession`; the review folder is the
 whole state, so a killed napari resumes at the same image with the same edits.
 
+A review folder remembers the data set path it was opened on and its queue order: the
+folder alone reopens it as it was, the order drop-down then showing the saved order
+(choosing another reorders the queue). Worst-first order predicts each image once per
+model and keeps the prediction in the review folder
+(:mod:`~napari_spine_seg.review.predictions`): it says before it starts how many images
+need the model (and for how long), shows progress, and the queue drop-down says why
+each image ranks where it does. Painted images are *drafts* until accepted.
+
 An image whose save failed (the review folder became unwritable, say) is never
 closed: Next, Previous and Accept stay on it with its edits and say why in one
 notification; the timer's autosave says so once, then keeps trying quietly until a
@@ -62,6 +70,27 @@ def _path(edit: FileEdit) -> Path | None:
     return Path(text).expanduser() if text else None
 
 
+def _prediction(session, key: str, model, pixels) -> tuple[np.ndarray, np.ndarray]:
+    """``(trimap, probability)`` of image `key`: kept in the review folder, or predicted
+    (in the model process) and kept there. Blocks: call it in a worker thread."""
+    from ...review.predictions import PredictionCache
+    from .predict_widget import predict_pixels
+
+    if model.path is None:
+        return predict_pixels(model, pixels)
+    image = session.sample(key).image_path
+    cache = PredictionCache(session.folder, model.path)
+    kept = cache.get(key, image)
+    if kept is not None:
+        return kept.trimap, kept.probability
+    trimap, probability = predict_pixels(model, pixels)
+    try:
+        cache.put(key, image, trimap, probability)
+    except SpineSegError:
+        pass  # only a time saver: the review goes on (its own saves say what is wrong)
+    return trimap, probability
+
+
 __all__ = ["SHORTCUTS", "ReviewWidget", "default_review_folder"]
 
 
@@ -83,6 +112,10 @@ class ReviewWidget(Container):
         self._key: str | None = None
         self._workers: set = set()
         self._predictions: dict[str, Any] = {}
+        # set while the order drop-down is set from the session (not by the person)
+        self._quiet = False
+        #: what the last worst-first ranking did (a review.predictions.Ranking)
+        self.last_ranking = None
         # whether the last save failed (the timer's autosave then tells the person once)
         self._save_failed = False
 
@@ -92,6 +125,9 @@ class ReviewWidget(Container):
         self.open_button = PushButton(text="Open review")
         self.model_label = status_label(label="model")
         self.position = status_label(label="image")
+        # a callable: napari resets a dock's choices whenever the layers change
+        self.queue_box = ComboBox(choices=self._queue_choices, label="queue", nullable=True)
+        self.why = status_label(label="why here")
         self.counts = status_label(label="reviewed")
         self.previous_button = PushButton(text="◀ Previous  [PageUp]")
         self.next_button = PushButton(text="Next ▶  [PageDown]")
@@ -118,6 +154,8 @@ class ReviewWidget(Container):
                 self.open_button,
                 self.model_label,
                 self.position,
+                self.queue_box,
+                self.why,
                 self.counts,
                 nav,
                 verdict,
@@ -132,6 +170,8 @@ class ReviewWidget(Container):
         )
         self.dataset_edit.changed.connect(self._suggest_folder)
         self.open_button.clicked.connect(self.open_review)
+        self.order.changed.connect(self._order_chosen)
+        self.queue_box.changed.connect(self._queue_chosen)
         self.previous_button.clicked.connect(self.previous_image)
         self.next_button.clicked.connect(self.next_image)
         self.accept_button.clicked.connect(self.accept_and_next)
@@ -174,6 +214,7 @@ class ReviewWidget(Container):
             self.unreviewed_button,
             self.reset_button,
             self.export_button,
+            self.queue_box,
         ):
             w.enabled = enabled
 
@@ -203,6 +244,73 @@ class ReviewWidget(Container):
         self.position.value = f"{session.index + 1} / {len(session)}  {key}  ({session.status()})"
         counts = session.counts()
         self.counts.value = ", ".join(f"{n} {status}" for status, n in counts.items())
+        why = session.why()
+        self.why.value = why or "file order"
+        self.why.tooltip = why or ""
+        if self.queue_box.value != key and key in self._queue_keys():
+            self._set_quietly(self.queue_box, key)
+
+    def _queue_keys(self) -> list[str]:
+        return [key for key in self.queue_box.choices if key is not None]
+
+    def _set_quietly(self, widget, value) -> None:
+        self._quiet = True
+        try:
+            widget.value = value
+        finally:
+            self._quiet = False
+
+    def _queue_choices(self, _widget=None) -> list[tuple[str, str]]:
+        """The queue, each entry with why it ranks there (worst-first order)."""
+        session = getattr(self, "session", None)
+        if session is None:
+            return []
+        choices = []
+        for i, key in enumerate(session.keys):
+            priority = session.priorities.get(key)
+            reason = f"  ({priority.describe()})" if session.order == "worst" and priority else ""
+            choices.append((f"{i + 1}. {key}{reason}", key))
+        return choices
+
+    def _fill_queue(self) -> None:
+        """List the queue (again) in the queue drop-down, on the current image."""
+        session = self.session
+        if session is None:
+            return
+        self._quiet = True
+        try:
+            self.queue_box.reset_choices()
+            self.queue_box.value = session.current_key
+        finally:
+            self._quiet = False
+        self.queue_box.native.setToolTip(
+            "why each image ranks where it does: gaps the prediction has (breaks, "
+            "narrowings, low-confidence stretches), then the model's uncertainty"
+        )
+
+    def _queue_chosen(self, key) -> None:
+        if self._quiet or self.session is None or key is None:
+            return
+        if key != self.session.current_key:
+            self._go(lambda: self.session.go_to(key))
+
+    def _order_chosen(self, order) -> None:
+        """The person chose another order for the open review: reorder its queue."""
+        session = self.session
+        if self._quiet or session is None or order == session.order:
+            return
+        if order == "worst":
+            self._rank_worst_first()
+            return
+        try:
+            session.set_order(order)
+        except SpineSegError as exc:
+            self._fail(exc)
+            self._set_quietly(self.order, session.order)
+            return
+        self._fill_queue()
+        self._update_labels()
+        self._say(f"queue in {order} order")
 
     @property
     def trimap_layer(self):
@@ -240,59 +348,88 @@ class ReviewWidget(Container):
         self.session = session
         self._predictions.clear()
         if dataset is None:
-            self.dataset_edit.value = session.dataset.root
+            self.dataset_edit.value = session.location  # the split, not its root
         self.state.set_review(session)
         self._set_enabled(True)
-        if self.order.value == "worst" and session.order != "worst":
+        self.last_ranking = None
+        if session.resumed:  # the saved order wins over the drop-down's
+            self._set_quietly(self.order, session.order)
+            self._fill_queue()
+            self._say(
+                f"resumed the review of {len(session)} images of {session.location} "
+                f"({session.order} order)"
+            )
+            self.show_current()
+        elif self.order.value == "worst":
+            self._fill_queue()
             self._rank_worst_first()
         else:
-            if self.order.value == "file" and session.order != "file":
-                session.set_order("file")
+            self._fill_queue()
             self._say(f"review of {len(session)} images in {session.folder}")
             self.show_current()
 
     def _rank_worst_first(self) -> None:
+        """Order the queue worst first, predicting only the images the review has not
+        kept a prediction of (in a thread, with progress)."""
         session = self.session
         model = self.state.model
-        if model is None:
+        if model is None or model.path is None:
             self._fail(SpineSegError(None, "worst-first order needs a model: train or load one"))
+            self._set_quietly(self.order, session.order)
             self.show_current()
             return
         from ...jobs import model_process
+        from ...review.predictions import PredictionCache, rank_images
 
-        keys = list(session.keys)
-        paths = [str(session.sample(key).image_path) for key in keys]
+        model_path = str(model.path)
+        items = [(key, str(session.sample(key).image_path)) for key in session.keys]
+
+        def predict(image_path):
+            return model_process.call(model_process.predict_file, model_path, image_path)
 
         def rank():
-            priorities = {}
-            for i, (key, path) in enumerate(zip(keys, paths, strict=True)):
-                priorities[key] = model_process.call(
-                    model_process.predict_priority, str(model.path), path
-                )
-                yield i + 1
-            return priorities
+            cache = PredictionCache(session.folder, model_path)
+            return (yield from rank_images(items, cache, predict))
 
-        self.progress.max = len(keys)
+        self.progress.max = 1
         self.progress.value = 0
         self.progress.visible = True
-        self._say("predicting every image to find the worst…")
+        self._say(f"checking which of {len(items)} images need the model…")
 
-        def done(priorities):
+        def step(progress):
+            self.progress.max = max(1, progress.to_predict)
+            self.progress.value = progress.predicted
+            self._say(progress.describe())
+
+        def done(ranking):
+            self.last_ranking = ranking
+            if self.session is not session:
+                return
+            session.set_order("worst", ranking.priorities)
+            if not session.reviewed_keys():
+                session.go_to(0)  # a fresh review starts at the worst image
+            kept = len(items) - len(ranking.predicted)
+            self._say(
+                f"ordered worst first: {len(ranking.predicted)} predicted, {kept} kept from before"
+            )
+            self._fill_queue()
+            self.show_current()
+
+        def failed(exc):
+            self._fail(exc)
             if self.session is session:
-                session.set_order("worst", priorities)
-                if not session.reviewed_keys():
-                    session.go_to(0)  # a fresh review starts at the worst image
-                self._say("ordered worst first")
-                self.show_current()
+                self._set_quietly(self.order, session.order)
+                if self._key is None:
+                    self.show_current()
 
         def finish():
             self.progress.visible = False
 
         start_worker(
             rank,
-            on_yield=lambda n: setattr(self.progress, "value", n),
+            on_yield=step,
             on_return=done,
-            on_error=self._fail,
+            on_error=failed,
             on_finish=finish,
             keep_in=self._workers,
         )
@@ -332,9 +469,7 @@ class ReviewWidget(Container):
             trimap = session.reviewed_trimap(key)
             source = "saved review"
             if model is not None and (trimap is None or cached is None):
-                from .predict_widget import predict_pixels
-
-                predicted, probability = cached or predict_pixels(model, pixels)
+                predicted, probability = cached or _prediction(session, key, model, pixels)
                 if trimap is None:
                     trimap, source = predicted, "prediction"
             if trimap is None and sample.has_labels:
