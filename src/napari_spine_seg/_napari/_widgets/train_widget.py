@@ -403,18 +403,14 @@ class TrainWidget(Container):
 
     def _run_slurm(self, dataset: Path, out: Path, settings: dict) -> None:
         """Submit ``spine-seg train`` to slurm and follow the job until it ends."""
-        from ...jobs import SlurmOptions, submit_training
+        from ...jobs import submit_training
 
         if self.running:
             self._fail(SpineSegError(None, "a training job is running already; stop it first"))
             return
         rows, cols = settings["size"]
-        try:  # a bad partition name or too short a time limit: one line, nothing sent
-            options = SlurmOptions(
-                partition=self.partition.value.strip() or None, time_min=int(self.time_min.value)
-            )
-        except SpineSegError as exc:
-            self._fail(exc)
+        options = self._slurm_options()
+        if options is None:
             return
         self._job = job = _SlurmFollower(
             lambda: submit_training(
@@ -511,6 +507,11 @@ class TrainWidget(Container):
         source = Path(model.path)
         out = free_model_name(source)
         epochs = int(self.retrain_epochs.value)
+        options = None
+        if self.where.value == "slurm":
+            options = self._slurm_options()
+            if options is None:
+                return
         try:
             # the child trains on the review as it is now, while the person goes on
             snapshot = session.snapshot()
@@ -518,6 +519,9 @@ class TrainWidget(Container):
             self._fail(exc)
             return
         self.plot.reset(model.info.history)
+        if options is not None:
+            self._retrain_on_slurm(snapshot, source, out, epochs, options)
+            return
         self._run(
             retrain,
             f"retraining {source.name} on {len(snapshot.reviewed_keys())} reviewed images",
@@ -527,6 +531,33 @@ class TrainWidget(Container):
             out=out,
             epochs=epochs,
         )
+
+    def _retrain_on_slurm(self, snapshot, source: Path, out: Path, epochs: int, options) -> None:
+        """Submit the retraining to slurm (the same job path as training) and follow it."""
+        from ...jobs.retraining import submit_retraining
+
+        def submit():
+            try:  # the job folder keeps its own copy of the review: the snapshot can go
+                return submit_retraining(
+                    snapshot, source, out, epochs=epochs, where="slurm", options=options
+                )
+            finally:
+                snapshot.close()
+
+        self._job = job = _SlurmFollower(submit)
+        self._follow(job, f"submitting the retraining of {source.name} to slurm…")
+
+    def _slurm_options(self):
+        """The slurm options of the form, or None after saying in one line what is wrong."""
+        from ...jobs import SlurmOptions
+
+        try:  # a bad partition name or too short a time limit: one line, nothing sent
+            return SlurmOptions(
+                partition=self.partition.value.strip() or None, time_min=int(self.time_min.value)
+            )
+        except SpineSegError as exc:
+            self._fail(exc)
+            return None
 
     def _run(self, function, what: str, on_finish=None, **kwargs) -> None:
         from ...jobs.model_process import ProcessJob
