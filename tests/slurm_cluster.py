@@ -142,6 +142,11 @@ class SlurmCluster:
             command.append(f"reason={reason}")
         done = self.run(*command)
         if done.returncode != 0:
+            # ReturnToService=2: a node whose slurmd registers again is back in service
+            # by itself, and slurm then refuses "resume" ("Invalid node state specified")
+            back = not self.node_state().startswith(("down", "drain", "fail"))
+            if state.lower() == "resume" and back:
+                return
             raise ClusterError(f"{' '.join(command)} failed: {done.stderr.strip()}")
 
     def wait_idle(self, timeout: float = 60.0) -> None:

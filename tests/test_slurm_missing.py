@@ -93,10 +93,10 @@ def test_local_training_still_works(dead_slurm):
 def test_local_job_can_be_cancelled(index):
     spec = JobSpec("synth", ("phantoms", "--train", "5000", "--test", "0"), index / "s.job", index)
     job = run_job(spec, "local")
-    log = spec.logs / f"{job.job_id}_0_log.err"
+    # at work once its first X-ray is written (its progress bar is not printed to a log)
     deadline = time.monotonic() + 60
-    while "synth" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    while not any(Path("phantoms").rglob("*.jpg")) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert job.status().state == "RUNNING"
     job.cancel()
     status = job.wait(poll_s=0.2, timeout_s=30)

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 
 from .._version_info import version_line
 from ..errors import SpineSegError
+from ..model.defaults import QUIET_TENSORFLOW_ENV
 
 #: subcommand name -> module (imported only when that subcommand runs, so that
 #: `spine-seg cobb` never pays for importing Keras).
@@ -58,12 +59,6 @@ def _available_commands() -> dict[str, object]:
     return modules
 
 
-#: environment that quietens TensorFlow's C++ logging; set only where the user has not
-_QUIET_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "3",  # also hides "failed call to cuInit" without a GPU
-    "GLOG_minloglevel": "3",
-    "GRPC_VERBOSITY": "ERROR",
-}
 #: libraries reading users' files, whose log records and warnings about a damaged file
 #: would come before (or instead of) our one line
 _QUIET_LIBRARIES = ("tifffile", "pydicom", "PIL", "h5py", "scipy.io")
@@ -72,7 +67,7 @@ _NOISY_IMPORTS = ("tensorflow",)
 
 
 def _quiet_environment() -> None:
-    for name, value in _QUIET_ENV.items():
+    for name, value in QUIET_TENSORFLOW_ENV.items():
         os.environ.setdefault(name, value)
 
 

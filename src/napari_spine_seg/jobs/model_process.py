@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpineSegError
+from ..model.defaults import QUIET_TENSORFLOW_ENV
 
 _CHILD_MODULE = "napari_spine_seg.jobs.model_process"
 #: how much lower than napari's the children's CPU priority is (see ``nice(1)``)
@@ -54,7 +55,7 @@ class _Child:
     def __init__(self):
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        env = dict(os.environ)
+        env = {**QUIET_TENSORFLOW_ENV, **os.environ}  # no TensorFlow chatter in napari's terminal
         # the child imports what this process imports (also a test's sys.path)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self.process = subprocess.Popen(

@@ -22,3 +22,12 @@ TRAIN_DEFAULTS = {
 DEFAULT_SIZE = (384, 144)
 #: images per forward pass when predicting
 PREDICT_BATCH_SIZE = 4
+
+#: environment that quietens TensorFlow's C++ logging (its start-up lines, and "failed
+#: call to cuInit" on a machine without a GPU, which reads as a failure); set only where
+#: the user has not set them: by the command line and for napari's model process
+QUIET_TENSORFLOW_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "GLOG_minloglevel": "3",
+    "GRPC_VERBOSITY": "ERROR",
+}
