@@ -95,14 +95,14 @@ def check_outside(path: str | os.PathLike, folders: Iterable[str | os.PathLike],
         Naming `path` and the data set folder it lies in.
     """
     target = _resolved(path)
-    found = enclosing_folder(target, folders)
-    if found is not None:
-        folder, ancestor = found
-        where = "is the data set folder" if ancestor == target else "lies inside the data set"
-        raise SpineSegError(
-            path,
-            f"{where} {_resolved(folder)}; a data set is only read: choose a {what} outside it",
-        )
+    for folder in folders:  # in their order: the data set's root, named first, wins
+        found = enclosing_folder(target, [folder])
+        if found is not None:
+            where = "is the data set folder" if found[1] == target else "lies inside the data set"
+            raise SpineSegError(
+                path,
+                f"{where} {_resolved(folder)}; a data set is only read: choose a {what} outside it",
+            )
     return target
 
 
