@@ -179,3 +179,20 @@ def test_review_folder_inside_the_data_set_is_refused(make_napari_viewer, faulty
     widget.open_button.clicked()
     assert widget.review is None and "inside the data set" in widget.reason.value
     assert _digest(root) == before
+
+
+def test_the_fault_list_survives_layers_coming_and_going(make_napari_viewer, faulty_set, tmp_path):
+    """napari calls reset_choices on a docked widget whenever a layer is added or removed;
+    the fault list must come back as it was, not empty (Apply fix then did nothing)."""
+    import numpy as np
+
+    viewer = make_napari_viewer()
+    root, _truth = faulty_set
+    widget = _open(viewer, root, tmp_path / "review")
+    assert widget.faults, "the phantom set has injected faults"
+    widget.fault_box.value = 0
+    viewer.add_image(np.zeros((8, 8)), name="another layer")
+    assert [c for c in widget.fault_box.choices if c is not None] == list(range(len(widget.faults)))
+    widget.fault_box.value = 0
+    viewer.layers.remove("another layer")
+    assert widget.fault_box.value == 0

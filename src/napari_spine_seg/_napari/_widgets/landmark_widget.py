@@ -96,7 +96,9 @@ class LandmarkWidget(Container):
         self.image_label = Label(label="image", value="–")
         self.previous_image_button = PushButton(text="◀ image (,)")
         self.next_image_button = PushButton(text="image ▶ (.)")
-        self.fault_box = ComboBox(label="fault", choices=[], nullable=True)
+        # choices from the current image's faults, so that napari's reset_choices (on every
+        # layer added or removed) gives the same list back rather than an empty one
+        self.fault_box = ComboBox(label="fault", choices=self._fault_choices, nullable=True)
         self.previous_fault_button = PushButton(text="◀ fault (b)")
         self.next_fault_button = PushButton(text="fault ▶ (n)")
         self.fix_button = PushButton(text="Apply fix (f)")
@@ -196,7 +198,9 @@ class LandmarkWidget(Container):
         self.cobb = self.viewer.add_shapes(
             name=COBB_NAME,
             features={"label": np.array([], dtype=str)},
-            text={"string": "{label}", "color": "white", "size": 12, "anchor": "upper_left"},
+            # as the Spine curve widget draws them: each label centred in its own box,
+            # sized in image pixels, so that labels of several curves never overlap
+            text={"string": "{label}", "color": "white", "anchor": "center", "scaling": True},
         )
         features = {
             "vertebra": np.repeat(np.arange(1, N_VERTEBRAE + 1), 4),
@@ -289,11 +293,18 @@ class LandmarkWidget(Container):
             face_color="transparent",
         )
         self.cobb.features = {"label": drawing.labels}
+        self.cobb.text.size = drawing.label_size
         self.cobb.refresh_text()
+
+    def _fault_choices(self, _widget=None) -> list[tuple[str, int]]:
+        review = getattr(self, "review", None)
+        if review is None:
+            return []
+        return [(fault_line(f), i) for i, f in enumerate(review.current.faults)]
 
     def _refresh_faults(self, image, keep) -> None:
         choices = [(fault_line(f), i) for i, f in enumerate(image.faults)]
-        self.fault_box.choices = choices
+        self.fault_box.reset_choices()
         if choices:
             self.fault_box.value = keep if keep is not None and keep < len(choices) else 0
         else:
