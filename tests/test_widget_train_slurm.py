@@ -49,7 +49,7 @@ def test_training_on_slurm_is_followed_to_the_end(
     # napari closed and opened again: the job is in the on-disk index; following it
     # reattaches, sees it COMPLETED and loads its model
     viewer.close()
-    again = new_widget(make_napari_viewer())
+    again = new_widget(make_napari_viewer(), WIDGET)
     again.where.value = "slurm"  # the job list is shown only there, as a person sees it
     job_ids = [value for value in again.jobs.choices if value is not None]
     assert len(job_ids) == 1
