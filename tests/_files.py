@@ -12,11 +12,14 @@ agree. Landmarks are ``(68, 2)`` ``(x, y)`` pixels as in the data set.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from napari_spine_seg.data.aasce import write_landmarks_mat
+from napari_spine_seg.data.phantom import make_phantom
 from napari_spine_seg.trimap import column_mask, trimap_from_landmarks
 
 # --------------------------------------------------------------------------- landmarks
@@ -332,6 +335,43 @@ def write_aasce_layout(
             angles.append(reference_cobb_angles(lm, size[0]))
         if csv:
             write_label_csvs(label_dir, names, all_landmarks, [size] * n, angles)
+    return root
+
+
+def write_aasce(
+    root: str | os.PathLike,
+    splits: Mapping[str, tuple[int, int]] | None = None,
+    *,
+    name: str = "ph {i:02d} AP.jpg",
+    shape: tuple[int, int] = (128, 64),
+) -> Path:
+    """Write a tiny set of phantom X-rays (:func:`~napari_spine_seg.data.phantom.make_phantom`)
+    in the AASCE layout, without CSV files, and return `root`.
+
+    ``root/data/<split>/<name>`` and ``root/labels/<split>/<name>.mat``.
+
+    Parameters
+    ----------
+    root : path-like
+    splits : dict of str to (int, int), optional
+        Each split's number of images and the noise seed of its first image (image
+        ``i`` gets seed ``first + i``); default ``{"training": (3, 0)}``.
+    name : str
+        Each image's file name, formatted with ``split`` and ``i``.
+    shape : (rows, cols)
+        Size of every image.
+    """
+    root = Path(root)
+    for split, (n, first_seed) in (splits or {"training": (3, 0)}).items():
+        (root / "data" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            ph = make_phantom(
+                np.random.default_rng(first_seed + i), height=shape[0], width=shape[1]
+            )
+            file_name = name.format(split=split, i=i)
+            Image.fromarray(ph.image).save(root / "data" / split / file_name, quality=95)
+            write_landmarks_mat(root / "labels" / split / f"{file_name}.mat", ph.landmarks)
     return root
 
 

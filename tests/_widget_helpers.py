@@ -1,13 +1,35 @@
-"""Shared by the widget tests: a tiny model file, and a probe of the Qt event loop."""
+"""Shared by the widget tests: a docked plugin widget, a tiny model file, and a probe of
+the Qt event loop."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+
+
+def new_widget(viewer, widget: str):
+    """Build and dock one of the plugin's widgets as napari hands it to plugins.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    widget : str
+        ``"<module>:<class>"`` under ``napari_spine_seg._napari._widgets``, e.g.
+        ``"review_widget:ReviewWidget"`` (imported here: test modules load no Qt).
+    """
+    from napari.utils._proxies import PublicOnlyProxy
+
+    module, name = widget.split(":")
+    cls = getattr(importlib.import_module(f"napari_spine_seg._napari._widgets.{module}"), name)
+    made = cls(PublicOnlyProxy(viewer))  # as napari hands it to plugins
+    viewer.window.add_dock_widget(made)
+    return made
+
 
 _TINY_MODEL = textwrap.dedent(
     """

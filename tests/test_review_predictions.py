@@ -22,7 +22,9 @@ from napari_spine_seg.review.predictions import (
     model_identity,
     rank_images,
 )
-from napari_spine_seg.review.session import WORST_FIRST, ReviewSession, review_priority
+from napari_spine_seg.review.priority import review_priority
+from napari_spine_seg.review.session import ReviewSession
+from napari_spine_seg.review.state import WORST_FIRST
 
 SHAPE = (128, 64)
 NAMES = ("case 01 AP.jpg", "case 02 AP.jpg", "case 03 AP.jpg")

@@ -11,34 +11,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from napari_spine_seg.data.aasce import write_landmarks_mat
+from _files import write_aasce
 from napari_spine_seg.data.masks import read_mask
-from napari_spine_seg.data.phantom import make_phantom
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.review.retrain import retraining_dataset
 from napari_spine_seg.review.session import ReviewSession
 
 SHAPE = (128, 64)
-
-
-def write_aasce(root: Path, n_train: int = 4, n_test: int = 2) -> Path:
-    """A tiny phantom set in the AASCE layout (128 x 64 X-rays)."""
-    for split, n, offset in (("training", n_train, 0), ("test", n_test, 100)):
-        (root / "data" / split).mkdir(parents=True)
-        (root / "labels" / split).mkdir(parents=True)
-        for i in range(n):
-            ph = make_phantom(np.random.default_rng(offset + i), height=SHAPE[0], width=SHAPE[1])
-            name = f"ph {split} {i:02d}.jpg"
-            Image.fromarray(ph.image).save(root / "data" / split / name, quality=95)
-            write_landmarks_mat(root / "labels" / split / f"{name}.mat", ph.landmarks)
-    return root
+#: the phantom data set: split -> (images, first seed), and the images' names
+SPLITS = {"training": (4, 0), "test": (2, 100)}
+NAME = "ph {split} {i:02d}.jpg"
 
 
 @pytest.fixture
 def aasce(tmp_path):
-    return write_aasce(tmp_path / "phantoms")
+    return write_aasce(tmp_path / "phantoms", SPLITS, name=NAME)
 
 
 def test_retraining_set_is_the_corrections_plus_the_original_training_set(aasce, tmp_path):

@@ -6,10 +6,17 @@ import os
 
 import pytest
 
+from _files import write_aasce
 from napari_spine_seg.jobs import SlurmOptions
 from napari_spine_seg.jobs.retraining import submit_retraining
 from slurm_cluster import slurm_cluster
-from test_review_retrain import check_retrained, reviewed_test_split, untrained_model, write_aasce
+from test_review_retrain import (
+    NAME,
+    SPLITS,
+    check_retrained,
+    reviewed_test_split,
+    untrained_model,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 __all__ = ["slurm_cluster"]  # the fixture, imported for pytest
@@ -19,7 +26,7 @@ def test_retrain_runs_on_slurm_like_training(slurm_cluster, tmp_path, monkeypatc
     monkeypatch.setenv("SPINE_SEG_JOBS_DIR", os.fspath(tmp_path / "jobs index"))
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    aasce = write_aasce(tmp_path / "phantoms")
+    aasce = write_aasce(tmp_path / "phantoms", SPLITS, name=NAME)
     model = untrained_model(aasce, tmp_path / "m.keras")
     out = tmp_path / "m-retrained.keras"
     with reviewed_test_split(aasce, tmp_path / "review") as session:

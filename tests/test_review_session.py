@@ -17,16 +17,14 @@ from PIL import Image
 
 from napari_spine_seg.data.masks import is_predicted_trimap, read_trimap_png
 from napari_spine_seg.errors import SpineSegError
+from napari_spine_seg.review.priority import Priority, review_priority, worst_first
 from napari_spine_seg.review.session import (
     ACCEPTED,
     CORRECTED,
     DRAFT,
     STATE_FILE,
     UNREVIEWED,
-    Priority,
     ReviewSession,
-    review_priority,
-    worst_first,
 )
 from napari_spine_seg.trimap import trimap_from_mask
 

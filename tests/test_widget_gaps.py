@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _widget_helpers import new_widget
 from napari_spine_seg.trimap import trimap_from_mask
+
+WIDGET = "gaps_widget:GapsWidget"
 
 pytestmark = pytest.mark.gui
 
@@ -18,16 +21,6 @@ def broken_column(shape=(128, 64)):
     mask[8:-8, 24:40] = True
     mask[60:72] = False  # a break
     return trimap_from_mask(mask, border=2)
-
-
-def new_widget(viewer):
-    from napari.utils._proxies import PublicOnlyProxy
-
-    from napari_spine_seg._napari._widgets.gaps_widget import GapsWidget
-
-    widget = GapsWidget(PublicOnlyProxy(viewer))  # as napari hands it to plugins
-    viewer.window.add_dock_widget(widget)
-    return widget
 
 
 @pytest.fixture
@@ -48,7 +41,7 @@ def wait_analysed(qtbot, widget):
 
 
 def test_finds_marks_and_visits_a_break(viewer, qtbot):
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     assert widget.trimap.value == viewer.layers["x trimap"]  # the active labels layer
     widget.analyse_button.clicked()
     wait_analysed(qtbot, widget)
@@ -69,7 +62,7 @@ def test_finds_marks_and_visits_a_break(viewer, qtbot):
 
 
 def test_refreshes_after_an_edit(viewer, qtbot):
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.analyse()
     wait_analysed(qtbot, widget)
     assert len(widget.gaps) == 1
@@ -90,7 +83,7 @@ def test_uses_the_probability_layer_for_low_confidence(make_napari_viewer, qtbot
     probability[30:50] = np.where(mask[30:50], 0.3, 0.02)
     viewer.add_image(probability, name="x probability")  # as the review queue names them
     viewer.add_labels(trimap_from_mask(mask, border=2), name="x trimap")
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.analyse()
     wait_analysed(qtbot, widget)
     assert [g.kind for g in widget.gaps] == ["low-confidence"]
@@ -99,7 +92,7 @@ def test_uses_the_probability_layer_for_low_confidence(make_napari_viewer, qtbot
 def test_keyboard_shortcuts_visit_gaps(viewer, qtbot):
     from qtpy.QtCore import Qt
 
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     twice = np.full((128, 64), 2, np.uint8)
     twice[8:120, 24:40] = 1
     twice[40:48, 24:40] = 2  # two breaks
@@ -119,7 +112,7 @@ def test_keyboard_shortcuts_visit_gaps(viewer, qtbot):
 
 
 def test_markers_go_with_their_trimap(viewer, qtbot):
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.analyse()
     wait_analysed(qtbot, widget)
     assert "x trimap gaps" in viewer.layers
@@ -138,7 +131,7 @@ def test_painting_over_a_low_confidence_stretch_settles_it(make_napari_viewer, q
     probability[30:50] = np.where(mask[30:50], 0.3, 0.02)
     viewer.add_image(probability, name="x predicted probability")
     labels = viewer.add_labels(trimap_from_mask(mask, border=2), name="x predicted trimap")
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.analyse()
     wait_analysed(qtbot, widget)
     assert [g.kind for g in widget.gaps] == ["low-confidence"]
@@ -154,7 +147,7 @@ def test_painting_over_a_low_confidence_stretch_settles_it(make_napari_viewer, q
 def test_a_gap_ticked_checked_stays_checked(viewer, qtbot):
     from qtpy.QtCore import Qt
 
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.analyse()
     wait_analysed(qtbot, widget)
     assert widget.checked == [False]
@@ -190,14 +183,14 @@ def test_checked_gaps_of_a_review_are_kept_in_its_folder(make_napari_viewer, qtb
     viewer = make_napari_viewer()
     viewer_state(viewer).set_review(session)
     viewer.add_labels(broken_column(), name="a trimap", metadata={"spine_seg": {"review": "a.jpg"}})
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.analyse()
     wait_analysed(qtbot, widget)
     widget.set_checked(0)
     saved = json.loads((tmp_path / "review" / "gaps-checked.json").read_text())
     assert saved["images"] == {"a.jpg": [widget.gaps[0].to_dict()]}
     # the review reopened later: the tick comes back
-    other = new_widget(viewer)
+    other = new_widget(viewer, WIDGET)
     other.trimap.value = viewer.layers["a trimap"]
     other.analyse()
     wait_analysed(qtbot, other)
@@ -205,7 +198,7 @@ def test_checked_gaps_of_a_review_are_kept_in_its_folder(make_napari_viewer, qtb
 
 
 def test_an_empty_trimap_has_no_spine(viewer, qtbot):
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     for data in (np.zeros((128, 64), np.uint8), np.full((128, 64), 2, np.uint8)):
         layer = viewer.add_labels(data, name="empty")
         widget.trimap.value = layer
@@ -218,7 +211,7 @@ def test_an_empty_trimap_has_no_spine(viewer, qtbot):
 
 
 def test_an_implausible_prediction_is_flagged_as_a_whole(viewer, qtbot):
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.analyse()
     wait_analysed(qtbot, widget)
     assert not shown(widget.verdict)  # a broken column is still a spine

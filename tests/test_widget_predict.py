@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _widget_helpers import StallProbe, write_tiny_model
+from _widget_helpers import StallProbe, new_widget, write_tiny_model
 from napari_spine_seg.data.aasce import write_landmarks_mat
 from napari_spine_seg.data.phantom import make_phantom
+
+WIDGET = "predict_widget:PredictWidget"
 
 pytestmark = pytest.mark.gui
 
@@ -34,21 +36,11 @@ def phantom(seed, shape=(128, 64)):
     return make_phantom(np.random.default_rng(seed), height=shape[0], width=shape[1])
 
 
-def new_widget(viewer):
-    from napari.utils._proxies import PublicOnlyProxy
-
-    from napari_spine_seg._napari._widgets.predict_widget import PredictWidget
-
-    widget = PredictWidget(PublicOnlyProxy(viewer))  # as napari hands it to plugins
-    viewer.window.add_dock_widget(widget)
-    return widget
-
-
 def test_predicts_the_chosen_images_where_they_were_when_asked(viewer_with_model, qtbot):
     viewer = viewer_with_model
     a = viewer.add_image(phantom(0).image, name="a", scale=(0.5, 0.5))
     b = viewer.add_image(phantom(1, (144, 48)).image, name="b")
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     viewer.layers.selection.active = a
     assert widget.images.value == [a]  # follows the selection
     widget.predict_button.clicked()
@@ -89,7 +81,7 @@ def test_predicts_every_image_of_a_dataset_stack(viewer_with_model, qtbot, tmp_p
     truth = viewer.layers[f"{stack.name} trimap"]  # the reader's: drawn from the landmarks
     truth_before = np.asarray(truth.data).copy()
     viewer.layers.selection.active = truth
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.images.value = [stack]
     widget.predict()
     name = f"{stack.name} predicted probability"
@@ -114,7 +106,7 @@ def test_prediction_never_stalls_the_gui(viewer_with_model, qtbot):
     """
     viewer = viewer_with_model
     layers = [viewer.add_image(phantom(i, (384, 160)).image, name=f"x{i}") for i in range(4)]
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.images.value = layers
     inserting = []
     viewer.layers.events.inserting.connect(lambda _: inserting.append(time.perf_counter()))
@@ -143,7 +135,7 @@ def test_never_takes_over_a_layer_of_the_same_name(viewer_with_model, qtbot):
     viewer = viewer_with_model
     image = viewer.add_image(phantom(3).image, name="c")
     theirs = viewer.add_labels(np.full(image.data.shape, 2, np.uint8), name="c predicted trimap")
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.images.value = [image]
     viewer.layers.selection.active = image
     widget.predict()

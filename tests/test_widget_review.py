@@ -20,40 +20,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _widget_helpers import write_tiny_model
-from napari_spine_seg.data.aasce import write_landmarks_mat
-from napari_spine_seg.data.phantom import make_phantom
+from _files import write_aasce
+from _widget_helpers import new_widget, write_tiny_model
 from napari_spine_seg.review.session import ACCEPTED, CORRECTED, DRAFT, UNREVIEWED, ReviewSession
+
+WIDGET = "review_widget:ReviewWidget"
 
 pytestmark = pytest.mark.gui
 SHAPE = (128, 64)
 
 
-def write_aasce(root: Path, n: int = 3) -> Path:
-    """A tiny phantom set in the AASCE layout: `n` training X-rays of 128 x 64."""
-    for sub in ("data/training", "labels/training"):
-        (root / sub).mkdir(parents=True)
-    for i in range(n):
-        ph = make_phantom(np.random.default_rng(i), height=SHAPE[0], width=SHAPE[1])
-        name = f"ph {i:02d} AP.jpg"
-        Image.fromarray(ph.image).save(root / "data" / "training" / name, quality=95)
-        write_landmarks_mat(root / "labels" / "training" / f"{name}.mat", ph.landmarks)
-    return root
-
-
 @pytest.fixture
 def dataset(tmp_path):
     return write_aasce(tmp_path / "phantoms")
-
-
-def new_widget(viewer):
-    from napari.utils._proxies import PublicOnlyProxy
-
-    from napari_spine_seg._napari._widgets.review_widget import ReviewWidget
-
-    widget = ReviewWidget(PublicOnlyProxy(viewer))  # as napari hands it to plugins
-    viewer.window.add_dock_widget(widget)
-    return widget
 
 
 def wait_shown(qtbot, widget, key):
@@ -62,7 +41,7 @@ def wait_shown(qtbot, widget, key):
 
 def test_review_paint_autosave_navigate_accept_export(make_napari_viewer, qtbot, dataset, tmp_path):
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.dataset_edit.value = dataset
     assert widget.folder_edit.value == dataset.with_name("phantoms-review")  # suggested
     widget.folder_edit.value = tmp_path / "review"
@@ -124,7 +103,7 @@ def test_untouched_image_stays_unreviewed_through_timed_autosaves(
     make_napari_viewer, qtbot, dataset, tmp_path
 ):
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.folder_edit.value = tmp_path / "review"
     widget.dataset_edit.value = dataset
     widget.open_review()
@@ -205,7 +184,7 @@ def test_killed_napari_resumes_at_the_same_image_with_the_edit(
     painted_key = line[len("painted ") :]
 
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.folder_edit.value = folder  # the review folder alone: it names its dataset
     widget.open_review()
     assert widget.session.current_key == painted_key == ReviewSession.open(folder).keys[1]
@@ -223,7 +202,7 @@ def test_review_with_a_model_worst_first(make_napari_viewer, qtbot, dataset, tmp
     model = write_tiny_model(tmp_path / "tiny.keras")
     viewer = make_napari_viewer()
     viewer_state(viewer).set_model(ModelRef(model, read_metadata(model)))
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     assert widget.model_label.value == "tiny.keras"
     widget.dataset_edit.value = dataset
     widget.folder_edit.value = tmp_path / "review"
@@ -251,13 +230,7 @@ def test_review_with_a_model_worst_first(make_napari_viewer, qtbot, dataset, tmp
 
 def add_test_split(root: Path, n: int = 2) -> Path:
     """A test split beside the training split of `write_aasce`."""
-    for sub in ("data/test", "labels/test"):
-        (root / sub).mkdir(parents=True)
-    for i in range(n):
-        ph = make_phantom(np.random.default_rng(50 + i), height=SHAPE[0], width=SHAPE[1])
-        name = f"ph test {i:02d}.jpg"
-        Image.fromarray(ph.image).save(root / "data" / "test" / name, quality=95)
-        write_landmarks_mat(root / "labels" / "test" / f"{name}.mat", ph.landmarks)
+    write_aasce(root, {"test": (n, 50)}, name="ph {split} {i:02d}.jpg")
     return root / "data" / "test"
 
 
@@ -273,7 +246,7 @@ def test_a_split_review_reopens_from_its_folder_as_it_was_with_kept_predictions(
     folder = tmp_path / "review"
     viewer = make_napari_viewer()
     viewer_state(viewer).set_model(ModelRef(model, read_metadata(model)))
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.dataset_edit.value = test_split
     widget.folder_edit.value = folder
     widget.order.value = "worst"
@@ -297,7 +270,7 @@ def test_a_split_review_reopens_from_its_folder_as_it_was_with_kept_predictions(
     model_process.shutdown()  # any later model call would start a new model process
     viewer2 = make_napari_viewer()
     viewer_state(viewer2).set_model(ModelRef(model, read_metadata(model)))
-    again = new_widget(viewer2)
+    again = new_widget(viewer2, WIDGET)
     again.folder_edit.value = folder  # the review folder alone
     assert again.order.value == "file"  # the drop-down's default must not win
     again.open_review()
@@ -335,7 +308,7 @@ def test_a_painted_image_is_a_draft_until_accepted_and_export_says_so(
     make_napari_viewer, qtbot, dataset, tmp_path
 ):
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.dataset_edit.value = dataset
     widget.folder_edit.value = tmp_path / "review"
     widget.open_review()

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from _files import write_aasce_layout
-from _widget_helpers import tree_checksums
+from _widget_helpers import new_widget, tree_checksums
 from napari_spine_seg.review.session import DRAFT, STATE_FILE, UNREVIEWED
+
+WIDGET = "review_widget:ReviewWidget"
 
 pytestmark = pytest.mark.gui
 
@@ -22,16 +24,6 @@ pytestmark = pytest.mark.gui
 @pytest.fixture
 def dataset(tmp_path):
     return write_aasce_layout(tmp_path / "phantoms", n_train=3, n_test=0, size=(120, 48))
-
-
-def new_widget(viewer):
-    from napari.utils._proxies import PublicOnlyProxy
-
-    from napari_spine_seg._napari._widgets.review_widget import ReviewWidget
-
-    widget = ReviewWidget(PublicOnlyProxy(viewer))  # as napari hands it to plugins
-    viewer.window.add_dock_widget(widget)
-    return widget
 
 
 def errors(notes) -> list[str]:
@@ -50,7 +42,7 @@ def test_a_review_folder_inside_the_data_set_is_one_line_and_writes_nothing(
     make_napari_viewer, dataset, napari_notifications
 ):
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.dataset_edit.value = dataset / "data" / "training"
     # the suggestion lies beside the data set, not in data/
     assert widget.folder_edit.value == dataset.with_name("phantoms-training-review")
@@ -68,7 +60,7 @@ def test_export_into_the_data_set_is_refused(
     make_napari_viewer, qtbot, dataset, tmp_path, napari_notifications
 ):
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     session = open_shown(qtbot, widget, dataset, tmp_path / "review")
     widget.accept_and_next()
     qtbot.waitUntil(lambda: widget._key == session.keys[1], timeout=15_000)
@@ -105,7 +97,7 @@ def test_a_folder_open_in_another_process_is_one_line_naming_it(
     try:
         assert holder.stdout.readline().strip() == "open"
         viewer = make_napari_viewer()
-        widget = new_widget(viewer)
+        widget = new_widget(viewer, WIDGET)
         widget.dataset_edit.value = dataset
         widget.folder_edit.value = folder
         widget.open_review()
@@ -123,7 +115,7 @@ def test_an_image_whose_save_fails_stays_open_with_its_edits(
     # tests run as root, where chmod stops no write: the review folder's trimaps/ is
     # made unwritable by a file of that name, its state file by a folder of that name
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     folder = tmp_path / "review"
     session = open_shown(qtbot, widget, dataset, folder)
     key = session.current_key

@@ -9,28 +9,16 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from _widget_helpers import StallProbe
-from napari_spine_seg.data.aasce import write_landmarks_mat
-from napari_spine_seg.data.phantom import make_phantom
+from _files import write_aasce
+from _widget_helpers import StallProbe, new_widget
 from napari_spine_seg.model import events as ev
+
+WIDGET = "train_widget:TrainWidget"
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 SHAPE = (128, 64)
-
-
-def write_aasce(root: Path, n_train: int = 4) -> Path:
-    for sub in ("data/training", "labels/training"):
-        (root / sub).mkdir(parents=True)
-    for i in range(n_train):
-        ph = make_phantom(np.random.default_rng(i), height=SHAPE[0], width=SHAPE[1])
-        name = f"ph {i:02d} AP.jpg"
-        Image.fromarray(ph.image).save(root / "data" / "training" / name, quality=95)
-        write_landmarks_mat(root / "labels" / "training" / f"{name}.mat", ph.landmarks)
-    return root
 
 
 _COMPILED_MODEL = textwrap.dedent(
@@ -78,17 +66,7 @@ def write_compiled_model(path: Path, training_set: Path, metrics: dict | None = 
 
 @pytest.fixture
 def dataset(tmp_path):
-    return write_aasce(tmp_path / "phantoms")
-
-
-def new_widget(viewer):
-    from napari.utils._proxies import PublicOnlyProxy
-
-    from napari_spine_seg._napari._widgets.train_widget import TrainWidget
-
-    widget = TrainWidget(PublicOnlyProxy(viewer))  # as napari hands it to plugins
-    viewer.window.add_dock_widget(widget)
-    return widget
+    return write_aasce(tmp_path / "phantoms", {"training": (4, 0)})
 
 
 def shown(widget, magic) -> bool:
@@ -104,7 +82,7 @@ def test_train_shows_progress_and_plot_stop_keeps_the_current_model(
 
     current = write_compiled_model(tmp_path / "good.keras", dataset, {"spine_dice": 0.9})
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.load_path(current)
     qtbot.waitUntil(lambda: widget.state.model is not None, timeout=120_000)
     widget.dataset.value = dataset
@@ -171,7 +149,7 @@ def test_a_worse_model_is_offered_not_made_current(make_napari_viewer, qtbot, da
     perfect = {"spine_dice": 1.0, "val_spine_dice": 1.0}
     current = write_compiled_model(tmp_path / "best.keras", dataset, perfect)
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.model_file.value = current
     widget.load_button.clicked()
     qtbot.waitUntil(lambda: widget.state.model is not None, timeout=120_000)
@@ -196,7 +174,7 @@ def test_load_shows_the_model_and_bad_files_are_one_line(
 ):
     model = write_compiled_model(tmp_path / "tiny.keras", dataset)
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.model_file.value = model
     widget.load_button.clicked()
     qtbot.waitUntil(lambda: widget.state.model is not None, timeout=120_000)
@@ -223,7 +201,7 @@ def test_retrain_on_reviewed_images(make_napari_viewer, qtbot, dataset, tmp_path
     # a model with no skill yet: the retrained one is no worse and becomes current
     model = write_compiled_model(tmp_path / "tiny.keras", dataset, {"spine_dice": 0.0})
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     from napari.utils._proxies import PublicOnlyProxy
 
     review = ReviewWidget(PublicOnlyProxy(viewer))  # as napari hands it to plugins

@@ -5,18 +5,11 @@ from __future__ import annotations
 import pytest
 
 from _files import write_aasce_layout
+from _widget_helpers import new_widget
+
+WIDGET = "train_widget:TrainWidget"
 
 pytestmark = pytest.mark.gui
-
-
-def new_widget(viewer):
-    from napari.utils._proxies import PublicOnlyProxy
-
-    from napari_spine_seg._napari._widgets.train_widget import TrainWidget
-
-    widget = TrainWidget(PublicOnlyProxy(viewer))  # as napari hands it to plugins
-    viewer.window.add_dock_widget(widget)
-    return widget
 
 
 @pytest.mark.parametrize(
@@ -31,7 +24,7 @@ def test_bad_slurm_settings_are_one_notification(
 ):
     dataset = write_aasce_layout(tmp_path / "set", n_train=2, n_test=0, size=(120, 48))
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.dataset.value = dataset
     widget.out.value = tmp_path / "model.keras"
     widget.where.value = "slurm"
@@ -51,7 +44,7 @@ def shown(widget, magic) -> bool:
 
 def test_slurm_controls_show_only_when_slurm_is_chosen(make_napari_viewer):
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     slurm_only = [
         widget.partition,
         widget.time_min,
@@ -73,7 +66,7 @@ def test_the_empty_loss_plot_has_a_sane_axis(make_napari_viewer, qtbot):
     from napari_spine_seg._napari._widgets._loss_plot import NO_EPOCHS, PLOT_PANELS
 
     viewer = make_napari_viewer(show=True)
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     plot = widget.plot
     plot.resize(600, 160)
     plot.grab()  # paints it

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from _files import write_aasce
+from _widget_helpers import new_widget
 from slurm_cluster import slurm_cluster
-from test_widget_train import new_widget, write_aasce, write_compiled_model
+from test_widget_train import WIDGET, write_compiled_model
 
 pytestmark = [pytest.mark.gui, pytest.mark.slurm, pytest.mark.slow]
 __all__ = ["slurm_cluster"]  # the fixture, imported for pytest
@@ -19,9 +21,9 @@ def test_training_on_slurm_is_followed_to_the_end(
     monkeypatch.setenv("SPINE_SEG_JOBS_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.chdir(tmp_path)
-    dataset = write_aasce(tmp_path / "phantoms")
+    dataset = write_aasce(tmp_path / "phantoms", {"training": (4, 0)})
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.where.value = "slurm"
     assert widget.partition.native.isVisibleTo(widget.native)  # the slurm options show
     widget.time_min.value = 10
@@ -47,7 +49,7 @@ def test_training_on_slurm_is_followed_to_the_end(
     # napari closed and opened again: the job is in the on-disk index; following it
     # reattaches, sees it COMPLETED and loads its model
     viewer.close()
-    again = new_widget(make_napari_viewer())
+    again = new_widget(make_napari_viewer(), WIDGET)
     again.where.value = "slurm"  # the job list is shown only there, as a person sees it
     job_ids = [value for value in again.jobs.choices if value is not None]
     assert len(job_ids) == 1
@@ -73,10 +75,10 @@ def test_retraining_on_slurm_is_followed_to_the_end(
     monkeypatch.setenv("SPINE_SEG_JOBS_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.chdir(tmp_path)
-    dataset = write_aasce(tmp_path / "phantoms")
+    dataset = write_aasce(tmp_path / "phantoms", {"training": (4, 0)})
     model = write_compiled_model(tmp_path / "tiny.keras", dataset, {"spine_dice": 0.0})
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     review = ReviewWidget(PublicOnlyProxy(viewer))
     viewer.window.add_dock_widget(review)
     review.dataset_edit.value = dataset

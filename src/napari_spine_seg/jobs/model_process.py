@@ -303,9 +303,9 @@ def predict_file(path: str | os.PathLike, image_path: str | os.PathLike, tta: bo
 
 
 def predict_priority(path: str | os.PathLike, image_path: str | os.PathLike):
-    """The worst-first :class:`~napari_spine_seg.review.session.Priority` of one image file."""
+    """The worst-first :class:`~napari_spine_seg.review.priority.Priority` of one image file."""
     from ..data.images import read_xray
-    from ..review.session import review_priority
+    from ..review.priority import review_priority
 
     trimap, probability = predict_arrays(path, read_xray(image_path).pixels)
     return review_priority(trimap, probability)

@@ -1,6 +1,6 @@
 """Each image's prediction, kept in the review folder, so that reopening a review is quick.
 
-Worst-first order needs every image's prediction (:func:`~.session.review_priority`);
+Worst-first order needs every image's prediction (:func:`~.priority.review_priority`);
 predicting 600 X-rays takes minutes. A review keeps each prediction it made::
 
     review-folder/predictions/<model id>/<image id>.npz
@@ -8,7 +8,7 @@ predicting 600 X-rays takes minutes. A review keeps each prediction it made::
 ``<model id>`` is a hash of the model file's bytes, so a retrained or replaced model
 (even under the same name) gets a folder of its own. Each ``.npz`` holds the predicted
 trimap, the spine probability (float16), the image's worst-first
-:class:`~.session.Priority`, and the image file it was predicted from (resolved path,
+:class:`~.priority.Priority`, and the image file it was predicted from (resolved path,
 size and modification time): a prediction whose image file changed since is predicted
 again. Files are written atomically; a damaged one is predicted again.
 
@@ -34,7 +34,7 @@ import numpy as np
 
 from ..atomic import write_bytes_atomic, write_text_atomic
 from ..errors import SpineSegError
-from .session import Priority, review_priority
+from .priority import Priority, review_priority
 
 PREDICTION_FOLDER = "predictions"
 _SPEED_FILE = "speed.json"

@@ -3,14 +3,7 @@
 A person goes through the images of a dataset one at a time, accepts a predicted
 trimap as it is or corrects it, and moves on. Everything the session knows lives in
 its *review folder*, so that a killed process loses nothing and reopening the folder
-resumes at the same image with the same edits::
-
-    review-folder/
-      review.json                  the data set opened, queue and its order, current image,
-                                   status of each image, why each image ranks where it does
-      trimaps/<trimap name>        the saved trimap of each draft, accepted or corrected image
-      trimaps/<split>/<trimap name>    (AASCE layout: one sub-folder per split)
-      predictions/<model>/         each image's prediction by one model (:mod:`.predictions`)
+resumes at the same image with the same edits (the folder's files: :mod:`.state`).
 
 An image's status is *unreviewed*, *draft* (painted, not accepted: every brush stroke
 is autosaved, but the person has not said it is right), *accepted* (the trimap shown
@@ -38,197 +31,51 @@ work that reads the review for long (export, retraining) takes a
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import shutil
 import threading
-import uuid
 import weakref
-import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import check_writable_folder, write_text_atomic
-from ..data.dataset import Dataset, Sample, open_dataset
-from ..data.masks import is_predicted_trimap, read_trimap_png, trimap_name, write_trimap_png
+from ..data.dataset import Dataset, open_dataset
+from ..data.masks import is_predicted_trimap, read_trimap_png, write_trimap_png
 from ..errors import SpineSegError
-from ..spine.gaps import find_gaps
 from ..trimap import validate_trimap
 from . import lock as folder_lock
+from .priority import Priority
 from .protect import check_outside_dataset
-
-UNREVIEWED = "unreviewed"
-DRAFT = "draft"
-ACCEPTED = "accepted"
-CORRECTED = "corrected"
-#: every status an image can have, in the order a person meets them
-STATUSES = (UNREVIEWED, DRAFT, ACCEPTED, CORRECTED)
-#: the statuses whose trimaps are final: exported, and used to retrain
-REVIEWED = (ACCEPTED, CORRECTED)
-
-FILE_ORDER = "file"
-WORST_FIRST = "worst"
-ORDERS = (FILE_ORDER, WORST_FIRST)
-
-STATE_FILE = "review.json"
-TRIMAP_FOLDER = "trimaps"
-#: prefix of the folders holding a snapshot's links to the reviewed trimaps
-SNAPSHOT_PREFIX = ".snapshot-"
-_FORMAT = "napari-spine-seg review"
-_VERSION = 1
-
-#: probabilities below this are "surely background" and left out of the uncertainty
-_UNCERTAINTY_FLOOR = 0.05
-
-
-@dataclass(frozen=True)
-class Priority:
-    """How much an image needs a person's eye: the worst-first sort key.
-
-    Attributes
-    ----------
-    gaps : int
-        Number of faults :func:`~napari_spine_seg.spine.gaps.find_gaps` reports.
-    uncertainty : float
-        Mean of ``1 - |2p - 1|`` over the pixels whose spine probability ``p`` is at
-        least 0.05: 0 for a model sure of every pixel, 1 when all are 0.5.
-    """
-
-    gaps: int
-    uncertainty: float
-    breaks: int = 0
-    low_confidence: float = 0.0
-
-    def describe(self) -> str:
-        """Why the image ranks where it does, in a few words.
-
-        Examples
-        --------
-        >>> Priority(3, 0.08, breaks=2, low_confidence=0.12).describe()
-        '3 gaps (2 breaks), 12 % of rows low-confidence, uncertainty 0.08'
-        """
-        gaps = f"{self.gaps} gap{'' if self.gaps == 1 else 's'}"
-        if self.breaks:
-            gaps += f" ({self.breaks} break{'' if self.breaks == 1 else 's'})"
-        low = f"{100 * self.low_confidence:.0f} % of rows low-confidence"
-        return f"{gaps}, {low}, uncertainty {self.uncertainty:.2f}"
-
-    def to_dict(self) -> dict:
-        """Plain values, for JSON."""
-        return {
-            "gaps": self.gaps,
-            "uncertainty": self.uncertainty,
-            "breaks": self.breaks,
-            "low_confidence": self.low_confidence,
-        }
-
-    @classmethod
-    def from_dict(cls, values: Mapping) -> Priority:
-        """The priority :meth:`to_dict` wrote.
-
-        Raises
-        ------
-        TypeError, ValueError, KeyError
-            When `values` is not such a dict.
-        """
-        return cls(
-            gaps=int(values["gaps"]),
-            uncertainty=float(values["uncertainty"]),
-            breaks=int(values.get("breaks", 0)),
-            low_confidence=float(values.get("low_confidence", 0.0)),
-        )
+from .queue import ReviewQueue
+from .snapshot import ReviewSnapshot, take_snapshot
+from .state import (
+    ACCEPTED,
+    CORRECTED,
+    DRAFT,
+    FILE_ORDER,
+    ORDERS,
+    REVIEWED,
+    STATE_FILE,
+    STATE_FORMAT,
+    STATE_VERSION,
+    STATUSES,
+    TRIMAP_FOLDER,
+    UNREVIEWED,
+    check_same_dataset,
+    clear_partial_writes,
+    dataset_location,
+    read_state,
+    sample_key,
+    saved_location,
+    saved_priorities,
+    trimap_checksum,
+    trimap_file,
+)
 
 
-def review_priority(trimap: np.ndarray, probability: np.ndarray | None = None) -> Priority:
-    """Score a predicted trimap for worst-first review: its gaps, then its uncertainty.
-
-    Parameters
-    ----------
-    trimap : (H, W) array
-        Predicted trimap (1 spine, 2 background, 3 border; 0 read as background).
-    probability : (H, W) float array, optional
-        Spine probability in [0, 1] at the trimap's size; without it the uncertainty
-        is 0 and the gap finder skips its low-confidence test.
-
-    Returns
-    -------
-    Priority
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> review_priority(np.full((8, 4), 2, np.uint8), np.full((8, 4), 0.5)).uncertainty
-    1.0
-    """
-    trimap = validate_trimap(trimap)
-    gaps = find_gaps(trimap, probability)
-    uncertainty = 0.0
-    if probability is not None:
-        p = np.asarray(probability, dtype=np.float64)
-        considered = p[p >= _UNCERTAINTY_FLOOR]
-        if considered.size:
-            uncertainty = float(np.mean(1.0 - np.abs(2.0 * considered - 1.0)))
-    low_rows = sum(g.height for g in gaps if g.kind == "low-confidence")
-    return Priority(
-        gaps=len(gaps),
-        uncertainty=uncertainty,
-        breaks=sum(g.kind == "break" for g in gaps),
-        low_confidence=min(1.0, low_rows / max(1, trimap.shape[0])),
-    )
-
-
-def worst_first(keys: Iterable[str], priorities: Mapping[str, Priority]) -> list[str]:
-    """Order `keys` by most gaps, then most uncertainty; ties keep their given order.
-
-    Keys without a priority go last, in their given order.
-
-    Examples
-    --------
-    >>> worst_first(["a", "b", "c"], {"a": Priority(0, 0.2), "b": Priority(2, 0.1)})
-    ['b', 'a', 'c']
-    """
-    keys = list(keys)
-
-    def rank(item):
-        position, key = item
-        p = priorities.get(key)
-        if p is None:
-            return (1, 0, 0.0, position)
-        return (0, -p.gaps, -p.uncertainty, position)
-
-    return [key for _, key in sorted(enumerate(keys), key=rank)]
-
-
-def sample_key(sample: Sample) -> str:
-    """The name a session knows an image by: ``split/name``, or ``name`` without a split."""
-    return f"{sample.split}/{sample.name}" if sample.split else sample.name
-
-
-def dataset_location(dataset: Dataset) -> Path:
-    """The exact data set path a review of `dataset` names: what reopening it opens.
-
-    One split of a multi-split AASCE root is its split folder ``data/<split>``; any
-    other data set is its root.
-    """
-    from ..data.aasce import aasce_splits
-
-    root = Path(dataset.root).resolve()
-    if dataset.kind == "aasce" and len(dataset.splits) == 1:
-        if len(aasce_splits(root)) > 1:
-            return root / "data" / dataset.splits[0]
-    return root
-
-
-def _checksum(trimap: np.ndarray) -> int:
-    shape = np.asarray(trimap.shape, dtype=np.int64).tobytes()
-    return zlib.crc32(np.ascontiguousarray(trimap, dtype=np.uint8).tobytes(), zlib.crc32(shape))
-
-
-class ReviewSession:
+class ReviewSession(ReviewQueue):
     """The review of one dataset, kept in a review folder.
 
     Open one with :meth:`open`; it resumes from the folder's state file when there is
@@ -357,11 +204,11 @@ class ReviewSession:
         """
         folder = Path(folder)
         state_path = folder / STATE_FILE
-        state = _read_state(state_path) if state_path.exists() else None
+        state = read_state(state_path) if state_path.exists() else None
         if dataset is None:
             if state is None:
                 raise SpineSegError(folder, "has no review state; give the dataset to review")
-            dataset = _saved_location(state)
+            dataset = saved_location(state)
         if not isinstance(dataset, Dataset):
             dataset = open_dataset(dataset, require_labels=False)
         # refused before anything is written, the folder itself included
@@ -370,11 +217,11 @@ class ReviewSession:
         lock = folder_lock.acquire(folder)
         try:
             # read again under the lock: another process may have changed it meanwhile
-            state = _read_state(state_path) if state_path.exists() else None
+            state = read_state(state_path) if state_path.exists() else None
             if state is not None:
-                _check_same_dataset(state_path, state, dataset)
+                check_same_dataset(state_path, state, dataset)
             if lock.first:  # no write of this process can be under way
-                _clear_partial_writes(folder)
+                clear_partial_writes(folder)
         except BaseException:
             lock.release()
             raise
@@ -386,7 +233,7 @@ class ReviewSession:
             current=(state or {}).get("current"),
             statuses=(state or {}).get("status"),
             model=os.fspath(model) if model is not None else (state or {}).get("model"),
-            priorities=_saved_priorities(state or {}),
+            priorities=saved_priorities(state or {}),
             lock=lock,
         )
         session.resumed = state is not None
@@ -442,8 +289,8 @@ class ReviewSession:
 
     def _state(self) -> dict:
         return {
-            "format": _FORMAT,
-            "version": _VERSION,
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
             "dataset": os.fspath(Path(self.dataset.root).resolve()),
             "dataset_path": os.fspath(self.location),
             "model": self.model,
@@ -458,112 +305,6 @@ class ReviewSession:
     def location(self) -> Path:
         """The exact data set path under review (:func:`dataset_location`)."""
         return dataset_location(self.dataset)
-
-    def why(self, key: str | None = None) -> str | None:
-        """Why image `key` (default the current one) ranks where it does, or None in file
-        order or when it was not ranked."""
-        key = self.current_key if key is None else self._check(key)
-        priority = self.priorities.get(key)
-        if self.order != WORST_FIRST or priority is None:
-            return None
-        return f"ranked {self.keys.index(key) + 1} of {len(self.keys)}: {priority.describe()}"
-
-    # -- the queue ------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    @property
-    def current_key(self) -> str:
-        """Key of the image under review."""
-        return self.keys[self.index]
-
-    @property
-    def current(self) -> Sample:
-        """The sample under review."""
-        return self._samples[self.current_key]
-
-    def sample(self, key: str) -> Sample:
-        """The sample known as `key`."""
-        return self._samples[self._check(key)]
-
-    def _check(self, key: str) -> str:
-        if key not in self._samples:
-            raise SpineSegError(self.dataset.root, f"has no image {key!r}")
-        return key
-
-    def go_to(self, where: int | str) -> str:
-        """Make image `where` (a queue position or a key) the current one; return its key."""
-        if isinstance(where, str):
-            index = self.keys.index(self._check(where))
-        else:
-            index = int(where)
-            if not 0 <= index < len(self.keys):
-                raise SpineSegError(None, f"no image at position {index + 1} of {len(self.keys)}")
-        with self._mutex:
-            if index != self.index:
-                before, self.index = self.index, index
-                try:
-                    self.save_state()
-                except SpineSegError:
-                    self.index = before  # not moved: the state on disk says so too
-                    raise
-            return self.current_key
-
-    def next(self) -> str:
-        """Move to the next image (stays on the last); return its key."""
-        return self.go_to(min(self.index + 1, len(self.keys) - 1))
-
-    def previous(self) -> str:
-        """Move to the previous image (stays on the first); return its key."""
-        return self.go_to(max(self.index - 1, 0))
-
-    def next_unreviewed(self) -> str | None:
-        """Move to the first unreviewed image after the current one (wrapping round).
-
-        Returns its key, or None (and stays) when every image is reviewed.
-        """
-        n = len(self.keys)
-        for step in range(1, n + 1):
-            key = self.keys[(self.index + step) % n]
-            if self._status[key] == UNREVIEWED:
-                return self.go_to(key)
-        return None
-
-    def set_order(self, order: str, priorities: Mapping[str, Priority] | None = None) -> list[str]:
-        """Reorder the queue, staying on the current image; return the new queue.
-
-        Parameters
-        ----------
-        order : {"file", "worst"}
-            File order (the dataset's), or worst first (most gaps, then most
-            uncertain), which needs `priorities`.
-        priorities : mapping of key to Priority, optional
-            From :func:`review_priority` of each image's prediction.
-        """
-        file_keys = list(self._samples)
-        if order == FILE_ORDER:
-            keys = file_keys
-        elif order == WORST_FIRST:
-            if priorities is None:
-                raise SpineSegError(None, "worst-first order needs each image's predicted gaps")
-            keys = worst_first(file_keys, priorities)
-        else:
-            raise SpineSegError(
-                None, f"unknown review order {order!r}; use one of {', '.join(ORDERS)}"
-            )
-        with self._mutex:
-            before = (self.keys, self.order, self.index, self.priorities)
-            current = self.current_key
-            self.keys, self.order, self.index = keys, order, keys.index(current)
-            if priorities is not None:
-                self.priorities = dict(priorities)
-            try:
-                self.save_state()
-            except SpineSegError:
-                self.keys, self.order, self.index, self.priorities = before
-                raise
-            return list(self.keys)
 
     # -- statuses and trimaps ---------------------------------------------------------
 
@@ -585,11 +326,7 @@ class ReviewSession:
 
     def trimap_path(self, key: str) -> Path:
         """Where the reviewed trimap of image `key` is kept (it may not exist yet)."""
-        sample = self.sample(key)
-        sub = self.folder / TRIMAP_FOLDER
-        if sample.split:
-            sub = sub / sample.split
-        return sub / trimap_name(sample.name)
+        return trimap_file(self.folder / TRIMAP_FOLDER, self.sample(key))
 
     def reviewed_trimap(self, key: str | None = None) -> np.ndarray | None:
         """The saved trimap of image `key` (default the current one), or None if unreviewed."""
@@ -613,7 +350,7 @@ class ReviewSession:
             write_trimap_png(path, trimap, predicted=self.began_as_prediction(key))
         except OSError as exc:
             raise SpineSegError(path, f"cannot be written ({exc.strerror or exc})") from exc
-        self._saved_input[key] = _checksum(raw)
+        self._saved_input[key] = trimap_checksum(raw)
         return path
 
     def start_edit(self, key: str, trimap: np.ndarray, *, predicted: bool = False) -> None:
@@ -631,7 +368,7 @@ class ReviewSession:
             trimap keeps that mark (:func:`~napari_spine_seg.data.masks.write_trimap_png`),
             so that its Cobb angles are measured as a network's outline.
         """
-        checksum = _checksum(np.asarray(trimap))
+        checksum = trimap_checksum(np.asarray(trimap))
         with self._mutex:
             self._shown[self._check(key)] = checksum
             self._from_prediction[key] = bool(predicted)
@@ -669,7 +406,7 @@ class ReviewSession:
             Whether anything was written.
         """
         raw = np.asarray(trimap)
-        checksum = _checksum(raw)
+        checksum = trimap_checksum(raw)
         with self._mutex:
             baseline = self._saved_input.get(self._check(key), self._shown.get(key))
             if baseline == checksum:
@@ -690,7 +427,7 @@ class ReviewSession:
         with self._mutex:
             shown = self._shown.get(self._check(key))
             painted = self._status[key] in (DRAFT, CORRECTED) or (
-                shown is not None and shown != _checksum(raw)
+                shown is not None and shown != trimap_checksum(raw)
             )
             self._write(key, raw)
             status = CORRECTED if painted else ACCEPTED
@@ -741,172 +478,12 @@ class ReviewSession:
         ReviewSnapshot
         """
         with self._mutex:
-            folder = self.folder / f"{SNAPSHOT_PREFIX}{uuid.uuid4().hex[:12]}"
-            files: dict[str, Path] = {}
-            predicted: dict[str, bool] = {}
-            try:
-                for key in self.reviewed_keys():
-                    source = self.trimap_path(key)
-                    if not source.exists():
-                        continue  # a damaged review folder: the export says which is missing
-                    target = folder / source.relative_to(self.folder / TRIMAP_FOLDER)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    try:
-                        os.link(source, target)
-                    except OSError:
-                        shutil.copyfile(source, target)
-                    files[key] = target
-                    predicted[key] = self.began_as_prediction(key)
-            except OSError as exc:
-                shutil.rmtree(folder, ignore_errors=True)
-                raise SpineSegError(
-                    folder, f"cannot hold a snapshot of the review ({exc.strerror or exc})"
-                ) from exc
-            return ReviewSnapshot(
-                dataset=self.dataset,
-                folder=self.folder,
-                keys=tuple(self.keys),
-                statuses=dict(self._status),
-                files=files,
-                predicted=predicted,
-                snapshot_folder=folder,
+            sources = {k: self.trimap_path(k) for k in self.reviewed_keys()}
+            return take_snapshot(
+                self.folder,
+                self.dataset,
+                tuple(self.keys),
+                dict(self._status),
+                sources,
+                self.began_as_prediction,
             )
-
-
-@dataclass(frozen=True)
-class ReviewSnapshot:
-    """A review frozen at one moment (:meth:`ReviewSession.snapshot`): what export and
-    retraining read, with the names a :class:`ReviewSession` gives them. Picklable.
-
-    Attributes
-    ----------
-    dataset : Dataset
-    folder : pathlib.Path
-        The review folder.
-    keys : tuple of str
-        The queue.
-    statuses : dict of str to str
-    files : dict of str to pathlib.Path
-        Each reviewed image's trimap as it was (in `snapshot_folder`).
-    predicted : dict of str to bool
-        Whether each reviewed trimap started from a network's prediction.
-    snapshot_folder : pathlib.Path
-    """
-
-    dataset: Dataset
-    folder: Path
-    keys: tuple[str, ...]
-    statuses: dict[str, str]
-    files: dict[str, Path] = field(default_factory=dict)
-    predicted: dict[str, bool] = field(default_factory=dict)
-    snapshot_folder: Path | None = None
-
-    @functools.cached_property
-    def _samples(self) -> dict[str, Sample]:
-        return {sample_key(s): s for s in self.dataset.samples}
-
-    def sample(self, key: str) -> Sample:
-        """The sample known as `key`."""
-        if key not in self._samples:
-            raise SpineSegError(self.dataset.root, f"has no image {key!r}")
-        return self._samples[key]
-
-    def status(self, key: str) -> str:
-        """Status of image `key` when the snapshot was taken."""
-        return self.statuses[key]
-
-    def reviewed_keys(self, statuses: Iterable[str] = REVIEWED) -> list[str]:
-        """Keys of the images with one of `statuses`, in file order."""
-        wanted = set(statuses)
-        return [k for k in self._samples if self.statuses.get(k) in wanted]
-
-    def trimap_path(self, key: str) -> Path:
-        """The snapshot's copy of the reviewed trimap of `key` (it may not exist)."""
-        if key in self.files:
-            return self.files[key]
-        sample = self.sample(key)
-        sub = Path(self.snapshot_folder or self.folder / TRIMAP_FOLDER)
-        return (sub / sample.split if sample.split else sub) / trimap_name(sample.name)
-
-    def reviewed_trimap(self, key: str) -> np.ndarray | None:
-        """The reviewed trimap of `key` as it was, or None when it was unreviewed."""
-        if self.statuses.get(key, UNREVIEWED) == UNREVIEWED or key not in self.files:
-            return None
-        return read_trimap_png(self.files[key])
-
-    def began_as_prediction(self, key: str) -> bool:
-        """Whether the reviewed trimap of `key` started from a network's prediction."""
-        return self.predicted.get(key, False)
-
-    def close(self) -> None:
-        """Delete the snapshot's files (the review folder's own are untouched)."""
-        if self.snapshot_folder is not None:
-            shutil.rmtree(self.snapshot_folder, ignore_errors=True)
-
-    def __enter__(self) -> ReviewSnapshot:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _clear_partial_writes(folder: Path) -> None:
-    """Delete the temporary files of writes a killed process left half done.
-
-    Called only by the process that has just taken the folder's lock, so no write it
-    deletes the file of can be under way.
-    """
-    patterns = (
-        f".{Path(STATE_FILE).stem}.*.part.json",
-        f"{TRIMAP_FOLDER}/**/.*.part.png",
-        "predictions/*/.*.part.*",  # the prediction cache (.predictions)
-    )
-    for pattern in patterns:
-        for path in folder.glob(pattern):
-            path.unlink(missing_ok=True)
-    for path in folder.glob(f"{SNAPSHOT_PREFIX}*"):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _read_state(path: Path) -> dict:
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpineSegError(path, f"is not a readable review state ({exc})") from exc
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise SpineSegError(path, "is not a napari-spine-seg review state")
-    if state.get("version") != _VERSION:
-        raise SpineSegError(
-            path, f"has review state version {state.get('version')}; this version reads {_VERSION}"
-        )
-    if not isinstance(state.get("dataset"), str):
-        raise SpineSegError(path, "names no dataset")
-    return state
-
-
-def _saved_location(state: dict) -> str:
-    """The data set path a state names (states before ``dataset_path``: the root)."""
-    location = state.get("dataset_path")
-    return location if isinstance(location, str) else state["dataset"]
-
-
-def _check_same_dataset(state_path: Path, state: dict, dataset: Dataset) -> None:
-    """Refuse a data set (or another split of it) that is not the one the state names."""
-    saved = Path(_saved_location(state)).resolve()
-    given = dataset_location(dataset)
-    if "dataset_path" not in state:  # an older state knows only the root
-        given = Path(dataset.root).resolve()
-    if saved != given:
-        raise SpineSegError(state_path, f"is the review of {saved}, not of {given}")
-
-
-def _saved_priorities(state: dict) -> dict[str, Priority]:
-    """The saved reasons for a worst-first queue; a damaged entry is dropped, not fatal."""
-    priorities = {}
-    saved = state.get("priority")
-    for key, values in (saved if isinstance(saved, dict) else {}).items():
-        try:
-            priorities[key] = Priority.from_dict(values)
-        except (TypeError, ValueError, KeyError, AttributeError):
-            continue
-    return priorities

@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from ..errors import SpineSegError
 from ..trimap import SPINE
-from .centreline import _end_trim, _smooth, column_pieces, widest_runs
+from .column import column_pieces, end_trim, smooth, widest_runs
 
 KINDS = ("break", "extra-component", "hole", "narrowing", "low-confidence")
 
@@ -119,7 +119,7 @@ def find_gaps(
     missing = np.isnan(centres)
     centres = np.interp(rows, rows[~missing], centres[~missing])
     widths = np.interp(rows, rows[~missing], widths[~missing])
-    line = _smooth(centres, 0.01 * rows.size)
+    line = smooth(centres, 0.01 * rows.size)
     min_area = max(_MIN_AREA, _MIN_AREA_FRACTION * column.sum())
 
     gaps = _stretches(rows, line, missing, min_gap_rows, "break")
@@ -201,8 +201,8 @@ def _narrow(widths: np.ndarray, missing: np.ndarray) -> np.ndarray:
     local = ndimage.median_filter(widths, size=window, mode="nearest")
     narrow = (widths < _NARROW_FRACTION * local) & ~missing
     limit = max(int(0.12 * n), 1)
-    head = _end_trim(widths[: limit + 4])
-    tail = _end_trim(widths[::-1][: limit + 4])
+    head = end_trim(widths[: limit + 4])
+    tail = end_trim(widths[::-1][: limit + 4])
     narrow[:head] = False
     narrow[n - tail :] = False
     return narrow

@@ -30,6 +30,13 @@ from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, Table
 from ...errors import SpineSegError
 from ...spine.gaps import CHECKED_FILE, Gap, is_checked, read_checked, same_gap, write_checked
 from .._layers import METADATA_KEY
+from ._gaps_helpers import (
+    canvas_size,
+    inspect_trimap,
+    mark_painted,
+    probability_layer_for,
+    view_camera,
+)
 from ._layout import arrange_when_docked
 from ._state import viewer_state
 from ._workers import show_error, start_worker, status_label
@@ -56,84 +63,6 @@ REFRESH_MS = 400
 ZOOM_CONTEXT = 4.0
 #: the table's columns (the first one's cells carry the "checked" tick)
 COLUMNS = ("✓ kind", "row", "col", "rows")
-
-
-def _camera(viewer):
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None else viewer.camera
-
-
-def _canvas_size(viewer) -> tuple[int, int]:
-    canvas = getattr(viewer, "canvas", None)
-    size = canvas.size if canvas is not None else viewer._canvas_size
-    return int(size[0]), int(size[1])
-
-
-def probability_layer_for(viewer, trimap_layer):
-    """The probability layer predicted with `trimap_layer`, or None.
-
-    Predict's layers are paired by their metadata (whatever their names); other
-    widgets' by name: ``<image> trimap`` goes with ``<image> probability``.
-    """
-    from napari.layers import Image
-
-    from .predict_widget import is_probability_layer
-
-    def prediction_of(layer):
-        return layer.metadata.get(METADATA_KEY, {}).get("prediction")
-
-    prediction = prediction_of(trimap_layer)
-    candidates = [
-        layer
-        for layer in viewer.layers
-        if isinstance(layer, Image)
-        and layer.data.shape == trimap_layer.data.shape
-        and is_probability_layer(layer)
-        and prediction_of(layer) == prediction  # Predict's go only with their own trimap
-    ]
-    if prediction is not None:
-        return candidates[0] if candidates else None
-    if trimap_layer.name.endswith(" trimap"):
-        name = trimap_layer.name[: -len(" trimap")] + " probability"
-        return next((c for c in candidates if c.name == name), None)
-    return None
-
-
-def inspect_trimap(trimap, probability=None, painted=None):
-    """``(shape, gaps)`` of a trimap: its :class:`ColumnShape` (None: no spine) and gaps.
-
-    The probability, when given, is first overlaid with the painted pixels
-    (:func:`~napari_spine_seg.spine.gaps.with_corrections`). Runs in a worker thread.
-    """
-    from ...spine.gaps import column_shape, find_gaps, with_corrections
-
-    shape = column_shape(trimap)
-    if shape is None:
-        return None, []
-    if probability is not None:
-        probability = with_corrections(probability, trimap, painted)
-    return shape, find_gaps(trimap, probability)
-
-
-def _mark_painted(painted: np.ndarray, atom, data) -> None:
-    """Set in `painted` the pixels one of napari's paint-history atoms went over.
-
-    napari's atom records only the pixels whose label changed; a brush passed over
-    pixels that already had the label (spine painted over a predicted but uncertain
-    spine) is as much the person's word. So every pixel in the stroke's box that now
-    holds the painted label counts too.
-    """
-    key = getattr(atom, "slice_key", None)
-    if key is not None:  # a masked edit: a box of the array and the pixels in it
-        key = tuple(key)
-        region = painted[key]
-        if getattr(atom, "mask", None) is None:
-            region[...] = True
-        else:
-            region[np.asarray(atom.mask, dtype=bool)] = True
-            region |= np.asarray(data[key]) == atom.new_value
-    elif isinstance(atom, tuple) and len(atom) == 3:  # (indices, old values, new values)
-        painted[atom[0]] = True
 
 
 class GapsWidget(Container):
@@ -271,7 +200,7 @@ class GapsWidget(Container):
         if painted is None or painted.shape != shape:
             painted = self._painted[id(layer)] = np.zeros(shape, dtype=bool)
         for atom in event.value or []:
-            _mark_painted(painted, atom, layer.data)
+            mark_painted(painted, atom, layer.data)
 
     def painted(self, layer) -> np.ndarray | None:
         """Pixels of `layer` painted since the widget opened (None: none)."""
@@ -548,14 +477,14 @@ class GapsWidget(Container):
         self.current = index
         point = [gap.row, gap.col] if self._slice is None else [self._slice, gap.row, gap.col]
         world = np.asarray(layer.data_to_world(point) if layer is not None else point, float)
-        camera = _camera(self.viewer)
+        camera = view_camera(self.viewer)
         if self._slice is not None:
             self.viewer.dims.set_current_step(0, self._slice)
         camera.center = tuple(world[-2:])
         rows = layer.data.shape[-2] if layer is not None else gap.height
         span = max(ZOOM_CONTEXT * gap.height, rows / 4.0)
         scale = float(layer.scale[-2]) if layer is not None else 1.0
-        camera.zoom = min(_canvas_size(self.viewer)) / (span * scale)
+        camera.zoom = min(canvas_size(self.viewer)) / (span * scale)
         self.table.native.blockSignals(True)
         self.table.native.selectRow(index)
         self.table.native.blockSignals(False)

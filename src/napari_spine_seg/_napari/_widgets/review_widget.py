@@ -32,7 +32,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -44,9 +43,10 @@ from magicgui.widgets import (
 
 from ...errors import SpineSegError
 from ...review.protect import default_review_folder
-from .._layers import image_layer, trimap_layer
 from .._notify import notify_info
 from ._layout import arrange_when_docked
+from ._review_load import field_path, load_for_review, review_layers
+from ._review_queue import QueueControls
 from ._state import viewer_state
 from ._workers import error_message, show_error, start_worker, status_label
 
@@ -65,36 +65,10 @@ AUTOSAVE_MS = 1000
 ORDER_CHOICES = [("file order", "file"), ("worst first (gaps, then uncertainty)", "worst")]
 
 
-def _path(edit: FileEdit) -> Path | None:
-    text = str(edit.line_edit.value).strip()
-    return Path(text).expanduser() if text else None
-
-
-def _prediction(session, key: str, model, pixels) -> tuple[np.ndarray, np.ndarray]:
-    """``(trimap, probability)`` of image `key`: kept in the review folder, or predicted
-    (in the model process) and kept there. Blocks: call it in a worker thread."""
-    from ...review.predictions import PredictionCache
-    from .predict_widget import predict_pixels
-
-    if model.path is None:
-        return predict_pixels(model, pixels)
-    image = session.sample(key).image_path
-    cache = PredictionCache(session.folder, model.path)
-    kept = cache.get(key, image)
-    if kept is not None:
-        return kept.trimap, kept.probability
-    trimap, probability = predict_pixels(model, pixels)
-    try:
-        cache.put(key, image, trimap, probability)
-    except SpineSegError:
-        pass  # only a time saver: the review goes on (its own saves say what is wrong)
-    return trimap, probability
-
-
 __all__ = ["SHORTCUTS", "ReviewWidget", "default_review_folder"]
 
 
-class ReviewWidget(Container):
+class ReviewWidget(QueueControls, Container):
     """Review a dataset's trimaps one image at a time; autosave every edit; export.
 
     Parameters
@@ -232,85 +206,9 @@ class ReviewWidget(Container):
             self.model_label.value = Path(model.path).name if model.path else "trained model"
 
     def _suggest_folder(self, _=None) -> None:
-        dataset = _path(self.dataset_edit)
-        if dataset is not None and _path(self.folder_edit) is None:
+        dataset = field_path(self.dataset_edit)
+        if dataset is not None and field_path(self.folder_edit) is None:
             self.folder_edit.value = default_review_folder(dataset)
-
-    def _update_labels(self) -> None:
-        session = self.session
-        if session is None:
-            return
-        key = session.current_key
-        self.position.value = f"{session.index + 1} / {len(session)}  {key}  ({session.status()})"
-        counts = session.counts()
-        self.counts.value = ", ".join(f"{n} {status}" for status, n in counts.items())
-        why = session.why()
-        self.why.value = why or "file order"
-        self.why.tooltip = why or ""
-        if self.queue_box.value != key and key in self._queue_keys():
-            self._set_quietly(self.queue_box, key)
-
-    def _queue_keys(self) -> list[str]:
-        return [key for key in self.queue_box.choices if key is not None]
-
-    def _set_quietly(self, widget, value) -> None:
-        self._quiet = True
-        try:
-            widget.value = value
-        finally:
-            self._quiet = False
-
-    def _queue_choices(self, _widget=None) -> list[tuple[str, str]]:
-        """The queue, each entry with why it ranks there (worst-first order)."""
-        session = getattr(self, "session", None)
-        if session is None:
-            return []
-        choices = []
-        for i, key in enumerate(session.keys):
-            priority = session.priorities.get(key)
-            reason = f"  ({priority.describe()})" if session.order == "worst" and priority else ""
-            choices.append((f"{i + 1}. {key}{reason}", key))
-        return choices
-
-    def _fill_queue(self) -> None:
-        """List the queue (again) in the queue drop-down, on the current image."""
-        session = self.session
-        if session is None:
-            return
-        self._quiet = True
-        try:
-            self.queue_box.reset_choices()
-            self.queue_box.value = session.current_key
-        finally:
-            self._quiet = False
-        self.queue_box.native.setToolTip(
-            "why each image ranks where it does: gaps the prediction has (breaks, "
-            "narrowings, low-confidence stretches), then the model's uncertainty"
-        )
-
-    def _queue_chosen(self, key) -> None:
-        if self._quiet or self.session is None or key is None:
-            return
-        if key != self.session.current_key:
-            self._go(lambda: self.session.go_to(key))
-
-    def _order_chosen(self, order) -> None:
-        """The person chose another order for the open review: reorder its queue."""
-        session = self.session
-        if self._quiet or session is None or order == session.order:
-            return
-        if order == "worst":
-            self._rank_worst_first()
-            return
-        try:
-            session.set_order(order)
-        except SpineSegError as exc:
-            self._fail(exc)
-            self._set_quietly(self.order, session.order)
-            return
-        self._fill_queue()
-        self._update_labels()
-        self._say(f"queue in {order} order")
 
     @property
     def trimap_layer(self):
@@ -323,8 +221,8 @@ class ReviewWidget(Container):
 
     def open_review(self) -> None:
         """Open (or resume) the review in the chosen folder and show its current image."""
-        folder = _path(self.folder_edit)
-        dataset = _path(self.dataset_edit)
+        folder = field_path(self.folder_edit)
+        dataset = field_path(self.dataset_edit)
         if folder is None:
             if dataset is None:
                 self._fail(SpineSegError(None, "choose a dataset or a review folder first"))
@@ -368,72 +266,6 @@ class ReviewWidget(Container):
             self._say(f"review of {len(session)} images in {session.folder}")
             self.show_current()
 
-    def _rank_worst_first(self) -> None:
-        """Order the queue worst first, predicting only the images the review has not
-        kept a prediction of (in a thread, with progress)."""
-        session = self.session
-        model = self.state.model
-        if model is None or model.path is None:
-            self._fail(SpineSegError(None, "worst-first order needs a model: train or load one"))
-            self._set_quietly(self.order, session.order)
-            self.show_current()
-            return
-        from ...jobs import model_process
-        from ...review.predictions import PredictionCache, rank_images
-
-        model_path = str(model.path)
-        items = [(key, str(session.sample(key).image_path)) for key in session.keys]
-
-        def predict(image_path):
-            return model_process.call(model_process.predict_file, model_path, image_path)
-
-        def rank():
-            cache = PredictionCache(session.folder, model_path)
-            return (yield from rank_images(items, cache, predict))
-
-        self.progress.max = 1
-        self.progress.value = 0
-        self.progress.visible = True
-        self._say(f"checking which of {len(items)} images need the model…")
-
-        def step(progress):
-            self.progress.max = max(1, progress.to_predict)
-            self.progress.value = progress.predicted
-            self._say(progress.describe())
-
-        def done(ranking):
-            self.last_ranking = ranking
-            if self.session is not session:
-                return
-            session.set_order("worst", ranking.priorities)
-            if not session.reviewed_keys():
-                session.go_to(0)  # a fresh review starts at the worst image
-            kept = len(items) - len(ranking.predicted)
-            self._say(
-                f"ordered worst first: {len(ranking.predicted)} predicted, {kept} kept from before"
-            )
-            self._fill_queue()
-            self.show_current()
-
-        def failed(exc):
-            self._fail(exc)
-            if self.session is session:
-                self._set_quietly(self.order, session.order)
-                if self._key is None:
-                    self.show_current()
-
-        def finish():
-            self.progress.visible = False
-
-        start_worker(
-            rank,
-            on_yield=step,
-            on_return=done,
-            on_error=failed,
-            on_finish=finish,
-            keep_in=self._workers,
-        )
-
     # -- showing an image -------------------------------------------------------------------
 
     def _close_image(self) -> bool:
@@ -463,20 +295,7 @@ class ReviewWidget(Container):
         cached = self._predictions.get(key)
 
         def load():
-            sample = session.sample(key)
-            pixels = sample.load_image().pixels
-            probability = None
-            trimap = session.reviewed_trimap(key)
-            source = "saved review"
-            if model is not None and (trimap is None or cached is None):
-                predicted, probability = cached or _prediction(session, key, model, pixels)
-                if trimap is None:
-                    trimap, source = predicted, "prediction"
-            if trimap is None and sample.has_labels:
-                trimap, source = sample.load_trimap(), "the dataset's trimap"
-            if trimap is None:
-                trimap, source = np.full(pixels.shape, 2, np.uint8), "empty"
-            return key, sample, pixels, trimap, probability, source
+            return load_for_review(session, key, model, cached)
 
         start_worker(load, on_return=self._show_loaded, on_error=self._fail, keep_in=self._workers)
 
@@ -487,26 +306,12 @@ class ReviewWidget(Container):
             return  # the person moved on while it loaded
         if probability is not None:
             self._predictions[key] = (trimap if source == "prediction" else None, probability)
-        stem = Path(sample.name).stem
-        meta = {"path": str(sample.image_path), "image_shape": list(pixels.shape), "review": key}
         predicted = source == "prediction" or (
             source == "saved review" and session.began_as_prediction(key)
         )
-        trimap_meta = {**meta, "predicted": predicted}
         from napari.layers import Layer
 
-        tuples = [image_layer(pixels, name=stem, metadata=meta)]
-        if probability is not None:
-            data, kwargs, kind = image_layer(
-                probability.astype(np.float32), name=f"{stem} probability", metadata=meta
-            )
-            kwargs.update(colormap="magma", contrast_limits=(0.0, 1.0), visible=False)
-            tuples.append((data, kwargs, kind))
-        tuples.append(
-            trimap_layer(
-                np.asarray(trimap, np.uint8).copy(), name=f"{stem} trimap", metadata=trimap_meta
-            )
-        )
+        tuples = review_layers(sample, key, pixels, trimap, probability, predicted)
         self._layers = [self.viewer.add_layer(Layer.create(*t)) for t in tuples]
         labels = self.trimap_layer
         session.start_edit(key, labels.data, predicted=predicted)
@@ -636,7 +441,7 @@ class ReviewWidget(Container):
     def export(self) -> None:
         """Export the reviewed trimaps (and the chosen extras) in a thread; report what was written."""
         session = self.session
-        out = _path(self.export_edit)
+        out = field_path(self.export_edit)
         if session is None:
             return
         if out is None:
