@@ -205,9 +205,9 @@ def run(args: argparse.Namespace) -> int:
 
     # never over a file of the data set or into it (before TensorFlow is imported)
     check_output(args.out, [args.dataset], suffixes=(".keras",))
-    config = config_from_args(args)  # every setting checked before any work
-    if args.slurm:
+    if args.slurm:  # the job checks its settings again where it runs
         return run_on_slurm(args)
+    config = config_from_args(args)  # every setting checked before any work
     from ..model.train import train
 
     bars = TrainBars()

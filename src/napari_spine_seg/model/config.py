@@ -173,6 +173,7 @@ class TrainConfig:
             raise SpineSegError(self.out, "a model file name must end in .keras")
         if self.out.is_dir():
             raise SpineSegError(self.out, "is a folder; name a model file (.keras)")
+        self._check_checkpoints()
         if isinstance(self.dataset, Path) and not self.dataset.exists():
             raise SpineSegError(self.dataset, "does not exist")
         if self.preset not in PRESETS:
@@ -197,10 +198,6 @@ class TrainConfig:
             math.isfinite(self.max_minutes) and self.max_minutes > 0
         ):
             raise SpineSegError(None, f"max minutes must be positive, got {self.max_minutes}")
-        for name in ("resume", "init_from"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise SpineSegError(path, "does not exist (a .keras checkpoint is needed)")
         if self.size is not None and self.resume is None and self.init_from is None:
             factor = downsampling(self.preset, self.options)
             rows, cols = self.size
@@ -209,6 +206,23 @@ class TrainConfig:
                     None,
                     f"preset {self.preset!r} needs rows and columns divisible by {factor}, "
                     f"got {rows}x{cols}",
+                )
+
+    def _check_checkpoints(self) -> None:
+        """`resume` and `init_from` are readable models; `resume` has epochs left to run."""
+        from .files import read_metadata  # files imports this module for the preset sizes
+
+        for name in ("resume", "init_from"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise SpineSegError(path, "does not exist (a .keras checkpoint is needed)")
+        if self.resume is not None:
+            done = int(read_metadata(self.resume).training.get("epoch", 0))
+            if self.epochs <= done:
+                raise SpineSegError(
+                    self.resume,
+                    f"has trained {done} epochs already; ask for more (epochs > {done}) "
+                    "to continue",
                 )
 
     def to_dict(self) -> dict:

@@ -396,13 +396,6 @@ def _train(c: TrainConfig, progress, cancel, callbacks, augment) -> TrainResult:
     resumed_info = read_metadata(resume) if resume is not None else None
     init_from = c.init_from if resume is None else None  # a resumed fine-tune has its own
     start_info = read_metadata(init_from) if init_from is not None else resumed_info
-    if resumed_info is not None:
-        done = int(resumed_info.training.get("epoch", 0))
-        if epochs <= done:
-            raise SpineSegError(
-                resume,
-                f"has trained {done} epochs already; ask for more (epochs > {done}) to continue",
-            )
     if start_info is not None:
         preset, fit = start_info.preset, start_info.fit
         input_size, channels = tuple(start_info.input_size), start_info.channels
