@@ -243,7 +243,9 @@ class TrainWidget(Container):
         self.learning_rate = FloatSpinBox(
             value=DEFAULTS["learning_rate"], min=1e-6, max=1.0, step=1e-4, label="learning rate"
         )
-        self.max_minutes = SpinBox(value=0, min=0, max=14 * 24 * 60, label="max minutes")
+        self.max_minutes = FloatSpinBox(
+            value=0, min=0, max=14 * 24 * 60, step=5, label="max minutes"
+        )
         self.max_minutes.tooltip = (
             "stop at the end of the epoch that crosses this many minutes (0: no limit)"
         )
