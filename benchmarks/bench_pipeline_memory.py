@@ -36,7 +36,7 @@ def main(argv=None) -> int:
 
     from napari_spine_seg.data.dataset import open_dataset
     from napari_spine_seg.data.phantom import write_phantom_set
-    from napari_spine_seg.model.defaults import DEFAULT_SIZE
+    from napari_spine_seg.model.config import PRESET_SIZES
     from napari_spine_seg.model.pipeline import ArrayCache, Augmentation, BatchSource, InputSpec
 
     def log(line):
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         log(f"{n} samples ({synth_s:.0f} s to write); RSS {rss_mib():.0f} MiB")
         source = BatchSource(
             samples,
-            InputSpec(DEFAULT_SIZE),
+            InputSpec(PRESET_SIZES["unet"]),
             batch_size=8,
             cache=ArrayCache(work / "cache"),
             augmentation=Augmentation(),

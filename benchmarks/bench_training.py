@@ -251,7 +251,7 @@ def run_ours(train_s, val_s, test_s, work: Path, budget: float, log) -> dict:
     import keras
 
     from napari_spine_seg.data.dataset import Dataset
-    from napari_spine_seg.model.defaults import DEFAULT_SIZE
+    from napari_spine_seg.model.config import PRESET_SIZES
     from napari_spine_seg.model.files import LoadedModel, load_model, read_metadata
     from napari_spine_seg.model.predict import predict_images
     from napari_spine_seg.model.train import train
@@ -308,7 +308,7 @@ def run_ours(train_s, val_s, test_s, work: Path, budget: float, log) -> dict:
     test = score([s.load_trimap() for s in test_s], preds)
     big_ms = time_big(lambda path: predict_images(model, [path]), work / BIG_NAME)
     out = _summary(
-        "ours (unet {}x{}, Adam, CE+Dice, augmented, cached)".format(*DEFAULT_SIZE),
+        "ours (unet {}x{}, Adam, CE+Dice, augmented, cached)".format(*PRESET_SIZES["unet"]),
         curve,
         epoch_seconds,
         len(train_s),

@@ -314,3 +314,56 @@ def test_cli_train_stops_on_sigterm_and_keeps_its_last_checkpoint(dataset, tmp_p
     assert "cancelled after" in stdout
     assert out.with_name("t.last.keras").exists()
     load_model(out.with_name("t.last.keras"))
+
+
+def _with_recorded_score(model_path, out, score):
+    """A copy of a trained model whose history records `score` as its validation Dice."""
+    from dataclasses import replace
+
+    from napari_spine_seg.model.files import save_model
+
+    loaded = load_model(model_path, compile=True)
+    history = [{**row, "val_spine_dice": score} for row in loaded.info.history]
+    save_model(loaded.keras_model, out, replace(loaded.info, history=history))
+    return out
+
+
+def test_a_fine_tune_keeps_its_own_best_but_a_resume_keeps_the_old_one(trained, dataset, tmp_path):
+    first, _ = trained
+    start = _with_recorded_score(first.last_checkpoint, tmp_path / "start.keras", 1.0)
+    # fine-tuning (init_from): its own history and no best score, so epoch 1 is its best
+    tuned = train(dataset, tmp_path / "ft.keras", epochs=1, init_from=start, cache=None, **RUN)
+    assert tuned.best_epoch == 1 and tuned.model_path.exists()
+    info = read_metadata(tuned.model_path)
+    assert [r["epoch"] for r in info.history] == [1]
+    assert info.training["init_from"] == str(start) and info.input_size == (64, 32)
+    assert np.isclose(info.metrics["val_spine_dice"], tuned.history[0]["val_spine_dice"])
+    assert tuned.history[0]["val_spine_dice"] < 1.0
+    # resuming the same file on the same data keeps its recorded best: no epoch beats 1.0
+    resumed = train(dataset, tmp_path / "rs.keras", epochs=5, resume=start, cache=None)
+    assert resumed.best_epoch <= 4 and not resumed.model_path.exists()  # an epoch of `start`
+
+
+def test_max_minutes_stops_after_the_epoch_that_crosses_it(dataset, tmp_path):
+    out = tmp_path / "budget.keras"
+    result = train(dataset, out, epochs=50, max_minutes=1e-4, cache=None, **RUN, **TINY)
+    assert result.stopped == "time_budget" and result.epochs_run == 1
+    assert out.exists() and result.best_epoch == 1
+    assert [r["epoch"] for r in result.history] == [1]
+    assert result.history[-1]["stopped"] == "time_budget"
+    last = read_metadata(result.last_checkpoint)
+    assert last.training["stopped"] == "time_budget" and last.training["max_minutes"] == 1e-4
+    assert last.history[-1]["stopped"] == "time_budget"
+    with open(result.history_csv, newline="") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["1"]
+
+
+def test_cli_max_minutes(dataset, tmp_path, capsys):
+    from napari_spine_seg.cli import main
+
+    out = tmp_path / "cli-budget.keras"
+    args = ["train", str(dataset.root), "--out", str(out), "--epochs", "30", "--size", "64x32"]
+    assert main([*args, "--no-cache", "--max-minutes", "0.0001", "--batch-size", "4"]) == 0
+    captured = capsys.readouterr()
+    assert "time_budget after 1 epochs" in captured.out
+    assert read_metadata(out).training["max_minutes"] == 1e-4

@@ -27,7 +27,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="the model to fine-tune (.keras)")
     p.add_argument("--out", required=True, metavar="OUT", help="the fine-tuned model (.keras)")
     p.add_argument(
-        "--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs to add (default %(default)s)"
+        "--epochs",
+        type=int,
+        default=DEFAULT_EPOCHS,
+        help="epochs of fine-tuning (default %(default)s)",
     )
     p.add_argument("--batch-size", type=int, default=None, help="default: the model's")
     p.add_argument("--no-base", action="store_true", help="train on the reviewed images alone")

@@ -8,8 +8,8 @@ import signal
 import sys
 import threading
 
-from ..model.builders import PRESETS
-from ..model.defaults import DEFAULT_SIZE, TRAIN_DEFAULTS
+from ..model.config import PRESET_SIZES, PRESETS
+from ..model.defaults import TRAIN_DEFAULTS
 from ._slurm_args import add_slurm_arguments, run_on_slurm
 
 D = TRAIN_DEFAULTS
@@ -37,7 +37,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--size",
         metavar="HxW",
-        help="network input rows x columns (default {}x{}; pets 160x160)".format(*DEFAULT_SIZE),
+        help="network input rows x columns (default: "
+        + "; ".join(f"{p} {r}x{c}" for p, (r, c) in PRESET_SIZES.items())
+        + ")",
     )
     p.add_argument(
         "--preset", choices=PRESETS, default=D["preset"], help="architecture (default %(default)s)"
@@ -54,6 +56,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--resume", metavar="CKPT", help="continue from a checkpoint (e.g. MODEL.last.keras)"
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="fine-tune: start from this model's weights, with a history and best score of its own",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        metavar="M",
+        help="stop at the end of the epoch that crosses M minutes (the best model is kept)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument(
@@ -160,41 +173,47 @@ def format_epoch(event) -> str:
     return "  ".join(parts) + ("  *" if event.improved else "")
 
 
+def config_from_args(args: argparse.Namespace):
+    """The :class:`~napari_spine_seg.model.config.TrainConfig` the arguments ask for."""
+    from ..model.config import TrainConfig
+
+    return TrainConfig(
+        dataset=args.dataset,
+        out=args.out,
+        preset=args.preset,
+        size=args.size or None,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        loss=args.loss,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        patience=args.patience or None,
+        fit=args.fit,
+        augment=not args.no_augment,
+        cache=None if args.no_cache else (args.cache or "auto"),
+        mixed_precision={"auto": None, "on": True, "off": False}[args.mixed_precision],
+        resume=args.resume,
+        init_from=args.init_from,
+        max_minutes=args.max_minutes,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Train as the arguments say and print where the model went."""
     from ..outputs import check_output
 
     # never over a file of the data set or into it (before TensorFlow is imported)
     check_output(args.out, [args.dataset], suffixes=(".keras",))
-    if args.slurm:
+    if args.slurm:  # the job checks its settings again where it runs
         return run_on_slurm(args)
-    from ..model.train import parse_size, train
+    config = config_from_args(args)  # every setting checked before any work
+    from ..model.train import train
 
-    cache = None if args.no_cache else (args.cache or "auto")
-    mixed = {"auto": None, "on": True, "off": False}[args.mixed_precision]
     bars = TrainBars()
     with _cancel_on_signals() as cancel:
         try:
-            result = train(
-                args.dataset,
-                args.out,
-                preset=args.preset,
-                size=parse_size(args.size) if args.size else None,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                learning_rate=args.learning_rate,
-                loss=args.loss,
-                val_fraction=args.val_fraction,
-                seed=args.seed,
-                progress=bars,
-                resume=args.resume,
-                patience=args.patience or None,
-                fit=args.fit,
-                augment=not args.no_augment,
-                cache=cache,
-                mixed_precision=mixed,
-                cancel=cancel,
-            )
+            result = train(config, progress=bars, cancel=cancel)
         finally:
             bars.close()
     best = result.best_metrics

@@ -55,7 +55,6 @@ def retraining_spec(
     JobSpec
     """
     from ..model.train import checkpoint_paths
-    from .spec import trained_epochs
 
     cwd = Path(cwd or os.getcwd())
     args = ["--model", os.fspath(model), "--out", os.fspath(out), "--epochs", str(int(epochs))]
@@ -65,7 +64,6 @@ def retraining_spec(
         args.append("--no-base")
     out_abs = cwd / out
     best, last, history = checkpoint_paths(out_abs)
-    done = trained_epochs(cwd / model) or 0
     return JobSpec(
         command="retrain",
         args=tuple(join_args([os.fspath(retrain_set)], args)),
@@ -73,7 +71,7 @@ def retraining_spec(
         cwd=cwd,
         python=python or sys.executable,
         out=best,
-        epochs=done + int(epochs),
+        epochs=int(epochs),  # a fine-tune counts its own epochs from 1
         history=history,
         checkpoints=(last,),  # only this retraining's own: never the model it starts from
         debug=debug,

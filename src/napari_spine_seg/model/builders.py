@@ -24,17 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import SpineSegError
-from .defaults import DEFAULT_SIZE
+from .config import PRESET_CHANNELS, PRESETS, UNET_DEPTH, default_input_shape
 
-#: default model input channels of the "unet" preset (its size: ``defaults.DEFAULT_SIZE``)
-DEFAULT_CHANNELS = 1
+#: default model input channels of the "unet" preset (sizes: ``config.PRESET_SIZES``)
+DEFAULT_CHANNELS = PRESET_CHANNELS["unet"]
 #: default options of the "unet" preset
-UNET_DEFAULTS = {"depth": 4, "filters": 16, "norm": "batch", "dropout": 0.0}
-#: the seed's input (rows, cols) and channels
-PETS_SIZE = (160, 160)
-PETS_CHANNELS = 3
-
-PRESETS = ("unet", "pets")
+UNET_DEFAULTS = {"depth": UNET_DEPTH, "filters": 16, "norm": "batch", "dropout": 0.0}
+#: the seed's input channels
+PETS_CHANNELS = PRESET_CHANNELS["pets"]
 
 
 def build_model(
@@ -77,13 +74,6 @@ def build_model(
             None, f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}"
         )
     return builder(input_shape, num_classes, **options)
-
-
-def default_input_shape(preset: str) -> tuple[int, int, int]:
-    """The input shape a preset is built with when none is given."""
-    if preset == "pets":
-        return (*PETS_SIZE, PETS_CHANNELS)
-    return (*DEFAULT_SIZE, DEFAULT_CHANNELS)
 
 
 def _check_shape(input_shape, multiple: int, preset: str) -> tuple[int, int, int]:

@@ -16,10 +16,6 @@ TRAIN_DEFAULTS = {
     "patience": 12,
     "fit": "letterbox",
 }
-#: input (rows, cols) of the "unet" preset: tall like the X-rays (8:3). 384 × 144 rather
-#: than 256 × 96 because the finer outline measures Cobb angles closer to the
-#: reference (SMAPE 8.0-9.1 % against 9.4-10.4 % over 240 phantoms); ``docs/performance.md``
-DEFAULT_SIZE = (384, 144)
 #: images per forward pass when predicting
 PREDICT_BATCH_SIZE = 4
 

@@ -36,7 +36,7 @@ from typing import Any
 from ..atomic import atomic_output
 from ..errors import SpineSegError
 from ..trimap import BACKGROUND, BORDER, SPINE
-from .defaults import DEFAULT_SIZE
+from .config import PRESET_SIZES
 
 METADATA_MEMBER = "napari_spine_seg.json"
 FORMAT = "napari-spine-seg model"
@@ -95,7 +95,7 @@ class ModelInfo:
 
     preset: str
     options: dict = field(default_factory=dict)
-    input_size: tuple[int, int] = DEFAULT_SIZE
+    input_size: tuple[int, int] = PRESET_SIZES["unet"]
     channels: int = 1
     fit: str = "resize"
     normalisation: str = "percentile-1-99"

@@ -6,7 +6,7 @@ Files written next to ``out`` (``m.keras``):
     The best model so far (by validation spine Dice), with its metadata; rewritten
     atomically whenever validation improves. A complete, resumable checkpoint.
 ``m.last.keras``
-    The latest weights and optimizer state, to resume from (``resume=``); written at
+    The latest weights and optimizer state, to resume from (``TrainConfig.resume``); written at
     the end (also when cancelled or stopped early) and at least once a minute.
 ``m.history.csv``
     One row per epoch: losses, pixel accuracy, spine Dice (training and validation),
@@ -30,7 +30,7 @@ import numpy as np
 from ..atomic import check_writable_folder, write_text_atomic
 from ..errors import SpineSegError
 from . import events as ev
-from .builders import DEFAULT_CHANNELS, DEFAULT_SIZE, PETS_CHANNELS, PETS_SIZE, PRESETS
+from .config import TrainConfig, parse_size  # noqa: F401 (parse_size: for callers)
 from .defaults import TRAIN_DEFAULTS
 from .files import ModelInfo, load_model, read_metadata, save_model
 from .pipeline import (
@@ -41,7 +41,7 @@ from .pipeline import (
     as_py_dataset,
     default_cache_dir,
 )
-from .preprocess import FITS, NORMALISATION
+from .preprocess import NORMALISATION
 
 DEFAULTS = TRAIN_DEFAULTS
 #: seconds between "last" checkpoints (one is always written at the end)
@@ -80,7 +80,7 @@ class TrainResult:
         The metrics of the epoch saved in ``model_path``.
     epochs_run : int
         Epochs completed in total, including those before a resume.
-    stopped : {"completed", "early_stopping", "cancelled"}
+    stopped : {"completed", "early_stopping", "cancelled", "time_budget"}
     seconds : float
         Wall time of this call.
     n_train, n_val : int
@@ -169,33 +169,6 @@ def _open(dataset):
     return open_dataset(dataset)
 
 
-def _parse_size(size, preset: str) -> tuple[int, int]:
-    if size is None:
-        return PETS_SIZE if preset == "pets" else DEFAULT_SIZE
-    if isinstance(size, str):
-        return parse_size(size)
-    rows, cols = size
-    return int(rows), int(cols)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``"HxW"`` (rows × columns), e.g. ``"384x144"``.
-
-    Raises
-    ------
-    SpineSegError
-        When it is not two positive integers separated by ``x``.
-    """
-    parts = text.lower().replace("×", "x").split("x")
-    try:
-        rows, cols = (int(p) for p in parts)
-    except ValueError:
-        raise SpineSegError(None, f"size must be ROWSxCOLS like 384x144, got {text!r}") from None
-    if rows <= 0 or cols <= 0:
-        raise SpineSegError(None, f"size must be positive, got {text!r}")
-    return rows, cols
-
-
 @contextlib.contextmanager
 def _dtype_policy(mixed_precision: bool):
     """Use Keras' ``mixed_bfloat16`` policy inside the block and restore the old one."""
@@ -279,6 +252,9 @@ def _make_callback(state: _State):
                 state.save(self.model, state.best_path, epoch + 1, row)
             if time.perf_counter() - state.last_saved > LAST_CHECKPOINT_EVERY_S:
                 state.save(self.model, state.last_path, epoch + 1, row)
+            if state.deadline is not None and time.perf_counter() >= state.deadline:
+                state.out_of_time = True  # this epoch crossed the time budget: the last one
+                self.model.stop_training = True
             state.emit(ev.EpochEnded(epoch + 1, state.epochs, row, seconds, bool(improved)))
 
     return _Hook()
@@ -315,6 +291,9 @@ class _State:
     epoch_start: float = 0.0
     last_saved: float = field(default_factory=time.perf_counter)
     cancelled: bool = False
+    #: perf_counter time after which no new epoch starts (TrainConfig.max_minutes)
+    deadline: float | None = None
+    out_of_time: bool = False
 
     def emit(self, event) -> None:
         if self.progress is not None:
@@ -353,124 +332,79 @@ def _check_headers(samples) -> None:
 
 
 def train(
-    dataset,
-    out: str | os.PathLike,
+    config: TrainConfig | object,
+    out: str | os.PathLike | None = None,
     *,
-    preset: str = DEFAULTS["preset"],
-    size: tuple[int, int] | str | None = None,
-    epochs: int = DEFAULTS["epochs"],
-    batch_size: int = DEFAULTS["batch_size"],
-    learning_rate: float = DEFAULTS["learning_rate"],
-    loss: str = DEFAULTS["loss"],
-    val_fraction: float = DEFAULTS["val_fraction"],
-    seed: int = 0,
-    callbacks: Sequence = (),
     progress: Callable[[object], None] | None = None,
     cancel=None,
-    resume: str | os.PathLike | None = None,
-    patience: int | None = DEFAULTS["patience"],
-    fit: str = DEFAULTS["fit"],
-    options: dict | None = None,
-    augment: bool | Augmentation = True,
-    cache: str | os.PathLike | None = "auto",
-    mixed_precision: bool | None = None,
-    workers: int = 1,
+    callbacks: Sequence = (),
+    augmentation: Augmentation | None = None,
+    **settings,
 ) -> TrainResult:
-    """Train a U-Net on `dataset` and save the best model to `out`.
+    """Train a U-Net as `config` says and save the best model to ``config.out``.
 
     Parameters
     ----------
-    dataset : Dataset or path-like
-        A :class:`~napari_spine_seg.data.dataset.Dataset` or anything
-        ``open_dataset`` opens (AASCE root or split, image + trimap folder, Pets).
+    config : TrainConfig, or a dataset
+        The settings (see :class:`~napari_spine_seg.model.config.TrainConfig`). For
+        short calls, a dataset with `out` and the settings as keywords instead:
+        ``train(dataset, out, epochs=3)`` is ``train(TrainConfig(dataset, out, epochs=3))``.
         See :func:`split_samples` for which samples train and validate.
-    out : path-like
-        The model file (``.keras``); see the module docstring for the files beside it.
-    preset : {"unet", "pets"}
-    size : (rows, cols) or "RxC", optional
-        Network input; default 384×144 for "unet", 160×160 for "pets".
-    epochs : int
-        Total epochs (when resuming, including those already run).
-    batch_size : int
-    learning_rate : float
-        Adam's learning rate (halved when validation loss stalls for 4 epochs).
-    loss : {"ce", "ce+dice"}
-        Sparse cross-entropy (the seed's), or cross-entropy plus a spine Dice term.
-    val_fraction : float
-        Fraction of training samples held out when the dataset has no validation split.
-    seed : int
-        Seeds Python, numpy and the backend (``keras.utils.set_random_seed``), the
-        split, the order and the augmentation.
-    callbacks : sequence of keras.callbacks.Callback
-        Extra Keras callbacks.
+    out : path-like, optional
+        The model file, when `config` is a dataset.
     progress : callable, optional
         Called with each event of :mod:`napari_spine_seg.model.events`.
     cancel : threading.Event-like, optional
         Checked after every batch; when set, training stops, the best and last
         checkpoints stay on disk and the result says ``stopped="cancelled"``.
-    resume : path-like, optional
-        A checkpoint (``m.last.keras`` or a best model) to continue from: its
-        network, optimizer state, settings and history; `epochs` counts from its start.
-    patience : int or None
-        Early stopping after this many epochs without a better monitored metric.
-    fit : {"letterbox", "resize"}
-        How images meet the input (see :mod:`~napari_spine_seg.model.preprocess`).
-    options : dict, optional
-        Builder options (see :func:`~napari_spine_seg.model.builders.build_model`).
-    augment : bool or Augmentation
-    cache : path-like, "auto" or None
-        Folder for decoded arrays ("auto": :func:`~.pipeline.default_cache_dir`).
-    mixed_precision : bool or None
-        ``mixed_bfloat16``; None turns it on when a GPU or TPU is present.
-    workers : int
-        Threads preparing batches ahead.
+    callbacks : sequence of keras.callbacks.Callback
+        Extra Keras callbacks.
+    augmentation : Augmentation, optional
+        Augmentation settings other than the default (when ``config.augment``).
+    **settings
+        TrainConfig fields, when `config` is a dataset.
 
     Returns
     -------
     TrainResult
+        ``stopped`` says why training ended; it is also the ``stopped`` entry of the
+        model's training metadata and of its history's last row.
 
     Raises
     ------
     SpineSegError
         Bad dataset, output path, resume file or setting.
     """
+    if not isinstance(config, TrainConfig):
+        if isinstance(settings.get("augment"), Augmentation):
+            augmentation = settings.pop("augment")
+            settings["augment"] = True
+        config = TrainConfig(config, out, **settings)
+    elif out is not None or settings:
+        raise TypeError("train(config) takes no other settings; use dataclasses.replace")
+    return _train(config, progress, cancel, callbacks, augmentation)
+
+
+def _train(c: TrainConfig, progress, cancel, callbacks, augment) -> TrainResult:
     start = time.perf_counter()
-    out = Path(out)
-    if out.suffix != ".keras":
-        raise SpineSegError(out, "a model file name must end in .keras")
-    if preset not in PRESETS:
-        raise SpineSegError(
-            None, f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}"
-        )
-    if fit not in FITS:
-        raise SpineSegError(None, f"unknown fit {fit!r}; choose one of {', '.join(FITS)}")
-    if loss not in ("ce", "ce+dice"):
-        raise SpineSegError(None, f"unknown loss {loss!r}; choose ce or ce+dice")
-    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
-        raise SpineSegError(None, "epochs, batch size and learning rate must be positive")
-    if not 0 <= val_fraction < 1:
-        raise SpineSegError(None, f"validation fraction must be in [0, 1), got {val_fraction}")
+    out, dataset, epochs, preset, fit = c.out, c.dataset, c.epochs, c.preset, c.fit
+    batch_size, learning_rate, seed = c.batch_size, c.learning_rate, c.seed
     check_writable_folder(out.parent if str(out.parent) else ".")
     best_path, last_path, history_path = checkpoint_paths(out)
 
+    resume = c.resume
     resumed_info = read_metadata(resume) if resume is not None else None
-    if resumed_info is not None:
-        done = int(resumed_info.training.get("epoch", 0))
-        if epochs <= done:
-            raise SpineSegError(
-                resume,
-                f"has trained {done} epochs already; ask for more (epochs > {done}) to continue",
-            )
-        preset, fit = resumed_info.preset, resumed_info.fit
-        input_size, channels = tuple(resumed_info.input_size), resumed_info.channels
-        options = dict(resumed_info.options)
+    init_from = c.init_from if resume is None else None  # a resumed fine-tune has its own
+    start_info = read_metadata(init_from) if init_from is not None else resumed_info
+    if start_info is not None:
+        preset, fit = start_info.preset, start_info.fit
+        input_size, channels = tuple(start_info.input_size), start_info.channels
+        options = dict(start_info.options)
     else:
-        input_size = _parse_size(size, preset)
-        channels = PETS_CHANNELS if preset == "pets" else DEFAULT_CHANNELS
-        options = dict(options or {})
+        input_size, channels, options = c.input_size, c.channels, dict(c.options)
 
     dataset = _open(dataset)
-    train_samples, val_samples = split_samples(dataset, val_fraction, seed)
+    train_samples, val_samples = split_samples(dataset, c.val_fraction, seed)
     if not train_samples:
         raise SpineSegError(getattr(dataset, "root", None), "has no training samples")
     _check_headers([*train_samples, *val_samples])  # bad images fail before Keras loads
@@ -481,15 +415,14 @@ def train(
     from .objects import make_loss, make_metrics
 
     keras.utils.set_random_seed(seed)
+    mixed_precision = c.mixed_precision
     if mixed_precision is None:
         mixed_precision = accelerator_present()
 
     spec = InputSpec(size=tuple(input_size), channels=channels, fit=fit)
-    cache_dir = default_cache_dir() if cache == "auto" else cache
+    cache_dir = default_cache_dir() if c.cache == "auto" else c.cache
     array_cache = ArrayCache(cache_dir)
-    augmentation = (
-        augment if isinstance(augment, Augmentation) else (Augmentation() if augment else None)
-    )
+    augmentation = (augment or Augmentation()) if c.augment else None
     train_source = BatchSource(
         train_samples,
         spec,
@@ -520,10 +453,12 @@ def train(
         "epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": learning_rate,
-        "loss": loss,
-        "val_fraction": val_fraction,
+        "loss": c.loss,
+        "val_fraction": c.val_fraction,
         "seed": seed,
-        "patience": patience,
+        "patience": c.patience,
+        "max_minutes": c.max_minutes,
+        "init_from": str(c.init_from) if c.init_from is not None else None,
         "augment": augmentation is not None,
         "mixed_precision": bool(mixed_precision),
         "monitor": monitor,
@@ -548,17 +483,21 @@ def train(
     initial_epoch = 0
     history: list = []
     with _dtype_policy(bool(mixed_precision)):
+        model = None
         if resumed_info is not None:
             model = load_model(resume, compile=True).keras_model
             initial_epoch = int(resumed_info.training.get("epoch", 0))
             history = [dict(r) for r in resumed_info.history]
             if model.optimizer is None:
                 raise SpineSegError(resume, "holds no optimizer state to resume from")
-        else:
+        elif init_from is not None:  # fine-tuning: its weights, a history of its own
+            model = load_model(init_from, compile=True).keras_model
+        if model is None:
             model = build_model(preset, (*input_size, channels), 3, **options)
+        if getattr(model, "optimizer", None) is None:
             model.compile(
                 optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                loss=make_loss(loss),
+                loss=make_loss(c.loss),
                 metrics=make_metrics(),
             )
 
@@ -573,6 +512,7 @@ def train(
             progress=progress,
             cancel=cancel,
             history=history,
+            deadline=None if c.max_minutes is None else start + 60.0 * c.max_minutes,
         )
         # the best score so far carries over only on the same data: on other validation
         # images the old score is no bar to beat
@@ -588,12 +528,11 @@ def train(
             state.best_metrics = dict(history[best_i])
 
         state.write_history()
+        history_before = list(state.history)
         hooks = [_make_callback(state)]
         early = None
-        if patience:
-            early = keras.callbacks.EarlyStopping(
-                monitor=monitor, mode="max", patience=int(patience)
-            )
+        if c.patience:
+            early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=c.patience)
             hooks.append(early)
         if val_source is not None:
             hooks.append(
@@ -609,7 +548,7 @@ def train(
             )
         )
         model.fit(
-            as_py_dataset(train_source, workers=workers),
+            as_py_dataset(train_source, workers=c.workers),
             validation_data=as_py_dataset(val_source, workers=1)
             if val_source is not None
             else None,
@@ -619,17 +558,22 @@ def train(
             verbose=0,
         )
 
+        if state.cancelled:
+            stopped = "cancelled"
+        elif state.out_of_time:
+            stopped = "time_budget"
+        elif early is not None and early.stopped_epoch > 0:
+            stopped = "early_stopping"
+        else:
+            stopped = "completed"
+        state.info.training["stopped"] = stopped
+        if state.history and len(state.history) > len(history_before):
+            state.history[-1]["stopped"] = stopped  # this run's last epoch says why it ended
         epochs_run = state.history[-1]["epoch"] if state.history else initial_epoch
         last_metrics = state.history[-1] if state.history else {}
         state.save(model, last_path, epochs_run, last_metrics)
         if state.best_epoch is None:  # no epoch completed (cancelled in the first one)
             state.save(model, best_path, epochs_run, last_metrics)
-    if state.cancelled:
-        stopped = "cancelled"
-    elif early is not None and early.stopped_epoch > 0:
-        stopped = "early_stopping"
-    else:
-        stopped = "completed"
     result = TrainResult(
         model_path=best_path,
         last_checkpoint=last_path,

@@ -3,9 +3,9 @@
 The training set is the review's reviewed images, each with its reviewed trimap, plus
 the model's original training set (named in the model file) when it can still be
 opened. A reviewed image that is also in the original set replaces it there: the
-reviewed trimap is the better label. Training then continues from the model's weights
-and optimizer state (:func:`~napari_spine_seg.model.train.train` with ``resume``) for
-a few more epochs.
+reviewed trimap is the better label. Training then starts from the model's weights and
+optimizer state (``TrainConfig.init_from``) for a few epochs, with a history and a best
+score of its own: the best of these epochs is the fine-tuned model.
 
 A retraining that runs later or elsewhere (a local job, a slurm job: see
 :mod:`napari_spine_seg.jobs.retraining`) trains on a *retrain set*
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from ..atomic import atomic_output, write_text_atomic
+from ..atomic import write_text_atomic
 from ..data.dataset import Dataset, open_dataset
 from ..data.masks import trimap_name
 from ..errors import SpineSegError
@@ -139,7 +139,7 @@ def retrain(
     out : path-like
         The fine-tuned model file (``.keras``); must differ from `model_path`.
     epochs : int
-        Epochs to add to those the model has run.
+        Epochs of fine-tuning.
     base : path-like, Dataset, None or True
         The original training set to keep training on; True (default) means the
         one the model file names, if it still exists; None trains on the
@@ -149,9 +149,10 @@ def retrain(
         event that stops training (the model so far is kept).
     resume : path-like, optional
         A checkpoint of this same retraining, interrupted (a slurm job requeued):
-        training continues from it, still up to `model_path`'s epochs plus `epochs`.
+        training continues from it, up to `epochs` in all.
     **train_options
-        Passed to :func:`~napari_spine_seg.model.train.train` (``batch_size``, ...).
+        Other :class:`~napari_spine_seg.model.config.TrainConfig` settings
+        (``batch_size``, ``max_minutes``, ...).
 
     Returns
     -------
@@ -163,7 +164,7 @@ def retrain(
     SpineSegError
         When there is nothing reviewed, `out` is `model_path`, or training refuses.
     """
-    from ..model.files import read_metadata
+    from ..model.config import TrainConfig
     from ..model.train import train
 
     model_path, out = Path(model_path), Path(out)
@@ -185,23 +186,10 @@ def retrain(
     if base is True:
         base = original_training_set(model_path)
     dataset = retraining_dataset(session, base)
-    done = int(read_metadata(model_path).training.get("epoch", 0))
-    result = train(
-        dataset,
-        out,
-        resume=resume if resume is not None else model_path,
-        epochs=done + int(epochs),
-        progress=progress,
-        cancel=cancel,
-        **train_options,
+    config = TrainConfig(
+        dataset, out, init_from=model_path, resume=resume, epochs=int(epochs), **train_options
     )
-    if not Path(result.model_path).exists():
-        # no fine-tuning epoch beat the score the model came with (measured on its
-        # old validation images), so train() kept no "best": the latest weights are
-        # the fine-tuned model
-        with atomic_output(result.model_path) as tmp:
-            shutil.copyfile(result.last_checkpoint, tmp)
-    return result
+    return train(config, progress=progress, cancel=cancel)
 
 
 def freeze_retrain_set(review: ReviewSession | ReviewSnapshot, folder: str | os.PathLike) -> Path:

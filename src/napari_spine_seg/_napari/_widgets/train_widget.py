@@ -50,7 +50,12 @@ if TYPE_CHECKING:
 #: where a training job can run
 WHERE_CHOICES = [("here, on this machine", "here"), ("slurm (a batch job)", "slurm")]
 #: how the status names the way a training ended (TrainResult.stopped)
-STOPPED_WORDS = {"cancelled": "stopped", "early_stopping": "stopped early", "completed": "done"}
+STOPPED_WORDS = {
+    "cancelled": "stopped",
+    "early_stopping": "stopped early",
+    "completed": "done",
+    "time_budget": "time budget reached",
+}
 #: seconds between looks at a slurm job
 SLURM_POLL_S = 2.0
 
@@ -238,6 +243,12 @@ class TrainWidget(Container):
         self.learning_rate = FloatSpinBox(
             value=DEFAULTS["learning_rate"], min=1e-6, max=1.0, step=1e-4, label="learning rate"
         )
+        self.max_minutes = FloatSpinBox(
+            value=0, min=0, max=14 * 24 * 60, step=5, label="max minutes"
+        )
+        self.max_minutes.tooltip = (
+            "stop at the end of the epoch that crosses this many minutes (0: no limit)"
+        )
         self.where = ComboBox(choices=WHERE_CHOICES, value="here", label="run")
         self.partition = LineEdit(value="", label="slurm partition", visible=False)
         self.partition.native.setPlaceholderText("the cluster's default")
@@ -275,6 +286,7 @@ class TrainWidget(Container):
                 self.epochs,
                 self.batch_size,
                 self.learning_rate,
+                self.max_minutes,
                 self.where,
                 self.partition,
                 self.time_min,
@@ -314,9 +326,9 @@ class TrainWidget(Container):
         show_error(self.status, exc)
 
     def _preset_size(self, preset: str) -> None:
-        from ...model.builders import DEFAULT_SIZE, PETS_SIZE
+        from ...model.config import default_size
 
-        rows, cols = PETS_SIZE if preset == "pets" else DEFAULT_SIZE
+        rows, cols = default_size(preset)
         self.size.value = f"{rows}x{cols}"
 
     def _show_slurm_options(self, where: str) -> None:
@@ -376,7 +388,8 @@ class TrainWidget(Container):
 
     def start(self) -> None:
         """Train on the chosen dataset with the chosen settings, in a thread."""
-        from ...model.train import parse_size, train
+        from ...model.config import TrainConfig
+        from ...model.train import train
 
         dataset, out = _path(self.dataset), _path(self.out)
         try:
@@ -384,45 +397,51 @@ class TrainWidget(Container):
                 raise SpineSegError(None, "choose a dataset folder to train on")
             if out is None:
                 raise SpineSegError(None, "choose where to save the model (.keras)")
-            size = parse_size(self.size.value)
+            config = TrainConfig(
+                dataset=dataset,
+                out=out,
+                preset=self.preset.value,
+                size=self.size.value,
+                epochs=int(self.epochs.value),
+                batch_size=int(self.batch_size.value),
+                learning_rate=float(self.learning_rate.value),
+                max_minutes=float(self.max_minutes.value) or None,
+            )
         except SpineSegError as exc:
             self._fail(exc)
             return
-        settings = {
-            "preset": self.preset.value,
-            "size": size,
-            "epochs": int(self.epochs.value),
-            "batch_size": int(self.batch_size.value),
-            "learning_rate": float(self.learning_rate.value),
-        }
         self.plot.reset()
         if self.where.value == "slurm":
-            self._run_slurm(dataset, out, settings)
+            self._run_slurm(config)
             return
-        self._run(train, f"training on {dataset.name}", dataset=dataset, out=out, **settings)
+        self._run(train, f"training on {dataset.name}", config=config)
 
-    def _run_slurm(self, dataset: Path, out: Path, settings: dict) -> None:
+    def _run_slurm(self, config) -> None:
         """Submit ``spine-seg train`` to slurm and follow the job until it ends."""
         from ...jobs import submit_training
 
         if self.running:
             self._fail(SpineSegError(None, "a training job is running already; stop it first"))
             return
-        rows, cols = settings["size"]
+        rows, cols = config.input_size
         options = self._slurm_options()
         if options is None:
             return
+        extra = ["--learning-rate", repr(config.learning_rate)]
+        if config.max_minutes is not None:
+            extra += ["--max-minutes", repr(config.max_minutes)]
+        dataset = config.dataset
         self._job = job = _SlurmFollower(
             lambda: submit_training(
                 dataset,
-                out,
+                config.out,
                 where="slurm",
                 options=options,
-                epochs=settings["epochs"],
+                epochs=config.epochs,
                 size=f"{rows}x{cols}",
-                preset=settings["preset"],
-                batch_size=settings["batch_size"],
-                extra_args=("--learning-rate", repr(settings["learning_rate"])),
+                preset=config.preset,
+                batch_size=config.batch_size,
+                extra_args=tuple(extra),
             )
         )
         self._follow(job, f"submitting the training of {dataset.name} to slurm…")

@@ -1,0 +1,265 @@
+"""The settings of one training: :class:`TrainConfig`, checked once before any work.
+
+Importable without Keras (the CLI builds a config before TensorFlow loads). The input
+size of each preset lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..errors import SpineSegError
+from .defaults import TRAIN_DEFAULTS
+from .preprocess import FITS
+
+#: input (rows, cols) per preset. "unet": tall like the X-rays (8:3); 384 × 144 rather
+#: than 256 × 96 because the finer outline measures Cobb angles closer to the reference
+#: (SMAPE 8.0-9.1 % against 9.4-10.4 % over 240 phantoms, ``docs/performance.md``).
+#: "pets": the seed's.
+PRESET_SIZES = {"unet": (384, 144), "pets": (160, 160)}
+#: input channels per preset
+PRESET_CHANNELS = {"unet": 1, "pets": 3}
+PRESETS = tuple(PRESET_SIZES)
+LOSSES = ("ce", "ce+dice")
+#: levels of the "unet" preset when its options name no depth
+UNET_DEPTH = 4
+#: how a run ends, as ``TrainResult.stopped`` and the history's ``stopped`` column say
+STOP_REASONS = ("completed", "early_stopping", "cancelled", "time_budget")
+
+
+def default_size(preset: str) -> tuple[int, int]:
+    """The input (rows, cols) of `preset`."""
+    return PRESET_SIZES.get(preset, PRESET_SIZES["unet"])
+
+
+def default_input_shape(preset: str) -> tuple[int, int, int]:
+    """The input (rows, cols, channels) a preset is built with when none is given."""
+    return (*default_size(preset), PRESET_CHANNELS.get(preset, 1))
+
+
+def downsampling(preset: str, options: dict | None = None) -> int:
+    """What rows and columns of the input must be divisible by, for `preset`."""
+    if preset == "pets":
+        return 16
+    depth = (options or {}).get("depth", UNET_DEPTH)
+    try:
+        return 2 ** int(depth)
+    except (TypeError, ValueError):
+        raise SpineSegError(None, f"depth must be an integer, got {depth!r}") from None
+
+
+def parse_size(text) -> tuple[int, int]:
+    """Parse ``"RxC"`` (rows × columns), e.g. ``"384x144"``, or a (rows, cols) pair.
+
+    Raises
+    ------
+    SpineSegError
+        When it is not two positive integers separated by ``x``.
+    """
+    if isinstance(text, str):
+        parts = text.strip().lower().replace("×", "x").split("x")
+    else:
+        parts = list(text)
+    try:
+        rows, cols = (int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise SpineSegError(None, f"size must be ROWSxCOLS like 384x144, got {text!r}") from None
+    if rows <= 0 or cols <= 0:
+        raise SpineSegError(None, f"size must be positive, got {text!r}")
+    return rows, cols
+
+
+def _path_or_none(value):
+    return None if value is None or value == "" else Path(value)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of :func:`~napari_spine_seg.model.train.train`, checked when made.
+
+    Attributes
+    ----------
+    dataset : path-like or Dataset
+        What ``open_dataset`` opens (AASCE root or split, image + trimap folder, Pets),
+        or an open :class:`~napari_spine_seg.data.dataset.Dataset` (not JSON-able).
+    out : Path
+        The model file (``.keras``).
+    preset : {"unet", "pets"}
+    size : (rows, cols)
+        Network input; None (or omitted) takes the preset's (:data:`PRESET_SIZES`).
+        "RxC" text is parsed.
+    epochs : int
+        Total epochs (when resuming, including those already run).
+    batch_size : int
+    learning_rate : float
+    loss : {"ce", "ce+dice"}
+    val_fraction : float
+        In [0, 1): held out when the dataset has no validation split.
+    seed : int
+    patience : int or None
+        Early stopping after this many epochs without improvement; None or 0: off.
+    fit : {"letterbox", "resize"}
+    options : dict
+        Builder options (``depth``, ``filters``, ...).
+    augment : bool
+    cache : path-like, "auto" or None
+        Folder for decoded arrays.
+    mixed_precision : bool or None
+        None: on when a GPU or TPU is present.
+    workers : int
+    resume : Path or None
+        Continue an interrupted run from its checkpoint: its network, optimizer, settings,
+        history and best score.
+    init_from : Path or None
+        Start from this model's weights (fine-tuning): its network and settings, a new
+        history and no best score, so the first epoch is this run's best so far. With
+        `resume` too (a fine-tune interrupted and requeued), `resume` wins.
+    max_minutes : float or None
+        Stop at the end of the epoch that crosses this many minutes of training.
+    """
+
+    dataset: object
+    out: Path
+    preset: str = TRAIN_DEFAULTS["preset"]
+    size: tuple[int, int] | None = None
+    epochs: int = TRAIN_DEFAULTS["epochs"]
+    batch_size: int = TRAIN_DEFAULTS["batch_size"]
+    learning_rate: float = TRAIN_DEFAULTS["learning_rate"]
+    loss: str = TRAIN_DEFAULTS["loss"]
+    val_fraction: float = TRAIN_DEFAULTS["val_fraction"]
+    seed: int = 0
+    patience: int | None = TRAIN_DEFAULTS["patience"]
+    fit: str = TRAIN_DEFAULTS["fit"]
+    options: dict = field(default_factory=dict)
+    augment: bool = True
+    cache: str | Path | None = "auto"
+    mixed_precision: bool | None = None
+    workers: int = 1
+    resume: Path | None = None
+    init_from: Path | None = None
+    max_minutes: float | None = None
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        if isinstance(self.dataset, str | os.PathLike):
+            set_(self, "dataset", Path(self.dataset))
+        set_(self, "out", Path(self.out))
+        set_(self, "size", parse_size(self.size) if self.size is not None else None)
+        set_(self, "options", dict(self.options or {}))
+        set_(self, "resume", _path_or_none(self.resume))
+        set_(self, "init_from", _path_or_none(self.init_from))
+        set_(self, "patience", int(self.patience) if self.patience else None)
+        if self.cache is not None and self.cache != "auto":
+            set_(self, "cache", Path(self.cache))
+        self.validate()
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """`size`, or the preset's when none was given."""
+        return self.size if self.size is not None else default_size(self.preset)
+
+    @property
+    def channels(self) -> int:
+        """Input channels of the preset."""
+        return PRESET_CHANNELS[self.preset]
+
+    def validate(self) -> None:
+        """Check every setting (no file is read); raise a one-line SpineSegError."""
+        if self.out.suffix != ".keras":
+            raise SpineSegError(self.out, "a model file name must end in .keras")
+        if self.out.is_dir():
+            raise SpineSegError(self.out, "is a folder; name a model file (.keras)")
+        self._check_checkpoints()
+        if isinstance(self.dataset, Path) and not self.dataset.exists():
+            raise SpineSegError(self.dataset, "does not exist")
+        if self.preset not in PRESETS:
+            raise SpineSegError(
+                None, f"unknown model preset {self.preset!r}; choose one of {', '.join(PRESETS)}"
+            )
+        if self.fit not in FITS:
+            raise SpineSegError(None, f"unknown fit {self.fit!r}; choose one of {', '.join(FITS)}")
+        if self.loss not in LOSSES:
+            raise SpineSegError(None, f"unknown loss {self.loss!r}; choose ce or ce+dice")
+        if self.epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:
+            raise SpineSegError(None, "epochs, batch size and learning rate must be positive")
+        if not 0 <= self.val_fraction < 1:
+            raise SpineSegError(
+                None, f"validation fraction must be in [0, 1), got {self.val_fraction}"
+            )
+        if self.patience is not None and self.patience < 0:
+            raise SpineSegError(None, f"patience must be 0 or more, got {self.patience}")
+        if self.workers < 1:
+            raise SpineSegError(None, f"workers must be 1 or more, got {self.workers}")
+        if self.max_minutes is not None and not (
+            math.isfinite(self.max_minutes) and self.max_minutes > 0
+        ):
+            raise SpineSegError(None, f"max minutes must be positive, got {self.max_minutes}")
+        if self.size is not None and self.resume is None and self.init_from is None:
+            factor = downsampling(self.preset, self.options)
+            rows, cols = self.size
+            if rows < factor or cols < factor or rows % factor or cols % factor:
+                raise SpineSegError(
+                    None,
+                    f"preset {self.preset!r} needs rows and columns divisible by {factor}, "
+                    f"got {rows}x{cols}",
+                )
+
+    def _check_checkpoints(self) -> None:
+        """`resume` and `init_from` are readable models; `resume` has epochs left to run."""
+        from .files import read_metadata  # files imports this module for the preset sizes
+
+        for name in ("resume", "init_from"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise SpineSegError(path, "does not exist (a .keras checkpoint is needed)")
+        if self.resume is not None:
+            done = int(read_metadata(self.resume).training.get("epoch", 0))
+            if self.epochs <= done:
+                raise SpineSegError(
+                    self.resume,
+                    f"has trained {done} epochs already; ask for more (epochs > {done}) "
+                    "to continue",
+                )
+
+    def to_dict(self) -> dict:
+        """The settings as JSON values (paths as text, the size as ``[rows, cols]``)."""
+        if not isinstance(self.dataset, Path):
+            raise SpineSegError(None, "a config with an open dataset cannot be written as JSON")
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        out["options"] = asdict(self)["options"]
+        return out
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text; :meth:`from_json` reads it back equal."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """A config from :meth:`to_dict`'s values (checked, as any config)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise SpineSegError(None, f"unknown training setting(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        """A config from :meth:`to_json`'s text."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise SpineSegError(None, f"training settings are not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise SpineSegError(None, "training settings must be a JSON object")
+        return cls.from_dict(data)
