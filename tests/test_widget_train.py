@@ -237,7 +237,7 @@ def test_max_minutes_stops_training_after_the_epoch_that_crosses_it(
     make_napari_viewer, qtbot, dataset, tmp_path
 ):
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.dataset.value = dataset
     widget.out.value = tmp_path / "budget.keras"
     widget.size.value = "64x32"
@@ -254,7 +254,7 @@ def test_a_size_the_preset_cannot_take_is_one_line_before_anything_runs(
     make_napari_viewer, dataset, tmp_path, napari_notifications
 ):
     viewer = make_napari_viewer()
-    widget = new_widget(viewer)
+    widget = new_widget(viewer, WIDGET)
     widget.dataset.value = dataset
     widget.out.value = tmp_path / "m.keras"
     widget.size.value = "100x36"
