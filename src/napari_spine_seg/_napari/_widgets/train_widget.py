@@ -243,12 +243,6 @@ class TrainWidget(Container):
         self.learning_rate = FloatSpinBox(
             value=DEFAULTS["learning_rate"], min=1e-6, max=1.0, step=1e-4, label="learning rate"
         )
-        self.max_minutes = FloatSpinBox(
-            value=0, min=0, max=14 * 24 * 60, step=5, label="max minutes"
-        )
-        self.max_minutes.tooltip = (
-            "stop at the end of the epoch that crosses this many minutes (0: no limit)"
-        )
         self.where = ComboBox(choices=WHERE_CHOICES, value="here", label="run")
         self.partition = LineEdit(value="", label="slurm partition", visible=False)
         self.partition.native.setPlaceholderText("the cluster's default")
@@ -286,7 +280,6 @@ class TrainWidget(Container):
                 self.epochs,
                 self.batch_size,
                 self.learning_rate,
-                self.max_minutes,
                 self.where,
                 self.partition,
                 self.time_min,
@@ -405,7 +398,6 @@ class TrainWidget(Container):
                 epochs=int(self.epochs.value),
                 batch_size=int(self.batch_size.value),
                 learning_rate=float(self.learning_rate.value),
-                max_minutes=float(self.max_minutes.value) or None,
             )
         except SpineSegError as exc:
             self._fail(exc)
