@@ -359,8 +359,6 @@ class TrainWidget(Container):
 
     def load_path(self, path: Path) -> None:
         """Load `path` (in the model process) and make it the current model."""
-        from ...jobs import model_process
-
         path = Path(path)
         self._say(f"loading {path.name}…")
 
@@ -368,11 +366,18 @@ class TrainWidget(Container):
             self.state.set_model(ModelRef(path, info))
             self._say(f"current model: {path.name}")
 
+        self._read_model_info(path, loaded)
+
+    def _read_model_info(self, path: Path, on_return) -> None:
+        """Read `path`'s metadata in the model process (Keras stays out of napari's),
+        then call `on_return` with it on the GUI thread."""
+        from ...jobs import model_process
+
         start_worker(
             model_process.call,
             model_process.load_model_info,
             str(path),
-            on_return=loaded,
+            on_return=on_return,
             on_error=self._fail,
             keep_in=self._workers,
         )
@@ -654,7 +659,6 @@ class TrainWidget(Container):
         """Make the model a training wrote current, unless it was `stopped` (why) or scores
         worse than the current model: then offer it (*Use the new model*), keep the current
         one and say so after `done`."""
-        from ...jobs import model_process
 
         def loaded(info):
             new = ModelRef(path, info)
@@ -671,14 +675,7 @@ class TrainWidget(Container):
             )
             self._offer(new, f"{done}: {path.name} ({why}); {keep}")
 
-        start_worker(
-            model_process.call,
-            model_process.load_model_info,
-            str(path),
-            on_return=loaded,
-            on_error=self._fail,
-            keep_in=self._workers,
-        )
+        self._read_model_info(path, loaded)
 
     def _offer(self, model, text: str) -> None:
         self.offered = model
