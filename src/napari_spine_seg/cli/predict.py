@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from ..model.defaults import PREDICT_BATCH_SIZE
 from ._slurm_args import add_slurm_arguments, run_on_slurm
@@ -42,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, predict, and say how many trimaps were written where."""
-    from ..model.predict import check_batch_size, collect_inputs, predict_files
+    from ..model.predict import LANDMARKS_FOLDER, check_batch_size, collect_inputs, predict_files
     from ..outputs import check_output
 
     # a bad batch size, an --out over the inputs or bad input fail before TensorFlow loads
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     files = collect_inputs(args.inputs)  # bad input fails before the model loads
     check_image_headers(files)  # … and before TensorFlow is imported
     model = load_model(args.model)
+    missing: list[str] = []
     written = predict_files(
         model,
         [str(f) for f in files],
@@ -65,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
         tta=args.tta,
         probability=args.probability,
         progress=lambda it, n: progress(it, total=n, desc="predict", unit="image"),
+        report=lambda line: (missing.append(line), print(line, file=sys.stderr)),
     )
     print(f"wrote {len(written)} trimap(s) to {args.out}")
+    if model.info.has_vertebrae:
+        folder = Path(args.out) / LANDMARKS_FOLDER
+        print(f"wrote the landmarks of {len(written) - len(missing)} image(s) to {folder}")
     return 0

@@ -25,6 +25,10 @@ PRESET_SIZES = {"unet": (384, 144), "pets": (160, 160)}
 PRESET_CHANNELS = {"unet": 1, "pets": 3}
 PRESETS = tuple(PRESET_SIZES)
 LOSSES = ("ce", "ce+dice")
+#: what a model learns: "trimap" (spine / background / border) or "vertebrae" (each
+#: vertebra's body / the spaces between them / background, the trimap derived from it);
+#: "auto": vertebrae when every training sample has landmarks, else trimap
+OUTPUTS = ("auto", "trimap", "vertebrae")
 #: levels of the "unet" preset when its options name no depth
 UNET_DEPTH = 4
 #: how a run ends, as ``TrainResult.stopped`` and the history's ``stopped`` column say
@@ -120,6 +124,10 @@ class TrainConfig:
         `resume` too (a fine-tune interrupted and requeued), `resume` wins.
     max_minutes : float or None
         Stop at the end of the epoch that crosses this many minutes of training.
+    outputs : {"auto", "trimap", "vertebrae"}
+        What the network learns (:data:`OUTPUTS`). "vertebrae" needs landmarks; "auto"
+        takes it when every training sample has landmarks and no trimap file. With
+        `resume` or `init_from` the starting model's outputs are kept.
     """
 
     dataset: object
@@ -142,6 +150,7 @@ class TrainConfig:
     resume: Path | None = None
     init_from: Path | None = None
     max_minutes: float | None = None
+    outputs: str = "auto"
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -182,6 +191,10 @@ class TrainConfig:
             )
         if self.fit not in FITS:
             raise SpineSegError(None, f"unknown fit {self.fit!r}; choose one of {', '.join(FITS)}")
+        if self.outputs not in OUTPUTS:
+            raise SpineSegError(
+                None, f"unknown outputs {self.outputs!r}; choose one of {', '.join(OUTPUTS)}"
+            )
         if self.loss not in LOSSES:
             raise SpineSegError(None, f"unknown loss {self.loss!r}; choose ce or ce+dice")
         if self.epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:

@@ -37,6 +37,7 @@ from ..atomic import atomic_output
 from ..errors import SpineSegError
 from ..trimap import BACKGROUND, BORDER, SPINE
 from .config import PRESET_SIZES
+from .targets import MODEL_OUTPUTS, TRIMAP, VERTEBRAE
 
 METADATA_MEMBER = "napari_spine_seg.json"
 FORMAT = "napari-spine-seg model"
@@ -91,6 +92,10 @@ class ModelInfo:
         Per-epoch metrics so far.
     versions : dict
         Package, Keras, backend, Python and numpy versions that wrote the file.
+    outputs : list of str
+        What the model predicts: ``["trimap"]``, or ``["trimap", "vertebrae"]`` for a
+        model that learned the vertebrae (its classes are body, space, background and
+        its trimap is derived, :mod:`.targets`). A file without the key is trimap-only.
     """
 
     preset: str
@@ -105,6 +110,12 @@ class ModelInfo:
     metrics: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
     versions: dict = field(default_factory=dict)
+    outputs: list = field(default_factory=lambda: list(MODEL_OUTPUTS[TRIMAP]))
+
+    @property
+    def has_vertebrae(self) -> bool:
+        """Whether the model predicts the vertebrae (and derives its trimap from them)."""
+        return VERTEBRAE in self.outputs
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored in the file (with format name and version)."""
@@ -130,10 +141,15 @@ class ModelInfo:
             info = cls(**kwargs)
             info.input_size = (int(info.input_size[0]), int(info.input_size[1]))
             info.channels = int(info.channels)
+            info.outputs = [str(o) for o in info.outputs]
         except (TypeError, ValueError, IndexError) as exc:
             raise SpineSegError(
                 source, f"has unreadable napari-spine-seg metadata ({exc})"
             ) from None
+        if info.outputs not in list(MODEL_OUTPUTS.values()):
+            raise SpineSegError(
+                source, f"has unknown outputs {info.outputs!r} (this version knows trimap, vertebrae)"
+            )
         return info
 
 
@@ -423,10 +439,11 @@ def _check_compatible(model, info: ModelInfo, path: Path) -> None:
             f"is incompatible: the network takes {in_shape[1:]} but its metadata says {expected_in}",
         )
     if out_shape[-1] != len(info.classes):
+        names = ", ".join(str(c.get("name")) for c in info.classes if isinstance(c, dict))
         raise SpineSegError(
             path,
             f"is incompatible: the network has {out_shape[-1]} output classes, "
-            f"expected {len(info.classes)} (spine, background, border)",
+            f"expected {len(info.classes)} ({names})",
         )
     if tuple(out_shape[1:3]) != tuple(in_shape[1:3]):
         raise SpineSegError(path, "is incompatible: its output is not the size of its input")

@@ -35,7 +35,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..atomic import atomic_output
-from .preprocess import fit_image, fit_trimap
+from .preprocess import fit_image, fit_labels, fit_trimap
+from .targets import TRIMAP, V_BACKGROUND, V_IGNORE, VERTEBRAE, vertebra_labels
 
 #: bump when what is cached changes, so old cache files are not reused
 CACHE_VERSION = 1
@@ -51,11 +52,14 @@ class InputSpec:
     channels : int
         1, or 3 (gray repeated) for the seed's RGB model.
     fit : {"resize", "letterbox"}
+    target : {"trimap", "vertebrae"}
+        What the label row holds (:mod:`.targets`).
     """
 
     size: tuple[int, int]
     channels: int = 1
     fit: str = "resize"
+    target: str = TRIMAP
 
 
 def default_cache_dir() -> Path:
@@ -88,18 +92,24 @@ def cache_key(sample, spec: InputSpec) -> str:
         f"{spec.size[0]}x{spec.size[1]}",
         spec.fit,
     ]
+    if spec.target != TRIMAP:  # trimap keys stay as they were, so old caches still count
+        parts.append(spec.target)
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
 def decode_sample(sample, spec: InputSpec) -> np.ndarray:
     """Read one sample and fit it to the input: a ``(2, rows, cols)`` uint8 array.
 
-    Row 0 is the normalised image × 255, row 1 the trimap (values 1, 2, 3).
+    Row 0 is the normalised image × 255, row 1 the labels: the trimap (values 1, 2, 3),
+    or for ``spec.target == "vertebrae"`` the vertebrae target (:mod:`.targets`).
     """
     xray = sample.load_image()
-    trimap = sample.load_trimap()
     image = fit_image(xray.pixels, spec.size, spec.fit)
-    small = fit_trimap(trimap, spec.size, spec.fit)
+    if spec.target == VERTEBRAE:
+        values = tuple(range(1, V_IGNORE + 1))
+        small = fit_labels(vertebra_labels(sample), spec.size, spec.fit, values, V_BACKGROUND)
+    else:
+        small = fit_trimap(sample.load_trimap(), spec.size, spec.fit)
     return np.stack([np.round(image * 255.0).astype(np.uint8), small])
 
 
@@ -168,7 +178,10 @@ def augment(
     rng: np.random.Generator,
     aug: Augmentation = Augmentation(),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Augment one fitted image (float32 in [0, 1]) and its trimap together.
+    """Augment one fitted image (float32 in [0, 1]) and its labels together.
+
+    `trimap` may hold any labels (a trimap, or the vertebrae target): they are moved by
+    the same geometry as the image, nearest-neighbour, and flipped with it.
 
     Returns
     -------
@@ -260,7 +273,8 @@ class BatchSource:
     def batch(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch `idx` of this epoch: ``x`` (B, rows, cols, C) float32, ``y`` (B, rows, cols) int32.
 
-        ``y`` holds class indices (trimap value − 1).
+        ``y`` holds class indices (stored label value − 1: trimap value − 1, or the
+        vertebrae target's, :mod:`.targets`).
         """
         order = self.order()
         picks = order[idx * self.batch_size : (idx + 1) * self.batch_size]

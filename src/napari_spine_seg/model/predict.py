@@ -4,6 +4,13 @@ Each image is prepared exactly as in training (:mod:`.preprocess`: fitted to the
 network input and normalised), the network's class probabilities are resized back to
 the original size (bilinear), and the trimap is their argmax there, so that the
 outline is as smooth as the probabilities, not blocky at the network's resolution.
+
+A model with vertebrae (``ModelInfo.outputs``, :mod:`.targets`) gives, besides: the
+bodies found, numbered top to bottom, and, when exactly 17 were found, their 68
+corners fitted from the body probability at the image's own size
+(:func:`~napari_spine_seg.spine.vertebrae.fit_vertebrae`). Its trimap is the column
+(body ∪ space probability ≥ ½) with the border band drawn at the width a trimap
+drawn from landmarks has (:func:`~napari_spine_seg.trimap.trimap_from_mask`).
 """
 
 from __future__ import annotations
@@ -18,8 +25,14 @@ import numpy as np
 from ..atomic import atomic_output, check_writable_folder
 from ..errors import SpineSegError
 from ..outputs import check_output, check_output_names
+from ..spine.vertebrae import fit_vertebrae
+from ..trimap import trimap_from_mask
 from .files import LoadedModel, load_model
-from .preprocess import fit_image, placement, unfit_to_trimap
+from .preprocess import Placement, _resize_float, fit_image, placement, unfit_to_trimap
+from .targets import BACKGROUND_CLASS, BODY_CLASS
+
+#: the landmark files' folder inside a prediction's output folder
+LANDMARKS_FOLDER = "landmarks"
 
 
 @dataclass(frozen=True)
@@ -34,11 +47,24 @@ class Prediction:
         Spine probability in [0, 1].
     name : str or None
         The image's file name when it came from a file.
+    vertebrae : (H, W) int32 or None
+        The vertebral bodies found, numbered 1, 2, … top to bottom (1…17 = T1…L5
+        when 17 were found), 0 elsewhere; None for a model without vertebrae.
+    landmarks : (68, 2) float64 or None
+        The fitted corners, ``(x, y)`` in the image's pixels, the data set's corner
+        order, vertebrae top to bottom; None unless exactly 17 vertebrae were found and
+        fitted (then `vertebra_faults` says why).
+    vertebra_faults : tuple of str
+        Why there are no landmarks (one sentence each); empty when there are, or for a
+        model without vertebrae.
     """
 
     trimap: np.ndarray
     probability: np.ndarray
     name: str | None = None
+    vertebrae: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+    vertebra_faults: tuple[str, ...] = ()
 
 
 def _as_model(model) -> LoadedModel:
@@ -114,8 +140,11 @@ def iter_predictions(
                 probs + _forward(loaded.keras_model, x[:, :, ::-1], batch_size)[:, :, ::-1]
             )
         for (_, place, name), p in zip(batch, probs, strict=True):
-            trimap, spine = unfit_to_trimap(p, place)
-            yield Prediction(trimap, spine, name)
+            if info.has_vertebrae:
+                yield vertebra_prediction(p, place, name)
+            else:
+                trimap, spine = unfit_to_trimap(p, place)
+                yield Prediction(trimap, spine, name)
 
     for image in images:
         try:
@@ -130,6 +159,38 @@ def iter_predictions(
             batch = []
     if batch:
         yield from flush()
+
+
+def vertebra_prediction(probs: np.ndarray, place: Placement, name: str | None = None) -> Prediction:
+    """The prediction of a vertebrae model for one image, from its network output.
+
+    Parameters
+    ----------
+    probs : (rows, cols, 3) float array
+        Body, space and background probabilities at the network's size.
+    place : Placement
+        Where the image lies in the network input.
+    name : str, optional
+
+    Returns
+    -------
+    Prediction
+        With `vertebrae`, and `landmarks` or `vertebra_faults`.
+    """
+    top, left, ph, pw = place.box
+    crop = np.asarray(probs, dtype=np.float32)[top : top + ph, left : left + pw]
+    h, w = place.shape
+    spine = 1.0 - _resize_float(crop[..., BACKGROUND_CLASS], h, w)
+    trimap = trimap_from_mask(spine >= 0.5)
+    fit = fit_vertebrae(_resize_float(crop[..., BODY_CLASS], h, w))
+    return Prediction(
+        trimap,
+        np.clip(spine, 0.0, 1.0),
+        name,
+        vertebrae=fit.instances.astype(np.int32, copy=False),
+        landmarks=fit.landmarks,
+        vertebra_faults=tuple(fit.faults),
+    )
 
 
 def _prepared(image) -> tuple[np.ndarray, str | None]:
@@ -212,6 +273,11 @@ def output_name(image_name: str) -> str:
     return trimap_name(image_name)
 
 
+def landmarks_name(image_name: str) -> str:
+    """The landmark file of an image, in the data set's own naming: ``<image name>.mat``."""
+    return f"{image_name}.mat"
+
+
 def probability_name(image_name: str) -> str:
     """The probability map's file name of an image: ``<stem>.probability.tif``."""
     stem = output_name(image_name)[: -len(".png")]
@@ -227,8 +293,13 @@ def predict_files(
     tta: bool = False,
     probability: bool = False,
     progress: Callable[[Iterable, int], Iterable] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Predict every image of `inputs` and write one trimap PNG each into `out`.
+
+    A model with vertebrae also writes ``out/landmarks/<image name>.mat`` (``p2``, the
+    data set's format) for each image where 17 vertebrae were found, and reports each
+    image where they were not.
 
     Parameters
     ----------
@@ -243,6 +314,9 @@ def predict_files(
         Also write the spine probability as a float32 TIFF ``<stem>.probability.tif``.
     progress : callable, optional
         ``progress(iterable, total)`` wrapping the iteration over images.
+    report : callable, optional
+        Called with one line for each image that got no landmarks (a model with
+        vertebrae only): its name and why. Default: a warning.
 
     Returns
     -------
@@ -272,6 +346,8 @@ def predict_files(
         for pred in stream:
             _write_prediction(pred, out, probability)
             written.append(out / output_name(pred.name))
+            if loaded.info.has_vertebrae:
+                _write_landmarks(pred, out, report)
     except SpineSegError as exc:
         raise _partial_failure(exc, files, written, out) from exc
     return written
@@ -286,6 +362,25 @@ def _write_prediction(pred: Prediction, out: Path, probability: bool) -> None:
 
         with atomic_output(out / probability_name(pred.name)) as tmp:
             tifffile.imwrite(tmp, pred.probability.astype(np.float32))
+
+
+def _write_landmarks(pred: Prediction, out: Path, report: Callable[[str], None] | None) -> None:
+    """Write the landmark file of `pred`, or report why there is none."""
+    from ..data.aasce import write_landmarks_mat
+
+    if pred.landmarks is not None:
+        folder = out / LANDMARKS_FOLDER
+        if not folder.is_dir():
+            check_writable_folder(folder)
+        write_landmarks_mat(folder / landmarks_name(pred.name), pred.landmarks)
+        return
+    line = f"{pred.name}: no landmarks written: {'; '.join(pred.vertebra_faults)}"
+    if report is None:
+        import warnings
+
+        warnings.warn(line, stacklevel=3)
+    else:
+        report(line)
 
 
 def _partial_failure(

@@ -132,22 +132,41 @@ def fit_trimap(trimap: np.ndarray, size: tuple[int, int], fit: str = "resize") -
     -------
     (rows, cols) uint8 trimap (values 1, 2, 3)
     """
-    trimap = np.asarray(trimap)
-    place = placement(trimap.shape, size, fit)
+    return fit_labels(trimap, size, fit, (SPINE, BACKGROUND, BORDER), BACKGROUND)
+
+
+def fit_labels(
+    labels: np.ndarray,
+    size: tuple[int, int],
+    fit: str,
+    values: tuple[int, ...],
+    pad: int,
+) -> np.ndarray:
+    """Shrink a label image (`values`) to the network input by area-weighted majority.
+
+    As :func:`fit_trimap`, for any labels; letterbox padding gets the value `pad`.
+    Ties go to the earlier value in `values`.
+
+    Returns
+    -------
+    (rows, cols) uint8
+    """
+    labels = np.asarray(labels)
+    place = placement(labels.shape, size, fit)
     top, left, ph, pw = place.box
-    if trimap.shape == (ph, pw):
-        small = trimap.astype(np.uint8)
+    if labels.shape == (ph, pw):
+        small = labels.astype(np.uint8)
     else:
         votes = np.stack(
             [
-                _resize_float((trimap == value).astype(np.float32), ph, pw, Image.BOX)
-                for value in (1, 2, 3)
+                _resize_float((labels == value).astype(np.float32), ph, pw, Image.BOX)
+                for value in values
             ]
         )
-        small = (votes.argmax(axis=0) + 1).astype(np.uint8)
+        small = np.asarray(values, dtype=np.uint8)[votes.argmax(axis=0)]
     if (ph, pw) == tuple(place.size):
         return small
-    out = np.full(place.size, BACKGROUND, dtype=np.uint8)
+    out = np.full(place.size, pad, dtype=np.uint8)
     out[top : top + ph, left : left + pw] = small
     return out
 
