@@ -148,7 +148,8 @@ class ModelInfo:
             ) from None
         if info.outputs not in list(MODEL_OUTPUTS.values()):
             raise SpineSegError(
-                source, f"has unknown outputs {info.outputs!r} (this version knows trimap, vertebrae)"
+                source,
+                f"has unknown outputs {info.outputs!r} (this version knows trimap, vertebrae)",
             )
         return info
 

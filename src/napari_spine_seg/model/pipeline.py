@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from ..atomic import atomic_output
 from .preprocess import fit_image, fit_labels, fit_trimap
-from .targets import TRIMAP, V_BACKGROUND, V_IGNORE, VERTEBRAE, vertebra_labels
+from .targets import LABEL_VOTES, TRIMAP, V_BACKGROUND, V_IGNORE, VERTEBRAE, vertebra_labels
 
 #: bump when what is cached changes, so old cache files are not reused
 CACHE_VERSION = 1
@@ -107,7 +107,8 @@ def decode_sample(sample, spec: InputSpec) -> np.ndarray:
     image = fit_image(xray.pixels, spec.size, spec.fit)
     if spec.target == VERTEBRAE:
         values = tuple(range(1, V_IGNORE + 1))
-        small = fit_labels(vertebra_labels(sample), spec.size, spec.fit, values, V_BACKGROUND)
+        labels = vertebra_labels(sample)
+        small = fit_labels(labels, spec.size, spec.fit, values, V_BACKGROUND, LABEL_VOTES)
     else:
         small = fit_trimap(sample.load_trimap(), spec.size, spec.fit)
     return np.stack([np.round(image * 255.0).astype(np.uint8), small])

@@ -141,11 +141,14 @@ def fit_labels(
     fit: str,
     values: tuple[int, ...],
     pad: int,
+    weights: tuple[float, ...] | None = None,
 ) -> np.ndarray:
     """Shrink a label image (`values`) to the network input by area-weighted majority.
 
     As :func:`fit_trimap`, for any labels; letterbox padding gets the value `pad`.
-    Ties go to the earlier value in `values`.
+    Ties go to the earlier value in `values`. `weights` (one per value) scale each
+    value's votes, so that a thin structure (the space between two vertebrae) is not
+    outvoted by its wide neighbours and vanishes.
 
     Returns
     -------
@@ -163,6 +166,8 @@ def fit_labels(
                 for value in values
             ]
         )
+        if weights is not None:
+            votes *= np.asarray(weights, dtype=np.float32)[:, None, None]
         small = np.asarray(values, dtype=np.uint8)[votes.argmax(axis=0)]
     if (ph, pw) == tuple(place.size):
         return small

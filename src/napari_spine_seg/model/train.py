@@ -122,7 +122,7 @@ def _train(c: TrainConfig, progress, cancel, callbacks, augment) -> TrainResult:
         mixed_precision = accelerator_present()
     info = training_info(c, start, data, bool(mixed_precision))
     with dtype_policy(bool(mixed_precision)):
-        model, initial_epoch, history = build_or_resume(c, start)
+        model, initial_epoch, history = build_or_resume(c, start, data.target)
         state = FitState(
             info=info,
             best_path=best_path,

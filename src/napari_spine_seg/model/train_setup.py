@@ -18,6 +18,7 @@ from .config import TrainConfig
 from .files import ModelInfo
 from .pipeline import ArrayCache, Augmentation, BatchSource, InputSpec, default_cache_dir
 from .preprocess import NORMALISATION
+from .targets import MODEL_OUTPUTS, VERTEBRA_CLASSES, VERTEBRAE, resolve_target
 from .train_start import Start
 
 TRAIN_SPLITS = ("training", "train", "trainval")
@@ -96,6 +97,7 @@ class TrainData:
     train_source: BatchSource
     val_source: BatchSource | None
     augmented: bool
+    target: str = "trimap"
 
     @property
     def monitor(self) -> str:
@@ -122,7 +124,10 @@ def training_data(
     its own). Emits :class:`~napari_spine_seg.model.events.Preparing` events.
     """
     dataset, train_samples, val_samples = open_samples(c)
-    spec = InputSpec(size=tuple(start.input_size), channels=start.channels, fit=start.fit)
+    target = start.target or resolve_target(c.outputs, [*train_samples, *val_samples])
+    spec = InputSpec(
+        size=tuple(start.input_size), channels=start.channels, fit=start.fit, target=target
+    )
     cache = ArrayCache(default_cache_dir() if c.cache == "auto" else c.cache)
     augmentation = (augment or Augmentation()) if c.augment else None
     train_source = BatchSource(
@@ -147,7 +152,13 @@ def training_data(
     if val_source is not None:
         val_source.prepare(lambda d, t: _prepared(d, t, len(train_samples)))
     return TrainData(
-        dataset, train_samples, val_samples, train_source, val_source, augmentation is not None
+        dataset,
+        train_samples,
+        val_samples,
+        train_source,
+        val_source,
+        augmentation is not None,
+        target,
     )
 
 
@@ -168,6 +179,9 @@ def training_info(c: TrainConfig, start: Start, data: TrainData, mixed_precision
         "monitor": data.monitor,
     }
     samples = data.train_samples + data.val_samples
+    extra = {}
+    if data.target == VERTEBRAE:
+        extra = {"classes": [dict(k) for k in VERTEBRA_CLASSES]}
     return ModelInfo(
         preset=start.preset,
         options=dict(start.options),
@@ -183,4 +197,6 @@ def training_info(c: TrainConfig, start: Start, data: TrainData, mixed_precision
             "fingerprint": fingerprint(samples),
         },
         training=settings,
+        outputs=list(MODEL_OUTPUTS[data.target]),
+        **extra,
     )

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import SpineSegError
 from .config import TrainConfig
 from .files import ModelInfo, load_model, read_metadata
+from .targets import TRIMAP, VERTEBRAE
 
 
 @dataclass
@@ -30,6 +31,9 @@ class Start:
         The metadata of `resume` or `init_from`.
     preset, fit, input_size, channels, options
         The architecture: the file's when there is one, else the config's.
+    target : {"trimap", "vertebrae"} or None
+        What the file's model learned (it keeps learning that); None for a new model
+        (the config's ``outputs`` and the samples decide).
     """
 
     preset: str
@@ -40,6 +44,7 @@ class Start:
     resume: Path | None = None
     init_from: Path | None = None
     info: ModelInfo | None = None
+    target: str | None = None
 
 
 def read_start(c: TrainConfig) -> Start:
@@ -61,6 +66,7 @@ def read_start(c: TrainConfig) -> Start:
         resume,
         init_from,
         info,
+        VERTEBRAE if info.has_vertebrae else TRIMAP,
     )
 
 
@@ -97,10 +103,11 @@ def accelerator_present() -> bool:
     return False
 
 
-def build_or_resume(c: TrainConfig, start: Start):
+def build_or_resume(c: TrainConfig, start: Start, target: str = TRIMAP):
     """The compiled Keras model to train, the epoch it has reached and its history.
 
     Call inside :func:`dtype_policy`: a built model takes the policy in force.
+    `target` ("trimap" or "vertebrae") chooses the loss and metrics of a new model.
 
     Returns
     -------
@@ -130,8 +137,8 @@ def build_or_resume(c: TrainConfig, start: Start):
     if getattr(model, "optimizer", None) is None:
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=c.learning_rate),
-            loss=make_loss(c.loss),
-            metrics=make_metrics(),
+            loss=make_loss(c.loss, target),
+            metrics=make_metrics(target),
         )
     return model, initial_epoch, history
 

@@ -1,0 +1,174 @@
+"""The vertebrae output measured: corners, vertebra counts, Cobb angles and trimaps.
+
+Trains a model with the default settings on phantoms (``write_phantom_set``) for a time
+budget (or takes ``--model``), predicts a test split drawn by the second generator
+(``other_generator.py``, never trained on), and reports in one JSON:
+
+* ``found_17``: the fraction of images where exactly 17 vertebrae were found;
+* ``corner_error``: mean distance between predicted and true corners, in pixels and in
+  % of the image height, over those images; both for the fit at the image's own size
+  (what ``predict`` does) and for a fit at the network's size scaled to the image;
+* ``cobb_landmarks`` and ``cobb_trimaps``: Cobb MAE and SMAPE from the predicted
+  landmarks and, in the same run, from the predicted trimaps (the centre-line method);
+* ``trimap``: mean spine Dice and 3-class pixel accuracy against trimaps drawn from the
+  true landmarks;
+* training and prediction seconds.
+
+Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
+[--model FILE] [--train 40] [--test 16] [--work DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import other_generator
+from napari_spine_seg.data.aasce import read_angles_csv
+from napari_spine_seg.data.dataset import open_dataset
+from napari_spine_seg.data.phantom import write_phantom_set
+from napari_spine_seg.model.files import load_model
+from napari_spine_seg.model.predict import iter_predictions
+from napari_spine_seg.model.preprocess import fit_image, placement
+from napari_spine_seg.spine.cobb import cobb_angles
+from napari_spine_seg.spine.cobb_eval import angle_scores, cobb_errors
+from napari_spine_seg.spine.metrics import pixel_accuracy, spine_dice
+from napari_spine_seg.spine.vertebrae import corner_error, fit_vertebrae
+from napari_spine_seg.trimap import trimap_from_landmarks
+
+
+def train_model(work: Path, minutes: float, outputs: str, n_train: int, seed: int) -> dict:
+    """Train on fresh phantoms for `minutes`; return the model path and the seconds."""
+    from napari_spine_seg.model.train import train
+
+    root = write_phantom_set(work / "phantoms", n_train=n_train, n_test=0, seed=seed)
+    start = time.perf_counter()
+    result = train(
+        root,
+        work / f"{outputs}.keras",
+        outputs=outputs,
+        epochs=200,
+        max_minutes=minutes,
+        cache=work / "cache",
+        seed=seed,
+    )
+    return {
+        "model": str(result.model_path),
+        "train_seconds": time.perf_counter() - start,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "stopped": result.stopped,
+    }
+
+
+def _net_fit(loaded, image: np.ndarray):
+    """Landmarks fitted at the network's size, scaled to the image (None if not 17)."""
+    import keras
+
+    from napari_spine_seg.model.targets import BODY_CLASS
+
+    info = loaded.info
+    x = fit_image(image, info.input_size, info.fit)[None, ..., None]
+    probs = keras.ops.convert_to_numpy(loaded.keras_model.predict_on_batch(x))[0]
+    place = placement(image.shape, info.input_size, info.fit)
+    top, left, ph, pw = place.box
+    fit = fit_vertebrae(probs[top : top + ph, left : left + pw, BODY_CLASS])
+    if fit.landmarks is None:
+        return None
+    h, w = image.shape
+    scale = np.array([w / pw, h / ph])
+    return (fit.landmarks + 0.5) * scale - 0.5
+
+
+def evaluate_model(model_path: str, test_root: Path, net_fit: bool = True) -> dict:
+    """Predict the test split and score landmarks, counts, Cobb angles and trimaps."""
+    loaded = load_model(model_path)
+    test = open_dataset(test_root).split("test")
+    reference = read_angles_csv(test_root / "labels" / "test")
+    images = [s.load_image().pixels for s in test]
+    start = time.perf_counter()
+    preds = list(iter_predictions(loaded, images))
+    predict_seconds = time.perf_counter() - start
+    rows, lm_angles, lm_ref, trimaps = [], [], [], {}
+    for sample, image, pred in zip(test, images, preds, strict=True):
+        truth = sample.load_landmarks()
+        h = image.shape[0]
+        gt_trimap = trimap_from_landmarks(truth, image.shape)
+        row = {
+            "name": sample.name,
+            "dice": spine_dice(gt_trimap, pred.trimap),
+            "accuracy": pixel_accuracy(gt_trimap, pred.trimap),
+            "found": None if pred.vertebrae is None else int(pred.vertebrae.max()),
+            "faults": list(pred.vertebra_faults),
+        }
+        trimaps[sample.name] = pred.trimap
+        if pred.landmarks is not None:
+            err = corner_error(pred.landmarks, truth)
+            row.update(corner_px=err, corner_pct=100.0 * err / h)
+            lm_angles.append(cobb_angles(pred.landmarks, h))
+            lm_ref.append(reference[sample.name])
+        if net_fit and loaded.info.has_vertebrae:
+            net = _net_fit(loaded, image)
+            if net is not None:
+                row["net_corner_pct"] = 100.0 * corner_error(net, truth) / h
+        rows.append(row)
+    cobb_tri = cobb_errors(trimaps, reference)
+
+    def mean(key):
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        return float(np.mean(vals)) if vals else None
+
+    found = [r for r in rows if r.get("corner_px") is not None]
+    return {
+        "n_images": len(rows),
+        "found_17": len(found) / len(rows) if loaded.info.has_vertebrae else None,
+        "corner_error_px": mean("corner_px"),
+        "corner_error_pct_height": mean("corner_pct"),
+        "corner_error_pct_height_net_fit": mean("net_corner_pct"),
+        "cobb_landmarks": angle_scores(lm_ref, lm_angles) if lm_angles else None,
+        "cobb_trimaps": {k: cobb_tri[k] for k in ("n_images", "mae", "smape")},
+        "trimap": {"dice": mean("dice"), "accuracy": mean("accuracy")},
+        "predict_seconds_per_image": predict_seconds / len(rows),
+        "images": rows,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", help="output JSON file")
+    parser.add_argument("--minutes", type=float, default=10.0, help="training time budget")
+    parser.add_argument("--outputs", default="vertebrae", choices=("vertebrae", "trimap"))
+    parser.add_argument("--model", help="score this model instead of training one")
+    parser.add_argument("--train", type=int, default=40)
+    parser.add_argument("--test", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", help="folder for the data sets and model (default: temporary)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        test_root = work / "other"
+        if not (test_root / "labels" / "test" / "angles.csv").exists():
+            other_generator.write_other_set(test_root, n_train=0, n_test=args.test, seed=7)
+        report = {"outputs": args.outputs, "minutes": args.minutes}
+        if args.model:
+            report["model"] = args.model
+        else:
+            report.update(train_model(work, args.minutes, args.outputs, args.train, args.seed))
+        report.update(evaluate_model(report["model"], test_root))
+    Path(args.json).write_text(json.dumps(report, indent=1))
+    summary = {k: v for k, v in report.items() if k != "images"}
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
