@@ -25,7 +25,7 @@ import numpy as np
 from ..atomic import atomic_output, check_writable_folder
 from ..errors import SpineSegError
 from ..outputs import check_output, check_output_names
-from ..spine.vertebrae import fit_vertebrae
+from ..spine.vertebrae import fit_vertebrae, spine_column
 from ..trimap import trimap_from_mask
 from .files import LoadedModel, load_model
 from .preprocess import Placement, _resize_float, fit_image, placement, unfit_to_trimap
@@ -181,8 +181,9 @@ def vertebra_prediction(probs: np.ndarray, place: Placement, name: str | None = 
     crop = np.asarray(probs, dtype=np.float32)[top : top + ph, left : left + pw]
     h, w = place.shape
     spine = 1.0 - _resize_float(crop[..., BACKGROUND_CLASS], h, w)
-    trimap = trimap_from_mask(spine >= 0.5)
-    fit = fit_vertebrae(_resize_float(crop[..., BODY_CLASS], h, w))
+    column = spine >= 0.5
+    trimap = trimap_from_mask(column)
+    fit = fit_vertebrae(_resize_float(crop[..., BODY_CLASS], h, w), column=spine_column(column))
     return Prediction(
         trimap,
         np.clip(spine, 0.0, 1.0),
