@@ -15,7 +15,7 @@ budget (or takes ``--model``), predicts a test split drawn by the second generat
 * training and prediction seconds.
 
 Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
-[--model FILE] [--train 40] [--test 16] [--work DIR]``.
+[--model FILE] [--train 40] [--test 16] [--patience N] [--work DIR]``.
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ from napari_spine_seg.model.preprocess import fit_image, placement
 from napari_spine_seg.spine.cobb import cobb_angles
 from napari_spine_seg.spine.cobb_eval import angle_scores, cobb_errors
 from napari_spine_seg.spine.metrics import pixel_accuracy, spine_dice
-from napari_spine_seg.spine.vertebrae import corner_error, fit_vertebrae
+from napari_spine_seg.spine.vertebrae import corner_error, fit_vertebrae, spine_column
 from napari_spine_seg.trimap import trimap_from_landmarks
 
 
-def train_model(work: Path, minutes: float, outputs: str, n_train: int, seed: int) -> dict:
+def train_model(
+    work: Path, minutes: float, outputs: str, n_train: int, seed: int, patience: int | None
+) -> dict:
     """Train on fresh phantoms for `minutes`; return the model path and the seconds."""
     from napari_spine_seg.model.train import train
 
@@ -59,6 +61,7 @@ def train_model(work: Path, minutes: float, outputs: str, n_train: int, seed: in
         max_minutes=minutes,
         cache=work / "cache",
         seed=seed,
+        **({} if patience is None else {"patience": patience}),
     )
     return {
         "model": str(result.model_path),
@@ -73,14 +76,16 @@ def _net_fit(loaded, image: np.ndarray):
     """Landmarks fitted at the network's size, scaled to the image (None if not 17)."""
     import keras
 
-    from napari_spine_seg.model.targets import BODY_CLASS
+    from napari_spine_seg.model.targets import BACKGROUND_CLASS, BODY_CLASS
 
     info = loaded.info
     x = fit_image(image, info.input_size, info.fit)[None, ..., None]
     probs = keras.ops.convert_to_numpy(loaded.keras_model.predict_on_batch(x))[0]
     place = placement(image.shape, info.input_size, info.fit)
     top, left, ph, pw = place.box
-    fit = fit_vertebrae(probs[top : top + ph, left : left + pw, BODY_CLASS])
+    crop = probs[top : top + ph, left : left + pw]
+    column = spine_column(crop[..., BACKGROUND_CLASS] <= 0.5)
+    fit = fit_vertebrae(crop[..., BODY_CLASS], column=column)
     if fit.landmarks is None:
         return None
     h, w = image.shape
@@ -150,6 +155,7 @@ def main(argv=None) -> int:
     parser.add_argument("--train", type=int, default=40)
     parser.add_argument("--test", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patience", type=int, help="early stopping (default: the default)")
     parser.add_argument("--work", help="folder for the data sets and model (default: temporary)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,7 +168,9 @@ def main(argv=None) -> int:
         if args.model:
             report["model"] = args.model
         else:
-            report.update(train_model(work, args.minutes, args.outputs, args.train, args.seed))
+            report.update(
+                train_model(work, args.minutes, args.outputs, args.train, args.seed, args.patience)
+            )
         report.update(evaluate_model(report["model"], test_root))
     Path(args.json).write_text(json.dumps(report, indent=1))
     summary = {k: v for k, v in report.items() if k != "images"}

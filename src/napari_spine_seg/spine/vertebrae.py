@@ -288,6 +288,9 @@ def _fit_in_box(prob: np.ndarray, instance: np.ndarray, threshold: float) -> np.
     # as binary_dilation with `reach_px` iterations of the cross (taxicab distance), faster
     near = ndimage.distance_transform_cdt(~instance, metric="taxicab") <= reach_px
     local = np.where(near, prob, 0.0)
+    # a hole inside the body (a pedicle or a spinous process the network doubts) would
+    # stop a ray from the middle long before the body's edge
+    local[ndimage.binary_fill_holes(instance) & ~instance] = 1.0
     lines = {}
     for name, across, out, half_across, reach in (
         ("top", u, -v, half_u, 2.0 * half_v),
