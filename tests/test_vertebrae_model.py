@@ -42,11 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import other_generator
 
-#: the small model of these tests: input, architecture, training time
+#: the small model of these tests: input, architecture, epochs (a fixed number, not a
+#: time budget, so that a slower machine trains the same model: about 40 s of CPU)
 SIZE = (384, 144)
 OPTIONS = {"depth": 3, "filters": 8}
 N_TRAIN = 24
-TRAIN_MINUTES = 1.0
+EPOCHS = 25
 N_OTHER = 6
 
 
@@ -132,10 +133,10 @@ def trained(tmp_path_factory):
         tmp / "v.keras",
         size=SIZE,
         options=OPTIONS,
-        epochs=500,
-        max_minutes=TRAIN_MINUTES,
+        epochs=EPOCHS,
+        batch_size=4,
+        learning_rate=2e-3,
         patience=None,
-        val_fraction=0.15,
         cache=tmp / "cache",
         seed=3,
     )
@@ -150,8 +151,8 @@ def test_the_model_records_its_outputs_and_trains_in_time(trained):
     info = read_metadata(result.model_path)
     assert info.outputs == ["trimap", "vertebrae"] and info.has_vertebrae
     assert [c["name"] for c in info.classes] == ["body", "space", "background"]
-    assert result.stopped == "time_budget"
-    assert cpu < 200, f"training took {cpu:.0f} s of CPU"
+    assert result.epochs_run == EPOCHS
+    assert cpu < 100, f"training took {cpu:.0f} s of CPU"
 
 
 @pytest.mark.slow
@@ -180,8 +181,9 @@ def test_predict_writes_the_landmarks_of_the_vertebrae_it_finds(trained, tmp_pat
             found = read_landmarks_mat(path)
             assert found.shape == (68, 2)
             errors.append(100.0 * corner_error(found, truth) / h)
+    # measured 0.23-0.51 % (two seeds); the 10-minute default training: docs/performance.md
     assert np.mean(errors) < 1.0, errors  # mean corner error, % of the image height
-    assert min(dice) > 0.9, dice
+    assert np.mean(dice) > 0.95 and min(dice) > 0.9, dice
 
 
 @pytest.mark.slow

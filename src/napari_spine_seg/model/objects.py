@@ -130,14 +130,21 @@ def _vertebra_objects(_labels) -> dict[str, object]:
         _, _, p_label, valid, _, _ = _parts(y_true, y_pred)
         return -ops.log(ops.clip(p_label, 1e-7, 1.0)) * valid
 
+    def _dice(truth, p):
+        return (2.0 * ops.sum(truth * p) + 1.0) / (ops.sum(truth) + ops.sum(p) + 1.0)
+
     @keras.saving.register_keras_serializable(package=PACKAGE)
     def vertebra_ce_dice_loss(y_true, y_pred):
-        """:func:`vertebra_ce_loss` plus (1 − soft column Dice of the batch)."""
-        _, _, p_label, valid, truth, column_p = _parts(y_true, y_pred)
+        """:func:`vertebra_ce_loss` plus (1 − soft Dice) of the column, and of the bodies and
+        of the spaces where they are known (not on a trimap-only sample's column)."""
+        y, probs, p_label, valid, truth, column_p = _parts(y_true, y_pred)
         ce = -ops.log(ops.clip(p_label, 1e-7, 1.0)) * valid
-        p = column_p * valid
-        dice = (2.0 * ops.sum(truth * p) + 1.0) / (ops.sum(truth) + ops.sum(p) + 1.0)
-        return ce + (1.0 - dice)
+        known = ops.cast(ops.less(y, V_COLUMN_LABEL), "float32")
+        loss = ce + (1.0 - _dice(truth, column_p * valid))
+        for k in (0, 1):  # body, space: the thin spaces are what tells vertebrae apart
+            is_k = ops.cast(ops.equal(y, k), "float32")
+            loss = loss + 0.5 * (1.0 - _dice(is_k, probs[..., k] * known))
+        return loss
 
     @keras.saving.register_keras_serializable(package=PACKAGE)
     class ColumnDice(keras.metrics.Metric):

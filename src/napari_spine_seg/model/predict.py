@@ -9,8 +9,9 @@ A model with vertebrae (``ModelInfo.outputs``, :mod:`.targets`) gives, besides: 
 bodies found, numbered top to bottom, and, when exactly 17 were found, their 68
 corners fitted from the body probability at the image's own size
 (:func:`~napari_spine_seg.spine.vertebrae.fit_vertebrae`). Its trimap is the column
-(body ∪ space probability ≥ ½) with the border band drawn at the width a trimap
-drawn from landmarks has (:func:`~napari_spine_seg.trimap.trimap_from_mask`).
+(body ∪ space probability ≥ ½, without pieces beside it:
+:func:`~napari_spine_seg.spine.vertebrae.spine_column`) with the border band drawn at
+the width a trimap drawn from landmarks has (:func:`~napari_spine_seg.trimap.trimap_from_mask`).
 """
 
 from __future__ import annotations
@@ -181,9 +182,10 @@ def vertebra_prediction(probs: np.ndarray, place: Placement, name: str | None = 
     crop = np.asarray(probs, dtype=np.float32)[top : top + ph, left : left + pw]
     h, w = place.shape
     spine = 1.0 - _resize_float(crop[..., BACKGROUND_CLASS], h, w)
-    column = spine >= 0.5
+    # the column's pieces away from it (a marker letter painted as bone) are not spine
+    column = spine_column(spine >= 0.5)
     trimap = trimap_from_mask(column)
-    fit = fit_vertebrae(_resize_float(crop[..., BODY_CLASS], h, w), column=spine_column(column))
+    fit = fit_vertebrae(_resize_float(crop[..., BODY_CLASS], h, w), column=column)
     return Prediction(
         trimap,
         np.clip(spine, 0.0, 1.0),
