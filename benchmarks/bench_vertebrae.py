@@ -2,7 +2,8 @@
 
 Trains a model with the default settings on phantoms (``write_phantom_set``) for a time
 budget (or takes ``--model``), predicts a test split drawn by the second generator
-(``other_generator.py``, never trained on), and reports in one JSON:
+(``other_generator.py``, never trained on; ``--generator spines``: ``other_spines.py``'s
+seed-2024 split, the Cobb benchmark's), and reports in one JSON:
 
 * ``found_17``: the fraction of images where exactly 17 vertebrae were found;
 * ``corner_error``: mean distance between predicted and true corners, in pixels and in
@@ -15,7 +16,8 @@ budget (or takes ``--model``), predicts a test split drawn by the second generat
 * training and prediction seconds.
 
 Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
-[--model FILE] [--train 40] [--test 16] [--patience N] [--work DIR]``.
+[--model FILE] [--train 40] [--test 16] [--patience N] [--generator other|spines]
+[--work DIR]``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import other_generator
+import other_spines
 from napari_spine_seg.data.aasce import read_angles_csv
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.data.phantom import write_phantom_set
@@ -157,14 +160,23 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patience", type=int, help="early stopping (default: the default)")
     parser.add_argument("--work", help="folder for the data sets and model (default: temporary)")
+    parser.add_argument(
+        "--generator",
+        choices=("other", "spines"),
+        default="other",
+        help="test images: other_generator.py (default) or other_spines.py (seed 2024)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        test_root = work / "other"
+        test_root = work / args.generator
         if not (test_root / "labels" / "test" / "angles.csv").exists():
-            other_generator.write_other_set(test_root, n_train=0, n_test=args.test, seed=7)
-        report = {"outputs": args.outputs, "minutes": args.minutes}
+            if args.generator == "other":
+                other_generator.write_other_set(test_root, n_train=0, n_test=args.test, seed=7)
+            else:
+                other_spines.write_spine_set(test_root, n_test=args.test, seed=2024)
+        report = {"outputs": args.outputs, "minutes": args.minutes, "generator": args.generator}
         if args.model:
             report["model"] = args.model
         else:

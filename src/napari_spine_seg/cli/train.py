@@ -87,6 +87,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=D["fit"],
         help="how images meet the input size (default %(default)s)",
     )
+    p.add_argument(
+        "--outputs",
+        choices=("auto", "trimap", "vertebrae"),
+        default="auto",
+        help="what the network learns: the trimap, or the 17 vertebrae (needs landmarks; "
+        "the trimap is derived); auto: vertebrae when every image has landmarks",
+    )
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument(
         "--cache", metavar="DIR", help="cache folder for decoded images (default: user cache)"
@@ -196,6 +203,7 @@ def config_from_args(args: argparse.Namespace):
         resume=args.resume,
         init_from=args.init_from,
         max_minutes=args.max_minutes,
+        outputs=getattr(args, "outputs", "auto"),
     )
 
 

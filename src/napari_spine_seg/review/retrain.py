@@ -7,6 +7,13 @@ reviewed trimap is the better label. Training then starts from the model's weigh
 optimizer state (``TrainConfig.init_from``) for a few epochs, with a history and a best
 score of its own: the best of these epochs is the fine-tuned model.
 
+A model with vertebrae (``ModelInfo.outputs``) stays one: the corrections are trimaps
+without vertebrae, so on them it learns the column only (body or space, either will
+do, and the border band is ignored: :mod:`napari_spine_seg.model.targets`), while the
+original set's images, which have landmarks, go on teaching it the bodies and spaces.
+Without the original set the fine-tune corrects the column and leaves the split into
+vertebrae to what the model had learnt.
+
 A retraining that runs later or elsewhere (a local job, a slurm job: see
 :mod:`napari_spine_seg.jobs.retraining`) trains on a *retrain set*
 (:func:`freeze_retrain_set`): the review's accepted and corrected trimaps as they are
