@@ -159,7 +159,9 @@ def test_the_model_records_its_outputs_and_trains_in_time(trained):
 def test_predict_writes_the_landmarks_of_the_vertebrae_it_finds(trained, tmp_path, capsys):
     result, _, other = trained
     out = tmp_path / "out"
-    code = main(["predict", str(result.model_path), str(other / "data" / "test"), "--out", str(out)])
+    code = main(
+        ["predict", str(result.model_path), str(other / "data" / "test"), "--out", str(out)]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     test = open_dataset(other).split("test")
