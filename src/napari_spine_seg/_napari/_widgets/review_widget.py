@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FileEdit,
     ProgressBar,
     PushButton,
@@ -44,7 +43,7 @@ from magicgui.widgets import (
 from ...errors import SpineSegError
 from ...review.protect import default_review_folder
 from .._notify import notify_info
-from ._layout import arrange_when_docked
+from ._dock import Dock, bind_keys, button_row, key_handler, qt_timer
 from ._review_load import field_path, load_for_review, review_layers
 from ._review_queue import QueueControls
 from ._state import viewer_state
@@ -68,23 +67,16 @@ ORDER_CHOICES = [("file order", "file"), ("worst first (gaps, then uncertainty)"
 __all__ = ["SHORTCUTS", "ReviewWidget", "default_review_folder"]
 
 
-class ReviewWidget(QueueControls, Container):
-    """Review a dataset's trimaps one image at a time; autosave every edit; export.
-
-    Parameters
-    ----------
-    viewer : napari.viewer.Viewer
-    """
+class ReviewWidget(QueueControls, Dock):
+    """Review a dataset's trimaps one image at a time; autosave every edit; export (a dock
+    of `viewer`)."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
-        self.viewer = viewer
+        super().__init__(viewer)
         self.state = viewer_state(viewer)
         self.session = None
         self._layers: list = []
         self._key: str | None = None
-        self._workers: set = set()
         self._predictions: dict[str, Any] = {}
         # set while the order drop-down is set from the session (not by the person)
         self._quiet = False
@@ -114,12 +106,8 @@ class ReviewWidget(QueueControls, Container):
         self.export_button = PushButton(text="Export reviewed trimaps")
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress", visible=False)
         self.message = status_label(label="")
-        nav = Container(
-            widgets=[self.previous_button, self.next_button], layout="horizontal", labels=False
-        )
-        verdict = Container(
-            widgets=[self.accept_button, self.unreviewed_button], layout="horizontal", labels=False
-        )
+        nav = button_row(self.previous_button, self.next_button)
+        verdict = button_row(self.accept_button, self.unreviewed_button)
         self.extend(
             [
                 self.dataset_edit,
@@ -156,29 +144,16 @@ class ReviewWidget(QueueControls, Container):
         self._show_model(self.state.model)
         self._set_enabled(False)
 
-        from qtpy.QtCore import QTimer
-
         # both die with the widget's Qt object, so nothing fires into a closed viewer
-        self._timer = QTimer(self.native)
-        self._timer.setInterval(AUTOSAVE_MS)
-        self._timer.timeout.connect(self.autosave)
+        self._timer = qt_timer(self, AUTOSAVE_MS, self.autosave)
         self._timer.start()
-        self._stroke_timer = QTimer(self.native)
-        self._stroke_timer.setSingleShot(True)
-        self._stroke_timer.setInterval(0)
-        self._stroke_timer.timeout.connect(self.autosave)
-        for key, (_, method) in SHORTCUTS.items():
-            viewer.bind_key(key, self._shortcut(method), overwrite=True)
+        self._stroke_timer = qt_timer(self, 0, self.autosave, single_shot=True)
+        bind_keys(viewer, SHORTCUTS, self._shortcut)
 
     # -- helpers ------------------------------------------------------------------------
 
     def _shortcut(self, method: str):
-        def handler(_viewer):
-            if self.session is not None:
-                getattr(self, method)()
-
-        handler.__doc__ = f"Review: {method.replace('_', ' ')}"
-        return handler
+        return key_handler(self, method, "Review", ready=lambda: self.session is not None)
 
     def _set_enabled(self, enabled: bool) -> None:
         for w in (
