@@ -85,10 +85,28 @@ class ReviewWidget(QueueControls, Dock):
         # whether the last save failed (the timer's autosave then tells the person once)
         self._save_failed = False
 
+        self.extend([*self._open_controls(), *self._queue_controls(), *self._export_controls()])
+        self._connect()
+        self.state.model_changed.connect(self._show_model)
+        self._show_model(self.state.model)
+        self._set_enabled(False)
+
+        # both die with the widget's Qt object, so nothing fires into a closed viewer
+        self._timer = qt_timer(self, AUTOSAVE_MS, self.autosave)
+        self._timer.start()
+        self._stroke_timer = qt_timer(self, 0, self.autosave, single_shot=True)
+        bind_keys(viewer, SHORTCUTS, self._shortcut)
+
+    def _open_controls(self) -> list:
+        """Data set, review folder, queue order and Open."""
         self.dataset_edit = FileEdit(mode="d", label="dataset")
         self.folder_edit = FileEdit(mode="d", label="review folder")
         self.order = ComboBox(choices=ORDER_CHOICES, value="file", label="order")
         self.open_button = PushButton(text="Open review")
+        return [self.dataset_edit, self.folder_edit, self.order, self.open_button]
+
+    def _queue_controls(self) -> list:
+        """The model, where the image stands in the queue, and the moves along it."""
         self.model_label = status_label(label="model")
         self.position = status_label(label="image")
         # a callable: napari resets a dock's choices whenever the layers change
@@ -100,36 +118,26 @@ class ReviewWidget(QueueControls, Dock):
         self.accept_button = PushButton(text="Accept ✓  [Alt-A]")
         self.unreviewed_button = PushButton(text="Next unreviewed  [Alt-U]")
         self.reset_button = PushButton(text="Discard review of this image")
+        labels = [self.model_label, self.position, self.queue_box, self.why, self.counts]
+        return [
+            *labels,
+            button_row(self.previous_button, self.next_button),
+            button_row(self.accept_button, self.unreviewed_button),
+            self.reset_button,
+        ]
+
+    def _export_controls(self) -> list:
+        """Export folder and options, Export, its progress and the message line."""
         self.export_edit = FileEdit(mode="d", label="export to")
         self.colour_check = CheckBox(text="colour trimaps", value=False)
         self.overlay_check = CheckBox(text="overlays", value=True)
         self.export_button = PushButton(text="Export reviewed trimaps")
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress", visible=False)
         self.message = status_label(label="")
-        nav = button_row(self.previous_button, self.next_button)
-        verdict = button_row(self.accept_button, self.unreviewed_button)
-        self.extend(
-            [
-                self.dataset_edit,
-                self.folder_edit,
-                self.order,
-                self.open_button,
-                self.model_label,
-                self.position,
-                self.queue_box,
-                self.why,
-                self.counts,
-                nav,
-                verdict,
-                self.reset_button,
-                self.export_edit,
-                self.colour_check,
-                self.overlay_check,
-                self.export_button,
-                self.progress,
-                self.message,
-            ]
-        )
+        options = [self.export_edit, self.colour_check, self.overlay_check]
+        return [*options, self.export_button, self.progress, self.message]
+
+    def _connect(self) -> None:
         self.dataset_edit.changed.connect(self._suggest_folder)
         self.open_button.clicked.connect(self.open_review)
         self.order.changed.connect(self._order_chosen)
@@ -140,15 +148,6 @@ class ReviewWidget(QueueControls, Dock):
         self.unreviewed_button.clicked.connect(self.next_unreviewed)
         self.reset_button.clicked.connect(self.reset_image)
         self.export_button.clicked.connect(self.export)
-        self.state.model_changed.connect(self._show_model)
-        self._show_model(self.state.model)
-        self._set_enabled(False)
-
-        # both die with the widget's Qt object, so nothing fires into a closed viewer
-        self._timer = qt_timer(self, AUTOSAVE_MS, self.autosave)
-        self._timer.start()
-        self._stroke_timer = qt_timer(self, 0, self.autosave, single_shot=True)
-        bind_keys(viewer, SHORTCUTS, self._shortcut)
 
     # -- helpers ------------------------------------------------------------------------
 
