@@ -84,12 +84,24 @@ class LandmarkWidget(Dock):
         self.points = self.outlines = self.cobb = self.image_layer = self.trimap = None
         self._loading = False
 
+        self.extend([*self._open_controls(), *self._fault_controls(), *self._export_controls()])
+
+    def _open_controls(self) -> list:
+        """Data set, review folder, Open, and the image shown with the moves between images."""
         self.dataset_edit = FileEdit(mode="d", label="dataset")
         self.folder_edit = FileEdit(mode="d", label="review folder")
         self.open_button = PushButton(text="Open")
         self.image_label = Label(label="image", value="–")
         self.previous_image_button = PushButton(text="◀ image (,)")
         self.next_image_button = PushButton(text="image ▶ (.)")
+        self.open_button.clicked.connect(self._open_clicked)
+        self.previous_image_button.clicked.connect(self.previous_image)
+        self.next_image_button.clicked.connect(self.next_image)
+        image_row = button_row(self.previous_image_button, self.next_image_button)
+        return [self.dataset_edit, self.folder_edit, self.open_button, self.image_label, image_row]
+
+    def _fault_controls(self) -> list:
+        """The image's faults, the moves between them, the fix, why, and the Cobb angles."""
         # choices from the current image's faults, so that napari's reset_choices (on every
         # layer added or removed) gives the same list back rather than an empty one
         self.fault_box = ComboBox(label="fault", choices=self._fault_choices, nullable=True)
@@ -99,33 +111,18 @@ class LandmarkWidget(Dock):
         self.reason = Label(label="", value="")
         self.reason.native.setWordWrap(True)
         self.angles = Label(label="Cobb", value="–")
-        self.export_edit = FileEdit(mode="d", label="export to")
-        self.export_button = PushButton(text="Export corrected set")
-        image_row = button_row(self.previous_image_button, self.next_image_button)
-        fault_row = button_row(self.previous_fault_button, self.next_fault_button, self.fix_button)
-        self.extend(
-            [
-                self.dataset_edit,
-                self.folder_edit,
-                self.open_button,
-                self.image_label,
-                image_row,
-                self.fault_box,
-                fault_row,
-                self.reason,
-                self.angles,
-                self.export_edit,
-                self.export_button,
-            ]
-        )
-        self.open_button.clicked.connect(self._open_clicked)
-        self.previous_image_button.clicked.connect(self.previous_image)
-        self.next_image_button.clicked.connect(self.next_image)
+        self.fault_box.changed.connect(self._fault_chosen)
         self.previous_fault_button.clicked.connect(self.previous_fault)
         self.next_fault_button.clicked.connect(self.next_fault)
         self.fix_button.clicked.connect(self.apply_fix)
-        self.fault_box.changed.connect(self._fault_chosen)
+        moves = button_row(self.previous_fault_button, self.next_fault_button, self.fix_button)
+        return [self.fault_box, moves, self.reason, self.angles]
+
+    def _export_controls(self) -> list:
+        self.export_edit = FileEdit(mode="d", label="export to")
+        self.export_button = PushButton(text="Export corrected set")
         self.export_button.clicked.connect(self._export_clicked)
+        return [self.export_edit, self.export_button]
 
     # -- opening --------------------------------------------------------------------------
 

@@ -86,7 +86,6 @@ class ReviewWidget(QueueControls, Dock):
         self._save_failed = False
 
         self.extend([*self._open_controls(), *self._queue_controls(), *self._export_controls()])
-        self._connect()
         self.state.model_changed.connect(self._show_model)
         self._show_model(self.state.model)
         self._set_enabled(False)
@@ -103,6 +102,9 @@ class ReviewWidget(QueueControls, Dock):
         self.folder_edit = FileEdit(mode="d", label="review folder")
         self.order = ComboBox(choices=ORDER_CHOICES, value="file", label="order")
         self.open_button = PushButton(text="Open review")
+        self.dataset_edit.changed.connect(self._suggest_folder)
+        self.open_button.clicked.connect(self.open_review)
+        self.order.changed.connect(self._order_chosen)
         return [self.dataset_edit, self.folder_edit, self.order, self.open_button]
 
     def _queue_controls(self) -> list:
@@ -118,6 +120,15 @@ class ReviewWidget(QueueControls, Dock):
         self.accept_button = PushButton(text="Accept ✓  [Alt-A]")
         self.unreviewed_button = PushButton(text="Next unreviewed  [Alt-U]")
         self.reset_button = PushButton(text="Discard review of this image")
+        self.queue_box.changed.connect(self._queue_chosen)
+        for button, method in (
+            (self.previous_button, self.previous_image),
+            (self.next_button, self.next_image),
+            (self.accept_button, self.accept_and_next),
+            (self.unreviewed_button, self.next_unreviewed),
+            (self.reset_button, self.reset_image),
+        ):
+            button.clicked.connect(method)
         labels = [self.model_label, self.position, self.queue_box, self.why, self.counts]
         return [
             *labels,
@@ -134,20 +145,9 @@ class ReviewWidget(QueueControls, Dock):
         self.export_button = PushButton(text="Export reviewed trimaps")
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress", visible=False)
         self.message = status_label(label="")
+        self.export_button.clicked.connect(self.export)
         options = [self.export_edit, self.colour_check, self.overlay_check]
         return [*options, self.export_button, self.progress, self.message]
-
-    def _connect(self) -> None:
-        self.dataset_edit.changed.connect(self._suggest_folder)
-        self.open_button.clicked.connect(self.open_review)
-        self.order.changed.connect(self._order_chosen)
-        self.queue_box.changed.connect(self._queue_chosen)
-        self.previous_button.clicked.connect(self.previous_image)
-        self.next_button.clicked.connect(self.next_image)
-        self.accept_button.clicked.connect(self.accept_and_next)
-        self.unreviewed_button.clicked.connect(self.next_unreviewed)
-        self.reset_button.clicked.connect(self.reset_image)
-        self.export_button.clicked.connect(self.export)
 
     # -- helpers ------------------------------------------------------------------------
 
