@@ -266,6 +266,15 @@ def _read_xray(path: Path) -> list[tuple]:
     return layers + _companion_layers(path, path.stem, xray.spacing, meta)
 
 
+def _read_or_say(read, path: Path, what: str):
+    """``read(path)``, or None after saying that the image opens without its `what`."""
+    try:
+        return read(path)
+    except SpineSegError as exc:
+        notify_error(f"{exc} (the image opens without its {what})")
+        return None
+
+
 def _landmarks_file(path: Path) -> Path | None:
     """The landmark file of an image of an AASCE split, when there is one."""
     from ..data.aasce import find_aasce_root, label_path
@@ -282,10 +291,8 @@ def _landmark_layers(mat: Path, name: str, shape, scale, meta: dict) -> list[tup
     from ..data.aasce import read_landmarks_mat
     from ..trimap import trimap_from_landmarks
 
-    try:
-        landmarks = read_landmarks_mat(mat)
-    except SpineSegError as exc:
-        notify_error(f"{exc} (the image opens without its landmarks)")
+    landmarks = _read_or_say(read_landmarks_mat, mat, "landmarks")
+    if landmarks is None:
         return []
     lm_meta = {**meta, "landmarks_path": str(mat)}
     trimap = trimap_from_landmarks(landmarks, shape)
@@ -308,10 +315,8 @@ def _companion_layers(path: Path, name: str, scale, meta: dict) -> list[tuple]:
     trimap_file = _companion_trimap(path)
     if trimap_file is None:
         return []
-    try:
-        trimap = read_mask(trimap_file)
-    except SpineSegError as exc:
-        notify_error(f"{exc} (the image opens without its trimap)")
+    trimap = _read_or_say(read_mask, trimap_file, "trimap")
+    if trimap is None:
         return []
     trimap_meta = {**meta, "trimap_path": str(trimap_file)}
     return [trimap_layer(trimap, name=f"{name} trimap", scale=scale, metadata=trimap_meta)]
