@@ -223,8 +223,17 @@ def test_retrain_runs_as_a_local_job_through_the_training_job_path(aasce, tmp_pa
         status = job.wait(poll_s=1.0, timeout_s=300)
     check_retrained(status, out)
     script = (job.folder / "job.sbatch").read_text()
-    assert " retrain " in script and "retrain-set.json" in script
-    assert (job.folder / "retrain-set" / "retrain-set.json").exists()
+    assert "# spine-seg retrain," in script and "napari_spine_seg.jobs.run" in script
+    # the job's config, as the entry point read it: the retrain set kept in the job folder
+    from napari_spine_seg.jobs.spec import read_spec
+    from napari_spine_seg.review.retrain import RetrainConfig
+
+    spec = read_spec(job.folder)
+    assert spec.kind == "retrain" and spec == job.record.spec
+    config = RetrainConfig.from_dict(spec.config)
+    assert config.retrain_set == job.folder / "retrain-set" / "retrain-set.json"
+    assert config.retrain_set.exists() and config.model == model and config.out == out
+    assert config.batch_size == 4 and config.base and config.epochs == 1
 
 
 def test_spine_seg_retrain_with_a_bad_retrain_set_is_one_line(tmp_path, capsys):
