@@ -16,6 +16,9 @@ from pathlib import Path
 from magicgui.widgets import ComboBox, Container, LineEdit, PushButton, SpinBox
 
 from ...errors import SpineSegError
+from ...jobs import SlurmOptions, list_jobs, reattach, submit_training
+from ...jobs.retraining import submit_retraining
+from ...jobs.status import COMPLETED
 from ._workers import start_worker, status_label
 
 #: seconds between looks at a slurm job
@@ -43,8 +46,6 @@ def read_history_csv(path: Path) -> list[dict]:
 def job_choices(_widget=None) -> list[tuple[str, str]]:
     """The jobs index as ``(label, job id)`` choices, newest first (napari may have been
     closed since they were sent: the index is on disk)."""
-    from ...jobs import list_jobs
-
     try:
         jobs = list_jobs()
     except Exception:  # listing is best effort: a damaged index must not stop the widget opening
@@ -125,8 +126,6 @@ class SlurmTraining:
 
     def _run_slurm(self, config) -> None:
         """Submit the training's config to slurm and follow the job until it ends."""
-        from ....jobs import submit_training
-
         if self.running:
             self._fail(SpineSegError(None, "a training job is running already; stop it first"))
             return
@@ -142,8 +141,6 @@ class SlurmTraining:
         """Reattach to the chosen job of the jobs index (one sent before napari was closed,
         say): follow its state and epochs, Stop cancels it, and its model is loaded when it
         completes."""
-        from ....jobs import reattach
-
         job_id = self.jobs.value
         if job_id is None:
             self._fail(SpineSegError(None, "choose a job to follow (Refresh lists them)"))
@@ -188,8 +185,6 @@ class SlurmTraining:
             )
 
     def _on_slurm_done(self, status) -> None:
-        from ....jobs.status import COMPLETED
-
         if status.state != COMPLETED:
             why = status.error_line or f"the slurm job ended {status.state.lower()}"
             self._say(f"slurm job {status.job_id}: {why}")
@@ -203,7 +198,6 @@ class SlurmTraining:
 
     def _retrain_on_slurm(self, snapshot, source: Path, out: Path, epochs: int, options) -> None:
         """Submit the retraining to slurm (the same job path as training) and follow it."""
-        from ....jobs.retraining import submit_retraining
 
         def submit():
             try:  # the job folder keeps its own copy of the review: the snapshot can go
@@ -218,8 +212,6 @@ class SlurmTraining:
 
     def _slurm_options(self):
         """The slurm options of the form, or None after saying in one line what is wrong."""
-        from ....jobs import SlurmOptions
-
         try:  # a bad partition name or too short a time limit: one line, nothing sent
             return SlurmOptions(
                 partition=self.partition.value.strip() or None, time_min=int(self.time_min.value)
