@@ -252,12 +252,12 @@ def test_a_run_again_continues_from_its_own_most_trained_checkpoint(tmp_path, ca
     assert pick_checkpoint([tmp_path / "models" / "m.broken.keras", last, best]) == (best, 2)
     again = continued(spec, config)
     assert again.resume == best and again.epochs == 3
-    assert f"continuing from {best} (2 epochs done)" in capsys.readouterr().out
+    assert f"continuing from {best} (2 epochs done)" in capsys.readouterr().err
     _checkpoint(last, 3)
     assert continued(spec, config) is None  # every epoch asked for has run
     spec.write()
     assert run_main([str(spec.folder)]) == 0
-    assert "has trained all 3 epochs; nothing left to do" in capsys.readouterr().out
+    assert "has trained all 3 epochs; nothing left to do" in capsys.readouterr().err
 
 
 def _images(tmp_path, n=5):

@@ -117,9 +117,15 @@ def continued(spec: JobSpec, config):
         return config
     path, done = picked
     if done >= config.epochs:
-        print(f"spine-seg job: {path} has trained all {done} epochs; nothing left to do")
+        print(
+            f"spine-seg job: {path} has trained all {done} epochs; nothing left to do",
+            file=sys.stderr,
+            flush=True,
+        )
         return None
-    print(f"spine-seg job: continuing from {path} ({done} epochs done)", flush=True)
+    print(
+        f"spine-seg job: continuing from {path} ({done} epochs done)", file=sys.stderr, flush=True
+    )
     return replace(config, resume=path)
 
 
