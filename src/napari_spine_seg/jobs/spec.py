@@ -110,11 +110,6 @@ class JobSpec:
         object.__setattr__(self, "tasks", tuple(dict(t) for t in self.tasks))
 
     @property
-    def command(self) -> str:
-        """The ``spine-seg`` command this job does (its kind), for listings."""
-        return self.kind
-
-    @property
     def n_tasks(self) -> int:
         """1 for a single job, else the number of array tasks."""
         return max(1, len(self.tasks))
