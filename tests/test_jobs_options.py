@@ -23,7 +23,13 @@ from napari_spine_seg.jobs.options import SlurmOptions, check_line, parse_sbatch
 from napari_spine_seg.jobs.run import STARTED_NAME, continued
 from napari_spine_seg.jobs.run import main as run_main
 from napari_spine_seg.jobs.script import render_script
-from napari_spine_seg.jobs.spec import JobSpec, pick_checkpoint, prediction_spec, training_spec
+from napari_spine_seg.jobs.spec import (
+    JobSpec,
+    pick_checkpoint,
+    prediction_spec,
+    read_spec,
+    training_spec,
+)
 from napari_spine_seg.jobs.status import (
     CANCELLED,
     COMPLETED,
@@ -362,6 +368,7 @@ def test_registry_round_trip(tmp_path, monkeypatch):
     registry.save(record)
     assert registry.load("42") == record
     assert registry.load(spec.folder) == record  # from the job folder's job.json
+    assert read_spec(spec.folder / "job.json") == spec  # what the entry point reads, too
     assert [r.job_id for r in registry.all_records()] == ["42"]
     assert registry.remember_state(record, "COMPLETED").last_state == "COMPLETED"
     assert registry.load("42").last_state == "COMPLETED"

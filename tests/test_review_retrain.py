@@ -245,3 +245,21 @@ def test_spine_seg_retrain_with_a_bad_retrain_set_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.endswith("retrain-set.json: is not a napari-spine-seg retrain set")
     assert "\n" not in err and "Traceback" not in err
+
+
+def test_a_retrain_config_is_checked_once_and_round_trips(tmp_path):
+    from napari_spine_seg.review.retrain import RetrainConfig
+
+    kept = tmp_path / "retrain-set.json"
+    kept.write_text("{}")
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"a model file")
+    config = RetrainConfig(kept, model, tmp_path / "m2.keras", epochs=3, batch_size=2, base=False)
+    assert RetrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(SpineSegError) as info:
+        RetrainConfig(kept, model, model)
+    assert str(info.value) == f"{model}: is the model being fine-tuned; choose another file name"
+    with pytest.raises(SpineSegError, match="epochs and batch size must be positive"):
+        RetrainConfig(kept, model, tmp_path / "m2.keras", epochs=0)
+    with pytest.raises(SpineSegError, match="unknown retraining setting"):
+        RetrainConfig.from_dict({**config.to_dict(), "lr": 1})
