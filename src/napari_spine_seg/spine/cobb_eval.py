@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ..errors import SpineSegError
+from .centreline import cobb_from_trimap
 from .cobb import ANGLE_NAMES, smape
 
 
@@ -99,6 +100,30 @@ def _trimap(
     return np.asarray(value), name
 
 
+def _measure(name: str, trimap, source, reference, outline: str) -> dict:
+    """One image's entry of :func:`cobb_errors`; a trimap that cannot be measured counts as
+    0° and its entry holds the ``problem``."""
+    reference = np.asarray(reference, dtype=np.float64).reshape(3)
+    problem = None
+    try:
+        result = cobb_from_trimap(trimap, outline=outline, source=source)
+    except SpineSegError as exc:
+        problem = exc.problem
+        measured, warnings, doubtful = np.zeros(3), [exc.problem], False
+    else:
+        measured, warnings = result.angles, list(result.warnings)
+        doubtful = result.order_doubtful
+    return {
+        "name": name,
+        "angles": [float(a) for a in measured],
+        "reference": [float(a) for a in reference],
+        "abs_error": [float(abs(a - b)) for a, b in zip(measured, reference, strict=True)],
+        "warnings": warnings,
+        "order_doubtful": doubtful,
+        "problem": problem,
+    }
+
+
 def cobb_errors(
     pred_trimaps: Mapping[str, np.ndarray | str | os.PathLike],
     angles: Mapping[str, np.ndarray],
@@ -161,34 +186,17 @@ def cobb_errors(
     >>> r["n_images"], r["mae"], r["smape"], r["failed"]
     (1, 0.0, 0.0, [])
     """
-    from .centreline import cobb_from_trimap
-
-    images, failed, gt_rows, pred_rows = [], [], [], []
+    images, failed = [], []
     for name, value in pred_trimaps.items():
-        if name not in angles:
-            continue
-        reference = np.asarray(angles[name], dtype=np.float64).reshape(3)
-        trimap, source = _trimap(value, name, read)
-        try:
-            result = cobb_from_trimap(trimap, outline=outline, source=source)
-        except SpineSegError as exc:
-            failed.append({"name": name, "problem": exc.problem})
-            measured, warnings, doubtful = np.zeros(3), [exc.problem], False
-        else:
-            measured, warnings = result.angles, list(result.warnings)
-            doubtful = result.order_doubtful
-        gt_rows.append(reference)
-        pred_rows.append(measured)
-        images.append(
-            {
-                "name": name,
-                "angles": [float(a) for a in measured],
-                "reference": [float(a) for a in reference],
-                "abs_error": [float(abs(a - b)) for a, b in zip(measured, reference, strict=True)],
-                "warnings": warnings,
-                "order_doubtful": doubtful,
-            }
-        )
+        if name in angles:
+            trimap, source = _trimap(value, name, read)
+            image = _measure(name, trimap, source, angles[name], outline)
+            problem = image.pop("problem")
+            if problem is not None:
+                failed.append({"name": name, "problem": problem})
+            images.append(image)
+    gt_rows = [im["reference"] for im in images]
+    pred_rows = [im["angles"] for im in images]
     gt_arr, pred_arr = np.array(gt_rows).reshape(-1, 3), np.array(pred_rows).reshape(-1, 3)
     scores = angle_scores(gt_arr, pred_arr)
     n = scores.pop("n")
