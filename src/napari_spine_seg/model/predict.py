@@ -311,4 +311,3 @@ def _partial_failure(
     return SpineSegError(
         exc.path, f"{exc.problem}; stopped: {what}, none for the other {rest} image(s)"
     )
-

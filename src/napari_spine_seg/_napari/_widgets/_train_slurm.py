@@ -8,7 +8,6 @@ to a job of the on-disk index, and Stop it. The widget owns the fields these rea
 
 from __future__ import annotations
 
-import csv
 import threading
 import time
 from pathlib import Path
@@ -19,28 +18,13 @@ from ...errors import SpineSegError
 from ...jobs import SlurmOptions, list_jobs, reattach, submit_training
 from ...jobs.retraining import submit_retraining
 from ...jobs.status import COMPLETED
+from ...model.history import read_history_csv
 from ._workers import start_worker, status_label
 
 #: seconds between looks at a slurm job
 SLURM_POLL_S = 2.0
 #: lines of a job's log shown under the job list
 LOG_LINES = 4
-
-
-def read_history_csv(path: Path) -> list[dict]:
-    """The rows of a training's history CSV (``m.history.csv``), numbers as floats."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except OSError:
-        return []
-    out = []
-    for row in rows:
-        try:
-            out.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-        except ValueError:
-            continue  # a row being written
-    return out
 
 
 def job_choices(_widget=None) -> list[tuple[str, str]]:
