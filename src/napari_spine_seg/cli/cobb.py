@@ -25,21 +25,24 @@ from pathlib import Path
 
 import numpy as np
 
+from ._command import add_command
+
 HEADER = ("file", "pt", "mt", "tl")
+
+
+#: ``spine-seg cobb`` in the list of subcommands, and the head of its --help
+SUMMARY = "Cobb angles from landmarks or from trimaps"
+DESCRIPTION = """\
+Compute the three Cobb angles (PT, MT, TL/L, in the order of the AASCE challenge's
+angles.csv) of every image of SOURCE: a data set with landmarks (the challenge's reference
+computation), a data set of images with trimaps, or a folder of trimap PNGs (measured on the
+spine column's centre line).
+"""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``cobb`` with the ``spine-seg`` subcommand parsers."""
-    parser = subparsers.add_parser(
-        "cobb",
-        help="Cobb angles from landmarks or from trimaps",
-        description=(
-            "Compute the three Cobb angles (PT, MT, TL/L, in the order of the AASCE "
-            "challenge's angles.csv) of every image of SOURCE: a data set with landmarks "
-            "(the challenge's reference computation), a data set of images with trimaps, or "
-            "a folder of trimap PNGs (measured on the spine column's centre line)."
-        ),
-    )
+    parser = add_command(subparsers, "cobb", run, SUMMARY, DESCRIPTION)
     parser.add_argument("source", metavar="SOURCE", help="data set or folder of trimap PNGs")
     parser.add_argument("--csv", metavar="FILE", default=None, help="write the angles here")
     parser.add_argument(
@@ -50,7 +53,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "spine-seg predict are recognised without it)"
         ),
     )
-    parser.set_defaults(func=run)
     return parser
 
 

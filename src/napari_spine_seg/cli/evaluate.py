@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from ._command import add_command
+
+#: ``spine-seg evaluate`` in the list of subcommands, and the head of its --help
+SUMMARY = "score predicted trimaps against a dataset"
+DESCRIPTION = """\
+Compare the trimap PNGs in PRED_DIR (named after the images) with DATASET's labels: pixel
+accuracy over the three classes, spine Dice and IoU ignoring the ground truth's border band,
+and HD95 of the spine outlines in pixels. Prints a table; --json also writes every score.
+"""
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``evaluate`` subcommand."""
-    p = subparsers.add_parser(
-        "evaluate",
-        help="score predicted trimaps against a dataset",
-        description=(
-            "Compare the trimap PNGs in PRED_DIR (named after the images) with DATASET's "
-            "labels: pixel accuracy over the three classes, spine Dice and IoU ignoring the "
-            "ground truth's border band, and HD95 of the spine outlines in pixels. Prints a "
-            "table; --json also writes every score."
-        ),
-    )
+    p = add_command(subparsers, "evaluate", run, SUMMARY, DESCRIPTION)
     p.add_argument("pred_dir", metavar="PRED_DIR", help="folder of predicted trimap PNGs")
     p.add_argument("dataset", metavar="DATASET", help="AASCE root or split, or image+trimap folder")
     p.add_argument("--json", metavar="FILE", help="write the per-image and mean scores as JSON")
-    p.set_defaults(func=run)
     return p
 
 

@@ -38,6 +38,7 @@ from .session import (
     dataset_location,
     sample_key,
 )
+from .versioned import read_versioned_json
 
 #: the file of a retrain set that names its data set and images
 RETRAIN_SET_FILE = "retrain-set.json"
@@ -271,14 +272,9 @@ def open_retrain_set(path: str | os.PathLike) -> ReviewSnapshot:
     """
     path = Path(path)
     file = path / RETRAIN_SET_FILE if path.is_dir() else path
-    try:
-        kept = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpineSegError(file, f"is not a readable retrain set ({exc})") from exc
-    if not isinstance(kept, dict) or kept.get("format") != _SET_FORMAT:
-        raise SpineSegError(file, "is not a napari-spine-seg retrain set")
-    if kept.get("version") != _SET_VERSION or not isinstance(kept.get("images"), list):
-        raise SpineSegError(file, f"has retrain set version {kept.get('version')}")
+    kept = read_versioned_json(file, _SET_FORMAT, "retrain set", _SET_VERSION)
+    if not isinstance(kept.get("images"), list):
+        raise SpineSegError(file, "is a retrain set without its list of images")
     dataset = open_dataset(kept["dataset"], require_labels=False)
     known = {sample_key(s) for s in dataset.samples}
     statuses = dict.fromkeys(known, UNREVIEWED)
