@@ -22,8 +22,6 @@ __all__ = [
     "run",
 ]
 
-D = TRAIN_DEFAULTS
-
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand (other options, e.g. ``--slurm``, extend this parser)."""
@@ -42,7 +40,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.keras)")
     p.add_argument(
-        "--epochs", type=int, default=D["epochs"], help="total epochs (default %(default)s)"
+        "--epochs",
+        type=int,
+        default=TRAIN_DEFAULTS["epochs"],
+        help="total epochs (default %(default)s)",
     )
     p.add_argument(
         "--size",
@@ -52,16 +53,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         + ")",
     )
     p.add_argument(
-        "--preset", choices=PRESETS, default=D["preset"], help="architecture (default %(default)s)"
+        "--preset",
+        choices=PRESETS,
+        default=TRAIN_DEFAULTS["preset"],
+        help="architecture (default %(default)s)",
     )
-    p.add_argument("--batch-size", type=int, default=D["batch_size"], help="default %(default)s")
     p.add_argument(
-        "--learning-rate", type=float, default=D["learning_rate"], help="default %(default)s"
+        "--batch-size", type=int, default=TRAIN_DEFAULTS["batch_size"], help="default %(default)s"
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=TRAIN_DEFAULTS["learning_rate"],
+        help="default %(default)s",
     )
     p.add_argument(
         "--loss",
         choices=("ce", "ce+dice"),
-        default=D["loss"],
+        default=TRAIN_DEFAULTS["loss"],
         help="cross-entropy, or plus spine Dice (default %(default)s)",
     )
     p.add_argument(
@@ -82,19 +91,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--val-fraction",
         type=float,
-        default=D["val_fraction"],
+        default=TRAIN_DEFAULTS["val_fraction"],
         help="held out for validation (default %(default)s)",
     )
     p.add_argument(
         "--patience",
         type=int,
-        default=D["patience"],
+        default=TRAIN_DEFAULTS["patience"],
         help="early stopping patience in epochs; 0 = off",
     )
     p.add_argument(
         "--fit",
         choices=("resize", "letterbox"),
-        default=D["fit"],
+        default=TRAIN_DEFAULTS["fit"],
         help="how images meet the input size (default %(default)s)",
     )
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")

@@ -132,7 +132,7 @@ class TrainWidget(SlurmTraining, Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         from ...model.builders import PRESETS
-        from ...model.train import DEFAULTS
+        from ...model.defaults import TRAIN_DEFAULTS
         from ...review.retrain import DEFAULT_EPOCHS
 
         super().__init__(labels=True)
@@ -152,13 +152,21 @@ class TrainWidget(SlurmTraining, Container):
         self.model_info = status_label(label="current model", value="none")
         self.dataset = FileEdit(mode="d", label="dataset")
         self.out = FileEdit(mode="w", filter="*.keras", label="save model as")
-        self.preset = ComboBox(choices=list(PRESETS), value=DEFAULTS["preset"], label="preset")
+        self.preset = ComboBox(
+            choices=list(PRESETS), value=TRAIN_DEFAULTS["preset"], label="preset"
+        )
         self.size = LineEdit(label="input size (rows x cols)")
         self._preset_size(self.preset.value)
-        self.epochs = SpinBox(value=DEFAULTS["epochs"], min=1, max=100_000, label="epochs")
-        self.batch_size = SpinBox(value=DEFAULTS["batch_size"], min=1, max=4096, label="batch size")
+        self.epochs = SpinBox(value=TRAIN_DEFAULTS["epochs"], min=1, max=100_000, label="epochs")
+        self.batch_size = SpinBox(
+            value=TRAIN_DEFAULTS["batch_size"], min=1, max=4096, label="batch size"
+        )
         self.learning_rate = FloatSpinBox(
-            value=DEFAULTS["learning_rate"], min=1e-6, max=1.0, step=1e-4, label="learning rate"
+            value=TRAIN_DEFAULTS["learning_rate"],
+            min=1e-6,
+            max=1.0,
+            step=1e-4,
+            label="learning rate",
         )
         self.where = ComboBox(choices=WHERE_CHOICES, value="here", label="run")
         self._make_slurm_fields()
