@@ -29,6 +29,7 @@ from ..outputs import check_output, check_output_names
 from ..spine.vertebrae import fit_vertebrae, spine_column
 from ..trimap import trimap_from_mask
 from .files import LoadedModel, load_model
+from .predict_config import PredictConfig, check_batch_size
 from .preprocess import Placement, _resize_float, fit_image, placement, unfit_to_trimap
 from .targets import BACKGROUND_CLASS, BODY_CLASS
 
@@ -289,8 +290,8 @@ def probability_name(image_name: str) -> str:
 
 def predict_files(
     model,
-    inputs: Sequence[str | os.PathLike],
-    out: str | os.PathLike,
+    inputs: Sequence[str | os.PathLike] | None = None,
+    out: str | os.PathLike | None = None,
     *,
     batch_size: int = 4,
     tta: bool = False,
@@ -306,7 +307,9 @@ def predict_files(
 
     Parameters
     ----------
-    model : LoadedModel or path-like
+    model : PredictConfig, LoadedModel or path-like
+        A :class:`~.predict_config.PredictConfig` holds every setting (then give none of
+        the others but `progress` and `report`); otherwise the model, loaded or its file.
     inputs : sequence of path-like
         Files, folders or AASCE splits (see :func:`collect_inputs`).
     out : path-like
@@ -335,6 +338,12 @@ def predict_files(
         When an image fails to read or a trimap fails to write mid-way: one line
         naming that file and saying how many trimaps were written, and up to which image.
     """
+    if isinstance(model, PredictConfig):
+        c = model
+        model, inputs, out, batch_size = c.model, c.inputs, c.out, c.batch_size
+        tta, probability = c.tta, c.probability
+    if inputs is None or out is None:
+        raise TypeError("predict_files needs a PredictConfig, or inputs and out")
     check_batch_size(batch_size)
     files = collect_inputs(inputs)
     keep = [model] if isinstance(model, str | os.PathLike) else []
@@ -400,18 +409,3 @@ def _partial_failure(
     return SpineSegError(
         exc.path, f"{exc.problem}; stopped: {what}, none for the other {rest} image(s)"
     )
-
-
-def check_batch_size(batch_size: int) -> int:
-    """Return `batch_size` when it is a whole number of images, 1 or more.
-
-    Raises
-    ------
-    SpineSegError
-        For 0, a negative or a non-integer batch size.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-        raise SpineSegError(None, f"the batch size must be a whole number, not {batch_size!r}")
-    if batch_size < 1:
-        raise SpineSegError(None, f"the batch size must be 1 or more images, not {batch_size}")
-    return int(batch_size)
