@@ -43,11 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import other_generator
 
 #: the small model of these tests: input, architecture, epochs (a fixed number, not a
-#: time budget, so that a slower machine trains the same model: about 40 s of CPU)
+#: time budget, so that a slower machine trains the same model: 45-53 s of CPU here).
+#: With seeds 3, 5 and 6 it found 17 on 6/6 images, corner error 0.17-0.23 % of the
+#: height, spine Dice 0.967-0.997; at 25 epochs seed 5 found 4/6 (Dice down to 0.90)
 SIZE = (384, 144)
 OPTIONS = {"depth": 3, "filters": 8}
 N_TRAIN = 24
-EPOCHS = 25
+EPOCHS = 35
 N_OTHER = 6
 
 
@@ -152,7 +154,7 @@ def test_the_model_records_its_outputs_and_trains_in_time(trained):
     assert info.outputs == ["trimap", "vertebrae"] and info.has_vertebrae
     assert [c["name"] for c in info.classes] == ["body", "space", "background"]
     assert result.epochs_run == EPOCHS
-    assert cpu < 100, f"training took {cpu:.0f} s of CPU"
+    assert cpu < 110, f"training took {cpu:.0f} s of CPU"
 
 
 @pytest.mark.slow
@@ -183,9 +185,9 @@ def test_predict_writes_the_landmarks_of_the_vertebrae_it_finds(trained, tmp_pat
             found = read_landmarks_mat(path)
             assert found.shape == (68, 2)
             errors.append(100.0 * corner_error(found, truth) / h)
-    # measured 0.23-0.51 % (two seeds); the 10-minute default training: docs/performance.md
-    assert np.mean(errors) < 1.0, errors  # mean corner error, % of the image height
-    assert np.mean(dice) > 0.95 and min(dice) > 0.9, dice
+    # the 10-minute default training: docs/performance.md#the-vertebrae-output
+    assert np.mean(errors) < 0.6, errors  # mean corner error, % of the image height
+    assert np.mean(dice) > 0.96 and min(dice) > 0.93, dice
 
 
 @pytest.mark.slow
