@@ -207,6 +207,38 @@ def test_retraining_on_trimaps_alone_keeps_the_vertebrae(trained, tmp_path):
     assert pred.vertebrae is not None and pred.vertebrae.shape == image.shape
 
 
+def test_an_image_without_17_vertebrae_gets_a_line_and_no_landmark_file(tmp_path):
+    """An untrained vertebrae model finds no vertebrae: each image is named with the
+    reason, and a landmark file an earlier run left for it is not left to pass as this
+    run's."""
+    from napari_spine_seg.model.builders import build_model
+    from napari_spine_seg.model.files import save_model
+    from napari_spine_seg.model.predict import predict_files
+    from napari_spine_seg.model.targets import VERTEBRA_CLASSES
+
+    info = ModelInfo(
+        preset="unet",
+        options={"depth": 2, "filters": 4},
+        input_size=(64, 32),
+        classes=[dict(c) for c in VERTEBRA_CLASSES],
+        outputs=["trimap", "vertebrae"],
+    )
+    model = save_model(
+        build_model("unet", (64, 32, 1), depth=2, filters=4), tmp_path / "v.keras", info
+    )
+    images = write_aasce_layout(tmp_path / "set", n_train=0, n_test=2, size=(120, 48))
+    names = open_dataset(images).names
+    out = tmp_path / "out"
+    (out / "landmarks").mkdir(parents=True)
+    stale = out / "landmarks" / f"{names[0]}.mat"
+    stale.write_bytes(b"an earlier run's landmarks")
+    lines: list[str] = []
+    written = predict_files(model, [images / "data" / "test"], out, report=lines.append)
+    assert len(written) == 2 and not stale.exists()
+    assert sorted(line.split(": no landmarks written: ")[0] for line in lines) == sorted(names)
+    assert all("not 17" in line for line in lines)
+
+
 def _without_outputs(path: Path) -> Path:
     """Rewrite a model file as an older version wrote it: metadata without "outputs"."""
     old = path.with_name("old.keras")

@@ -386,6 +386,10 @@ def _write_landmarks(pred: Prediction, out: Path, report: Callable[[str], None] 
             check_writable_folder(folder)
         write_landmarks_mat(folder / landmarks_name(pred.name), pred.landmarks)
         return
+    # a file from an earlier run would pass for this run's landmarks
+    stale = out / LANDMARKS_FOLDER / landmarks_name(pred.name)
+    if stale.is_file():
+        stale.unlink()
     line = f"{pred.name}: no landmarks written: {'; '.join(pred.vertebra_faults)}"
     if report is None:
         import warnings
