@@ -109,7 +109,6 @@ def custom_objects() -> dict[str, object]:
 
 def _vertebra_objects(_labels) -> dict[str, object]:
     """The loss and metrics of a vertebrae model (classes body, space, background)."""
-    import keras
     from keras import ops
 
     def _parts(y_true, y_pred):
@@ -123,6 +122,14 @@ def _vertebra_objects(_labels) -> dict[str, object]:
         valid = ops.cast(ops.not_equal(y, V_IGNORE_LABEL), "float32")
         truth = ops.cast(ops.not_equal(y, V_BACKGROUND_CLASS), "float32") * valid
         return y, p, p_label, valid, truth, column_p
+
+    return {**_vertebra_losses(_parts), **_vertebra_metrics(_parts)}
+
+
+def _vertebra_losses(_parts) -> dict[str, object]:
+    """The vertebrae model's losses; `_parts` splits labels and output (see above)."""
+    import keras
+    from keras import ops
 
     @keras.saving.register_keras_serializable(package=PACKAGE)
     def vertebra_ce_loss(y_true, y_pred):
@@ -145,6 +152,14 @@ def _vertebra_objects(_labels) -> dict[str, object]:
             is_k = ops.cast(ops.equal(y, k), "float32")
             loss = loss + 0.5 * (1.0 - _dice(is_k, probs[..., k] * known))
         return loss
+
+    return {"vertebra_ce_loss": vertebra_ce_loss, "vertebra_ce_dice_loss": vertebra_ce_dice_loss}
+
+
+def _vertebra_metrics(_parts) -> dict[str, object]:
+    """The vertebrae model's metrics, named as the trimap model's (accuracy, spine_dice)."""
+    import keras
+    from keras import ops
 
     @keras.saving.register_keras_serializable(package=PACKAGE)
     class ColumnDice(keras.metrics.Metric):
@@ -196,12 +211,7 @@ def _vertebra_objects(_labels) -> dict[str, object]:
             self.right.assign(0.0)
             self.count.assign(0.0)
 
-    return {
-        "ColumnDice": ColumnDice,
-        "VertebraAccuracy": VertebraAccuracy,
-        "vertebra_ce_loss": vertebra_ce_loss,
-        "vertebra_ce_dice_loss": vertebra_ce_dice_loss,
-    }
+    return {"ColumnDice": ColumnDice, "VertebraAccuracy": VertebraAccuracy}
 
 
 def make_loss(name: str, target: str = "trimap"):
