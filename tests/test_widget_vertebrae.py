@@ -124,6 +124,8 @@ def test_a_stack_keeps_each_images_vertebrae_on_its_slice(make_napari_viewer, sp
     assert points.data.shape == (68, 3) and np.all(points.data[:, 0] == 1)
     np.testing.assert_allclose(rowcol_to_xy(points.data[:, 1:]), small.landmarks)
     assert fault_lines(["a.jpg", "b.jpg"], outputs) == ["a.jpg: found 16 vertebral bodies"]
+    # one image's count was not 17: no body is named as if it were
+    assert list(vertebrae.features["vertebra"][[1, 17]]) == ["body 1", "body 17"]
 
 
 def _plate_rowcol(landmarks, vertebra: int, upper: bool) -> np.ndarray:
@@ -223,6 +225,7 @@ def test_vertebrae_without_17_found_are_not_measured_as_a_trimap(
     viewer = make_napari_viewer()
     trimap_layer, trimap = _add_prediction(viewer, image, landmarks, found=False, name="y")
     assert len(viewer.layers["y landmarks"].data) == 0
+    assert "T1" not in list(viewer.layers["y vertebrae"].features["vertebra"])
     widget = new_widget(viewer, CURVE)
     widget.layer.value = viewer.layers["y vertebrae"]
     widget.draw()

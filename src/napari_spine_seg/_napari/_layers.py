@@ -183,13 +183,26 @@ def landmark_features(n_sets: int) -> dict[str, np.ndarray]:
     }
 
 
-def vertebra_features() -> dict[str, np.ndarray]:
-    """Features of a vertebrae Labels layer: ``index`` 0–17 and its ``vertebra`` name.
+def vertebra_features(n_labels: int = N_VERTEBRAE, *, named: bool = True) -> dict[str, np.ndarray]:
+    """Features of a vertebrae Labels layer: ``index`` 0…n and its ``vertebra`` name.
 
     napari's status bar shows the name of the label under the cursor (``vertebra: T7``).
+    Bodies are named T1…L5 only when `named` (17 were found); otherwise, and beyond 17,
+    they are ``body k``: a count that is not 17 cannot say which vertebra a body is.
+
+    Examples
+    --------
+    >>> list(vertebra_features()["vertebra"][[0, 1, 17]])
+    ['none', 'T1', 'L5']
+    >>> list(vertebra_features(18, named=False)["vertebra"][[1, 18]])
+    ['body 1', 'body 18']
     """
-    names = np.array([NO_VERTEBRA, *VERTEBRA_NAMES])
-    return {"index": np.arange(N_VERTEBRAE + 1), "vertebra": names}
+    n = max(int(n_labels), N_VERTEBRAE)
+    names = [
+        VERTEBRA_NAMES[k - 1] if named and k <= N_VERTEBRAE else f"body {k}"
+        for k in range(1, n + 1)
+    ]
+    return {"index": np.arange(n + 1), "vertebra": np.array([NO_VERTEBRA, *names])}
 
 
 def vertebrae_layer(
@@ -199,6 +212,7 @@ def vertebrae_layer(
     scale: Sequence[float] | None = None,
     metadata: Mapping[str, Any] | None = None,
     opacity: float = 0.5,
+    named: bool = True,
 ) -> LayerDataTuple:
     """Layer-data tuple of the 17 vertebrae as a Labels layer, one label each.
 
@@ -215,6 +229,8 @@ def vertebrae_layer(
         Stored under ``layer.metadata["spine_seg"]``.
     opacity : float
         Layer opacity.
+    named : bool
+        Whether the labels are T1…L5 (17 found); else they are named ``body k``.
 
     Returns
     -------
@@ -222,10 +238,11 @@ def vertebrae_layer(
         ``(data, kwargs, "labels")`` drawn with :data:`VERTEBRA_COLORMAP`, with the
         features of :func:`vertebra_features`.
     """
+    n_labels = int(np.max(data)) if np.size(data) else 0
     kwargs: dict[str, Any] = {
         "name": name,
         "colormap": dict(VERTEBRA_COLORMAP),
-        "features": vertebra_features(),
+        "features": vertebra_features(n_labels, named=named),
         "opacity": float(opacity),
         "blending": "translucent_no_depth",
         "metadata": _metadata(metadata),

@@ -103,7 +103,8 @@ def vertebra_layers(
     list of (layer-data tuple, role)
         ``(vertebrae, "vertebrae")`` and ``(landmarks, "landmarks")`` (the latter
         holding only the images where 17 vertebrae were found); empty when no output
-        has vertebrae (a trimap-only model).
+        has vertebrae (a trimap-only model). The bodies are named T1…L5 only when
+        every image has its landmarks (17 found); otherwise ``body k``.
     """
     if all(o.vertebrae is None for o in outputs):
         return []
@@ -124,8 +125,14 @@ def vertebra_layers(
         found = [outputs[i].landmarks for i in slices]
         width = max(cols for _, cols in shapes)
     xy = np.stack(found) if found else np.empty((0, N_LANDMARKS, 2))
+    # T1…L5 only where every image's count was 17: otherwise a label is just a body
+    named = all(o.landmarks is not None for o in outputs if o.vertebrae is not None)
     vertebrae = vertebrae_layer(
-        labels, name=vertebrae_name, scale=scale, metadata={**meta, "role": "vertebrae"}
+        labels,
+        name=vertebrae_name,
+        scale=scale,
+        metadata={**meta, "role": "vertebrae"},
+        named=named,
     )
     landmarks = landmarks_layer(
         xy if slices is not None else xy.reshape(-1, 2),

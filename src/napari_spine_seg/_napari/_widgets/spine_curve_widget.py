@@ -85,6 +85,7 @@ class SpineCurveWidget(Container):
         self._timer.timeout.connect(self.draw)
 
         self.draw_button.clicked.connect(self.draw)
+        self.linked.changed.connect(self._edited)  # measure the other layer at once
         self.layer.changed.connect(lambda layer: self._watch([layer]))
         for event in ("inserted", "removed", "reordered"):
             getattr(napari_viewer.layers.events, event).connect(self._refresh_choices)
