@@ -93,7 +93,7 @@ def test_vertebrae_and_landmarks_layers(make_napari_viewer, spine):
     assert ids == {"id-x"}
 
 
-def test_a_stack_keeps_each_images_vertebrae_on_its_slice(make_napari_viewer, spine):
+def test_a_stack_keeps_each_images_vertebrae_on_its_slice(make_napari_viewer, qtbot, spine):
     from napari.layers import Layer
 
     from napari_spine_seg._napari._widgets._vertebra_layers import (
@@ -113,7 +113,8 @@ def test_a_stack_keeps_each_images_vertebrae_on_its_slice(make_napari_viewer, sp
     ]
     full = (2, *image.shape)
     viewer = make_napari_viewer()
-    for layer_tuple, _ in vertebra_layers("s", outputs, shapes, full_shape=full):
+    meta = {"shapes": [list(s) for s in shapes], "prediction": "id-s", "predicted": True}
+    for layer_tuple, _ in vertebra_layers("s", outputs, shapes, full_shape=full, metadata=meta):
         viewer.add_layer(Layer.create(*layer_tuple))
     vertebrae, points = viewer.layers["s vertebrae"], viewer.layers["s landmarks"]
     assert vertebrae.data.shape == full
@@ -126,6 +127,19 @@ def test_a_stack_keeps_each_images_vertebrae_on_its_slice(make_napari_viewer, sp
     assert fault_lines(["a.jpg", "b.jpg"], outputs) == ["a.jpg: found 16 vertebral bodies"]
     # one image's count was not 17: no body is named as if it were
     assert list(vertebrae.features["vertebra"][[1, 17]]) == ["body 1", "body 17"]
+
+    # the Spine curve widget measures the slice shown: its landmarks where it has them
+    widget = new_widget(viewer, CURVE)
+    widget.layer.value = vertebrae
+    viewer.dims.set_current_step(0, 1)
+    widget.draw()
+    np.testing.assert_allclose(widget.drawing.angles, cobb_angles(small.landmarks, rows))
+    curve = viewer.layers["s landmarks curve"]
+    assert all(np.all(d[:, 0] == 1) for d in curve.data)
+    viewer.dims.set_current_step(0, 0)  # no landmarks there: said, nothing drawn
+    qtbot.waitUntil(lambda: widget.drawing is None, timeout=5000)
+    assert "17 vertebrae were not found" in widget.message.value
+    assert len(curve.data) == 0
 
 
 def _plate_rowcol(landmarks, vertebra: int, upper: bool) -> np.ndarray:
