@@ -4,10 +4,10 @@ For each chosen image layer the widget adds ``<image> predicted trimap`` (Labels
 image's own resolution, in the trimap colours) and ``<image> predicted probability``
 (hidden); a model that learnt the vertebrae adds ``<image> vertebrae`` (Labels, T1…L5)
 and ``<image> landmarks`` (Points, the 68 corners where 17 were found) and says which
-images' vertebrae have faults (:mod:`._vertebra_layers`). The names never take over a reader's layers (a data set's ``<image> trimap`` is
-its ground truth, to compare with): Predict again updates only the layers it made
-itself, which it knows by their metadata, and a layer of the same name made by anything
-else stays as it is (napari gives the new one a free name). The layer selection stays
+images' vertebrae have faults (:mod:`._vertebra_layers`). The names never take over a
+reader's layers (a data set's ``<image> trimap`` is its ground truth, to compare
+with): Predict again updates only the layers it made itself, which it knows by their
+metadata, and a layer of the same name made by anything else stays as it is (napari gives the new one a free name). The layer selection stays
 on what the person had. A stack opened from a dataset folder is predicted slice by
 slice, each slice at its image's true size (the stack's padding is cropped before and
 restored after).
