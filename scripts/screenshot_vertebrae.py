@@ -4,8 +4,9 @@ Draws one phantom with an S-shaped spine (:func:`make_phantom`), opens it in a r
 napari window with the layers the Predict widget adds for a vertebra model that found
 all 17 vertebrae (``<image> vertebrae``, ``<image> landmarks``; here the phantom's own,
 as such a model gives them), docks the Spine curve widget, measures the vertebrae layer
-(its landmarks: the end plates of each angle's end vertebrae, the three Cobb angles)
-and saves a screenshot of the whole window. napari needs an OpenGL context, so run it
+(its landmarks: the end plates of each angle's end vertebrae, the three Cobb angles),
+puts the cursor over T7 (the status bar names it) and saves a screenshot of the whole
+window. napari needs an OpenGL context, so run it
 under Xvfb::
 
     xvfb-run -a -s "-screen 0 1920x1080x24" python scripts/screenshot_vertebrae.py
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     app = napari.qt.get_qapp()
     app.processEvents()
     viewer.reset_view()
+    # the cursor over T7: the status bar names the vertebra under it, as when hovering
+    t7 = phantom.landmarks.reshape(17, 4, 2)[6].mean(axis=0)
+    viewer.mouse_over_canvas = True
+    viewer.cursor.position = (float(t7[1]), float(t7[0]))
+    viewer.update_status_from_cursor()
     app.processEvents()
     with atomic_output(args.out) as tmp_png:
         viewer.screenshot(str(tmp_png), canvas_only=False)
