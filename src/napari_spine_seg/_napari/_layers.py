@@ -1,4 +1,4 @@
-"""Layer-data tuples for napari: X-ray images, trimap Labels and landmark Points.
+"""Layer-data tuples for napari: X-ray images, trimap and vertebra Labels, landmark Points.
 
 Every reader, the sample data and the widgets build their layers here, so that a
 trimap looks the same in every layer (the colours of :data:`~napari_spine_seg.trimap.LABEL_COLORS`:
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..spine.vertebra_labels import VERTEBRA_NAMES
 from ..trimap import LABEL_COLORS, N_LANDMARKS, N_VERTEBRAE, xy_to_rowcol
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
@@ -39,6 +40,25 @@ TRIMAP_COLORMAP: dict[int | None, tuple[float, float, float, float]] = {
 
 #: landmark corners in file order within each vertebra
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+#: name of background (label 0) in a vertebrae layer's features
+NO_VERTEBRA = "none"
+
+
+def _vertebra_colour(k: int) -> tuple[float, float, float, float]:
+    """A colour per vertebra; neighbours 7/17 of the hue circle apart, so they differ."""
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb((7 * (k - 1) % N_VERTEBRAE) / N_VERTEBRAE, 0.7, 1.0)
+    return (r, g, b, 1.0)
+
+
+#: Labels colormap of a vertebrae layer: 0 transparent, 1 = T1 … 17 = L5 a colour each
+VERTEBRA_COLORMAP: dict[int | None, tuple[float, float, float, float]] = {
+    0: (0.0, 0.0, 0.0, 0.0),
+    **{k: _vertebra_colour(k) for k in range(1, N_VERTEBRAE + 1)},
+    None: OTHER_LABEL_COLOR,
+}
 
 LANDMARK_FACE_COLOR = "#ff3b30"
 LANDMARK_BORDER_COLOR = "#ffffff"
@@ -146,10 +166,84 @@ def point_size(width: int) -> float:
 
 
 def landmark_features(n_sets: int) -> dict[str, np.ndarray]:
-    """Per-point ``vertebra`` (1–17) and ``corner`` names for `n_sets` sets of 68 landmarks."""
+    """Per-point ``vertebra`` (1–17), its ``name`` (T1…L5) and ``corner`` names for
+    `n_sets` sets of 68 landmarks."""
     vertebra = np.repeat(np.arange(1, N_VERTEBRAE + 1), 4)
     corner = np.tile(np.array(CORNERS), N_VERTEBRAE)
-    return {"vertebra": np.tile(vertebra, n_sets), "corner": np.tile(corner, n_sets)}
+    return {
+        "vertebra": np.tile(vertebra, n_sets),
+        "name": np.tile(np.repeat(np.array(VERTEBRA_NAMES), 4), n_sets),
+        "corner": np.tile(corner, n_sets),
+    }
+
+
+def vertebra_features(n_labels: int = N_VERTEBRAE, *, named: bool = True) -> dict[str, np.ndarray]:
+    """Features of a vertebrae Labels layer: ``index`` 0…n and its ``vertebra`` name.
+
+    napari's status bar shows the name of the label under the cursor (``vertebra: T7``).
+    Bodies are named T1…L5 only when `named` (17 were found); otherwise, and beyond 17,
+    they are ``body k``: a count that is not 17 cannot say which vertebra a body is.
+
+    Examples
+    --------
+    >>> list(vertebra_features()["vertebra"][[0, 1, 17]])
+    ['none', 'T1', 'L5']
+    >>> list(vertebra_features(18, named=False)["vertebra"][[1, 18]])
+    ['body 1', 'body 18']
+    """
+    n = max(int(n_labels), N_VERTEBRAE)
+    names = [
+        VERTEBRA_NAMES[k - 1] if named and k <= N_VERTEBRAE else f"body {k}"
+        for k in range(1, n + 1)
+    ]
+    return {"index": np.arange(n + 1), "vertebra": np.array([NO_VERTEBRA, *names])}
+
+
+def vertebrae_layer(
+    data,
+    *,
+    name: str,
+    scale: Sequence[float] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    opacity: float = 0.5,
+    named: bool = True,
+) -> LayerDataTuple:
+    """Layer-data tuple of the 17 vertebrae as a Labels layer, one label each.
+
+    Parameters
+    ----------
+    data : array_like
+        ``(rows, cols)`` labels, or ``(n, rows, cols)`` for a stack: 0 background,
+        1 = T1 … 17 = L5.
+    name : str
+        Layer name.
+    scale : sequence of float, optional
+        Size of a pixel per axis; the same as the image's.
+    metadata : mapping, optional
+        Stored under ``layer.metadata["spine_seg"]``.
+    opacity : float
+        Layer opacity.
+    named : bool
+        Whether the labels are T1…L5 (17 found); else they are named ``body k``.
+
+    Returns
+    -------
+    tuple
+        ``(data, kwargs, "labels")`` drawn with :data:`VERTEBRA_COLORMAP`, with the
+        features of :func:`vertebra_features`.
+    """
+    n_labels = int(np.max(data)) if np.size(data) else 0
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "colormap": dict(VERTEBRA_COLORMAP),
+        "features": vertebra_features(n_labels, named=named),
+        "opacity": float(opacity),
+        "blending": "translucent_no_depth",
+        "metadata": _metadata(metadata),
+        **_scale_kwargs(scale),
+        **_stack_kwargs(len(np.shape(data))),
+    }
+    return (data, kwargs, "labels")
 
 
 def landmarks_layer(

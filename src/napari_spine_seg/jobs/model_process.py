@@ -286,11 +286,18 @@ def load_model_info(path: str | os.PathLike):
     return _loaded(path).info
 
 
-def predict_arrays(path: str | os.PathLike, pixels, tta: bool = False):
-    """``(trimap, probability)`` of one image with the model in `path`."""
+def predict_one(path: str | os.PathLike, pixels, tta: bool = False):
+    """The whole :class:`~napari_spine_seg.model.predict.Prediction` of one image with
+    the model in `path`: the trimap and probability, and a vertebra model's vertebrae,
+    landmarks and faults (it travels back pickled, every field with it)."""
     from ..model.predict import predict_images
 
-    prediction = predict_images(_loaded(path), [pixels], tta=tta)[0]
+    return predict_images(_loaded(path), [pixels], tta=tta)[0]
+
+
+def predict_arrays(path: str | os.PathLike, pixels, tta: bool = False):
+    """``(trimap, probability)`` of one image with the model in `path`."""
+    prediction = predict_one(path, pixels, tta)
     return prediction.trimap, prediction.probability
 
 

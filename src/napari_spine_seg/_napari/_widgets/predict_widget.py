@@ -2,10 +2,12 @@
 
 For each chosen image layer the widget adds ``<image> predicted trimap`` (Labels, at the
 image's own resolution, in the trimap colours) and ``<image> predicted probability``
-(hidden). The names never take over a reader's layers (a data set's ``<image> trimap`` is
-its ground truth, to compare with): Predict again updates only the layers it made
-itself, which it knows by their metadata, and a layer of the same name made by anything
-else stays as it is (napari gives the new one a free name). The layer selection stays
+(hidden); a model that learnt the vertebrae adds ``<image> vertebrae`` (Labels, T1…L5)
+and ``<image> landmarks`` (Points, the 68 corners where 17 were found) and says which
+images' vertebrae have faults (:mod:`._vertebra_layers`). The names never take over a
+reader's layers (a data set's ``<image> trimap`` is its ground truth, to compare
+with): Predict again updates only the layers it made itself, which it knows by their
+metadata, and a layer of the same name made by anything else stays as it is (napari gives the new one a free name). The layer selection stays
 on what the person had. A stack opened from a dataset folder is predicted slice by
 slice, each slice at its image's true size (the stack's padding is cropped before and
 restored after).
@@ -25,8 +27,10 @@ from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton, Selec
 
 from ...errors import SpineSegError
 from .._layers import METADATA_KEY, image_layer, trimap_layer
+from .._notify import notify_warning
 from ._layout import arrange_when_docked
 from ._state import viewer_state
+from ._vertebra_layers import fault_lines, vertebra_layers, vertebra_outputs
 from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
@@ -69,6 +73,17 @@ def predict_pixels(
     return model_process.call(
         model_process.predict_arrays, str(model.path), np.asarray(pixels), tta
     )
+
+
+def predict_image(model, pixels: np.ndarray, *, tta: bool = False):
+    """The :class:`~napari_spine_seg.model.predict.Prediction` of one image with `model`
+    (a ModelRef), at its size, vertebrae included where the model has them.
+
+    Runs in the model process; blocks, so call it from a worker thread.
+    """
+    from ...jobs import model_process
+
+    return model_process.call(model_process.predict_one, str(model.path), np.asarray(pixels), tta)
 
 
 def probability_layer_kwargs(name: str, metadata: dict | None = None, scale=None) -> dict[str, Any]:
@@ -182,7 +197,7 @@ class PredictWidget(Container):
                     pixels = image() if callable(image) else image
                     if shapes is not None:
                         pixels = pixels[: shapes[i][0], : shapes[i][1]]
-                    results.append(predict_pixels(model, pixels, tta=tta))
+                    results.append(predict_image(model, pixels, tta=tta))
                     done += 1
                     yield ("progress", done)
                 yield ("layer", (layer, results, shapes))
@@ -209,16 +224,16 @@ class PredictWidget(Container):
 
     def _land(self, layer, results, shapes) -> None:
         """Add (or update) the trimap and probability layers of `layer`, on the GUI thread."""
+        full = layer.data[0].shape if layer.multiscale else layer.data.shape
         if shapes is None:
-            trimap, probability = results[0]
+            trimap, probability = results[0].trimap, results[0].probability
             meta = {"image_shape": list(trimap.shape)}
         else:
-            full = layer.data[0].shape if layer.multiscale else layer.data.shape
             trimap = np.zeros(full, np.uint8)
             probability = np.zeros(full, np.float32)
-            for i, ((t, p), (rows, cols)) in enumerate(zip(results, shapes, strict=True)):
-                trimap[i, :rows, :cols] = t
-                probability[i, :rows, :cols] = p
+            for i, (result, (rows, cols)) in enumerate(zip(results, shapes, strict=True)):
+                trimap[i, :rows, :cols] = result.trimap
+                probability[i, :rows, :cols] = result.probability
             source = layer.metadata.get(METADATA_KEY, {})
             meta = {"names": source.get("names"), "shapes": [list(s) for s in shapes]}
         # where the image came from: the writer never saves the trimap over the data set
@@ -238,11 +253,24 @@ class PredictWidget(Container):
         prob_meta = {**meta, ROLE: "probability"}
         prob_kwargs = probability_layer_kwargs(probability_name, prob_meta, scale)
         self._put_layer(probability, (probability, prob_kwargs, "image"), "probability")
+        self._land_vertebrae(layer, results, shapes, full, meta, scale)
         if list(selection) != selected or selection.active is not active:
             selection.clear()
             selection.update(selected)
             selection.active = active
         self._say(f"predicted {layer.name}")
+
+    def _land_vertebrae(self, layer, results, shapes, full, meta, scale) -> None:
+        """Add the vertebrae and landmarks layers of a vertebra model; notify faults."""
+        outputs = [vertebra_outputs(result) for result in results]
+        for layer_tuple, role in vertebra_layers(
+            layer.name, outputs, shapes, full_shape=full, metadata=meta, scale=scale
+        ):
+            self._put_layer(layer_tuple[0], layer_tuple, role)
+        names = meta.get("names") or [f"image {i + 1}" for i in range(len(outputs))]
+        lines = fault_lines([layer.name] if shapes is None else names, outputs)
+        if lines:
+            notify_warning("vertebrae: " + "\n".join(lines))
 
     def _put_layer(self, data, layer_tuple, role: str) -> None:
         """Update the layer this widget made earlier for the same image, else add one."""
@@ -256,5 +284,7 @@ class PredictWidget(Container):
             if mine.get(PREDICTED_FROM) == meta[PREDICTED_FROM] and mine.get(ROLE) == role:
                 existing.data = data
                 existing.metadata = kwargs["metadata"]
+                if "features" in kwargs:  # landmarks: as many rows as points
+                    existing.features = kwargs["features"]
                 return
         self.viewer.add_layer(Layer.create(*layer_tuple))

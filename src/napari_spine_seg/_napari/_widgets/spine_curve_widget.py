@@ -1,35 +1,41 @@
 """The spine curve: centre line and Cobb angles of landmarks or a trimap, drawn in napari.
 
 For a landmarks (Points) layer the angles are the challenge's reference computation
-(:func:`~napari_spine_seg.spine.cobb.cobb_details`); for a trimap (Labels) layer,
-predicted or corrected, they are measured on the column's centre line
+(:func:`~napari_spine_seg.spine.cobb.cobb_details`), and the lines drawn are the end
+plates each angle is taken from. A trimap or vertebrae (Labels) layer that Predict made
+together with a landmarks layer (the same prediction) is measured on those landmarks
+while *measure a prediction's landmarks* is on; other trimaps, predicted or corrected,
+are measured on the column's centre line
 (:func:`~napari_spine_seg.spine.centreline.cobb_from_trimap`; a layer the Predict or
 Review widget made from a network's prediction is measured as one). A Shapes layer
-``<layer> curve`` shows the centre line and, for each of the three angles (PT, MT, TL/L,
-in ``angles.csv`` order), the lines of its two end vertebrae in the angle's colour, the
-upper one labelled with the angle. The labels sit beside their lines and never overlap
-(:func:`place_labels`); their text grows and shrinks with the image when zooming, so
-that it keeps to its box. For a stack the slice shown is measured, and the
-drawing follows the slider. After an edit (painting, moving a landmark) the drawing is
-redone by itself, once the edits pause for :data:`REFRESH_MS`.
-
-The functions :func:`curve_from_landmarks` and :func:`curve_from_trimap` turn the core's
-results into drawable shapes and import no napari; the widget only moves data between
-layers and them.
+``<measured layer> curve`` shows the centre line and, for each of the three angles (PT,
+MT, TL/L, in ``angles.csv`` order), the lines of its two end vertebrae in the angle's
+colour, the upper one labelled with the angle (:mod:`._cobb_drawing`). For a stack the
+slice shown is measured, and the drawing follows the slider. After an edit (painting,
+moving a landmark) the drawing is redone by itself, once the edits pause for
+:data:`REFRESH_MS`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
 
 from ...errors import SpineSegError
-from ...trimap import N_LANDMARKS, rowcol_to_xy, sort_landmarks, xy_to_rowcol
+from ...trimap import N_LANDMARKS, rowcol_to_xy
 from .._layers import METADATA_KEY
 from .._notify import notify_error
+from ._cobb_drawing import (  # noqa: F401  (the drawing's names, as before the split)
+    ANGLE_COLOURS,
+    ANGLE_LABELS,
+    CurveDrawing,
+    curve_from_landmarks,
+    curve_from_trimap,
+    label_box_size,
+    place_labels,
+)
 from ._layout import arrange_when_docked
 
 if TYPE_CHECKING:
@@ -37,251 +43,10 @@ if TYPE_CHECKING:
 
 #: suffix of the Shapes layer drawn for a layer
 CURVE_SUFFIX = " curve"
-#: display names of the three angles, in ``angles.csv`` order
-ANGLE_LABELS = ("PT", "MT", "TL/L")
-#: colour of each angle's end-vertebra lines
-ANGLE_COLOURS = ("#ffd60a", "#30d5ff", "#ff5ad2")
-#: relative line width of each angle: a vertebra that ends two angles shows both colours
-ANGLE_WIDTHS = (2.0, 1.3, 0.7)
-CENTRE_COLOUR = "#ff3b30"
 #: milliseconds to wait after an edit before drawing again (strokes come in bursts)
 REFRESH_MS = 300
-#: an end-vertebra line is drawn this many times the vertebra's width
-LINE_EXTENSION = 2.5
-#: at most this many points are drawn along a trimap's centre line
-MAX_PATH_POINTS = 120
-#: label font size, in image rows per row of the image (the text is about 2.5 % of the
-#: view's height when the whole image shows)
-LABEL_SIZE = 1 / 55
-#: a label's box per font size: vispy draws a font size s as an em of 4/3 s data units
-#: (the text scales with the zoom); a glyph advances at most 0.7 em (measured on
-#: screenshots: "TL/L 29.2°" is 6.6 em wide), a line is 1.3 em, half an em of margin
-_EM, _ADVANCE, _LINE = 4 / 3, 0.7, 1.3
-
-
-@dataclass(frozen=True)
-class CurveDrawing:
-    """What the widget draws: the angles and the shapes that show them.
-
-    Attributes
-    ----------
-    angles : (3,) ndarray
-        Degrees, ``angles.csv`` order (PT, MT, TL/L).
-    shapes : list of (k, 2) ndarray
-        ``(row, col)`` vertices: the centre line (a path) first, then one line per
-        angle and end vertebra.
-    shape_types : list of str
-        ``"path"`` or ``"line"`` per shape.
-    colours : list of str
-        Edge colour per shape.
-    labels : list of str
-        Text per shape: a label's box (a transparent rectangle, last in the list)
-        carries the angle(s) whose upper end vertebra its line is; other shapes "".
-    widths : list of float
-        Relative edge width per shape (the centre line is 1).
-    warnings : list of str
-        What makes the angles doubtful (from the core).
-    source : str
-        ``"landmarks"`` (reference computation) or ``"trimap"`` (centre line).
-    label_size : float
-        Font size of the labels in image rows (the boxes are made for it).
-    label_of : list of int
-        Per shape: for a label's box, the index of the line it labels; else -1.
-    """
-
-    angles: np.ndarray
-    shapes: list[np.ndarray]
-    shape_types: list[str]
-    colours: list[str]
-    labels: list[str]
-    widths: list[float]
-    warnings: list[str] = field(default_factory=list)
-    source: str = "landmarks"
-    label_size: float = 12.0
-    label_of: list[int] = field(default_factory=list)
-
-    @property
-    def label_boxes(self) -> list[tuple[str, np.ndarray]]:
-        """``(text, (row0, col0, row1, col1))`` of each label's box."""
-        return [
-            (text, np.array([*shape.min(axis=0), *shape.max(axis=0)]))
-            for text, shape, kind in zip(self.labels, self.shapes, self.shape_types, strict=True)
-            if kind == "rectangle"
-        ]
-
-    @property
-    def summary(self) -> str:
-        """The angles as one line, e.g. ``PT 12.3°  MT 25.0°  TL/L 8.1°``."""
-        return "  ".join(f"{n} {a:.1f}°" for n, a in zip(ANGLE_LABELS, self.angles, strict=True))
-
-
-def label_box_size(text: str, size: float) -> tuple[float, float]:
-    """``(height, width)`` in image pixels of the box that holds `text` at font `size`."""
-    em = _EM * size
-    return _LINE * em, _ADVANCE * em * len(text) + em
-
-
-def place_labels(
-    lines: list[np.ndarray], texts: list[str], size: float, image_width: float | None = None
-) -> list[np.ndarray]:
-    """Boxes for the labels of `lines`, each beside its line, no two overlapping.
-
-    Each box goes left of its line's left end (right of its right end where the image
-    has no room on the left), centred on that end's row. Where boxes would meet, the
-    lower ones move down just far enough, in row order, so that no two share a row:
-    boxes that share no row cannot overlap, whichever side they are on.
-
-    Parameters
-    ----------
-    lines : list of (2, 2) ndarray
-        ``(row, col)`` ends of each labelled line.
-    texts : list of str
-        The label of each line.
-    size : float
-        Font size in image pixels (see :func:`label_box_size`).
-    image_width : float, optional
-        Columns of the image; without it, boxes always go left.
-
-    Returns
-    -------
-    list of (4, 2) ndarray
-        Corners ``(row, col)`` of each box, clockwise from its top-left one.
-    """
-    gap = 0.5 * _EM * size
-    wanted = []
-    for line, text in zip(lines, texts, strict=True):
-        height, width = label_box_size(text, size)
-        left, right = sorted(np.asarray(line, dtype=np.float64), key=lambda p: p[1])
-        if left[1] - gap - width >= 0 or image_width is None:
-            row, c0 = left[0], left[1] - gap - width
-        else:
-            row, c0 = right[0], right[1] + gap
-        wanted.append((row - height / 2, height, c0, width))
-    boxes: list[np.ndarray] = [np.empty((4, 2))] * len(wanted)
-    bottom = -np.inf
-    for i in sorted(range(len(wanted)), key=lambda i: wanted[i][0]):
-        top, height, c0, width = wanted[i]
-        top = max(top, bottom + 0.1 * height)
-        bottom = top + height
-        boxes[i] = np.array([[top, c0], [top, c0 + width], [bottom, c0 + width], [bottom, c0]])
-    return boxes
-
-
-def _drawing(
-    details, centre_xy: np.ndarray, warnings: list[str], source: str, image_shape
-) -> CurveDrawing:
-    """Shapes of a :class:`~napari_spine_seg.spine.cobb.CobbResult` and a centre line."""
-    shapes = [xy_to_rowcol(centre_xy)]
-    types, colours, labels, widths = ["path"], [CENTRE_COLOUR], [""], [1.0]
-    texts: dict[int, str] = {}  # shape index of an upper end vertebra's line -> its text
-    labelled: dict[int, int] = {}  # vertebra -> index of the line carrying its text
-    for k, (pair, angle) in enumerate(zip(details.pairs, details.angles, strict=True)):
-        text = f"{ANGLE_LABELS[k]} {angle:.1f}°"
-        for j, vertebra in enumerate(dict.fromkeys(pair)):  # (i, i): one line
-            left, right = details.left[vertebra], details.right[vertebra]
-            centre, half = (left + right) / 2, (right - left) / 2 * LINE_EXTENSION
-            shapes.append(xy_to_rowcol(np.array([centre - half, centre + half])))
-            types.append("line")
-            colours.append(ANGLE_COLOURS[k])
-            labels.append("")
-            widths.append(ANGLE_WIDTHS[k])
-            if j == 0:  # the upper end vertebra carries the text
-                if vertebra in labelled:
-                    at = labelled[vertebra]
-                    texts[at] = f"{texts[at]}, {text}"
-                else:
-                    labelled[vertebra] = len(shapes) - 1
-                    texts[len(shapes) - 1] = text
-    size = float(max(6.0, LABEL_SIZE * image_shape[0]))
-    owners = list(texts)
-    boxes = place_labels(
-        [shapes[i] for i in owners], [texts[i] for i in owners], size, image_shape[1]
-    )
-    label_of = [-1] * len(shapes)
-    for owner, box in zip(owners, boxes, strict=True):
-        shapes.append(box)
-        types.append("rectangle")
-        colours.append("transparent")
-        labels.append(texts[owner])
-        widths.append(0.0)
-        label_of.append(owner)
-    return CurveDrawing(
-        np.asarray(details.angles, dtype=np.float64),
-        shapes,
-        types,
-        colours,
-        labels,
-        widths,
-        list(warnings),
-        source,
-        size,
-        label_of,
-    )
-
-
-def curve_from_landmarks(landmarks_xy: np.ndarray, image_height: float) -> CurveDrawing:
-    """The reference Cobb angles of 68 landmarks, as shapes to draw.
-
-    Parameters
-    ----------
-    landmarks_xy : (68, 2) array_like
-        ``(x, y)``; re-sorted into the data set's order first (as ``spine-seg cobb``
-        does), so a landmark dragged past its neighbour does not scramble the vertebrae.
-    image_height : float
-        Rows of the image (the reference uses it to tell an upper from a lower curve).
-
-    Returns
-    -------
-    CurveDrawing
-        The centre line runs through the 34 end-plate mid-points.
-
-    Raises
-    ------
-    SpineSegError
-        When the landmarks are not 68 finite points or a vertebra has no width.
-    """
-    from ...spine.cobb import cobb_details
-
-    points = np.asarray(landmarks_xy, dtype=np.float64)
-    if points.shape != (N_LANDMARKS, 2):
-        raise SpineSegError(
-            None, f"{len(points)} landmarks on this image; {N_LANDMARKS} are needed"
-        )
-    points = sort_landmarks(points)
-    details = cobb_details(points, image_height)
-    centre = (points[0::2] + points[1::2]) / 2  # end-plate mid-points, top to bottom
-    width = float(points[:, 0].max() + points[:, 0].min())  # the spine in its middle
-    return _drawing(details, centre, [], "landmarks", (float(image_height), width))
-
-
-def curve_from_trimap(trimap: np.ndarray, *, predicted: bool = False) -> CurveDrawing:
-    """Cobb angles measured on a trimap's centre line, as shapes to draw.
-
-    Parameters
-    ----------
-    trimap : (H, W) array_like
-        1 spine, 2 background, 3 border; 0 (unlabelled) counts as background.
-    predicted : bool
-        The trimap is a network's prediction (measured with ``outline="predicted"``).
-
-    Returns
-    -------
-    CurveDrawing
-        The centre line is the smoothed one the angles were measured on; the end
-        vertebrae are its virtual vertebrae.
-
-    Raises
-    ------
-    SpineSegError
-        When the trimap has no spine or one too short to measure.
-    """
-    from ...spine.centreline import cobb_from_trimap
-
-    result = cobb_from_trimap(trimap, outline="predicted" if predicted else "auto")
-    centre = result.centreline
-    step = max(1, int(np.ceil(len(centre) / MAX_PATH_POINTS)))
-    thinned = np.concatenate([centre[::step], centre[-1:]]) if len(centre) > 1 else centre
-    return _drawing(result.details, thinned, result.warnings, "trimap", np.shape(trimap))
+#: metadata key and value Predict gives its landmarks layers (``_vertebra_layers``)
+ROLE, LANDMARKS_ROLE, VERTEBRAE_ROLE = "role", "landmarks", "vertebrae"
 
 
 class SpineCurveWidget(Container):
@@ -297,16 +62,19 @@ class SpineCurveWidget(Container):
         arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = napari_viewer
         self.drawing: CurveDrawing | None = None
-        self._layer = None
+        self._watched: list = []  # the chosen layer, and the landmarks measured for it
         self._started = False  # edits and the slider redraw only once a curve was asked for
 
         self.layer = ComboBox(label="layer", choices=self._choices, nullable=True)
         self.follow = CheckBox(text="draw again after each edit", value=True)
+        self.linked = CheckBox(text="measure a prediction's landmarks", value=True)
         self.draw_button = PushButton(text="Draw spine curve")
         self.angles = Label(label="Cobb", value="–")
         self.message = Label(label="", value="")
         self.message.native.setWordWrap(True)  # warnings are long; the dock stays narrow
-        self.extend([self.layer, self.follow, self.draw_button, self.angles, self.message])
+        self.extend(
+            [self.layer, self.follow, self.linked, self.draw_button, self.angles, self.message]
+        )
         self._last_error = ""
 
         from qtpy.QtCore import QTimer
@@ -317,7 +85,8 @@ class SpineCurveWidget(Container):
         self._timer.timeout.connect(self.draw)
 
         self.draw_button.clicked.connect(self.draw)
-        self.layer.changed.connect(self._watch)
+        self.linked.changed.connect(self._edited)  # measure the other layer at once
+        self.layer.changed.connect(lambda layer: self._watch([layer]))
         for event in ("inserted", "removed", "reordered"):
             getattr(napari_viewer.layers.events, event).connect(self._refresh_choices)
         napari_viewer.layers.selection.events.active.connect(self._follow_active)
@@ -346,18 +115,30 @@ class SpineCurveWidget(Container):
         if isinstance(active, Labels | Points) and active is not self.layer.value:
             self.layer.value = active
 
-    def _watch(self, layer) -> None:
-        if self._layer is not None:
-            for name in ("paint", "data"):
-                emitter = getattr(self._layer.events, name, None)
-                if emitter is not None:
-                    emitter.disconnect(self._edited)
-        self._layer = layer
-        if layer is not None:
+    def _watch(self, layers: list) -> None:
+        """Redraw after edits of `layers` (and of no other layer)."""
+        layers = [layer for layer in dict.fromkeys(layers) if layer is not None]
+        if layers == self._watched:
+            return
+        for layer, connect in [(x, False) for x in self._watched] + [(x, True) for x in layers]:
             for name in ("paint", "data"):
                 emitter = getattr(layer.events, name, None)
                 if emitter is not None:
-                    emitter.connect(self._edited)
+                    (emitter.connect if connect else emitter.disconnect)(self._edited)
+        self._watched = layers
+
+    def _linked_landmarks(self, layer):
+        """The landmarks layer Predict made with `layer` (the same prediction), or None."""
+        from napari.layers import Points
+
+        prediction = layer.metadata.get(METADATA_KEY, {}).get("prediction")
+        if prediction is None or not self.linked.value:
+            return None
+        for other in self.viewer.layers:
+            meta = other.metadata.get(METADATA_KEY, {})
+            if isinstance(other, Points) and meta.get("prediction") == prediction:
+                return other
+        return None
 
     def _edited(self, _event=None) -> None:
         if self.follow.value and self._started:
@@ -378,15 +159,18 @@ class SpineCurveWidget(Container):
             if layer is None:
                 raise SpineSegError(None, "choose a landmarks (Points) or trimap (Labels) layer")
             index = self._slice_index(layer)
-            drawing = self._measure(layer, index)
+            measured, drawing = self._measure(layer, index)
         except SpineSegError as exc:
             self._fail(layer, str(exc))
             return
         self.drawing = drawing
         self._last_error = ""
         self.angles.value = drawing.summary
-        self.message.value = "; ".join(drawing.warnings) if drawing.warnings else ""
-        self._show(layer, index, drawing)
+        notes = list(drawing.warnings)
+        if measured is not layer:
+            notes.insert(0, f"measured on the landmarks of {measured.name!r}")
+        self.message.value = "; ".join(notes)
+        self._show(measured, index, drawing, keep_active=layer)
 
     def _slice_index(self, layer) -> int | None:
         if layer.ndim == 2:
@@ -401,19 +185,33 @@ class SpineCurveWidget(Container):
             index = int(min(max(index, 0), layer.data.shape[0] - 1))
         return index
 
-    def _measure(self, layer, index: int | None) -> CurveDrawing:
+    def _measure(self, layer, index: int | None) -> tuple[object, CurveDrawing]:
+        """The layer measured for `layer` (itself, or its prediction's landmarks), and
+        its drawing."""
         from napari.layers import Labels
 
         meta = layer.metadata.get(METADATA_KEY, {})
+        if not isinstance(layer, Labels):
+            self._watch([layer])
+            return layer, self._measure_points(layer, index)
+        linked = self._linked_landmarks(layer)
+        self._watch([layer, linked])
+        if linked is not None and len(_points_on(linked, index)) == N_LANDMARKS:
+            return linked, self._measure_points(linked, index)
+        if meta.get(ROLE) == VERTEBRAE_ROLE:  # labels 1–17 are no trimap
+            raise SpineSegError(
+                None,
+                f"layer {layer.name!r} has no landmarks layer with {N_LANDMARKS} corners "
+                "here (17 vertebrae were not found): measure its trimap instead",
+            )
         shape = _true_shape(meta, index)
-        if isinstance(layer, Labels):
-            trimap = np.asarray(layer.data if index is None else layer.data[index])
-            if shape is not None:
-                trimap = trimap[: shape[0], : shape[1]]
-            return curve_from_trimap(trimap, predicted=bool(meta.get("predicted")))
-        points = np.asarray(layer.data, dtype=np.float64)
-        if index is not None:
-            points = points[np.round(points[:, 0]) == index][:, 1:]
+        trimap = np.asarray(layer.data if index is None else layer.data[index])
+        if shape is not None:
+            trimap = trimap[: shape[0], : shape[1]]
+        return layer, curve_from_trimap(trimap, predicted=bool(meta.get("predicted")))
+
+    def _measure_points(self, layer, index: int | None) -> CurveDrawing:
+        points = _points_on(layer, index)
         if len(points) != N_LANDMARKS:
             where = "this image" if index is None else f"image {index + 1} of the stack"
             raise SpineSegError(
@@ -421,6 +219,7 @@ class SpineCurveWidget(Container):
                 f"layer {layer.name!r} has {len(points)} landmarks on {where}; "
                 f"{N_LANDMARKS} are needed",
             )
+        shape = _true_shape(layer.metadata.get(METADATA_KEY, {}), index)
         height = shape[0] if shape is not None else self._image_height(layer)
         return curve_from_landmarks(rowcol_to_xy(points), height)
 
@@ -442,8 +241,8 @@ class SpineCurveWidget(Container):
         if message != self._last_error:  # redraws after each edit would repeat it
             notify_error(message)
         self._last_error = message
-        if layer is not None:
-            curve = self._curve_layer(layer)
+        for measured in (layer, None if layer is None else self._linked_landmarks(layer)):
+            curve = None if measured is None else self._curve_layer(measured)
             if curve is not None:
                 curve.data = []
 
@@ -451,7 +250,8 @@ class SpineCurveWidget(Container):
         name = layer.name + CURVE_SUFFIX
         return self.viewer.layers[name] if name in self.viewer.layers else None
 
-    def _show(self, layer, index: int | None, drawing: CurveDrawing) -> None:
+    def _show(self, layer, index: int | None, drawing: CurveDrawing, keep_active) -> None:
+        """Draw `drawing` in ``<layer> curve``; `keep_active` stays the layer edited."""
         from napari.layers import Shapes
 
         shapes = drawing.shapes
@@ -470,7 +270,11 @@ class SpineCurveWidget(Container):
                 name=layer.name + CURVE_SUFFIX,
                 scale=layer.scale,
                 translate=layer.translate,
-                features={"label": np.array([], dtype=str), "labels_line": np.array([], int)},
+                features={
+                    "label": np.array([], dtype=str),
+                    "labels_line": np.array([], int),
+                    "end_plate": np.array([], dtype=str),
+                },
                 text={
                     "string": "{label}",
                     "color": "white",
@@ -481,7 +285,7 @@ class SpineCurveWidget(Container):
                 metadata={METADATA_KEY: {"measured_layer": layer.name}},
             )
             self.viewer.add_layer(curve)
-            self.viewer.layers.selection.active = layer  # keep editing the measured layer
+            self.viewer.layers.selection.active = keep_active  # keep editing the chosen layer
         curve.data = []
         curve.add(
             shapes,
@@ -490,9 +294,21 @@ class SpineCurveWidget(Container):
             edge_width=[unit * w for w in drawing.widths],
             face_color="transparent",
         )
-        curve.features = {"label": drawing.labels, "labels_line": drawing.label_of}
+        curve.features = {
+            "label": drawing.labels,
+            "labels_line": drawing.label_of,
+            "end_plate": drawing.ends,
+        }
         curve.text.size = drawing.label_size
         curve.refresh_text()
+
+
+def _points_on(layer, index: int | None) -> np.ndarray:
+    """``(row, col)`` of a Points layer's points on slice `index` (all for one image)."""
+    points = np.asarray(layer.data, dtype=np.float64)
+    if index is not None:
+        points = points[np.round(points[:, 0]) == index][:, 1:]
+    return points
 
 
 def _true_shape(meta: dict, index: int | None) -> tuple[int, int] | None:

@@ -43,6 +43,7 @@ from ._layout import arrange_when_docked
 from ._loss_plot import metrics_plot_class
 from ._state import ModelRef, viewer_state
 from ._train_slurm import SlurmTraining
+from ._vertebra_layers import model_outputs
 from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def describe_model(model) -> str:
     lines = [
         f"{Path(model.path).name if model.path else 'model'}: {info.preset}, input {rows}x{cols}"
     ]
+    lines.append("outputs: " + ", ".join(model_outputs(info)))
     ts = info.training_set or {}
     if ts:
         lines.append(
