@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .atomic import write_text_atomic
 from .errors import SpineSegError
 
@@ -120,7 +122,7 @@ class EvaluationReport:
         against = "the landmarks' angles" if self.cobb_reference == "landmarks" else "angles.csv"
         c = self.cobb
         if c and c["n_images"]:
-            lines.append(f"Cobb angles vs {against} ({c['n_images']} images): {_scores_text(c)}")
+            lines.append(f"Cobb angles vs {against} ({c['n_images']} images): {scores_text(c)}")
             if c["order_doubtful"]:
                 from .spine.cobb_eval import order_note
 
@@ -134,8 +136,9 @@ class EvaluationReport:
         return "\n".join(lines)
 
 
-def _scores_text(scores: dict) -> str:
-    """``MAE … deg (PT …, MT …, TL/L …), SMAPE … %`` of an :func:`angle_scores` dict."""
+def scores_text(scores: dict) -> str:
+    """``MAE … deg (PT …, MT …, TL/L …), SMAPE … %`` of an
+    :func:`~napari_spine_seg.spine.cobb_eval.angle_scores` dict."""
     per = scores["mae_per_angle"]
     return (
         f"MAE {scores['mae']:.2f} deg (PT {per['pt']:.2f}, MT {per['mt']:.2f}, "
@@ -169,9 +172,9 @@ def landmark_lines(scores: dict, against: str = "angles.csv") -> list[str]:
         unmeasured = len(c["missing"]) + len(c["failed"])
         if unmeasured:
             line += f", {unmeasured} not measured scored as 0 deg"
-        lines.append(f"{line}): {_scores_text(c)}")
+        lines.append(f"{line}): {scores_text(c)}")
         if c["found"]["n"] and c["found"]["n"] < c["n_images"]:
-            lines.append(f"  on the {c['found']['n']} with landmarks: {_scores_text(c['found'])}")
+            lines.append(f"  on the {c['found']['n']} with landmarks: {scores_text(c['found'])}")
         if c["order_doubtful"]:
             from .spine.cobb_eval import order_note
 
@@ -254,7 +257,7 @@ def evaluate(
         s = score_trimaps(gt, pred)
         scores.append(ImageScore(sample.name, *(float(s[k]) for k in METRICS)))
         heights[sample.name] = gt.shape[0]
-        truth[sample.name] = _true_landmarks(sample)
+        truth[sample.name] = true_landmarks(sample)
     angles, reference = reference_angles(dataset, samples, truth, heights)
     cobb = None
     if angles:
@@ -274,7 +277,7 @@ def evaluate(
     )
 
 
-def _true_landmarks(sample):
+def true_landmarks(sample) -> np.ndarray | None:
     """A sample's landmarks in the data set's order (re-sorted as for trimaps), or None."""
     from .trimap import sort_landmarks
 

@@ -164,14 +164,14 @@ def _print_table(rows: list[tuple[str, np.ndarray | None]]) -> None:
 def _print_scores(
     rows: list[tuple[str, np.ndarray | None]], reference: dict[str, np.ndarray], against: str
 ) -> None:
-    from ..evaluate import _scores_text
+    from ..evaluate import scores_text
     from ..spine.cobb_eval import angle_scores
 
     known = [(angles, reference[name]) for name, angles in rows if name in reference]
     if not known:
         return
     scores = angle_scores([g for _, g in known], [p for p, _ in known])
-    print(f"against {against} ({len(known)} images): {_scores_text(scores)}")
+    print(f"against {against} ({len(known)} images): {scores_text(scores)}")
 
 
 def _landmark_images(folder: Path, source: Path, dataset) -> tuple[list[str], dict, dict]:
@@ -207,8 +207,9 @@ def _landmark_images(folder: Path, source: Path, dataset) -> tuple[list[str], di
         names.append(name)
         heights[name] = image_shape(trimap)[0]
         paths[name] = files.get(name, predicted_landmarks_path(folder, name))
-    for name in sorted(set(files) - set(names)):
-        raise SpineSegError(files[name], f"has no trimap {Path(name).stem}.png beside it")
+    extra = sorted(set(files) - set(names))
+    if extra:
+        raise SpineSegError(files[extra[0]], f"has no trimap {Path(extra[0]).stem}.png beside it")
     return names, heights, paths
 
 
@@ -236,7 +237,7 @@ def landmark_folder(path: Path) -> Path | None:
 def _landmark_rows(folder: Path, source: Path, dataset) -> tuple[list, dict]:
     """Rows ``(name, angles or None)`` of the predicted landmarks, and their scores."""
     from ..data.aasce import read_landmarks_mat
-    from ..evaluate import _true_landmarks, landmark_scores, reference_angles
+    from ..evaluate import landmark_scores, reference_angles, true_landmarks
     from ..spine.cobb import cobb_angles
 
     names, heights, paths = _landmark_images(folder, source, dataset)
@@ -251,7 +252,7 @@ def _landmark_rows(folder: Path, source: Path, dataset) -> tuple[list, dict]:
             rows.append((name, cobb_angles(pred[name], heights[name], source=path)))
     truth, angles, against = {}, {}, None
     if dataset is not None:
-        truth = {s.name: _true_landmarks(s) for s in dataset.samples}
+        truth = {s.name: true_landmarks(s) for s in dataset.samples}
         angles, against = reference_angles(dataset, list(dataset.samples), truth, heights)
     scores = landmark_scores(pred, truth, angles, heights, folder=folder)
     return rows, {"scores": scores, "against": against}
@@ -298,10 +299,10 @@ def _by_trimap_name(dataset) -> tuple[dict[str, np.ndarray], str]:
     """The data set's reference angles keyed by its images' trimap names (``x.png``), and
     what they are (``angles.csv`` or the landmarks' angles)."""
     from ..data.masks import trimap_name
-    from ..evaluate import _true_landmarks, reference_angles
+    from ..evaluate import reference_angles, true_landmarks
 
     samples = list(dataset.samples)
-    truth = {s.name: _true_landmarks(s) for s in samples}
+    truth = {s.name: true_landmarks(s) for s in samples}
     heights = {s.name: s.image_shape()[0] for s in samples if truth[s.name] is not None}
     angles, kind = reference_angles(dataset, samples, truth, heights)
     against = "the landmarks' angles" if kind == "landmarks" else "angles.csv"
