@@ -18,9 +18,8 @@ from napari_spine_seg.data.images import (
     image_shape,
     is_image_file,
     read_xray,
-    to_grayscale,
-    to_uint8,
 )
+from napari_spine_seg.data.pixels import to_grayscale, to_uint8
 from napari_spine_seg.errors import SpineSegError
 
 

@@ -141,6 +141,21 @@ def test_a_missing_image_is_scored_as_zero_and_listed(with_angles):
     assert counts["not_found"] == [{"name": gone, "count": 16}]
 
 
+def test_landmarks_that_cannot_be_measured_are_listed_and_scored_as_zero(with_angles):
+    truth = {s.name: sort_landmarks(s.load_landmarks()) for s in with_angles.samples}
+    heights = {s.name: s.image_shape()[0] for s in with_angles.samples}
+    broken = with_angles.samples[2].name
+    flat = truth[broken].copy()
+    flat[8:12] = flat[8:12].mean(axis=0)  # vertebra 3: all four corners on one point
+    pred = {**truth, broken: flat}
+    report = landmark_cobb_errors(pred, with_angles.angles, heights, sources={broken: "x.mat"})
+    assert [f["name"] for f in report["failed"]] == [broken]
+    assert "vertebra 3" in report["failed"][0]["problem"]
+    assert report["missing"] == [] and report["found"]["n"] == 3
+    entry = next(im for im in report["images"] if im["name"] == broken)
+    assert entry["angles"] == [0.0, 0.0, 0.0] and entry["abs_error"] == entry["reference"]
+
+
 # --------------------------------------------------------------------------- spine-seg cobb
 
 

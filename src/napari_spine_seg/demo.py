@@ -15,6 +15,7 @@ Everything goes under one output folder::
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import time
@@ -22,8 +23,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import __version__
 from .atomic import check_writable_folder, write_text_atomic
+from .data.dataset import open_dataset
+from .data.masks import read_trimap_png, trimap_name
+from .data.phantom import write_phantom_set
+from .evaluate import evaluate, write_report_json
+from .model.builders import UNET_DEFAULTS
+from .model.curves import plot_history
+from .model.files import load_model
+from .model.predict import predict_files
+from .model.train import train
 from .outputs import check_output
+from .overlay import write_overlay
+from .spine.cobb_eval import order_note
 
 #: the full demo: sized to finish within 10 minutes on 2 CPU cores
 DEMO = {"n_train": 150, "n_test": 16, "epochs": 20, "size": None, "options": None, "batch_size": 8}
@@ -109,50 +122,83 @@ def run_demo(
     -------
     DemoResult
     """
-    from .data.dataset import open_dataset
-    from .data.masks import read_trimap_png, trimap_name
-    from .data.phantom import write_phantom_set
-    from .evaluate import evaluate, write_report_json
-    from .model.curves import plot_history
-    from .model.files import load_model
-    from .model.predict import predict_files
-    from .model.train import train
-    from .overlay import write_overlay
+    settings = _settings(quick, overrides)
+    bar = bar or _noop_bar
+    say = log or (lambda _line: None)
+    out = check_writable_folder(check_output(out, folder=True))
+    clock = _Stages()
 
+    with clock("phantoms"):
+        say(
+            f"making {settings['n_train']} training and {settings['n_test']} test phantoms "
+            f"in {out / 'phantoms'}"
+        )
+        root = write_phantom_set(
+            out / "phantoms",
+            n_train=settings["n_train"],
+            n_test=settings["n_test"],
+            seed=seed,
+            progress=lambda it, **kw: bar(it, **kw),
+        )
+        dataset = open_dataset(root)
+    with clock("training"):
+        say("training the default U-Net")
+        result = _train(dataset, out, settings, seed, progress)
+    test = dataset.split("test")
+    with clock("prediction"):
+        say(f"predicting the {len(test)} test images")
+        model = load_model(result.model_path)
+        pred_dir = _predict(model, root, out, bar)
+    with clock("evaluation"):
+        report = evaluate(pred_dir, test, progress=_bar_progress(bar, "evaluate"))
+        write_report_json(report, out / "evaluation.json")
+    with clock("overlays"):
+        overlays = _write_overlays(test, pred_dir, out / "overlays", bar)
+        plot_history(result.history, out / "curves.png", title="training (phantoms)")
+    seconds = clock.done()
+
+    report_path = out / "report.md"
+    run = _Run(settings, seed, quick, out, len(dataset.split("training")))
+    text = _report_markdown(run, result, report, model.info, overlays, seconds)
+    write_text_atomic(report_path, text)
+    say(f"report: {report_path}")
+    return DemoResult(out, report_path, result.model_path, dict(report.mean), result, seconds)
+
+
+def _settings(quick: bool, overrides: dict) -> dict:
     settings = dict(QUICK if quick else DEMO)
     unknown = set(overrides) - set(settings)
     if unknown:
         raise TypeError(f"unknown demo setting(s): {', '.join(sorted(unknown))}")
     settings.update(overrides)
-    bar = bar or _noop_bar
-    say = log or (lambda _line: None)
-    out = check_writable_folder(check_output(out, folder=True))
-    seconds: dict = {}
-    t_all = time.perf_counter()
+    return settings
 
-    def stage(name: str):
-        seconds[name] = time.perf_counter()
 
-    def done(name: str):
-        seconds[name] = time.perf_counter() - seconds[name]
+class _Stages:
+    """Wall time of each stage (``with clock("name"):``) and, after :meth:`done`, ``total``."""
 
-    stage("phantoms")
-    say(
-        f"making {settings['n_train']} training and {settings['n_test']} test phantoms in {out / 'phantoms'}"
-    )
-    root = write_phantom_set(
-        out / "phantoms",
-        n_train=settings["n_train"],
-        n_test=settings["n_test"],
-        seed=seed,
-        progress=lambda it, **kw: bar(it, **kw),
-    )
-    dataset = open_dataset(root)
-    done("phantoms")
+    def __init__(self):
+        self.seconds: dict = {}
+        self._t0 = time.perf_counter()
 
-    stage("training")
-    say("training the default U-Net")
-    result = train(
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        t = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - t
+
+    def done(self) -> dict:
+        self.seconds["total"] = time.perf_counter() - self._t0
+        return self.seconds
+
+
+def _bar_progress(bar, desc: str):
+    """A ``progress(iterable, n)`` callback that wraps the loop in `bar`."""
+    return lambda it, n: bar(it, total=n, desc=desc, unit="image")
+
+
+def _train(dataset, out: Path, settings: dict, seed: int, progress):
+    return train(
         dataset.split("training"),
         out / "model.keras",
         size=settings["size"],
@@ -163,47 +209,37 @@ def run_demo(
         progress=progress,
         cache=out / "cache",
     )
-    done("training")
 
-    stage("prediction")
-    test = dataset.split("test")
-    say(f"predicting the {len(test)} test images")
-    model = load_model(result.model_path)
+
+def _predict(model, root: Path, out: Path, bar) -> Path:
+    """Predict the test split's images into ``out/predictions``."""
     pred_dir = out / "predictions"
     predict_files(
-        model,
-        [str(root / "data" / "test")],
-        pred_dir,
-        progress=lambda it, n: bar(it, total=n, desc="predict", unit="image"),
+        model, [str(root / "data" / "test")], pred_dir, progress=_bar_progress(bar, "predict")
     )
-    done("prediction")
+    return pred_dir
 
-    stage("evaluation")
-    report = evaluate(
-        pred_dir, test, progress=lambda it, n: bar(it, total=n, desc="evaluate", unit="image")
-    )
-    write_report_json(report, out / "evaluation.json")
-    done("evaluation")
 
-    stage("overlays")
-    overlay_dir = out / "overlays"
+def _write_overlays(test, pred_dir: Path, overlay_dir: Path, bar) -> list[Path]:
+    """Each test image interlaced with its predicted trimap; returns the files written."""
     overlays = []
     for sample in bar(test.samples, total=len(test), desc="overlays", unit="image"):
         name = trimap_name(sample.name)
         target = overlay_dir / name
         write_overlay(target, sample.load_image().pixels, read_trimap_png(pred_dir / name))
         overlays.append(target)
-    plot_history(result.history, out / "curves.png", title="training (phantoms)")
-    done("overlays")
-    seconds["total"] = time.perf_counter() - t_all
+    return overlays
 
-    report_path = out / "report.md"
-    text = _report_markdown(
-        settings, seed, dataset, result, report, model.info, overlays, out, seconds, quick
-    )
-    write_text_atomic(report_path, text)
-    say(f"report: {report_path}")
-    return DemoResult(out, report_path, result.model_path, dict(report.mean), result, seconds)
+
+@dataclass
+class _Run:
+    """The settings of a demo run that its report states."""
+
+    settings: dict
+    seed: int
+    quick: bool
+    out: Path
+    n_train: int
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -227,8 +263,6 @@ def _cobb_section(cobb: dict | None) -> list[str]:
         "method).",
     ]
     if cobb["order_doubtful"]:
-        from .spine.cobb_eval import order_note
-
         lines.append(order_note(cobb) + ".")
     if cobb["failed"]:
         names = ", ".join(f["name"] for f in cobb["failed"])
@@ -236,49 +270,70 @@ def _cobb_section(cobb: dict | None) -> list[str]:
     return lines
 
 
-def _report_markdown(
-    settings, seed, dataset, result, report, info, overlays, out, seconds, quick
-) -> str:
-    from . import __version__
+def _report_markdown(run: _Run, result, report, info, overlays, seconds) -> str:
+    lines = [
+        *_intro(run, info, seconds),
+        *_data_and_model(run, result, report, info),
+        *_scores_section(report),
+        *_targets_section(report, run.quick),
+        "",
+        "The seed paper reported 92 % pixel accuracy (160×160 Oxford-pets U-Net, hand-painted "
+        "trimaps of real X-rays).",
+        *_cobb_section(report.cobb),
+        *_overlays_section(overlays, run.out),
+        *_time_section(seconds),
+    ]
+    return "\n".join(lines)
 
-    m = report.mean
+
+def _intro(run: _Run, info, seconds: dict) -> list[str]:
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     versions = info.versions
-    n_train = len(dataset.split("training"))
-    if info.preset == "unet":
-        from .model.builders import UNET_DEFAULTS
-
-        o = {**UNET_DEFAULTS, **(info.options or {})}
-        arch = f"(depth {o['depth']}, {o['filters']} base filters, {o['norm']} normalisation)"
-    else:
-        arch = "(the seed's keras-io model)"
-    lines = [
+    return [
         "# napari-spine-seg demo",
         "",
-        f"Made by `spine-seg demo{' --quick' if quick else ''}` on {now} in "
+        f"Made by `spine-seg demo{' --quick' if run.quick else ''}` on {now} in "
         f"{seconds['total'] / 60:.1f} minutes (napari-spine-seg {__version__}, Keras "
         f"{versions.get('keras', '?')} on {versions.get('backend', '?')}).",
+    ]
+
+
+def _architecture(info) -> str:
+    if info.preset != "unet":
+        return "(the seed's keras-io model)"
+    o = {**UNET_DEFAULTS, **(info.options or {})}
+    return f"(depth {o['depth']}, {o['filters']} base filters, {o['norm']} normalisation)"
+
+
+def _data_and_model(run: _Run, result, report, info) -> list[str]:
+    return [
         "",
         "## Data",
         "",
-        f"{n_train} training and {len(report.images)} test phantoms (seed {seed}) in the "
-        f"AASCE layout: `phantoms/`. {result.n_val} of the training phantoms were held out "
+        f"{run.n_train} training and {len(report.images)} test phantoms (seed {run.seed}) in "
+        f"the AASCE layout: `phantoms/`. {result.n_val} of the training phantoms were held out "
         "for validation. Trimaps (1 spine, 2 background, 3 border) were drawn from the "
         "landmarks on the fly.",
         "",
         "## Model",
         "",
-        f"Preset `{info.preset}` {arch}, input {info.input_size[0]}×{info.input_size[1]}"
-        f"×{info.channels} ({info.fit}), loss `{info.training.get('loss')}`, batch "
-        f"{info.training.get('batch_size')}, Adam at {info.training.get('learning_rate')}. "
-        f"Trained {result.epochs_run} epochs ({result.stopped}); the best epoch, "
-        f"{result.best_epoch}, is saved in `model.keras`.",
+        f"Preset `{info.preset}` {_architecture(info)}, input {info.input_size[0]}×"
+        f"{info.input_size[1]}×{info.channels} ({info.fit}), loss "
+        f"`{info.training.get('loss')}`, batch {info.training.get('batch_size')}, Adam at "
+        f"{info.training.get('learning_rate')}. Trained {result.epochs_run} epochs "
+        f"({result.stopped}); the best epoch, {result.best_epoch}, is saved in `model.keras`.",
         "",
         "## Training curves",
         "",
         "Loss, pixel accuracy and spine Dice per epoch, on the training and validation phantoms.",
         "",
         "![training curves](curves.png)",
+    ]
+
+
+def _scores_section(report) -> list[str]:
+    m = report.mean
+    lines = [
         "",
         "## Scores on the test split",
         "",
@@ -294,7 +349,12 @@ def _report_markdown(
             f"| {s.name} | {_fmt(s.pixel_accuracy)} | {_fmt(s.spine_dice)} | {_fmt(s.spine_iou)} | "
             f"{_fmt(s.hd95 if s.hd95 != float('inf') else None, 1)} |"
         )
-    lines += ["", "Targets on phantoms:"]
+    return lines
+
+
+def _targets_section(report, quick: bool) -> list[str]:
+    m = report.mean
+    lines = ["", "Targets on phantoms:"]
     for key, target in TARGETS.items():
         ok = m[key] >= target
         lines.append(
@@ -309,11 +369,11 @@ def _report_markdown(
         )
     if quick:
         lines.append("- (a `--quick` run is too small to meet them; it checks the plumbing)")
-    lines += [
-        "",
-        "The seed paper reported 92 % pixel accuracy (160×160 Oxford-pets U-Net, hand-painted "
-        "trimaps of real X-rays).",
-        *_cobb_section(cobb),
+    return lines
+
+
+def _overlays_section(overlays: list[Path], out: Path) -> list[str]:
+    lines = [
         "",
         "## Overlays",
         "",
@@ -326,7 +386,11 @@ def _report_markdown(
         lines.append(f'<img src="{rel}" alt="{path.name}" height="320">')
     if len(overlays) > OVERLAYS_IN_REPORT:
         lines += ["", f"… and {len(overlays) - OVERLAYS_IN_REPORT} more in `overlays/`."]
-    lines += [
+    return lines
+
+
+def _time_section(seconds: dict) -> list[str]:
+    return [
         "",
         "## Time",
         "",
@@ -338,4 +402,3 @@ def _report_markdown(
         "`model.history.csv`, `predictions/` (trimap PNGs), `evaluation.json`.",
         "",
     ]
-    return "\n".join(lines)

@@ -20,7 +20,7 @@ from .trimap import BORDER, LABEL_COLORS, SPINE
 
 
 def _display_gray(image: np.ndarray) -> np.ndarray:
-    from .data.images import to_uint8
+    from .data.pixels import to_uint8
 
     arr = np.asarray(image)
     if arr.ndim == 3:  # colour: the mean of the colour channels, rescaled
@@ -41,7 +41,7 @@ def interlace(
     Parameters
     ----------
     image : (H, W) or (H, W, C) array
-        Any dtype (scaled for display by :func:`~napari_spine_seg.data.images.to_uint8`).
+        Any dtype (scaled for display by :func:`~napari_spine_seg.data.pixels.to_uint8`).
     trimap : (H, W) array
         1 spine, 2 background, 3 border (0 counts as background).
     stripe : int

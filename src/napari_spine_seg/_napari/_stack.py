@@ -12,7 +12,7 @@ task per file (a chunk per slice), sized from the header-only
 :func:`~napari_spine_seg.data.images.image_shape`; napari computes the slice on view.
 Landmarks are read at once (napari's Points layer is not lazy; 68 points per image),
 trimaps are drawn from them lazily, slice by slice. Slices are shown as ``uint8``
-(:func:`~napari_spine_seg.data.images.to_uint8`), so one contrast range suits the stack;
+(:func:`~napari_spine_seg.data.pixels.to_uint8`), so one contrast range suits the stack;
 open a single file to see its raw values.
 
 napari may compute a slice in a worker thread (asynchronous slicing); a file that
@@ -153,7 +153,7 @@ def _lazy_stack(
 
 
 def _image_loader(sample) -> Callable[[], np.ndarray]:
-    from ..data.images import to_uint8
+    from ..data.pixels import to_uint8
 
     return lambda: to_uint8(sample.load_image().pixels)
 

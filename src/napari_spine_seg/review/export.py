@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_output, check_writable_folder
-from ..data.images import to_uint8
 from ..data.masks import DEFAULT_COLOUR_MAP, trimap_name, write_trimap_png
+from ..data.pixels import to_uint8
 from ..errors import SpineSegError
 from ..trimap import BACKGROUND, BORDER, LABEL_COLORS, SPINE, validate_trimap
 from .protect import check_outside_dataset
@@ -123,7 +123,7 @@ def overlay_trimap(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     image : (H, W) array
-        The X-ray, any numeric dtype (shown as :func:`~napari_spine_seg.data.images.to_uint8`).
+        The X-ray, any numeric dtype (shown as :func:`~napari_spine_seg.data.pixels.to_uint8`).
     trimap : (H, W) array
         Its trimap; background (2, and 0) leaves the image as it is.
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ..errors import SpineSegError
+from .centreline import cobb_from_trimap
 from .cobb import ANGLE_NAMES, ORDER_MARGIN, cobb_angles, order_warning, smape
 
 
@@ -104,6 +105,30 @@ def _trimap(
     return np.asarray(value), name
 
 
+def _measure(name: str, trimap, source, reference, outline: str) -> dict:
+    """One image's entry of :func:`cobb_errors`; a trimap that cannot be measured counts as
+    0° and its entry holds the ``problem``."""
+    reference = np.asarray(reference, dtype=np.float64).reshape(3)
+    problem = None
+    try:
+        result = cobb_from_trimap(trimap, outline=outline, source=source)
+    except SpineSegError as exc:
+        problem = exc.problem
+        measured, warnings, doubtful = np.zeros(3), [exc.problem], False
+    else:
+        measured, warnings = result.angles, list(result.warnings)
+        doubtful = result.order_doubtful
+    return {
+        "name": name,
+        "angles": [float(a) for a in measured],
+        "reference": [float(a) for a in reference],
+        "abs_error": [float(abs(a - b)) for a, b in zip(measured, reference, strict=True)],
+        "warnings": warnings,
+        "order_doubtful": doubtful,
+        "problem": problem,
+    }
+
+
 def cobb_errors(
     pred_trimaps: Mapping[str, np.ndarray | str | os.PathLike],
     angles: Mapping[str, np.ndarray],
@@ -166,35 +191,28 @@ def cobb_errors(
     >>> r["n_images"], r["mae"], r["smape"], r["failed"]
     (1, 0.0, 0.0, [])
     """
-    from .centreline import cobb_from_trimap
-
-    images, failed, gt_rows, pred_rows = [], [], [], []
+    images, failed = [], []
     for name, value in pred_trimaps.items():
-        if name not in angles:
-            continue
-        reference = np.asarray(angles[name], dtype=np.float64).reshape(3)
-        trimap, source = _trimap(value, name, read)
-        try:
-            result = cobb_from_trimap(trimap, outline=outline, source=source)
-        except SpineSegError as exc:
-            failed.append({"name": name, "problem": exc.problem})
-            measured, warnings, doubtful = np.zeros(3), [exc.problem], False
-        else:
-            measured, warnings = result.angles, list(result.warnings)
-            doubtful = result.order_doubtful
-        gt_rows.append(reference)
-        pred_rows.append(measured)
-        images.append(
-            {
-                "name": name,
-                "angles": [float(a) for a in measured],
-                "reference": [float(a) for a in reference],
-                "abs_error": [float(abs(a - b)) for a, b in zip(measured, reference, strict=True)],
-                "warnings": warnings,
-                "order_doubtful": doubtful,
-            }
-        )
-    gt_arr, pred_arr = np.array(gt_rows).reshape(-1, 3), np.array(pred_rows).reshape(-1, 3)
+        if name in angles:
+            trimap, source = _trimap(value, name, read)
+            image = _measure(name, trimap, source, angles[name], outline)
+            problem = image.pop("problem")
+            if problem is not None:
+                failed.append({"name": name, "problem": problem})
+            images.append(image)
+    return {
+        **_summary(images),
+        "images": images,
+        "failed": failed,
+        "without_reference": [name for name in pred_trimaps if name not in angles],
+        "without_trimap": [name for name in angles if name not in pred_trimaps],
+    }
+
+
+def _summary(images: list[dict]) -> dict:
+    """The scores of measured images (``angles``, None for one not measured, as 0°)."""
+    gt_arr = np.array([im["reference"] for im in images]).reshape(-1, 3)
+    pred_arr = np.array([im["angles"] or [0.0] * 3 for im in images]).reshape(-1, 3)
     scores = angle_scores(gt_arr, pred_arr)
     n = scores.pop("n")
     clear = np.array([not im["order_doubtful"] for im in images], dtype=bool)
@@ -203,10 +221,6 @@ def cobb_errors(
         **scores,
         "order_doubtful": [im["name"] for im in images if im["order_doubtful"]],
         "smape_order_clear": smape(gt_arr[clear], pred_arr[clear]) if clear.any() else None,
-        "images": images,
-        "failed": failed,
-        "without_reference": [name for name in pred_trimaps if name not in angles],
-        "without_trimap": [name for name in angles if name not in pred_trimaps],
     }
 
 
@@ -262,55 +276,56 @@ def landmark_cobb_errors(
     >>> r["n_images"], r["missing"], r["smape"], r["found"]["smape"]
     (2, ['b.jpg'], 50.0, 0.0)
     """
-    images, failed, missing = [], [], []
-    gt_rows, pred_rows, found_rows = [], [], []
+    images, failed = [], []
     for name, landmarks in pred_landmarks.items():
-        if name not in angles:
-            continue
-        reference = np.asarray(angles[name], dtype=np.float64).reshape(3)
-        measured, doubtful, warnings = np.zeros(3), False, []
-        if landmarks is None:
-            missing.append(name)
-            warnings.append("no landmarks: 17 vertebrae were not found")
-        else:
+        if name in angles:
             source = sources.get(name) if sources else None
-            try:
-                measured = cobb_angles(landmarks, float(heights[name]), source=source)
-            except SpineSegError as exc:
-                failed.append({"name": name, "problem": exc.problem})
-                warnings.append(exc.problem)
-            else:
-                found_rows.append(len(gt_rows))
-                warning = order_warning(measured, ORDER_MARGIN)
-                doubtful = warning is not None
-                warnings += [warning] if warning else []
-        gt_rows.append(reference)
-        pred_rows.append(measured)
-        images.append(
-            {
-                "name": name,
-                "angles": None if landmarks is None else [float(a) for a in measured],
-                "reference": [float(a) for a in reference],
-                "abs_error": [float(abs(a - b)) for a, b in zip(measured, reference, strict=True)],
-                "warnings": warnings,
-                "order_doubtful": doubtful,
-                "missing": landmarks is None,
-            }
-        )
-    gt_arr, pred_arr = np.array(gt_rows).reshape(-1, 3), np.array(pred_rows).reshape(-1, 3)
-    scores = angle_scores(gt_arr, pred_arr)
-    n = scores.pop("n")
-    found = angle_scores(gt_arr[found_rows], pred_arr[found_rows])
-    clear = np.array([not im["order_doubtful"] for im in images], dtype=bool)
+            height = None if landmarks is None else float(heights[name])
+            image = _measure_landmarks(name, landmarks, height, source, angles[name])
+            problem = image.pop("problem")
+            if problem is not None:
+                failed.append({"name": name, "problem": problem})
+            images.append(image)
+    unmeasured = {f["name"] for f in failed}
+    measured = [im for im in images if not im["missing"] and im["name"] not in unmeasured]
+    gt_found = np.array([im["reference"] for im in measured]).reshape(-1, 3)
+    pred_found = np.array([im["angles"] for im in measured]).reshape(-1, 3)
     return {
-        "n_images": n,
-        **scores,
-        "found": found,
-        "order_doubtful": [im["name"] for im in images if im["order_doubtful"]],
-        "smape_order_clear": smape(gt_arr[clear], pred_arr[clear]) if clear.any() else None,
+        **_summary(images),
+        "found": angle_scores(gt_found, pred_found),
         "images": images,
-        "missing": missing,
+        "missing": [im["name"] for im in images if im["missing"]],
         "failed": failed,
         "without_reference": [name for name in pred_landmarks if name not in angles],
         "without_landmarks": [name for name in angles if name not in pred_landmarks],
+    }
+
+
+def _measure_landmarks(name: str, landmarks, height, source, reference) -> dict:
+    """One image's entry of :func:`landmark_cobb_errors`; landmarks that are missing or
+    cannot be measured count as 0° (``angles`` None when missing; ``problem`` set when
+    they cannot be measured)."""
+    reference = np.asarray(reference, dtype=np.float64).reshape(3)
+    measured, problem, warnings, doubtful = np.zeros(3), None, [], False
+    if landmarks is None:
+        warnings.append("no landmarks: 17 vertebrae were not found")
+    else:
+        try:
+            measured = cobb_angles(landmarks, height, source=source)
+        except SpineSegError as exc:
+            problem = exc.problem
+            warnings.append(exc.problem)
+        else:
+            warning = order_warning(measured, ORDER_MARGIN)
+            doubtful = warning is not None
+            warnings += [warning] if warning else []
+    return {
+        "name": name,
+        "angles": None if landmarks is None else [float(a) for a in measured],
+        "reference": [float(a) for a in reference],
+        "abs_error": [float(abs(a - b)) for a, b in zip(measured, reference, strict=True)],
+        "warnings": warnings,
+        "order_doubtful": doubtful,
+        "missing": landmarks is None,
+        "problem": problem,
     }
