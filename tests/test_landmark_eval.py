@@ -264,6 +264,12 @@ def test_evaluate_without_landmarks_is_as_before(with_angles, tmp_path):
     report = evaluate(pred, with_angles)
     assert report.landmarks is None and report.to_json()["landmarks"] is None
     assert "landmarks" not in report.table()
+    # a model with vertebrae that found 17 on no image wrote no landmarks/ at all
+    report = evaluate(pred, with_angles, landmarks=True)
+    assert report.landmarks["counts"]["n_found"] == 0
+    # 0 deg for all: 100 % on each curved spine, 0 % on the straight one (image 0)
+    assert report.landmarks["cobb"]["smape"] == 75.0
+    assert "17 vertebrae found on 0 of 4 images (0.0 %)" in report.table()
 
 
 # --------------------------------------------------------------------------- bad input

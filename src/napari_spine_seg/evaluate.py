@@ -200,17 +200,24 @@ def evaluate(
     dataset,
     *,
     progress: Callable[[Iterable, int], Iterable] | None = None,
+    landmarks: bool | None = None,
 ) -> EvaluationReport:
-    """Score the trimaps in `pred_dir` against `dataset`.
+    """Score the trimaps in `pred_dir` against `dataset`, and its landmarks if it has them.
 
     Parameters
     ----------
     pred_dir : path-like
-        Folder of predicted trimap PNGs named after the images.
+        Folder of predicted trimap PNGs named after the images, and optionally
+        ``landmarks/<image file name>.mat`` (:func:`read_predicted_landmarks`).
     dataset : Dataset or path-like
         Every sample of it is scored (give a split to score only that split).
     progress : callable, optional
         ``progress(iterable, total)`` wrapping the iteration over samples.
+    landmarks : bool, optional
+        Score the predicted landmarks (:func:`landmark_scores`): by default when
+        ``landmarks/`` exists; True also without it (the prediction of a model with
+        vertebrae that found 17 on no image: every image counts as not found); False
+        never.
 
     Returns
     -------
@@ -266,14 +273,20 @@ def evaluate(
         # the PNGs are read again one at a time: a whole split is not held in memory
         paths = {s.name: pred_dir / trimap_name(s.name) for s in samples}
         cobb = cobb_errors(paths, angles, read=read_trimap_png)
-    landmarks = None
-    if (pred_dir / LANDMARKS_FOLDER).is_dir():
-        folder = pred_dir / LANDMARKS_FOLDER
+    scored_landmarks = None
+    folder = pred_dir / LANDMARKS_FOLDER
+    if landmarks or (landmarks is None and folder.is_dir()):
         pred_landmarks = read_predicted_landmarks(folder, [s.name for s in samples])
-        landmarks = landmark_scores(pred_landmarks, truth, angles, heights, folder=folder)
+        scored_landmarks = landmark_scores(pred_landmarks, truth, angles, heights, folder=folder)
     root = str(getattr(dataset, "root", ""))
     return EvaluationReport(
-        pred_dir, root, scores, summarise(scores), cobb, landmarks, reference if angles else None
+        pred_dir,
+        root,
+        scores,
+        summarise(scores),
+        cobb,
+        scored_landmarks,
+        reference if angles else None,
     )
 
 
