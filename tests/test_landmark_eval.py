@@ -315,3 +315,49 @@ def test_cli_cobb_landmarks_without_images_is_exit_2(with_angles, tmp_path, caps
     assert main(["cobb", str(folder)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(folder) in err[0] and "--dataset" in err[0]
+
+
+# --------------------------------------------------------------------------- the demo's report
+
+
+def test_demo_report_and_summary_put_landmarks_beside_trimaps(with_angles, tmp_path):
+    from napari_spine_seg import demo
+    from napari_spine_seg.cli.demo import summary_lines
+
+    pred = _predict(with_angles, tmp_path / "pred", noise="ring", radius=1.0, drop=(3,))
+    report = evaluate(pred, with_angles)
+    section = "\n".join(demo._landmark_section(report))
+    assert "## Vertebrae and landmarks" in section
+    assert "on 3 of 4 test images (75.0 %)" in section
+    assert "Mean corner error against the phantoms' landmarks: 1.00 px, 0.250 %" in section
+    trimaps = f"| from the predicted trimaps (centre line) | 4 | {report.cobb['mae']:.2f}° |"
+    assert trimaps in section
+    lm = report.landmarks["cobb"]
+    assert f"| from the predicted landmarks (the reference computation) | 4 | {lm['mae']:.2f}°" in (
+        section
+    )
+    assert "| from the landmarks, images with landmarks only | 3 |" in section
+    assert f"Without landmarks (scored as 0°): {with_angles.samples[3].name}." in section
+    targets = "\n".join(demo._landmark_targets(report))
+    assert "17 vertebrae found on ≥ 95 % of the images: 75.0 % — NOT met" in targets
+    assert "mean corner error ≤ 0.3 % of the image height: 0.250 % — met" in targets
+    assert "Cobb angles from the predicted landmarks" in targets
+    result = demo.DemoResult(
+        tmp_path,
+        tmp_path / "report.md",
+        tmp_path / "m.keras",
+        dict(report.mean),
+        None,
+        {},
+        report.cobb,
+        report.landmarks,
+    )
+    lines = summary_lines(result)
+    assert lines[0].startswith("Cobb angles from the trimaps (4 images): MAE")
+    assert "landmarks: 17 vertebrae found on 3 of 4 images (75.0 %)" in lines
+    assert any(line.startswith("Cobb angles from landmarks vs angles.csv") for line in lines)
+    # a model without vertebra outputs: nothing about landmarks
+    plain = evaluate(pred, with_angles, landmarks=False)
+    assert demo._landmark_section(plain) == [] and demo._landmark_targets(plain) == []
+    result.landmarks = None
+    assert len(summary_lines(result)) == 1
