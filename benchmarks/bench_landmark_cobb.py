@@ -48,6 +48,7 @@ import other_generator
 from napari_spine_seg.cli import main as spine_seg
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.evaluate import evaluate, landmark_scores
+from napari_spine_seg.model.files import read_metadata
 from napari_spine_seg.spine.cobb_eval import cobb_errors
 from napari_spine_seg.trimap import sort_landmarks, trimap_from_landmarks
 
@@ -151,7 +152,9 @@ def score_model(split: Path, model: str, folder: Path) -> dict:
     start = time.perf_counter()
     _checked(["predict", model, str(split), "--out", str(pred)])
     seconds = time.perf_counter() - start
-    report = evaluate(pred, split)
+    # a model with vertebrae that found 17 on no image writes no landmarks/: all not found
+    vertebrae = getattr(read_metadata(model), "has_vertebrae", False)
+    report = evaluate(pred, split, landmarks=vertebrae or None)
     paths = {s.name: pred / f"{Path(s.name).stem}.png" for s in open_dataset(split).samples}
     from napari_spine_seg.data.masks import read_trimap_png
 
@@ -166,20 +169,24 @@ def score_model(split: Path, model: str, folder: Path) -> dict:
     }
 
 
+def _num(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
 def _line(name: str, row: dict) -> str:
     lm, tri = row["landmarks"], row["trimaps"]["predicted"]
     what = f"noise {row['noise_px']:g} px" if "noise_px" in row else "model"
-    land = (
-        "no landmarks"
-        if lm is None
-        else (
-            f"landmarks {lm['mae']:.2f} deg / {lm['smape']:.2f} % (found {lm['found_rate']:.0%}, "
-            f"corner {lm['corner_px']:.2f} px = {lm['corner_percent_height']:.3f} %)"
+    land = "no landmarks"
+    if lm is not None:
+        land = (
+            f"landmarks {_num(lm.get('mae'), '.2f')} deg / {_num(lm.get('smape'), '.2f')} % "
+            f"(found {_num(lm['found_rate'], '.0%')}, corner {_num(lm['corner_px'], '.2f')} px "
+            f"= {_num(lm['corner_percent_height'], '.3f')} %)"
         )
-    )
+    auto = row["trimaps"]["auto"]
     return (
         f"{name}, {what}: {land} | trimaps {tri['mae']:.2f} deg / {tri['smape']:.2f} % "
-        f"(auto {row['trimaps']['auto']['mae']:.2f} deg / {row['trimaps']['auto']['smape']:.2f} %)"
+        f"(auto {auto['mae']:.2f} deg / {auto['smape']:.2f} %)"
     )
 
 

@@ -30,7 +30,7 @@ from .atomic import check_writable_folder, write_text_atomic
 from .data.dataset import open_dataset
 from .data.masks import read_trimap_png, trimap_name
 from .data.phantom import write_phantom_set
-from .evaluate import evaluate, scores_text, write_report_json
+from .evaluate import evaluate, write_report_json
 from .model.builders import UNET_DEFAULTS
 from .model.curves import plot_history
 from .model.files import load_model
@@ -482,7 +482,8 @@ def _landmark_targets(report) -> list[str]:
         ok = cobb["smape"] <= t["smape"] and cobb["mae"] <= t["mae"] and below
         lines.append(
             f"- Cobb angles from the predicted landmarks: SMAPE ≤ {t['smape']:g} % and MAE ≤ "
-            f"{t['mae']:g}°, and below the trimaps': {scores_text(cobb)} — {verdict(ok)}"
+            f"{t['mae']:g}°, and below the trimaps': MAE {cobb['mae']:.2f}°, SMAPE "
+            f"{cobb['smape']:.2f} % — {verdict(ok)}"
         )
     return lines
 
