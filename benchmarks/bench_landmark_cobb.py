@@ -16,7 +16,9 @@ landmarks come either from a model (``--model M``: ``spine-seg predict`` writes 
 trimaps and ``landmarks/``, ``spine-seg evaluate``'s scores are reported) or, before a
 model exists, from the ground truth moved by Gaussian noise of ``--noise`` px per axis
 on every corner, the trimaps then drawn from the same moved landmarks
-(``trimap_from_landmarks``), so the two measurements see the same spine.
+(``trimap_from_landmarks``), so the two measurements see the same spine. ``--fit`` adds
+landmarks fitted (``spine.vertebrae.fit_vertebrae``) to the ground truth's body masks:
+what the fitting costs a perfect body segmentation.
 
 Sets: fresh phantoms (``spine-seg synth --train 0 --test N --seed S``) and the second
 generator (``benchmarks/other_generator.py``), whose vertebrae tilt on their own: with
@@ -25,8 +27,8 @@ real ones, a little); ``wedge`` is the generator's default (60–100 % of the sl
 wedge of about ±4°).
 
 Run ``python benchmarks/bench_landmark_cobb.py [--noise 0 0.5 1 2] [--model M] [--n 16]
-[--phantom-seed 101] [--other-seed 7] [--other-tilts 1 wedge] [--repeats 3] [--json FILE]
-[--keep DIR]``.
+[--phantom-seed 101] [--other-seed 7] [--other-tilts 1 wedge] [--repeats 3] [--fit]
+[--json FILE] [--keep DIR]``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.evaluate import evaluate, landmark_scores
 from napari_spine_seg.model.files import read_metadata
 from napari_spine_seg.spine.cobb_eval import cobb_errors
+from napari_spine_seg.spine.vertebrae import BODY, body_space_target, fit_vertebrae
 from napari_spine_seg.trimap import sort_landmarks, trimap_from_landmarks
 
 
@@ -146,6 +149,30 @@ def score_noise(split: Path, sigma: float, repeats: int, seed: int = 0) -> dict:
     return {"noise_px": sigma, "repeats": repeats, **_mean_rows(rows)}
 
 
+def score_fit(split: Path) -> dict:
+    """Landmarks fitted to the ground truth's body masks (``fit_vertebrae``), and trimaps
+    drawn from them: what the fitting alone costs a perfect body segmentation."""
+    dataset = open_dataset(split)
+    truth, heights, fitted, trimaps = {}, {}, {}, {}
+    for sample in dataset.samples:
+        name, shape = sample.name, sample.image_shape()
+        truth[name] = sort_landmarks(sample.load_landmarks())
+        heights[name] = shape[0]
+        bodies = body_space_target(truth[name], shape) == BODY
+        fitted[name] = fit_vertebrae(bodies).landmarks
+        drawn = truth[name] if fitted[name] is None else fitted[name]
+        trimaps[name] = trimap_from_landmarks(drawn, shape)
+    scores = landmark_scores(fitted, truth, dataset.angles, heights)
+    return {
+        "source": "fit_vertebrae on the ground truth's body masks",
+        "landmarks": _landmark_summary(scores),
+        "trimaps": {
+            outline: _summary(cobb_errors(trimaps, dataset.angles, outline=outline))
+            for outline in ("predicted", "auto")
+        },
+    }
+
+
 def score_model(split: Path, model: str, folder: Path) -> dict:
     """Predict `split` with `model` and score its trimaps and landmarks (``evaluate``)."""
     pred = folder / f"pred-{split.parent.parent.name}"
@@ -175,7 +202,7 @@ def _num(value, fmt: str) -> str:
 
 def _line(name: str, row: dict) -> str:
     lm, tri = row["landmarks"], row["trimaps"]["predicted"]
-    what = f"noise {row['noise_px']:g} px" if "noise_px" in row else "model"
+    what = f"noise {row['noise_px']:g} px" if "noise_px" in row else row.get("source", "model")
     land = "no landmarks"
     if lm is not None:
         land = (
@@ -201,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--other-seed", type=int, default=7)
     parser.add_argument("--other-tilts", nargs="+", default=["1", "wedge"], metavar="DEG")
     parser.add_argument("--repeats", type=int, default=3, help="noise draws per level")
+    parser.add_argument(
+        "--fit",
+        action="store_true",
+        help="also landmarks fitted to the ground truth's body masks (fit_vertebrae)",
+    )
     parser.add_argument("--json", metavar="FILE", default=None)
     parser.add_argument("--keep", metavar="DIR", default=None, help="keep the sets here")
     args = parser.parse_args(argv)
@@ -216,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                 found = [score_model(split, args.model, folder)]
             else:
                 found = [score_noise(split, sigma, args.repeats) for sigma in args.noise]
+                if args.fit:
+                    found.append(score_fit(split))
             for row in found:
                 rows.append({"set": name, "n_images": args.n, **row})
                 print(_line(name, row), flush=True)
