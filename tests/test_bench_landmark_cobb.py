@@ -46,11 +46,18 @@ def test_vertebra_tilt_option_tilts_each_vertebra_a_little_on_its_own(tmp_path):
 
 def test_benchmark_on_noise_writes_json_with_both_measurements(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    argv = ["--n", "3", "--noise", "0", "2", "--repeats", "1", "--other-tilts", "1"]
+    argv = ["--n", "3", "--noise", "0", "2", "--repeats", "1", "--other-tilts", "1", "--fit"]
     assert bench_landmark_cobb.main([*argv, "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
-    assert len(rows) == 4  # 2 sets x 2 noise levels
+    assert len(rows) == 6  # 2 sets x (2 noise levels + the fit)
+    fits = [row for row in rows if "noise_px" not in row]
+    assert len(fits) == 2
+    for row in fits:  # sub-pixel corners from whole edges of perfect body masks
+        lm = row["landmarks"]
+        assert lm["found_rate"] == 1.0 and 0.0 < lm["corner_px"] < 0.6 and lm["mae"] < 1.0
     for row in rows:
+        if row in fits:
+            continue
         lm, tri = row["landmarks"], row["trimaps"]
         assert lm["found_rate"] == 1.0 and tri["predicted"]["mae"] is not None
         if row["noise_px"] == 0:
