@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 
@@ -19,8 +20,16 @@ from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.jobs import registry
 from napari_spine_seg.jobs.logs import epochs_done, error_line, tail
 from napari_spine_seg.jobs.options import SlurmOptions, check_line, parse_sbatch_line
+from napari_spine_seg.jobs.run import STARTED_NAME, continued
+from napari_spine_seg.jobs.run import main as run_main
 from napari_spine_seg.jobs.script import render_script
-from napari_spine_seg.jobs.spec import JobSpec, pick_checkpoint, training_spec, with_resume
+from napari_spine_seg.jobs.spec import (
+    JobSpec,
+    pick_checkpoint,
+    prediction_spec,
+    read_spec,
+    training_spec,
+)
 from napari_spine_seg.jobs.status import (
     CANCELLED,
     COMPLETED,
@@ -31,6 +40,8 @@ from napari_spine_seg.jobs.status import (
     combine_states,
     normalise_slurm_state,
 )
+from napari_spine_seg.model.config import TrainConfig
+from napari_spine_seg.model.predict_config import PredictConfig
 
 # ----------------------------------------------------------------------------- options
 
@@ -159,52 +170,61 @@ def test_epochs_done_reads_the_history(tmp_path):
 # ----------------------------------------------------------------------------- scripts
 
 
+ODD = "data set's $(touch pwned)"
+
+
 def _train_spec(tmp_path, **kw) -> JobSpec:
-    return training_spec(
-        "data set's $(touch pwned)",
-        "models/m.keras",
-        epochs=3,
-        cwd=tmp_path,
-        extra_args=["--no-augment"],
-        **kw,
-    )
+    """A training job on an (empty) data set with an odd name, made in `tmp_path`."""
+    (tmp_path / ODD).mkdir(exist_ok=True)
+    config = TrainConfig(tmp_path / ODD, tmp_path / "models" / "m.keras", epochs=3, augment=False)
+    return training_spec(config, **kw)
 
 
-def test_training_spec_knows_its_files(tmp_path):
-    spec = _train_spec(tmp_path)
+def test_training_spec_knows_its_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ds").mkdir()
+    spec = training_spec(TrainConfig("ds", "models/m.keras", epochs=3, size="64x32"))
+    assert spec.kind == "train" and spec.epochs == 3
     assert spec.out == tmp_path / "models" / "m.keras"
     assert spec.folder == tmp_path / "models" / "m.job"
     assert spec.history == tmp_path / "models" / "m.history.csv"
     assert spec.checkpoints == (tmp_path / "models" / "m.last.keras", spec.out)
-    assert spec.args[:3] == ("data set's $(touch pwned)", "--out", "models/m.keras")
-    assert with_resume(["a", "--resume", "old", "--x=1", "--resume=b"], "new") == [
-        "a",
-        "--x=1",
-        "--resume",
-        "new",
-    ]
+    # the job's config: the same settings, every path absolute
+    config = TrainConfig.from_dict(spec.config)
+    assert config.dataset == tmp_path / "ds" and config.out == spec.out
+    assert config.size == (64, 32) and config.epochs == 3
+    assert json.loads(json.dumps(spec.to_dict())) == spec.to_dict()
+    assert JobSpec.from_dict(spec.to_dict()) == spec
 
 
-def test_spec_refuses_control_characters(tmp_path):
+def test_spec_refuses_control_characters_in_its_folder(tmp_path):
+    (tmp_path / "ds").mkdir()
+    config = TrainConfig(tmp_path / "ds", tmp_path / "m.keras")
     with pytest.raises(SpineSegError, match="control character"):
-        training_spec("data\nrm -rf ~", "m.keras", cwd=tmp_path)
+        training_spec(config, folder=tmp_path / "job\nrm -rf ~")
 
 
-def test_job_script_quotes_every_argument(tmp_path):
-    """Run the plain script with bash: the odd dataset name reaches spine-seg intact."""
+def test_job_script_runs_the_entry_point_on_the_spec(tmp_path):
+    """Run the plain script with bash: the odd data set name reaches the job intact."""
     spec = _train_spec(tmp_path)
     opts = SlurmOptions(
         time_min=5, setup=("export SPINE_SEG_SETUP_RAN=yes",), extra_sbatch=("--exclusive",)
     )
     script = render_script(spec, opts)
     assert "#SBATCH --time=5" in script and "#SBATCH --exclusive" in script
-    assert f"#SBATCH --chdir={tmp_path}" in script
+    assert f"#SBATCH --chdir={spec.cwd}" in script
     assert "#SBATCH --signal" not in script  # nothing in the plain script would catch it
+    assert f"-m napari_spine_seg.jobs.run {spec.spec_file}" in script
+    assert ODD not in script  # the settings are in spec.json, not on the command line
+    spec.folder.mkdir(parents=True)
+    spec.write()
     path = tmp_path / "job.sbatch"
     path.write_text(script)
     done = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
-    assert "spine-seg train: error: data set's $(touch pwned): does not exist" in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"spine-seg train: error: {tmp_path / ODD}: is empty"
+    )
     assert not (tmp_path / "pwned").exists()
 
 
@@ -221,58 +241,74 @@ def _checkpoint(path, epoch):
     return path
 
 
-def test_job_script_resumes_from_the_most_trained_checkpoint(tmp_path):
+def test_a_run_again_continues_from_its_own_most_trained_checkpoint(tmp_path, capsys):
     spec = _train_spec(tmp_path)
-    path = tmp_path / "job.sbatch"
-    path.write_text(render_script(spec, SlurmOptions()))
-    assert pick_checkpoint(spec.checkpoints) is None
-    done = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=120)
-    assert "does not exist" in done.stderr  # no checkpoint: a fresh start (that fails here)
+    config = TrainConfig.from_dict(spec.config)
     last, best = spec.checkpoints
-    _checkpoint(last, 2)
-    _checkpoint(best, 5)
+    _checkpoint(best, 2)  # an older model at the same path: not this job's
+    spec.folder.mkdir(parents=True)
+    assert continued(spec, config) == config  # the first run starts as configured
+    marker = spec.folder / STARTED_NAME
+    assert marker.is_file()
+    os.utime(best, (marker.stat().st_mtime - 60,) * 2)
+    assert continued(spec, config) == config  # the old model is still not ours
+    _checkpoint(last, 1)
+    _checkpoint(best, 2)  # written by this job since it started
     (tmp_path / "models" / "m.broken.keras").write_bytes(b"not a zip")
-    assert pick_checkpoint([tmp_path / "models" / "m.broken.keras", last, best]) == (best, 5)
-    done = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=120)
-    # spine-seg train got --resume models/m.keras: it has trained 5 of the 3 epochs asked for
-    assert f"{best}: has trained 5 epochs already" in done.stderr, done.stderr
+    assert pick_checkpoint([tmp_path / "models" / "m.broken.keras", last, best]) == (best, 2)
+    again = continued(spec, config)
+    assert again.resume == best and again.epochs == 3
+    assert f"continuing from {best} (2 epochs done)" in capsys.readouterr().err
+    _checkpoint(last, 3)
+    assert continued(spec, config) is None  # every epoch asked for has run
+    spec.write()
+    assert run_main([str(spec.folder)]) == 0
+    assert "has trained all 3 epochs; nothing left to do" in capsys.readouterr().err
+
+
+def _images(tmp_path, n=5):
+    from _files import write_folder_layout
+
+    write_folder_layout(tmp_path / "ds", n=n, size=(40, 20))
+    return tmp_path / "ds"
 
 
 def test_array_script_runs_one_part_per_task(tmp_path):
-    spec = JobSpec(
-        command="predict",
-        args=("m.keras", "in", "--out", "out"),
-        folder=tmp_path / "out.job",
-        cwd=tmp_path,
-        out=tmp_path / "out",
-        task_args=(("m.keras", "a b.png", "--out", "p0"), ("m.keras", "c'd.png", "--out", "p1")),
-    )
+    config = PredictConfig(tmp_path / "m.keras", [_images(tmp_path)], tmp_path / "out", tta=True)
+    spec = prediction_spec(config, array=2)
+    assert spec.n_tasks == 2 and spec.out == tmp_path / "out"
     script = render_script(spec, SlurmOptions())
     assert "#SBATCH --array=0-1" in script
     assert "%A_%a_0_log.err" in script
-    assert "0) set -- m.keras 'a b.png' --out p0 ;;" in script
-    assert "napari_spine_seg.jobs.merge" in script
+    assert script.rstrip().endswith(
+        f'-m napari_spine_seg.jobs.run {spec.spec_file} "$SLURM_ARRAY_TASK_ID"'
+    )
     check = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+    tasks = [PredictConfig.from_dict(spec.task_config(t)) for t in range(2)]
+    images = [p for t in tasks for p in t.inputs]
+    assert len(images) == 5 and len(set(images)) == 5 and all(p.is_file() for p in images)
+    for task, part in enumerate(tasks):
+        assert part.tta and part.model == config.model and part.out == spec.part(task)
 
 
 # ----------------------------------------------------------------------------- --slurm arguments
 
 
 def _parser() -> argparse.ArgumentParser:
-    """``spine-seg`` with train and predict offering --slurm, as cli/train.py will."""
+    """``spine-seg`` with train and predict offering --slurm, as the command line does."""
     parser = argparse.ArgumentParser(prog="spine-seg")
     parser.add_argument("--debug", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module, array in ((train_cli, False), (predict_cli, True)):
-        p = module.add_parser(sub)
-        if not any("--slurm" in a.option_strings for a in p._actions):
-            _slurm_args.add_slurm_arguments(p, array=array)
+    for module in (train_cli, predict_cli):
+        module.add_parser(sub)
     return parser
 
 
-def test_train_arguments_reach_the_job_without_the_slurm_ones(tmp_path, monkeypatch):
+def test_train_arguments_reach_the_job_as_its_config(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "-odd").mkdir()
+    _checkpoint(tmp_path / "m.last.keras", 2)
     args = _parser().parse_args(
         ["--debug", "train", "--out", "m.keras", "--epochs", "7", "--size", "64x32"]
         + ["--no-augment", "--learning-rate", "0.01", "--resume", "m.last.keras"]
@@ -281,44 +317,45 @@ def test_train_arguments_reach_the_job_without_the_slurm_ones(tmp_path, monkeypa
         + ["--extra-sbatch=--exclusive"]
         + ["--", "-odd"]
     )
-    spec = _slurm_args.job_spec(args)
-    assert spec.debug and spec.epochs == 7 and spec.command == "train"
-    joined = " ".join(spec.args)
-    for wanted in ("--epochs 7", "--size 64x32", "--no-augment", "--learning-rate 0.01"):
-        assert wanted in joined
-    assert "--resume m.last.keras" in joined
-    assert "--slurm" not in joined and "gpu" not in joined and "module" not in joined
-    assert "-odd" in spec.args  # a dataset named like an option still arrives as one
+    config = train_cli.config_from_args(args)
+    spec = training_spec(config, debug=args.debug)
+    assert spec.debug and spec.epochs == 7 and spec.kind == "train"
+    sent = TrainConfig.from_dict(spec.config)
+    assert sent.size == (64, 32) and not sent.augment and sent.learning_rate == 0.01
+    assert sent.resume == tmp_path / "m.last.keras" and sent.dataset == tmp_path / "-odd"
+    assert "slurm" not in json.dumps(spec.config) and "gpu" not in json.dumps(spec.config)
     opts = _slurm_args.slurm_options(args)
     assert opts.partition == "gpu" and opts.time_min == 30 and opts.gpus == 2
     assert opts.setup == ("module load x",)
     assert opts.extra_sbatch == ("--constraint=a100", "--exclusive")
 
 
-def test_predict_array_splits_the_images(tmp_path, monkeypatch):
-    from _files import write_folder_layout
-
+def test_predict_arguments_reach_the_job_as_its_config(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_folder_layout(tmp_path / "ds", n=5, size=(40, 20))
+    _images(tmp_path)
     args = _parser().parse_args(
-        ["predict", "m.keras", "ds", "--out", "preds", "--tta", "--slurm", "--array", "2"]
+        ["predict", "m.keras", "ds", "--out", "preds", "--tta", "--batch-size", "3"]
+        + ["--probability", "--slurm", "--array", "1"]
     )
-    spec = _slurm_args.job_spec(args)
-    assert spec.n_tasks == 2 and spec.out == tmp_path / "preds"
-    images = [a for t in spec.task_args for a in t if a.endswith(".jpg")]
-    assert len(images) == 5 and len(set(images)) == 5
-    for task, task_args in enumerate(spec.task_args):
-        assert task_args[0] == "m.keras" and "--tta" in task_args
-        assert task_args[task_args.index("--out") + 1] == str(spec.part(task))
+    spec = prediction_spec(predict_cli.config_from_args(args), array=args.slurm_array)
+    assert spec.tasks == () and spec.kind == "predict"
+    assert PredictConfig.from_dict(spec.config) == PredictConfig(
+        tmp_path / "m.keras", [tmp_path / "ds"], tmp_path / "preds", 3, True, True
+    )
 
 
 def test_bad_slurm_arguments_are_one_line_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "ds").mkdir()
     args = _parser().parse_args(
         ["train", "ds", "--out", "m.keras", "--slurm", "--extra-sbatch", "--wrap=rm -rf ~"]
     )
+    spec = training_spec(train_cli.config_from_args(args))
     with pytest.raises(SpineSegError, match="--key=value"):
-        _slurm_args.run_on_slurm(args)
+        _slurm_args.run_on_slurm(args, spec)
+    config = PredictConfig("m.keras", ["ds"], "preds")
+    with pytest.raises(SpineSegError, match="--array must be at least 1, got 0"):
+        prediction_spec(config, array=0)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -331,6 +368,7 @@ def test_registry_round_trip(tmp_path, monkeypatch):
     registry.save(record)
     assert registry.load("42") == record
     assert registry.load(spec.folder) == record  # from the job folder's job.json
+    assert read_spec(spec.folder / "job.json") == spec  # what the entry point reads, too
     assert [r.job_id for r in registry.all_records()] == ["42"]
     assert registry.remember_state(record, "COMPLETED").last_state == "COMPLETED"
     assert registry.load("42").last_state == "COMPLETED"
@@ -340,10 +378,12 @@ def test_registry_round_trip(tmp_path, monkeypatch):
         registry.load("../../etc/passwd")
 
 
-def test_cli_command_uses_this_python():
-    from napari_spine_seg.jobs.spec import cli_command
-
-    command = cli_command()
-    assert command[0] == sys.executable
-    done = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and "spine-seg" in (done.stdout + done.stderr).lower()
+def test_the_entry_point_runs_with_this_python(tmp_path):
+    spec = _train_spec(tmp_path)
+    command = spec.run_command()
+    assert command[:3] == [sys.executable, "-m", "napari_spine_seg.jobs.run"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"spine-seg job: error: {spec.spec_file}: does not exist (a job folder or its spec.json)"
+    )

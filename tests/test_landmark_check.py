@@ -176,7 +176,8 @@ def test_out_inside_the_data_set_is_refused_before_writing(tmp_path, capsys):
     for out in (root, root / "fixed", root / "labels" / "copy"):
         assert main(["check", str(root), "--fix", "--out", str(out)]) == 2
         err = capsys.readouterr().err
-        assert len(err.strip().splitlines()) == 1 and "inside the data set" in err
+        where = "is the data set folder" if out == root else "is inside the data set folder"
+        assert len(err.strip().splitlines()) == 1 and where in err
     # a copy whose labels/ folder would be the data set itself
     split = root / "data" / "training"
     assert main(["check", str(split), "--fix", "--out", str(root.parent)]) == 2

@@ -17,7 +17,7 @@ from napari_spine_seg.errors import SpineSegError
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-spine-seg"
-REFUSED = r"(is the data set folder|lies inside the data set|is a file this layer was opened)"
+REFUSED = r"(is the data set folder|is inside the data set folder|is a file this layer was opened)"
 
 
 def _warnings(notes) -> list[str]:

@@ -211,6 +211,33 @@ def test_truncated_jpeg_is_a_notification_not_an_exception(
     assert "broken x-ray.jpg" in message and "truncated" in message
 
 
+def test_xray_with_a_damaged_landmark_file_opens_alone_and_says_so(
+    make_napari_viewer, tmp_path, napari_notifications
+):
+    root = write_aasce_layout(tmp_path / "set", n_train=1, n_test=0, size=(120, 48))
+    image_path = next((root / "data" / "training").glob("*.jpg"))
+    mat = next((root / "labels" / "training").glob("*.mat"))
+    truncate_file(mat, 0.3)
+    viewer = make_napari_viewer()
+    (image,) = _open(viewer, image_path)
+    assert image._type_string == "image" and image.data.shape == (120, 48)
+    (message,) = _errors(napari_notifications)
+    assert mat.name in message and "opens without its landmarks" in message
+
+
+def test_xray_with_a_damaged_companion_trimap_opens_alone_and_says_so(
+    make_napari_viewer, tmp_path, napari_notifications
+):
+    root = write_pets_layout(tmp_path / "pets", n=1, size=(48, 64))
+    trimap = root / "annotations" / "trimaps" / "Abyssinian_1.png"
+    trimap.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    viewer = make_napari_viewer()
+    (image,) = _open(viewer, root / "images" / "Abyssinian_1.jpg")
+    assert image._type_string == "image"
+    (message,) = _errors(napari_notifications)
+    assert trimap.name in message and "opens without its trimap" in message
+
+
 def test_corrupt_png_is_a_notification(make_napari_viewer, tmp_path, napari_notifications):
     path = tmp_path / "junk.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)

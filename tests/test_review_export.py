@@ -78,7 +78,7 @@ def test_export_never_overwrites_the_datasets_labels(session):
     before = tree_checksums(root)
     for out in (root / "trimaps", root, root / "exported"):
         with pytest.raises(
-            SpineSegError, match=r"(is the data set folder|lies inside the data set)"
+            SpineSegError, match=r"(is the data set folder|is inside the data set folder)"
         ):
             export_review(session, out)
     assert tree_checksums(root) == before

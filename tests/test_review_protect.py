@@ -38,7 +38,7 @@ from napari_spine_seg.trimap import trimap_from_mask
 
 SHAPE = (128, 64)
 NAMES = ("case 01 AP.jpg", "case 02 AP.jpg", "case 03 AP.jpg")
-REFUSED = r"(is the data set folder|lies inside the data set)"
+REFUSED = r"(is the data set folder|is inside the data set folder)"
 
 
 def column_trimap(shift=0):

@@ -223,8 +223,17 @@ def test_retrain_runs_as_a_local_job_through_the_training_job_path(aasce, tmp_pa
         status = job.wait(poll_s=1.0, timeout_s=300)
     check_retrained(status, out)
     script = (job.folder / "job.sbatch").read_text()
-    assert " retrain " in script and "retrain-set.json" in script
-    assert (job.folder / "retrain-set" / "retrain-set.json").exists()
+    assert "# spine-seg retrain," in script and "napari_spine_seg.jobs.run" in script
+    # the job's config, as the entry point read it: the retrain set kept in the job folder
+    from napari_spine_seg.jobs.spec import read_spec
+    from napari_spine_seg.review.retrain import RetrainConfig
+
+    spec = read_spec(job.folder)
+    assert spec.kind == "retrain" and spec == job.record.spec
+    config = RetrainConfig.from_dict(spec.config)
+    assert config.retrain_set == job.folder / "retrain-set" / "retrain-set.json"
+    assert config.retrain_set.exists() and config.model == model and config.out == out
+    assert config.batch_size == 4 and config.base and config.epochs == 1
 
 
 def test_spine_seg_retrain_with_a_bad_retrain_set_is_one_line(tmp_path, capsys):
@@ -236,3 +245,21 @@ def test_spine_seg_retrain_with_a_bad_retrain_set_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.endswith("retrain-set.json: is not a napari-spine-seg retrain set")
     assert "\n" not in err and "Traceback" not in err
+
+
+def test_a_retrain_config_is_checked_once_and_round_trips(tmp_path):
+    from napari_spine_seg.review.retrain import RetrainConfig
+
+    kept = tmp_path / "retrain-set.json"
+    kept.write_text("{}")
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"a model file")
+    config = RetrainConfig(kept, model, tmp_path / "m2.keras", epochs=3, batch_size=2, base=False)
+    assert RetrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(SpineSegError) as info:
+        RetrainConfig(kept, model, model)
+    assert str(info.value) == f"{model}: is the model being fine-tuned; choose another file name"
+    with pytest.raises(SpineSegError, match="epochs and batch size must be positive"):
+        RetrainConfig(kept, model, tmp_path / "m2.keras", epochs=0)
+    with pytest.raises(SpineSegError, match="unknown retraining setting"):
+        RetrainConfig.from_dict({**config.to_dict(), "lr": 1})

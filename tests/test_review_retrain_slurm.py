@@ -43,4 +43,5 @@ def test_retrain_runs_on_slurm_like_training(slurm_cluster, tmp_path, monkeypatc
     assert job.record.backend == "slurm" and job.job_id.isdigit()
     status = job.wait(poll_s=2.0, timeout_s=400)
     check_retrained(status, out)
-    assert "retrain-set.json" in (job.folder / "job.sbatch").read_text()
+    assert "napari_spine_seg.jobs.run" in (job.folder / "job.sbatch").read_text()
+    assert job.record.spec.config["retrain_set"].endswith("retrain-set.json")

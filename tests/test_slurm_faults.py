@@ -29,6 +29,7 @@ from napari_spine_seg.jobs.status import (
     UNKNOWN,
     normalise_slurm_state,
 )
+from napari_spine_seg.model.config import TrainConfig
 from slurm_cluster import slurm_cluster, spine_seg
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -36,6 +37,8 @@ __all__ = ["slurm_cluster"]  # the fixture, imported for pytest
 
 SIZE = "64x32"
 TRAIN_ARGS = ["--no-cache", "--patience", "0"]
+#: the same as TrainConfig settings
+TRAIN_SETTINGS = {"size": SIZE, "batch_size": 2, "cache": None, "patience": 0}
 
 
 @pytest.fixture
@@ -82,15 +85,8 @@ def _follow_in_thread(job):
 
 
 def _train(out: str, epochs: int):
-    return submit_training(
-        "ds20",
-        out,
-        epochs=epochs,
-        size=SIZE,
-        batch_size=2,
-        extra_args=TRAIN_ARGS,
-        options=SlurmOptions(cpus=1, time_min=15),
-    )
+    config = TrainConfig("ds20", out, epochs=epochs, **TRAIN_SETTINGS)
+    return submit_training(config, options=SlurmOptions(cpus=1, time_min=15))
 
 
 def _logs(job) -> str:
@@ -196,10 +192,11 @@ def test_node_failure_requeues_and_resumes_from_checkpoint(work, cluster):
     assert result, "the requeued job did not end within 10 minutes"
     text = _logs(job)
     assert result[0].state == COMPLETED, text[-3000:]
-    runs = re.findall(r"spine-seg job: running .* train (.*)", text)
+    runs = re.findall(r"spine-seg job: running .*-m napari_spine_seg\.jobs\.run (\S+)", text)
     assert len(runs) >= 2, text[-3000:]  # it ran again after the failure
-    resumed = re.search(r"--resume (\S+)", runs[-1])
-    assert resumed, f"the second run started over: {runs[-1]}"
+    assert runs[-1] == str(spec.spec_file)
+    resumed = re.findall(r"spine-seg job: continuing from (\S+)", text)
+    assert resumed, f"the second run started over: {text[-3000:]}"
     # it continued after the checkpoint it had, not from the start
     done_before = re.findall(r"epochs (\d+)-" + str(epochs), text)
     assert done_before and int(done_before[-1]) > first[1], text[-3000:]
@@ -255,16 +252,13 @@ def test_job_folder_with_blanks_and_percent(work, capfd, monkeypatch):
     _wait_for(ended, 240, "the job submitted by hand")
     by_hand = (folder / "logs" / f"{again}_0_log.err").read_text(errors="replace")
     # it continued from the model's checkpoint (trained 1 of 1 epochs: nothing left)
-    assert "has trained 1 epochs already" in by_hand, by_hand[-2000:]
+    assert "has trained all 1 epochs; nothing left to do" in by_hand, by_hand[-2000:]
 
 
 def test_a_waiting_job_shows_slurms_reason(work, capfd):
     """A job slurm keeps waiting (here: asked to begin in an hour) says why."""
     job = submit_training(
-        "ds20",
-        "later/m.keras",
-        epochs=1,
-        size=SIZE,
+        TrainConfig("ds20", "later/m.keras", epochs=1, size=SIZE),
         options=SlurmOptions(cpus=1, time_min=5, extra_sbatch=("--begin=now+3600",)),
     )
     status = _wait_for(lambda: (s := job.status()).detail.endswith("(BeginTime)") and s, 30, "it")

@@ -8,6 +8,7 @@ resume, is submitted first so that it runs beside the others (the node has 2 CPU
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import threading
@@ -17,17 +18,15 @@ import pytest
 
 from _files import write_folder_layout
 from napari_spine_seg.jobs import (
-    JobSpec,
     SlurmOptions,
     cancel_job,
     job_status,
     list_jobs,
     reattach,
-    run_job,
     submit_training,
 )
 from napari_spine_seg.jobs.slurm import task_states
-from napari_spine_seg.jobs.spec import pick_checkpoint
+from napari_spine_seg.jobs.spec import absolute_train_config, pick_checkpoint, read_spec
 from napari_spine_seg.jobs.status import (
     CANCELLED,
     COMPLETED,
@@ -36,6 +35,8 @@ from napari_spine_seg.jobs.status import (
     RUNNING,
     normalise_slurm_state,
 )
+from napari_spine_seg.model.config import TrainConfig
+from napari_spine_seg.model.files import read_metadata
 from slurm_cluster import SIGNAL_DELAY_S, slurm_cluster, spine_seg
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -54,12 +55,19 @@ def _opts(**kw) -> SlurmOptions:
     return SlurmOptions(cpus=1, time_min=kw.pop("time_min", 10), **kw)
 
 
+def _config(dataset, out, epochs: int, **kw) -> TrainConfig:
+    """A quick training: tiny input, no cache, no early stopping."""
+    settings = {"size": SIZE, "batch_size": 2, "cache": None, "patience": 0, **kw}
+    return TrainConfig(dataset, out, epochs=epochs, **settings)
+
+
 @pytest.fixture(scope="module")
 def work(slurm_cluster, tmp_path_factory):
     """A module folder with two tiny data sets and its own jobs index."""
     root = tmp_path_factory.mktemp("slurm-jobs")
     write_folder_layout(root / "ds", n=6, size=(64, 32))
     write_folder_layout(root / "ds20", n=20, size=(64, 32))
+    (root / "empty-data").mkdir()  # a data set that fails only when the job opens it
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPINE_SEG_JOBS_DIR", str(root / "index"))
         mp.setenv("KERAS_BACKEND", "tensorflow")
@@ -83,12 +91,7 @@ def time_limit_job(work, request):
         return None
 
     job = submit_training(
-        "ds20",
-        "limit/m.keras",
-        epochs=TIME_LIMIT_EPOCHS,
-        size=SIZE,
-        batch_size=2,
-        extra_args=["--no-cache", "--patience", "0"],
+        _config("ds20", "limit/m.keras", TIME_LIMIT_EPOCHS),
         options=_opts(time_min=1, signal_delay_s=SIGNAL_DELAY_S, max_requeues=20),
     )
     stream, result = io.StringIO(), []
@@ -109,7 +112,7 @@ def _wait_for(check, timeout: float, what: str, poll: float = 0.5):
 
 def test_failed_job_shows_the_log_error_line(work, capsys):
     rc = spine_seg(
-        ["train", "no-such-data", "--out", "bad/m.keras", "--epochs", "2"]
+        ["train", "empty-data", "--out", "bad/m.keras", "--epochs", "2"]
         + ["--slurm", "--time", "5", "--cpus", "1", "--wait"]
     )
     out, err = capsys.readouterr()
@@ -118,26 +121,67 @@ def test_failed_job_shows_the_log_error_line(work, capsys):
     assert rc == 2
     line = err.strip().splitlines()[-1]
     assert line.startswith("spine-seg train: error: ")
-    assert f"job {job_id} FAILED: spine-seg train: error: no-such-data: does not exist" in line
+    said = f"spine-seg train: error: {work / 'empty-data'}: is empty"
+    assert f"job {job_id} FAILED: {said}" in line
     status = job_status(job_id)
     assert status.state == FAILED
-    assert status.error_line == "spine-seg train: error: no-such-data: does not exist"
+    assert status.error_line == said
     assert spine_seg(["jobs", "show", job_id]) == 0
-    assert "error: spine-seg train: error: no-such-data" in capsys.readouterr().out
+    assert f"error: {said}" in capsys.readouterr().out
+
+
+def test_a_missing_data_set_is_refused_before_submitting(work, capsys):
+    rc = spine_seg(["train", "no-such-data", "--out", "bad2/m.keras", "--slurm", "--time", "5"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert err.strip() == "spine-seg train: error: no-such-data: does not exist"
+    assert not (work / "bad2").exists()
+
+
+def test_the_training_config_round_trips_through_the_job(work):
+    """The TrainConfig the node trains with is the one submitted, setting for setting."""
+    config = _config(
+        "ds",
+        "roundtrip/m.keras",
+        2,
+        learning_rate=0.0123,
+        loss="ce",
+        seed=7,
+        val_fraction=0.34,
+        augment=False,
+        fit="resize",
+        options={"depth": 3, "filters": 4},
+        max_minutes=30.0,
+    )
+    job = submit_training(config, options=_opts())
+    spec = job.record.spec
+    sent = TrainConfig.from_json(json_config(spec))
+    assert sent == absolute_train_config(config)
+    assert read_spec(spec.folder) == spec == reattach(job.job_id).record.spec
+    status = job.wait(poll_s=1.0, timeout_s=400)
+    log = "\n".join(p.read_text(errors="replace") for p in sorted(spec.logs.glob("*_log.*")))
+    assert status.state == COMPLETED, log[-3000:]
+    # the model the node wrote records the settings it was trained with
+    info = read_metadata(spec.out)
+    assert info.input_size == (64, 32) and info.fit == "resize"
+    assert info.options["depth"] == 3 and info.options["filters"] == 4
+    trained = info.training
+    assert trained["learning_rate"] == 0.0123 and trained["loss"] == "ce"
+    assert trained["seed"] == 7 and trained["val_fraction"] == 0.34
+    assert trained["batch_size"] == 2 and trained["epochs"] == 2
+    assert trained["max_minutes"] == 30.0 and trained["augment"] is False
+    assert info.training_set["root"] == str(work / "ds")
+
+
+def json_config(spec) -> str:
+    """The config part of the job's ``spec.json``, as JSON text."""
+    return json.dumps(json.loads((spec.folder / "spec.json").read_text())["config"])
 
 
 @pytest.fixture(scope="module")
 def cancelled(work):
     """A training cancelled after its first epoch, then resubmitted by hand with sbatch."""
-    job = submit_training(
-        "ds",
-        "cancel/m.keras",
-        epochs=CANCEL_EPOCHS,
-        size=SIZE,
-        batch_size=2,
-        extra_args=["--no-cache", "--patience", "0"],
-        options=_opts(),
-    )
+    job = submit_training(_config("ds", "cancel/m.keras", CANCEL_EPOCHS), options=_opts())
     spec = job.record.spec
     _wait_for(lambda: pick_checkpoint(spec.checkpoints), 240, "a first checkpoint")
     assert spine_seg(["jobs", "cancel", job.job_id]) == 0
@@ -218,7 +262,7 @@ def test_time_limit_requeues_and_resumes(time_limit_job):
     # submitit requeued it at the time-limit signal
     assert "Requeued job" in text, "the job ended before its time limit; raise TIME_LIMIT_EPOCHS"
     assert "time limit near, stopped; next run:" in text
-    resumed = re.findall(r"running .* train .*--resume (\S+)", text)
+    resumed = re.findall(r"spine-seg job: continuing from (\S+)", text)
     assert resumed, "no run continued from a checkpoint"
     spec = job.record.spec
     assert len(spec.history.read_text().splitlines()) == 1 + TIME_LIMIT_EPOCHS
@@ -235,14 +279,11 @@ def test_jobs_lists_every_job_with_its_state(work, capsys, tmp_path, monkeypatch
     """``spine-seg jobs`` lists this test's own jobs: one failed, one cancelled, one done."""
     monkeypatch.setenv("SPINE_SEG_JOBS_DIR", str(tmp_path / "index"))
     options = _opts()
-    failed = submit_training("no-such-data", tmp_path / "f.keras", epochs=1, options=options)
-
-    def synth(name: str, n: int):
-        args = (str(tmp_path / name), "--train", str(n), "--test", "0")
-        return run_job(JobSpec("synth", args, tmp_path / f"{name}.job", tmp_path), "slurm", options)
-
-    cancelled = synth("many", 100000)
-    done = synth("few", 2)
+    failed = submit_training(_config(work / "empty-data", tmp_path / "f.keras", 1), options=options)
+    cancelled = submit_training(
+        _config(work / "ds", tmp_path / "long.keras", 10_000), options=options
+    )
+    done = submit_training(_config(work / "ds", tmp_path / "few.keras", 1), options=options)
     _wait_for(lambda: cancelled.status().state in (PENDING, RUNNING), 60, "the job to queue")
     cancel_job(cancelled.job_id)
     for job in (failed, cancelled, done):
@@ -269,7 +310,7 @@ def test_spine_seg_itself_offers_slurm(work, capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     assert "--array K" in capsys.readouterr().out
-    argv = ["train", "no-such-data", "--out", "wired/m.keras", "--slurm", "--time", "5"]
+    argv = ["train", "empty-data", "--out", "wired/m.keras", "--slurm", "--time", "5"]
     assert main([*argv, "--cpus", "1"]) == 0
     job_id = capsys.readouterr().out.strip()
     assert job_id.isdigit()

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
 from _files import write_folder_layout
 from napari_spine_seg.errors import SpineSegError
-from napari_spine_seg.jobs import JobSpec, SlurmOptions, job_status, run_job, submit_training
+from napari_spine_seg.jobs import (
+    SlurmOptions,
+    job_status,
+    prediction_spec,
+    run_job,
+    submit_training,
+)
+from napari_spine_seg.jobs.logs import epochs_done
 from napari_spine_seg.jobs.slurm import check_slurm
 from napari_spine_seg.jobs.status import CANCELLED, COMPLETED, FAILED
+from napari_spine_seg.model.config import TrainConfig
+from napari_spine_seg.model.predict_config import PredictConfig
 from slurm_cluster import _slurm_conf, spine_seg
 
 
@@ -48,8 +56,9 @@ def dead_slurm(index, monkeypatch):
 
 
 def test_slurm_not_installed_is_one_line(no_slurm, capsys):
+    (no_slurm / "ds").mkdir()
     with pytest.raises(SpineSegError, match="slurm is not installed here") as info:
-        submit_training("ds", "m.keras", epochs=1)
+        submit_training(TrainConfig("ds", "m.keras", epochs=1))
     assert "\n" not in str(info.value)
     rc = spine_seg(["train", "ds", "--out", "m.keras", "--slurm"])
     err = capsys.readouterr().err.strip().splitlines()
@@ -64,7 +73,8 @@ def test_slurm_not_answering_is_one_line(dead_slurm, capsys):
     start = time.monotonic()
     with pytest.raises(SpineSegError, match="slurm is not answering: .* is DOWN"):
         check_slurm()
-    rc = spine_seg(["predict", "m.keras", "x.png", "--out", "preds", "--slurm", "--wait"])
+    write_folder_layout(dead_slurm / "ds", n=1, size=(64, 32))
+    rc = spine_seg(["predict", "m.keras", "ds", "--out", "preds", "--slurm", "--wait"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1
     assert err[0].startswith("spine-seg predict: error: slurm is not answering")
@@ -73,15 +83,8 @@ def test_slurm_not_answering_is_one_line(dead_slurm, capsys):
 
 def test_local_training_still_works(dead_slurm):
     write_folder_layout(dead_slurm / "ds", n=3, size=(64, 32))
-    job = submit_training(
-        "ds",
-        "local/m.keras",
-        epochs=1,
-        size="64x32",
-        batch_size=2,
-        extra_args=["--no-cache"],
-        where="local",
-    )
+    config = TrainConfig("ds", "local/m.keras", epochs=1, size="64x32", batch_size=2, cache=None)
+    job = submit_training(config, where="local")
     assert job.job_id.startswith("local-")
     status = job.wait(poll_s=1.0, timeout_s=300)
     assert status.state == COMPLETED, status.log_tail
@@ -91,23 +94,28 @@ def test_local_training_still_works(dead_slurm):
 
 
 def test_local_job_can_be_cancelled(index):
-    spec = JobSpec("synth", ("phantoms", "--train", "5000", "--test", "0"), index / "s.job", index)
-    job = run_job(spec, "local")
-    # at work once its first X-ray is written (its progress bar is not printed to a log)
-    deadline = time.monotonic() + 60
-    while not any(Path("phantoms").rglob("*.jpg")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    write_folder_layout(index / "ds", n=3, size=(64, 32))
+    config = TrainConfig("ds", "long/m.keras", epochs=10_000, size="64x32", batch_size=2)
+    job = submit_training(config, where="local")
+    spec = job.record.spec
+    # at work once its first epoch is in the history
+    deadline = time.monotonic() + 180
+    while not (epochs_done(spec.history) or 0) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert job.status().state == "RUNNING"
     job.cancel()
-    status = job.wait(poll_s=0.2, timeout_s=30)
+    status = job.wait(poll_s=0.2, timeout_s=60)
     assert status.state == CANCELLED
-    assert len(list(Path("phantoms").rglob("*.jpg"))) < 5000
+    assert 1 <= epochs_done(spec.history) < 10_000
 
 
 def test_in_process_job_reports_its_failure(index, capsys):
-    spec = JobSpec("predict", ("no-model.keras", "x.png", "--out", "p"), index / "p.job", index)
+    write_folder_layout(index / "ds", n=1, size=(64, 32))
+    spec = prediction_spec(PredictConfig("no-model.keras", ["ds"], "p"))
+    assert spec.folder == index / "p.job" and spec.config["model"] == str(index / "no-model.keras")
     job = run_job(spec, "process", SlurmOptions())
     status = job_status(job.job_id)
     assert status.state == FAILED
     assert status.backend == "process"
-    assert "x.png: does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"spine-seg predict: error: {index / 'no-model.keras'}: no such model file" in err

@@ -68,7 +68,7 @@ def test_export_into_the_data_set_is_refused(
     widget.export_edit.value = dataset / "labels" / "training"
     widget.export_button.clicked()
     assert len(errors(napari_notifications)) == 1
-    assert "lies inside the data set" in widget.message.value
+    assert "is inside the data set folder" in widget.message.value
     assert tree_checksums(dataset) == before
     assert not list((tmp_path / "review").glob(".snapshot-*"))
 

@@ -60,6 +60,21 @@ def _dataset_folder(folder: Path) -> bool:
     return any((root / "labels" / name).is_dir() for name in splits)
 
 
+def inside_words(path: Path, ancestor: Path, folder: str) -> str:
+    """How `path` stands to `ancestor`, a folder found on its way up (see
+    :func:`enclosing_folder`): ``is the <folder>`` or ``is inside the <folder>``.
+
+    The one wording of every "inside which folder?" refusal; `folder` names the folder,
+    e.g. ``"input folder /data/x"``.
+    """
+    return f"{'is' if ancestor == path else 'is inside'} the {folder}"
+
+
+def only_read(what: str) -> str:
+    """The advice that ends a refusal inside a data set: choose a `what` outside it."""
+    return f"a data set is only read: choose a {what} outside it"
+
+
 def enclosing_folder(
     path: str | os.PathLike, folders: Iterable[str | os.PathLike]
 ) -> tuple[Path, Path] | None:
@@ -164,13 +179,11 @@ def check_output(
     for ancestor in (target, *target.parents):
         # the nearest enclosing folder decides: an input folder, or a data set's own
         if found is not None and found[1] == ancestor:
-            where = "is" if ancestor == target else "is inside"
-            raise SpineSegError(given, f"{where} the input folder {found[0]}; {_ELSEWHERE}")
+            where = inside_words(target, ancestor, f"input folder {found[0]}")
+            raise SpineSegError(given, f"{where}; {_ELSEWHERE}")
         if _dataset_folder(ancestor):
-            where = "is" if ancestor == target else "is inside"
-            raise SpineSegError(
-                given, f"{where} the data set's own folder {ancestor}; {_ELSEWHERE}"
-            )
+            where = inside_words(target, ancestor, f"data set's own folder {ancestor}")
+            raise SpineSegError(given, f"{where}; {_ELSEWHERE}")
     holder = _identity(target if folder else target.parent)
     if holder is not None and holder in beside:
         raise SpineSegError(

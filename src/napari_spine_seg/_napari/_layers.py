@@ -8,6 +8,10 @@ and landmarks are converted from ``(x, y)`` to napari's ``(row, col)`` in one pl
 
 This module imports neither napari nor Qt: a layer-data tuple is ``(data, kwargs,
 layer_type)`` with plain values, which napari turns into a layer.
+
+Every layer function takes the layer's ``name``, and optionally its ``scale`` (the size
+of a pixel per axis, e.g. DICOM pixel spacing in mm: an image's trimap and landmarks take
+the image's) and ``metadata`` (stored under ``layer.metadata["spine_seg"]``).
 """
 
 from __future__ import annotations
@@ -57,6 +61,17 @@ def _metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     return {METADATA_KEY: dict(metadata or {})}
 
 
+def _raster_kwargs(data, name: str, scale, metadata) -> dict[str, Any]:
+    """What an image and a trimap layer share: name, blending, metadata, scale, stack axes."""
+    return {
+        "name": name,
+        "blending": "translucent_no_depth",
+        "metadata": _metadata(metadata),
+        **_scale_kwargs(scale),
+        **_stack_kwargs(len(np.shape(data))),
+    }
+
+
 def image_layer(
     data,
     *,
@@ -71,28 +86,18 @@ def image_layer(
     ----------
     data : array_like
         ``(rows, cols)`` image or ``(n, rows, cols)`` stack (numpy or dask).
-    name : str
-        Layer name.
-    scale : sequence of float, optional
-        Size of a pixel per axis (e.g. DICOM pixel spacing in mm).
     contrast_limits : sequence of 2 floats, optional
         Given for lazy stacks so that napari does not compute them from the data.
-    metadata : mapping, optional
-        Stored under ``layer.metadata["spine_seg"]``.
+    name, scale, metadata
+        As for every layer (see the module).
 
     Returns
     -------
     tuple
         ``(data, kwargs, "image")``.
     """
-    kwargs: dict[str, Any] = {
-        "name": name,
-        "colormap": "gray",
-        "blending": "translucent_no_depth",
-        "metadata": _metadata(metadata),
-        **_scale_kwargs(scale),
-        **_stack_kwargs(len(np.shape(data))),
-    }
+    kwargs = _raster_kwargs(data, name, scale, metadata)
+    kwargs["colormap"] = "gray"
     if contrast_limits is not None:
         kwargs["contrast_limits"] = [float(c) for c in contrast_limits]
     return (data, kwargs, "image")
@@ -113,30 +118,19 @@ def trimap_layer(
     data : array_like
         ``(rows, cols)`` trimap or ``(n, rows, cols)`` stack of them, integer values
         0–3 (0, what the eraser writes, means background).
-    name : str
-        Layer name.
-    scale : sequence of float, optional
-        Size of a pixel per axis; the same as the image's.
-    metadata : mapping, optional
-        Stored under ``layer.metadata["spine_seg"]``; the writer reads ``image_shape``
-        (one image) or ``names`` and ``shapes`` (a stack) from it to crop padding.
     opacity : float
         Layer opacity.
+    name, scale, metadata
+        As for every layer (see the module); the writer reads ``image_shape`` (one
+        image) or ``names`` and ``shapes`` (a stack) from the metadata to crop padding.
 
     Returns
     -------
     tuple
         ``(data, kwargs, "labels")`` drawn with :data:`TRIMAP_COLORMAP`.
     """
-    kwargs: dict[str, Any] = {
-        "name": name,
-        "colormap": dict(TRIMAP_COLORMAP),
-        "opacity": float(opacity),
-        "blending": "translucent_no_depth",
-        "metadata": _metadata(metadata),
-        **_scale_kwargs(scale),
-        **_stack_kwargs(len(np.shape(data))),
-    }
+    kwargs = _raster_kwargs(data, name, scale, metadata)
+    kwargs.update(colormap=dict(TRIMAP_COLORMAP), opacity=float(opacity))
     return (data, kwargs, "labels")
 
 
@@ -174,17 +168,14 @@ def landmarks_layer(
     landmarks_xy : array_like
         ``(68, 2)`` landmarks of one image, or ``(k, 68, 2)`` for `k` slices of a
         stack, as ``(x, y)`` pixel coordinates (as the files store them).
-    name : str
-        Layer name.
     size : float
         Marker diameter in pixels (see :func:`point_size`).
     slice_index : sequence of int, optional
         For a stack: the slice each of the `k` sets belongs to; the points get it as
         their leading coordinate, ``(slice, row, col)``.
-    scale : sequence of float, optional
-        Size of a pixel per axis (of the image; a leading 1 is added for a stack).
-    metadata : mapping, optional
-        Stored under ``layer.metadata["spine_seg"]``.
+    name, scale, metadata
+        As for every layer (see the module); for a stack, a leading 1 is added to the
+        image's scale.
 
     Returns
     -------

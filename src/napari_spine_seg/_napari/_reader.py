@@ -251,67 +251,75 @@ def _companion_trimap(path: Path) -> Path | None:
 
 
 def _read_xray(path: Path) -> list[tuple]:
-    from ..data.aasce import find_aasce_root, label_path, read_landmarks_mat
     from ..data.images import read_xray
-    from ..trimap import trimap_from_landmarks
 
     xray = read_xray(path)
-    shape = xray.shape
-    scale = xray.spacing
     meta = {
         "path": str(path),
-        "image_shape": list(shape),
-        "spacing": None if scale is None else list(scale),
+        "image_shape": list(xray.shape),
+        "spacing": None if xray.spacing is None else list(xray.spacing),
     }
-    name = path.stem
-    layers = [image_layer(xray.pixels, name=name, scale=scale, metadata=meta)]
+    layers = [image_layer(xray.pixels, name=path.stem, scale=xray.spacing, metadata=meta)]
+    mat = _landmarks_file(path)
+    if mat is not None:
+        return layers + _landmark_layers(mat, path.stem, xray.shape, xray.spacing, meta)
+    return layers + _companion_layers(path, path.stem, xray.spacing, meta)
+
+
+def _read_or_say(read, path: Path, what: str):
+    """``read(path)``, or None after saying that the image opens without its `what`."""
+    try:
+        return read(path)
+    except SpineSegError as exc:
+        notify_error(f"{exc} (the image opens without its {what})")
+        return None
+
+
+def _landmarks_file(path: Path) -> Path | None:
+    """The landmark file of an image of an AASCE split, when there is one."""
+    from ..data.aasce import find_aasce_root, label_path
 
     found = find_aasce_root(path.parent)
-    mat = (
-        label_path(found[0], found[1], path.name)
-        if found is not None and found[1] is not None
-        else None
-    )
-    if mat is not None and mat.is_file():
-        try:
-            landmarks = read_landmarks_mat(mat)
-        except SpineSegError as exc:
-            notify_error(f"{exc} (the image opens without its landmarks)")
-        else:
-            lm_meta = {**meta, "landmarks_path": str(mat)}
-            trimap = trimap_from_landmarks(landmarks, shape)
-            layers.append(
-                trimap_layer(trimap, name=f"{name} trimap", scale=scale, metadata=lm_meta)
-            )
-            layers.append(
-                landmarks_layer(
-                    landmarks,
-                    name=f"{name} landmarks",
-                    size=point_size(shape[1]),
-                    scale=scale,
-                    metadata=lm_meta,
-                )
-            )
-        return layers
+    if found is None or found[1] is None:
+        return None
+    mat = label_path(found[0], found[1], path.name)
+    return mat if mat.is_file() else None
+
+
+def _landmark_layers(mat: Path, name: str, shape, scale, meta: dict) -> list[tuple]:
+    """The trimap drawn from an image's landmarks and the landmarks (none if unreadable)."""
+    from ..data.aasce import read_landmarks_mat
+    from ..trimap import trimap_from_landmarks
+
+    landmarks = _read_or_say(read_landmarks_mat, mat, "landmarks")
+    if landmarks is None:
+        return []
+    lm_meta = {**meta, "landmarks_path": str(mat)}
+    trimap = trimap_from_landmarks(landmarks, shape)
+    return [
+        trimap_layer(trimap, name=f"{name} trimap", scale=scale, metadata=lm_meta),
+        landmarks_layer(
+            landmarks,
+            name=f"{name} landmarks",
+            size=point_size(shape[1]),
+            scale=scale,
+            metadata=lm_meta,
+        ),
+    ]
+
+
+def _companion_layers(path: Path, name: str, scale, meta: dict) -> list[tuple]:
+    """The trimap saved beside an image (:func:`_companion_trimap`), if any and readable."""
+    from ..data.masks import read_mask
 
     trimap_file = _companion_trimap(path)
-    if trimap_file is not None:
-        from ..data.masks import read_mask
-
-        try:
-            trimap = read_mask(trimap_file)
-        except SpineSegError as exc:
-            notify_error(f"{exc} (the image opens without its trimap)")
-        else:
-            layers.append(
-                trimap_layer(
-                    trimap,
-                    name=f"{name} trimap",
-                    scale=scale,
-                    metadata={**meta, "trimap_path": str(trimap_file)},
-                )
-            )
-    return layers
+    if trimap_file is None:
+        return []
+    trimap = _read_or_say(read_mask, trimap_file, "trimap")
+    if trimap is None:
+        return []
+    trimap_meta = {**meta, "trimap_path": str(trimap_file)}
+    return [trimap_layer(trimap, name=f"{name} trimap", scale=scale, metadata=trimap_meta)]
 
 
 get_trimap_reader = _file_reader("trimap", _read_trimap)

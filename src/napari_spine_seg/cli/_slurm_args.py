@@ -3,47 +3,21 @@
 A subcommand offers it with two calls::
 
     add_slurm_arguments(parser)              # in add_parser (array=True for predict)
-    if args.slurm:                           # first thing in run(args)
-        return run_on_slurm(args)
+    if args.slurm:                           # in run(args), once the config is built
+        return run_on_slurm(args, training_spec(config, ...))
 
-The job runs the same subcommand with the same arguments (without the slurm ones),
-rebuilt from the parsed arguments and checked by parsing them again.
+The job carries the subcommand's config (a :class:`~napari_spine_seg.jobs.spec.JobSpec`),
+not its arguments: the slurm options here only say where and how it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import os
 import sys
 import time
 from collections.abc import Sequence
 
 from ..errors import SpineSegError
-
-#: destinations of the options added here (never passed on to the job)
-SLURM_DESTS = frozenset(
-    {
-        "slurm",
-        "slurm_partition",
-        "slurm_time",
-        "slurm_cpus",
-        "slurm_mem",
-        "slurm_gpus",
-        "slurm_account",
-        "slurm_qos",
-        "slurm_setup",
-        "slurm_extra_sbatch",
-        "slurm_wait",
-        "slurm_signal_delay",
-        "slurm_job_dir",
-        "slurm_array",
-        "slurm_parser",
-    }
-)
-#: destinations that belong to the top-level parser or to argparse itself
-_NOT_PASSED = frozenset({"command", "func", "debug", "help", "version", argparse.SUPPRESS})
 
 
 def add_slurm_arguments(parser: argparse.ArgumentParser, *, array: bool = False) -> None:
@@ -110,7 +84,6 @@ def add_slurm_arguments(parser: argparse.ArgumentParser, *, array: bool = False)
             "--array", dest="slurm_array", type=int, default=1, metavar="K",
             help="split the inputs over K array tasks and merge their outputs (default 1)",
         )  # fmt: skip
-    parser.set_defaults(slurm_parser=parser)
 
 
 def slurm_options(args: argparse.Namespace):
@@ -130,108 +103,6 @@ def slurm_options(args: argparse.Namespace):
         job_name=f"spine-seg-{args.command}",
         signal_delay_s=args.slurm_signal_delay,
     )
-
-
-def _option_string(action: argparse.Action) -> str:
-    return max(action.option_strings, key=lambda s: (s.startswith("--"), len(s)))
-
-
-def _value_args(opt: str, value) -> list[str]:
-    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
-    return [f"{opt}={text}"] if text.startswith("-") else [opt, text]
-
-
-def rebuild_argv(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, skip: Sequence[str] = ()
-) -> list[str]:
-    """The subcommand arguments that parse to `args` (slurm options and `skip` left out).
-
-    Options at their default are left out; positionals come first, in order.
-    """
-    from ..jobs.spec import join_args
-
-    positionals: list[str] = []
-    options: list[str] = []
-    for action in parser._actions:  # argparse keeps no public list of actions
-        dest = action.dest
-        if dest in SLURM_DESTS or dest in _NOT_PASSED or dest in skip:
-            continue
-        if isinstance(action, argparse._HelpAction | argparse._VersionAction):
-            continue
-        value = getattr(args, dest, None)
-        if not action.option_strings:
-            values = value if isinstance(value, list | tuple) else [value]
-            positionals += [os.fspath(v) if isinstance(v, os.PathLike) else str(v) for v in values]
-            continue
-        if value == action.default:
-            continue
-        opt = _option_string(action)
-        if isinstance(action, argparse.BooleanOptionalAction):
-            options.append(opt if value else "--no-" + opt[2:])
-        elif action.nargs == 0:  # store_true/false/const and the like
-            options.append(opt)
-        elif isinstance(action, argparse._CountAction):
-            options += [opt] * int(value)
-        elif isinstance(action, argparse._AppendAction | argparse._ExtendAction):
-            for item in value:
-                if isinstance(item, list | tuple):
-                    options += [opt, *(str(v) for v in item)]
-                else:
-                    options += _value_args(opt, item)
-        elif isinstance(value, list | tuple):
-            options += [opt, *(str(v) for v in value)]
-        else:
-            options += _value_args(opt, value)
-    return join_args(positionals, options)
-
-
-def _parses_back(
-    parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace
-) -> None:
-    """Raise unless `argv` parses to the same values as `args` (slurm options aside)."""
-    try:
-        with contextlib.redirect_stderr(io.StringIO()) as err:
-            again = parser.parse_args(argv)
-    except SystemExit:
-        why = (err.getvalue().strip().splitlines() or ["?"])[-1]
-        raise SpineSegError(
-            None, f"cannot pass the arguments on to the slurm job ({why})"
-        ) from None
-    for dest, value in vars(args).items():
-        if dest in SLURM_DESTS or dest in _NOT_PASSED:
-            continue
-        if getattr(again, dest, None) != value:
-            raise SpineSegError(
-                None, f"cannot pass the argument {dest}={value!r} on to the slurm job"
-            )
-
-
-def job_spec(args: argparse.Namespace):
-    """The :class:`~napari_spine_seg.jobs.spec.JobSpec` that runs `args` on slurm."""
-    from ..jobs.runner import prediction_spec
-    from ..jobs.spec import training_spec
-
-    parser = getattr(args, "slurm_parser", None)
-    if parser is None:
-        raise SpineSegError(None, "this command has no --slurm options (add_slurm_arguments)")
-    debug = bool(getattr(args, "debug", False))
-    folder = args.slurm_job_dir
-    if args.command == "train":
-        extra = rebuild_argv(parser, args, skip=("dataset", "out", "epochs", "resume"))
-        spec = training_spec(
-            args.dataset, args.out, epochs=args.epochs, resume=args.resume,
-            extra_args=extra, folder=folder, debug=debug,
-        )  # fmt: skip
-    elif args.command == "predict":
-        extra = rebuild_argv(parser, args, skip=("model", "inputs", "out"))
-        spec = prediction_spec(
-            args.model, args.inputs, args.out, array=getattr(args, "slurm_array", 1),
-            extra_args=extra, folder=folder, debug=debug,
-        )  # fmt: skip
-    else:
-        raise SpineSegError(None, f"spine-seg {args.command} cannot run on slurm")
-    _parses_back(parser, list(spec.args), args)
-    return spec
 
 
 def follow(job, stream=None, poll_s: float = 2.0):
@@ -268,8 +139,8 @@ def follow(job, stream=None, poll_s: float = 2.0):
         raise
 
 
-def run_on_slurm(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
-    """Submit the subcommand of `args` as a slurm job; print the job id on stdout.
+def run_on_slurm(args: argparse.Namespace, spec, argv: Sequence[str] | None = None) -> int:
+    """Submit `spec`, the job of the subcommand of `args`, to slurm; print the job id on stdout.
 
     With ``--wait`` follow the job (state and epochs on stderr) until it ends: 0 when
     it completed (its outputs are at ``--out``), otherwise a :class:`SpineSegError`
@@ -279,6 +150,8 @@ def run_on_slurm(args: argparse.Namespace, argv: Sequence[str] | None = None) ->
     ----------
     args : argparse.Namespace
         Parsed arguments of a parser that :func:`add_slurm_arguments` extended.
+    spec : JobSpec
+        The job (:func:`~napari_spine_seg.jobs.spec.training_spec` ...).
     argv : sequence of str, optional
         The command line as typed, kept in the job record for reference.
 
@@ -290,10 +163,7 @@ def run_on_slurm(args: argparse.Namespace, argv: Sequence[str] | None = None) ->
     from ..jobs.runner import run_job
     from ..jobs.status import COMPLETED
 
-    if getattr(args, "slurm_array", 1) < 1:
-        raise SpineSegError(None, f"--array must be at least 1, got {args.slurm_array}")
     options = slurm_options(args)
-    spec = job_spec(args)
     job = run_job(spec, "slurm", options, typed=argv or ())
     print(job.job_id, flush=True)
     print(

@@ -16,24 +16,25 @@ import json
 from pathlib import Path
 
 from ..errors import SpineSegError
+from ._command import add_command
 
 #: how many of the worst images the summary lists
 WORST_SHOWN = 10
 
 
+#: ``spine-seg check`` in the list of subcommands, and the head of its --help
+SUMMARY = "find faults in a data set's landmarks (and write a corrected copy)"
+DESCRIPTION = """\
+Check the landmarks of every image of an AASCE-layout DATASET: vertebrae out of order,
+swapped corners, misplaced corners, points outside the image, duplicated vertebrae, missing
+or extra end plates, .mat and landmarks.csv disagreeing, and recorded angles disagreeing
+with the landmarks. Prints a summary; the data set is only read.
+"""
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``check`` with the ``spine-seg`` subcommand parsers."""
-    parser = subparsers.add_parser(
-        "check",
-        help="find faults in a data set's landmarks (and write a corrected copy)",
-        description=(
-            "Check the landmarks of every image of an AASCE-layout DATASET: vertebrae out "
-            "of order, swapped corners, misplaced corners, points outside the image, "
-            "duplicated vertebrae, missing or extra end plates, .mat and landmarks.csv "
-            "disagreeing, and recorded angles disagreeing with the landmarks. Prints a "
-            "summary; the data set is only read."
-        ),
-    )
+    parser = add_command(subparsers, "check", run, SUMMARY, DESCRIPTION)
     parser.add_argument("dataset", metavar="DATASET", help="AASCE root or data/<split> folder")
     parser.add_argument(
         "--json", metavar="FILE", default=None, help="write every fault of every image here"
@@ -53,7 +54,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="DEG",
         help="recorded and computed Cobb angles may differ by this much (default 5)",
     )
-    parser.set_defaults(func=run)
     return parser
 
 

@@ -36,23 +36,25 @@ from pathlib import Path
 
 import numpy as np
 
+from ._command import add_command
+
 HEADER = ("file", "pt", "mt", "tl")
+
+
+#: ``spine-seg cobb`` in the list of subcommands, and the head of its --help
+SUMMARY = "Cobb angles from landmarks or from trimaps"
+DESCRIPTION = """\
+Compute the three Cobb angles (PT, MT, TL/L, in the order of the AASCE challenge's
+angles.csv) of every image of SOURCE: a data set with landmarks (the challenge's reference
+computation), a data set of images with trimaps, a folder of trimap PNGs (measured on the
+spine column's centre line), or predicted landmarks: a prediction folder with landmarks/ or
+a folder of .mat files (the reference computation; an image without a file is reported).
+"""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``cobb`` with the ``spine-seg`` subcommand parsers."""
-    parser = subparsers.add_parser(
-        "cobb",
-        help="Cobb angles from landmarks or from trimaps",
-        description=(
-            "Compute the three Cobb angles (PT, MT, TL/L, in the order of the AASCE "
-            "challenge's angles.csv) of every image of SOURCE: a data set with landmarks "
-            "(the challenge's reference computation), a data set of images with trimaps, "
-            "a folder of trimap PNGs (measured on the spine column's centre line), or "
-            "predicted landmarks: a prediction folder with landmarks/ or a folder of .mat "
-            "files (the reference computation; an image without a file is reported)."
-        ),
-    )
+    parser = add_command(subparsers, "cobb", run, SUMMARY, DESCRIPTION)
     parser.add_argument(
         "source",
         metavar="SOURCE",
@@ -82,7 +84,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "spine-seg predict are recognised without it)"
         ),
     )
-    parser.set_defaults(func=run)
     return parser
 
 

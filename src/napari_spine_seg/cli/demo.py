@@ -5,20 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._command import add_command
+
+#: ``spine-seg demo`` in the list of subcommands, and the head of its --help
+SUMMARY = "the whole job on phantoms, end to end"
+DESCRIPTION = """\
+Make a phantom X-ray set, train the default U-Net, predict the test split, score it
+(trimaps, and with a model that finds vertebrae the landmarks too: vertebrae found, corner
+error, Cobb angles from landmarks beside those from trimaps), and write overlays and a
+Markdown report (with training curves) to DIR. About 10 minutes on 2 CPU cores.
+"""
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``demo`` subcommand."""
-    p = subparsers.add_parser(
-        "demo",
-        help="the whole job on phantoms, end to end",
-        description=(
-            "Make a phantom X-ray set, train the default U-Net, predict the test split, "
-            "score it (trimaps, and with a model that finds vertebrae the landmarks too: "
-            "vertebrae found, corner error, Cobb angles from landmarks beside those from "
-            "trimaps), and write overlays and a Markdown report (with training curves) to "
-            "DIR. About 10 minutes on 2 CPU cores."
-        ),
-    )
+    p = add_command(subparsers, "demo", run, SUMMARY, DESCRIPTION)
     p.add_argument(
         "--out", default="spine-seg-demo", metavar="DIR", help="output folder (default %(default)s)"
     )
@@ -26,7 +27,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--quick", action="store_true", help="a tiny run in seconds (checks the plumbing only)"
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    p.set_defaults(func=run)
     return p
 
 

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import argparse
 
+from ._command import add_command
+
+#: ``spine-seg evaluate`` in the list of subcommands, and the head of its --help
+SUMMARY = "score predicted trimaps (and landmarks) against a dataset"
+DESCRIPTION = """\
+Compare the trimap PNGs in PRED_DIR (named after the images) with DATASET's labels: pixel
+accuracy over the three classes, spine Dice and IoU ignoring the ground truth's border band,
+and HD95 of the spine outlines in pixels; Cobb MAE and SMAPE against angles.csv (or the
+landmarks' angles). When PRED_DIR has landmarks/ (predicted vertebra corners,
+landmarks/<image file name>.mat), also the share of images whose 17 vertebrae were found,
+the mean corner error (px and % of the image height) and the Cobb MAE and SMAPE of the
+landmarks, an image without landmarks scored as 0 deg. Prints a table; --json also writes
+every score.
+"""
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``evaluate`` subcommand."""
-    p = subparsers.add_parser(
-        "evaluate",
-        help="score predicted trimaps (and landmarks) against a dataset",
-        description=(
-            "Compare the trimap PNGs in PRED_DIR (named after the images) with DATASET's "
-            "labels: pixel accuracy over the three classes, spine Dice and IoU ignoring the "
-            "ground truth's border band, and HD95 of the spine outlines in pixels; Cobb MAE "
-            "and SMAPE against angles.csv (or the landmarks' angles). When PRED_DIR has "
-            "landmarks/ (predicted vertebra corners, landmarks/<image file name>.mat), also "
-            "the share of images whose 17 vertebrae were found, the mean corner error (px and "
-            "% of the image height) and the Cobb MAE and SMAPE of the landmarks, an image "
-            "without landmarks scored as 0 deg. Prints a table; --json also writes every "
-            "score."
-        ),
-    )
+    p = add_command(subparsers, "evaluate", run, SUMMARY, DESCRIPTION)
     p.add_argument("pred_dir", metavar="PRED_DIR", help="folder of predicted trimap PNGs")
     p.add_argument("dataset", metavar="DATASET", help="AASCE root or split, or image+trimap folder")
     p.add_argument("--json", metavar="FILE", help="write the per-image and mean scores as JSON")
-    p.set_defaults(func=run)
     return p
 
 

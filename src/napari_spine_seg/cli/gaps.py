@@ -15,19 +15,20 @@ from collections import Counter
 from pathlib import Path
 
 from ..errors import SpineSegError
+from ._command import add_command
+
+#: ``spine-seg gaps`` in the list of subcommands, and the head of its --help
+SUMMARY = "find breaks, stray pieces, holes and narrowings in trimap PNGs"
+DESCRIPTION = """\
+Search every trimap PNG in TRIMAPS for places a reviewer should look at: breaks in the spine
+column, spine pieces away from it, holes and narrowings. Prints a summary; --json writes
+every gap (row, col, height, kind) per file.
+"""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``gaps`` with the ``spine-seg`` subcommand parsers."""
-    parser = subparsers.add_parser(
-        "gaps",
-        help="find breaks, stray pieces, holes and narrowings in trimap PNGs",
-        description=(
-            "Search every trimap PNG in TRIMAPS for places a reviewer should look at: "
-            "breaks in the spine column, spine pieces away from it, holes and narrowings. "
-            "Prints a summary; --json writes every gap (row, col, height, kind) per file."
-        ),
-    )
+    parser = add_command(subparsers, "gaps", run, SUMMARY, DESCRIPTION)
     parser.add_argument("trimaps", metavar="TRIMAPS", help="folder of trimap PNGs")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the gaps here")
     parser.add_argument(
@@ -37,7 +38,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="shortest break or narrowing reported (default: 0.5%% of the column's height)",
     )
-    parser.set_defaults(func=run)
     return parser
 
 

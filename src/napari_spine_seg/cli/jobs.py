@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._command import add_command
+
+#: ``spine-seg jobs`` in the list of subcommands, and the head of its --help
+SUMMARY = "list, show or cancel training and prediction jobs"
+DESCRIPTION = """\
+Jobs started with --slurm (or by the napari widgets) are kept in an index on disk
+($SPINE_SEG_JOBS_DIR, default ~/.local/share/napari-spine-seg/jobs). Without an action, list
+them with their state and progress.
+"""
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``jobs`` subcommand (``list``, ``show ID``, ``cancel ID...``)."""
-    p = subparsers.add_parser(
-        "jobs",
-        help="list, show or cancel training and prediction jobs",
-        description=(
-            "Jobs started with --slurm (or by the napari widgets) are kept in an index "
-            "on disk ($SPINE_SEG_JOBS_DIR, default ~/.local/share/napari-spine-seg/jobs). "
-            "Without an action, list them with their state and progress."
-        ),
-    )
+    p = add_command(subparsers, "jobs", run, SUMMARY, DESCRIPTION)
     actions = p.add_subparsers(dest="jobs_action", metavar="ACTION")
     actions.add_parser("list", help="list every job with its state and progress (default)")
     show = actions.add_parser("show", help="state, progress, error line and log tail of a job")
@@ -26,7 +28,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     cancel = actions.add_parser("cancel", help="cancel jobs (their checkpoints are kept)")
     cancel.add_argument("job_ids", nargs="+", metavar="ID", help="job ids")
-    p.set_defaults(func=run)
     return p
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..jobs.run import run_prediction
+from ..jobs.spec import prediction_spec
 from ..model.defaults import PREDICT_BATCH_SIZE
+from ..model.predict_config import PredictConfig
 from ._slurm_args import add_slurm_arguments, run_on_slurm
 
 
@@ -40,31 +43,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    """Load the model, predict, and say how many trimaps were written where."""
-    from ..model.predict import check_batch_size, collect_inputs, predict_files
-    from ..outputs import check_output
-
-    # a bad batch size, an --out over the inputs or bad input fail before TensorFlow loads
-    check_batch_size(args.batch_size)
-    check_output(args.out, args.inputs, folder=True, keep=[args.model])
-    if args.slurm:
-        return run_on_slurm(args)
-    from ..data.images import check_image_headers
-    from ..model.files import load_model
-    from ._progress import progress
-
-    files = collect_inputs(args.inputs)  # bad input fails before the model loads
-    check_image_headers(files)  # … and before TensorFlow is imported
-    model = load_model(args.model)
-    written = predict_files(
-        model,
-        [str(f) for f in files],
-        args.out,
+def config_from_args(args: argparse.Namespace) -> PredictConfig:
+    """The :class:`~napari_spine_seg.model.predict_config.PredictConfig` the arguments ask for."""
+    return PredictConfig(
+        model=args.model,
+        inputs=tuple(args.inputs),
+        out=args.out,
         batch_size=args.batch_size,
         tta=args.tta,
         probability=args.probability,
-        progress=lambda it, n: progress(it, total=n, desc="predict", unit="image"),
     )
-    print(f"wrote {len(written)} trimap(s) to {args.out}")
-    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict (here, or as a slurm job) and say how many trimaps were written where."""
+    # a bad batch size, an --out over the inputs or a missing input fail before
+    # TensorFlow loads: the config checks them when made
+    config = config_from_args(args)
+    if args.slurm:
+        spec = prediction_spec(
+            config, array=args.slurm_array, folder=args.slurm_job_dir, debug=args.debug
+        )
+        return run_on_slurm(args, spec)
+    return run_prediction(config)

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import argparse
 
+from ._command import add_command
+
+#: ``spine-seg retrain`` in the list of subcommands, and the head of its --help
+SUMMARY = "fine-tune a model on a review's accepted and corrected images"
+DESCRIPTION = """\
+Fine-tune MODEL on the reviewed images kept in RETRAIN_SET (a retrain-set.json written when
+a retraining job is submitted), plus the model's original training set when it still exists,
+and save it to OUT (.keras).
+"""
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``retrain`` subcommand."""
     from ..review.retrain import DEFAULT_EPOCHS
 
-    p = subparsers.add_parser(
-        "retrain",
-        help="fine-tune a model on a review's accepted and corrected images",
-        description=(
-            "Fine-tune MODEL on the reviewed images kept in RETRAIN_SET (a retrain-set.json "
-            "written when a retraining job is submitted), plus the model's original "
-            "training set when it still exists, and save it to OUT (.keras)."
-        ),
-    )
+    p = add_command(subparsers, "retrain", run, SUMMARY, DESCRIPTION)
     p.add_argument("retrain_set", metavar="RETRAIN_SET", help="retrain-set.json or its folder")
     p.add_argument("--model", required=True, help="the model to fine-tune (.keras)")
     p.add_argument("--out", required=True, metavar="OUT", help="the fine-tuned model (.keras)")
@@ -37,7 +39,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", default=None, help="continue an interrupted retraining from its checkpoint"
     )
-    p.set_defaults(func=run)
     return p
 
 

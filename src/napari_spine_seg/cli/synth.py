@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 
 from ..errors import SpineSegError
+from ._command import add_command
+
+#: ``spine-seg synth`` in the list of subcommands, and the head of its --help
+SUMMARY = "write a phantom X-ray set in the AASCE layout"
+DESCRIPTION = """\
+Write phantom posteroanterior spine X-rays with their landmarks and Cobb angles in the AASCE
+layout (data/<split>/, labels/<split>/). The same seed gives the same set.
+"""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``synth`` with the ``spine-seg`` subcommand parsers."""
-    parser = subparsers.add_parser(
-        "synth",
-        help="write a phantom X-ray set in the AASCE layout",
-        description=(
-            "Write phantom posteroanterior spine X-rays with their landmarks and Cobb angles "
-            "in the AASCE layout (data/<split>/, labels/<split>/). The same seed gives the "
-            "same set."
-        ),
-    )
+    parser = add_command(subparsers, "synth", run, SUMMARY, DESCRIPTION)
     parser.add_argument("out", metavar="OUT", help="folder to write the set to (created if needed)")
     parser.add_argument(
         "--train", type=int, default=40, metavar="N", help="training images (default 40)"
@@ -29,7 +29,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--jobs", type=int, default=2, metavar="N", help="worker processes (default 2)"
     )
-    parser.set_defaults(func=run)
     return parser
 
 

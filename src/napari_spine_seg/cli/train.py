@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
-import sys
-import threading
 
-from ..model.config import PRESET_SIZES, PRESETS
+from ..jobs.console import TrainBars, format_epoch
+from ..jobs.console import cancel_on_signals as _cancel_on_signals
+from ..jobs.run import run_training
+from ..jobs.spec import training_spec
+from ..model.config import PRESET_SIZES, PRESETS, TrainConfig
 from ..model.defaults import TRAIN_DEFAULTS
+from ..outputs import check_output
 from ._slurm_args import add_slurm_arguments, run_on_slurm
 
-D = TRAIN_DEFAULTS
+__all__ = [
+    "TrainBars",
+    "_cancel_on_signals",
+    "add_parser",
+    "config_from_args",
+    "format_epoch",
+    "run",
+]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -32,7 +40,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.keras)")
     p.add_argument(
-        "--epochs", type=int, default=D["epochs"], help="total epochs (default %(default)s)"
+        "--epochs",
+        type=int,
+        default=TRAIN_DEFAULTS["epochs"],
+        help="total epochs (default %(default)s)",
     )
     p.add_argument(
         "--size",
@@ -42,16 +53,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         + ")",
     )
     p.add_argument(
-        "--preset", choices=PRESETS, default=D["preset"], help="architecture (default %(default)s)"
+        "--preset",
+        choices=PRESETS,
+        default=TRAIN_DEFAULTS["preset"],
+        help="architecture (default %(default)s)",
     )
-    p.add_argument("--batch-size", type=int, default=D["batch_size"], help="default %(default)s")
     p.add_argument(
-        "--learning-rate", type=float, default=D["learning_rate"], help="default %(default)s"
+        "--batch-size", type=int, default=TRAIN_DEFAULTS["batch_size"], help="default %(default)s"
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=TRAIN_DEFAULTS["learning_rate"],
+        help="default %(default)s",
     )
     p.add_argument(
         "--loss",
         choices=("ce", "ce+dice"),
-        default=D["loss"],
+        default=TRAIN_DEFAULTS["loss"],
         help="cross-entropy, or plus spine Dice (default %(default)s)",
     )
     p.add_argument(
@@ -72,19 +91,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--val-fraction",
         type=float,
-        default=D["val_fraction"],
+        default=TRAIN_DEFAULTS["val_fraction"],
         help="held out for validation (default %(default)s)",
     )
     p.add_argument(
         "--patience",
         type=int,
-        default=D["patience"],
+        default=TRAIN_DEFAULTS["patience"],
         help="early stopping patience in epochs; 0 = off",
     )
     p.add_argument(
         "--fit",
         choices=("resize", "letterbox"),
-        default=D["fit"],
+        default=TRAIN_DEFAULTS["fit"],
         help="how images meet the input size (default %(default)s)",
     )
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
@@ -105,78 +124,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-class TrainBars:
-    """Turn training progress events into tqdm bars and one line per epoch on stderr."""
-
-    def __init__(self, file=None):
-        self.file = file or sys.stderr
-        self.bar = None
-        self.steps = None
-
-    def _new(self, total, desc, unit):
-        from tqdm.auto import tqdm
-
-        self.close()
-        self.bar = tqdm(
-            total=total, desc=desc, unit=unit, file=self.file, dynamic_ncols=True, leave=False
-        )
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def __call__(self, event) -> None:
-        from ..model import events as ev
-
-        if isinstance(event, ev.Preparing):
-            if self.bar is None:
-                self._new(event.total, "decode", "image")
-            self.bar.n = event.done
-            self.bar.refresh()
-            if event.done >= event.total:
-                self.close()
-        elif isinstance(event, ev.TrainingStarted):
-            self.steps = event.steps_per_epoch
-            print(
-                f"training on {event.n_train} images, validating on {event.n_val}; "
-                f"epochs {event.initial_epoch + 1}-{event.epochs}, {event.steps_per_epoch} steps each",
-                file=self.file,
-            )
-        elif isinstance(event, ev.EpochStarted):
-            self._new(self.steps, f"epoch {event.epoch}/{event.epochs}", "batch")
-        elif isinstance(event, ev.BatchEnded):
-            if self.bar is not None:
-                self.bar.total = event.steps
-                self.bar.update(1)
-                self.bar.set_postfix(
-                    loss=f"{event.loss:.3f}", dice=f"{event.metrics.get('spine_dice', 0):.3f}"
-                )
-        elif isinstance(event, ev.EpochEnded):
-            self.close()
-            print(format_epoch(event), file=self.file, flush=True)
-        elif isinstance(event, ev.TrainingDone):
-            self.close()
-
-
-def format_epoch(event) -> str:
-    """One line for an ended epoch: losses, accuracy, Dice, time, and a star when best."""
-    m = event.metrics
-    parts = [f"epoch {event.epoch}/{event.epochs}", f"loss {m.get('loss', float('nan')):.4f}"]
-    parts.append(f"acc {m.get('accuracy', float('nan')):.4f}")
-    parts.append(f"dice {m.get('spine_dice', float('nan')):.4f}")
-    if "val_loss" in m:
-        parts.append(f"val_loss {m['val_loss']:.4f}")
-        parts.append(f"val_acc {m.get('val_accuracy', float('nan')):.4f}")
-        parts.append(f"val_dice {m.get('val_spine_dice', float('nan')):.4f}")
-    parts.append(f"{event.seconds:.1f}s")
-    return "  ".join(parts) + ("  *" if event.improved else "")
-
-
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The :class:`~napari_spine_seg.model.config.TrainConfig` the arguments ask for."""
-    from ..model.config import TrainConfig
-
     return TrainConfig(
         dataset=args.dataset,
         out=args.out,
@@ -200,58 +149,11 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train as the arguments say and print where the model went."""
-    from ..outputs import check_output
-
+    """Train as the arguments say (here, or as a slurm job) and print where the model went."""
     # never over a file of the data set or into it (before TensorFlow is imported)
     check_output(args.out, [args.dataset], suffixes=(".keras",))
-    if args.slurm:  # the job checks its settings again where it runs
-        return run_on_slurm(args)
     config = config_from_args(args)  # every setting checked before any work
-    from ..model.train import train
-
-    bars = TrainBars()
-    with _cancel_on_signals() as cancel:
-        try:
-            result = train(config, progress=bars, cancel=cancel)
-        finally:
-            bars.close()
-    best = result.best_metrics
-    monitor = result.monitor
-    score = f"{monitor} {best[monitor]:.4f}" if monitor in best else "no score"
-    print(
-        f"saved {result.model_path} (best epoch {result.best_epoch}: {score}); "
-        f"{result.stopped} after {result.epochs_run} epochs in {result.seconds:.0f} s; "
-        f"resume from {result.last_checkpoint}; history {result.history_csv}"
-    )
-    return 130 if result.stopped == "cancelled" else 0
-
-
-@contextlib.contextmanager
-def _cancel_on_signals():
-    """Yield an event that SIGTERM (scancel, a time limit) or Ctrl-C sets meanwhile.
-
-    Training then stops at the end of the batch and still writes its last checkpoint,
-    so the run can be resumed; a second Ctrl-C interrupts at once. The previous
-    handlers come back afterwards.
-    """
-    cancel = threading.Event()
-
-    def stop(signum, frame):
-        if signum == signal.SIGINT and cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print(
-            f"spine-seg train: {signal.Signals(signum).name}: stopping after this batch",
-            file=sys.stderr,
-        )
-
-    if threading.current_thread() is not threading.main_thread():
-        yield cancel
-        return
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield cancel
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    if args.slurm:
+        spec = training_spec(config, folder=args.slurm_job_dir, debug=args.debug)
+        return run_on_slurm(args, spec)
+    return run_training(config)

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import argparse
 
+from ._command import add_command
+
+#: ``spine-seg trimaps`` in the list of subcommands, and the head of its --help
+SUMMARY = "trimap PNGs from the landmarks of a data set"
+DESCRIPTION = """\
+Draw a trimap PNG (1 spine, 2 background, 3 border) for every image of DATASET from its
+landmarks. DATASET is an AASCE root or one split folder data/<split>; with several splits
+the trimaps go to DIR/<split>/.
+"""
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``trimaps`` with the ``spine-seg`` subcommand parsers."""
-    parser = subparsers.add_parser(
-        "trimaps",
-        help="trimap PNGs from the landmarks of a data set",
-        description=(
-            "Draw a trimap PNG (1 spine, 2 background, 3 border) for every image of DATASET "
-            "from its landmarks. DATASET is an AASCE root or one split folder data/<split>; "
-            "with several splits the trimaps go to DIR/<split>/."
-        ),
-    )
+    parser = add_command(subparsers, "trimaps", run, SUMMARY, DESCRIPTION)
     parser.add_argument("dataset", metavar="DATASET", help="AASCE root or split folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the trimap PNGs")
     parser.add_argument(
@@ -36,7 +38,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--jobs", type=int, default=2, metavar="N", help="worker processes (default 2)"
     )
-    parser.set_defaults(func=run)
     return parser
 
 

@@ -250,9 +250,7 @@ def read_landmarks_csv(labels_split_dir: str | os.PathLike) -> dict[str, np.ndar
         When a file is missing, or the two files disagree in length, or a row is not 136
         numbers.
     """
-    folder = Path(labels_split_dir)
-    names = read_filenames_csv(folder)
-    arr = _read_number_rows(folder / LANDMARKS_CSV, 2 * N_LANDMARKS, len(names))
+    names, arr = _named_rows(labels_split_dir, LANDMARKS_CSV, 2 * N_LANDMARKS)
     xy = np.stack([arr[:, :N_LANDMARKS], arr[:, N_LANDMARKS:]], axis=-1)
     return dict(zip(names, xy, strict=True))
 
@@ -260,26 +258,22 @@ def read_landmarks_csv(labels_split_dir: str | os.PathLike) -> dict[str, np.ndar
 def read_angles_csv(labels_split_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     """The three Cobb angles (degrees) of every image of a split from ``angles.csv``.
 
-    Parameters
-    ----------
-    labels_split_dir : path-like
-        ``labels/<split>``, holding ``filenames.csv`` and ``angles.csv``.
+    Read as :func:`read_landmarks_csv` reads ``landmarks.csv``, with the same errors;
+    a row holds 3 numbers: PT, MT and TL/L, in the order of ``angles.csv``.
 
     Returns
     -------
     dict of str to (3,) ndarray
-        Image file name → angles in the order of ``angles.csv`` (PT, MT, TL/L).
-
-    Raises
-    ------
-    SpineSegError
-        When a file is missing, or the two files disagree in length, or a row is not 3
-        numbers.
     """
+    names, arr = _named_rows(labels_split_dir, ANGLES_CSV, 3)
+    return dict(zip(names, arr, strict=True))
+
+
+def _named_rows(labels_split_dir, csv_name: str, n_columns: int) -> tuple[list, np.ndarray]:
+    """The names of ``filenames.csv`` and the rows of `csv_name` beside it, one per name."""
     folder = Path(labels_split_dir)
     names = read_filenames_csv(folder)
-    arr = _read_number_rows(folder / ANGLES_CSV, 3, len(names))
-    return dict(zip(names, arr, strict=True))
+    return names, _read_number_rows(folder / csv_name, n_columns, len(names))
 
 
 def find_aasce_root(path: str | os.PathLike) -> tuple[Path, str | None] | None:

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..atomic import atomic_output, write_text_atomic
 from ..errors import SpineSegError
-from ..outputs import enclosing_folder
+from ..outputs import enclosing_folder, inside_words, only_read
 from ..spine.cobb import cobb_angles, cobb_details
 from ..spine.landmark_faults import CORNERS, Fault, apply_fixes, find_faults, vertebra_label
 from ..trimap import N_VERTEBRAE
@@ -343,8 +343,10 @@ def check_output_folder(
         would hold `root`, or when `out` holds files that are not an earlier output.
     """
     root_r, out_r = Path(root).resolve(), Path(out).resolve()
-    if enclosing_folder(out_r, [root_r]) is not None:
-        raise SpineSegError(out, f"is inside the data set {root}; choose a folder outside it")
+    found = enclosing_folder(out_r, [root_r])
+    if found is not None:
+        where = inside_words(out_r, found[1], f"data set folder {root}")
+        raise SpineSegError(out, f"{where}; {only_read('folder')}")
     for sub in ("data", "labels"):
         if (out_r / sub) == root_r or (out_r / sub) in root_r.parents:
             raise SpineSegError(out, f"would write into the data set {root}; choose another folder")

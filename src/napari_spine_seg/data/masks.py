@@ -82,14 +82,7 @@ def read_trimap_png(path: str | os.PathLike) -> np.ndarray:
     """Read a trimap PNG as a ``uint8`` array with values 1, 2, 3 (0 becomes 2).
 
     A palette PNG is read by its palette indices, which is what trimap writers store.
-
-    Parameters
-    ----------
-    path : path-like
-
-    Returns
-    -------
-    (H, W) ndarray of uint8
+    Returns the ``(H, W)`` array.
 
     Raises
     ------
@@ -130,14 +123,6 @@ def is_trimap_image(path: str | os.PathLike) -> bool:
     """Whether a file is a trimap by its content: a single-channel PNG with values in 0–3.
 
     The name does not matter. A file that cannot be read is not a trimap.
-
-    Parameters
-    ----------
-    path : path-like
-
-    Returns
-    -------
-    bool
     """
     arr = _single_channel_values(path)
     return arr is not None and arr.size > 0 and int(arr.min()) >= 0 and int(arr.max()) <= 3
@@ -215,16 +200,8 @@ def is_predicted_trimap(path: str | os.PathLike) -> bool:
     """Whether a trimap PNG is marked as a network's prediction.
 
     ``spine-seg predict`` marks the trimaps it writes (:func:`write_trimap_png`); a
-    trimap drawn from landmarks, painted, or saved after review is not marked.
-
-    Parameters
-    ----------
-    path : path-like
-
-    Returns
-    -------
-    bool
-        False also for a file that cannot be read.
+    trimap drawn from landmarks, painted, or saved after review is not marked; a file
+    that cannot be read is not either.
     """
     try:
         with open_pillow(path) as im:  # text chunks before the pixels are read by open()
@@ -328,16 +305,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     Single-channel files are trimaps (:func:`read_trimap_png`); colour files are colour
     masks painted in :data:`DEFAULT_COLOUR_MAP` (:func:`read_colour_mask`). A palette
     image is a trimap (by its indices) when the colours its pixels use are all grey, and
-    a colour mask otherwise.
-
-    Parameters
-    ----------
-    path : path-like
-
-    Returns
-    -------
-    (H, W) ndarray of uint8
-        Values 1, 2, 3.
+    a colour mask otherwise. Returns the ``(H, W)`` ``uint8`` trimap (values 1, 2, 3).
     """
     path = Path(path)
     arr, mode = _open_png_array(path)

@@ -168,35 +168,11 @@ def make_phantom(
     chosen = _pick_artefacts(rng, artefacts)
     clavicles = bool(rng.random() < 0.8)
     # one stream per part: asking for an artefact changes that artefact, not the anatomy
-    (r_geo, r_body, r_soft, r_organs, r_bones, r_vert, r_metal, r_film) = (
-        np.random.default_rng(s) for s in rng.integers(0, 2**63, size=8)
-    )
-    geo = spine_geometry(r_geo, height, width, kind, amplitude)
-    body = render._Body(r_body, geo, height, width)
-
-    low = render.soft_tissue(r_soft, body, r_organs if "organs" in chosen else None)
-    up = Image.fromarray(low).resize(
-        (low.shape[1] * render.LOW, low.shape[0] * render.LOW), Image.BILINEAR
-    )
-    att = np.array(up, dtype=np.float32)[:height, :width]
-
-    # two layers, so that anterior ribs and clavicles add to the posterior ribs they cross
-    layers = [Image.new("F", (width, height), 0.0) for _ in range(2)]
-    back, front = (ImageDraw.Draw(layer) for layer in layers)
-    render.draw_ribs_and_clavicles(r_bones, body, back, front, clavicles)
-    render.draw_pelvis(r_bones, body, back)
-    for layer in layers:
-        att += np.asarray(layer, dtype=np.float32)
-    render.add_vertebrae(r_vert, att, geo)
-    if chosen & {"necklace", "rods"}:
-        metal = Image.new("F", (width, height), 0.0)
-        draw = ImageDraw.Draw(metal)
-        if "necklace" in chosen:
-            render.draw_necklace(r_metal, body, draw)
-        if "rods" in chosen:
-            render.draw_rods(r_metal, geo, draw, width)
-        att += np.asarray(metal, dtype=np.float32)
-    image = render.film(r_film, att, chosen)
+    seeds = rng.integers(0, 2**63, size=len(_STREAMS))
+    streams = {part: np.random.default_rng(s) for part, s in zip(_STREAMS, seeds, strict=True)}
+    geo = spine_geometry(streams["geo"], height, width, kind, amplitude)
+    att = _attenuation(streams, geo, height, width, chosen, clavicles)
+    image = render.film(streams["film"], att, chosen)
 
     landmarks = np.asarray(geo.landmarks, dtype=np.float64)
     meta = {
@@ -212,6 +188,38 @@ def make_phantom(
         angles=np.asarray(cobb_angles(landmarks, height), float),
         meta=meta,
     )
+
+
+#: the random streams of a phantom, one per part, in the order they are drawn
+_STREAMS = ("geo", "body", "soft", "organs", "bones", "vert", "metal", "film")
+
+
+def _attenuation(streams: dict, geo, height: int, width: int, chosen: set, clavicles: bool):
+    """The attenuation map of one phantom: soft tissue, bones, vertebrae and metal."""
+    body = render._Body(streams["body"], geo, height, width)
+    organs = streams["organs"] if "organs" in chosen else None
+    low = render.soft_tissue(streams["soft"], body, organs)
+    up = Image.fromarray(low).resize(
+        (low.shape[1] * render.LOW, low.shape[0] * render.LOW), Image.BILINEAR
+    )
+    att = np.array(up, dtype=np.float32)[:height, :width]
+    # two layers, so that anterior ribs and clavicles add to the posterior ribs they cross
+    layers = [Image.new("F", (width, height), 0.0) for _ in range(2)]
+    back, front = (ImageDraw.Draw(layer) for layer in layers)
+    render.draw_ribs_and_clavicles(streams["bones"], body, back, front, clavicles)
+    render.draw_pelvis(streams["bones"], body, back)
+    for layer in layers:
+        att += np.asarray(layer, dtype=np.float32)
+    render.add_vertebrae(streams["vert"], att, geo)
+    if chosen & {"necklace", "rods"}:
+        metal = Image.new("F", (width, height), 0.0)
+        draw = ImageDraw.Draw(metal)
+        if "necklace" in chosen:
+            render.draw_necklace(streams["metal"], body, draw)
+        if "rods" in chosen:
+            render.draw_rods(streams["metal"], geo, draw, width)
+        att += np.asarray(metal, dtype=np.float32)
+    return att
 
 
 def phantom_name(index: int, rng: np.random.Generator) -> str:
@@ -356,7 +364,15 @@ def write_phantom_set(
         iterator = progress(iterator, total=total, desc="synth", unit="image")
     rows = list(iterator)
 
-    meta = {"seed": int(seed), "counts": counts, "images": {}}
+    meta = {"seed": int(seed), "counts": counts, "images": _write_labels(root, rows, counts)}
+    write_text_atomic(root / MARKER, json.dumps(meta, indent=1) + "\n")
+    return root
+
+
+def _write_labels(root: Path, rows: list, counts: dict) -> dict:
+    """Write each split's ``filenames.csv``, ``landmarks.csv`` and ``angles.csv`` from the
+    rows of :func:`_write_one` (in split order); return each image's metadata by key."""
+    images = {}
     start = 0
     for split in SPLITS:
         part = rows[start : start + counts[split]]
@@ -370,6 +386,5 @@ def write_phantom_set(
         )
         write_text_atomic(labels / "angles.csv", "".join(_fmt(ang) + "\n" for _, _, ang, _ in part))
         for name, _, _, m in part:
-            meta["images"][f"{split}/{name}"] = m
-    write_text_atomic(root / MARKER, json.dumps(meta, indent=1) + "\n")
-    return root
+            images[f"{split}/{name}"] = m
+    return images

@@ -170,6 +170,15 @@ def _place(
     return centres, tilts
 
 
+def _lean_less(centres: np.ndarray, tilts: np.ndarray, keep: float):
+    """Turn the column so that it leans little overall, as a standing patient's does:
+    only the fraction `keep` of the line from first to last centre's lean is left."""
+    lean = np.arctan2(*(centres[-1] - centres[0]))
+    phi = -lean * (1.0 - keep)
+    c, s = np.cos(phi), np.sin(phi)
+    return centres @ np.array([[c, -s], [s, c]]), tilts + phi
+
+
 def spine_geometry(
     rng: np.random.Generator, height: int, width: int, kind: str, amplitude: float
 ) -> SpineGeometry:
@@ -217,12 +226,7 @@ def spine_geometry(
         heights, discs = rel_h * scale, rel_d * scale
         widths = heights * aspect
         centres, tilts = _place(knots, heights, discs, widths, np.deg2rad(jitter_deg))
-        # turn the column so that it leans little overall, as a standing patient's does
-        lean = np.arctan2(*(centres[-1] - centres[0]))
-        phi = -lean * (1.0 - lean_keep)
-        c, s = np.cos(phi), np.sin(phi)
-        centres = centres @ np.array([[c, -s], [s, c]])
-        tilts = tilts + phi
+        centres, tilts = _lean_less(centres, tilts, lean_keep)
         corners = np.stack(
             [
                 vertebra_corners(centres[i], tilts[i], widths[i], heights[i])

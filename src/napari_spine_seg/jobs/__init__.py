@@ -2,8 +2,8 @@
 
 The functions a widget or the command line needs::
 
-    job = submit_training("data/", "models/m.keras", epochs=40,
-                          options=SlurmOptions(partition="gpu", gpus=1, time_min=120))
+    config = TrainConfig("data/", "models/m.keras", epochs=40)
+    job = submit_training(config, options=SlurmOptions(partition="gpu", gpus=1, time_min=120))
     job_status(job.job_id)      # JobStatus(state, epoch, epochs, log_tail, error_line, ...)
     cancel_job(job.job_id)
     list_jobs()                 # every job in the on-disk index
@@ -16,13 +16,12 @@ from .runner import (
     cancel_job,
     job_status,
     list_jobs,
-    prediction_spec,
     reattach,
     run_job,
     submit_prediction,
     submit_training,
 )
-from .spec import JobSpec, training_spec
+from .spec import JobSpec, prediction_spec, training_spec
 from .status import JobStatus
 
 __all__ = [

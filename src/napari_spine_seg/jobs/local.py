@@ -1,7 +1,7 @@
 """Jobs on this machine: in this process, or in a detached subprocess.
 
 A local subprocess job runs ``python -m napari_spine_seg.jobs.local JOB_FOLDER JOB_ID``,
-which runs the job's command line (each array task in turn, then the merge) and writes
+which runs the job's entry point (:mod:`.run`; each array task in turn) and writes
 ``logs/<id>_status.json`` when it ends; it runs in its own session, so closing napari or
 the shell does not stop it.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..errors import SpineSegError
-from .spec import JobSpec
+from .spec import JobSpec, read_spec
 from .status import CANCELLED, COMPLETED, FAILED, RUNNING, UNKNOWN
 
 _WORKER = "napari_spine_seg.jobs.local"
@@ -36,27 +36,19 @@ def _write_status(path: Path, state: str, rc: int | None) -> None:
 
 
 def run_in_process(spec: JobSpec, job_id: str) -> int:
-    """Run the job's command line in this process; return its exit status.
+    """Run the job (each array task in turn) in this process; return its exit status.
 
     Output goes to this process's stdout and stderr.
     """
-    from ..cli import main
+    # not at the top: the package imports this module, and ``python -m ...jobs.run``
+    # warns when the package has imported jobs.run before running it
+    from .run import run_reporting
 
     rc = 0
-    debug = ["--debug"] if spec.debug else []
-    cwd = os.getcwd()
-    try:
-        os.chdir(spec.cwd)
-        for task, args in enumerate(spec.task_args or (spec.args,)):
-            rc = main([*debug, spec.command, *args])
-            if rc != 0:
-                break
-            if spec.task_args:
-                from .merge import finish_task
-
-                finish_task(spec, task)
-    finally:
-        os.chdir(cwd)
+    for task in range(len(spec.tasks)) if spec.tasks else (None,):
+        rc = run_reporting(spec, task)
+        if rc != 0:
+            break
     _write_status(status_path(spec, job_id), COMPLETED if rc == 0 else FAILED, rc)
     return rc
 
@@ -136,20 +128,14 @@ def cancel(spec: JobSpec, job_id: str, pid: int | None) -> None:
 
 def _worker(folder: str, job_id: str) -> int:
     """Body of the detached subprocess: run the tasks, merge, write the status."""
-    from .registry import load
-
-    spec = load(folder).spec
+    spec = read_spec(folder)
     terminated = []
     signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     rc = 0
-    for task, args in enumerate(spec.task_args or (spec.args,)):
-        rc = subprocess.Popen(spec.command_line(args), cwd=spec.cwd).wait()
+    for task in range(len(spec.tasks)) if spec.tasks else (None,):
+        rc = subprocess.Popen(spec.run_command(task), cwd=spec.cwd).wait()
         if rc != 0 or terminated:
             break
-        if spec.task_args:
-            from .merge import finish_task
-
-            finish_task(spec, task)
     cancelled = terminated or (spec.logs / f"{job_id}.cancelled").exists()
     result = COMPLETED if rc == 0 and not terminated else (CANCELLED if cancelled else FAILED)
     _write_status(status_path(spec, job_id), result, rc)

@@ -5,7 +5,7 @@ done. The task that finds every part done (an exclusive lock file decides, shoul
 finish together) moves the files into the output folder; CSV files that several parts
 wrote under the same name are concatenated, header once.
 
-``python -m napari_spine_seg.jobs.merge JOB_FOLDER TASK`` does this from ``job.sbatch``.
+The job's entry point (:mod:`.run`) calls :func:`finish_task` when a task succeeds.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import csv
 import io
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from ..atomic import check_writable_folder, write_text_atomic
@@ -102,26 +101,3 @@ def _concat_csv(paths: list[Path]) -> str:
         writer.writerow(header)
     writer.writerows(rows)
     return buf.getvalue()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``merge JOB_FOLDER TASK``: mark the task done and merge when it is the last."""
-    from .registry import RECORD_NAME, load
-
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2:
-        print("usage: python -m napari_spine_seg.jobs.merge JOB_FOLDER TASK", file=sys.stderr)
-        return 2
-    try:
-        if not (Path(argv[0]) / RECORD_NAME).is_file():
-            raise SpineSegError(argv[0], f"is not a job folder (no {RECORD_NAME})")
-        spec = load(argv[0]).spec
-        finish_task(spec, int(argv[1]))
-    except (SpineSegError, ValueError) as exc:
-        print(f"spine-seg merge: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover - run by job scripts
-    sys.exit(main())

@@ -1,77 +1,65 @@
 """Retraining on a review's corrections as a job: here, in a local process or on slurm.
 
-The same job path as training (:func:`~.runner.run_job`): the job runs ``spine-seg
-retrain RETRAIN_SET --model MODEL --out OUT``, where the retrain set
-(:func:`~napari_spine_seg.review.retrain.freeze_retrain_set`) keeps the review's
+The same job path as training (:func:`~.runner.run_job`): the job's config is a
+:class:`~napari_spine_seg.review.retrain.RetrainConfig` naming the retrain set
+(:func:`~napari_spine_seg.review.retrain.freeze_retrain_set`), which keeps the review's
 accepted and corrected trimaps, as they were when the job was submitted, in the job
-folder. A requeued slurm job continues from its last checkpoint (``--resume``).
+folder. A job run again continues from its last checkpoint (:func:`~.run.continued`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from ..errors import SpineSegError
+from ..model.train import checkpoint_paths
+from ..review.retrain import RetrainConfig, freeze_retrain_set
 from .options import SlurmOptions
 from .runner import Job, run_job
-from .spec import JobSpec, default_folder, join_args
+from .spec import JobSpec, default_folder
 
 #: the retrain set's folder inside the job folder
 RETRAIN_SET_FOLDER = "retrain-set"
 
 
 def retraining_spec(
-    retrain_set: str | os.PathLike,
-    model: str | os.PathLike,
-    out: str | os.PathLike,
+    config: RetrainConfig,
     *,
-    epochs: int,
-    batch_size: int | None = None,
-    base: bool = True,
     folder: str | os.PathLike | None = None,
-    cwd: str | os.PathLike | None = None,
     python: str | None = None,
     debug: bool = False,
 ) -> JobSpec:
-    """A ``spine-seg retrain`` job.
+    """The job that retrains as `config` says (:func:`~.run.run_retraining`).
 
     Parameters
     ----------
-    retrain_set : path-like
-        The retrain set's file (:func:`~napari_spine_seg.review.retrain.freeze_retrain_set`).
-    model, out : path-like
-        The model to fine-tune and the fine-tuned model file (``.keras``).
-    epochs : int
-        Epochs to add to those `model` has run.
-    batch_size : int, optional
-    base : bool
-        Also train on the model's original training set (when it still exists).
-    folder, cwd, python, debug
+    config : RetrainConfig
+        Checked already; its paths are made absolute here.
+    folder, python, debug
         As for :func:`~.spec.training_spec`.
 
     Returns
     -------
     JobSpec
     """
-    from ..model.train import checkpoint_paths
-
-    cwd = Path(cwd or os.getcwd())
-    args = ["--model", os.fspath(model), "--out", os.fspath(out), "--epochs", str(int(epochs))]
-    if batch_size is not None:
-        args += ["--batch-size", str(int(batch_size))]
-    if not base:
-        args.append("--no-base")
-    out_abs = cwd / out
-    best, last, history = checkpoint_paths(out_abs)
+    config = replace(
+        config,
+        retrain_set=Path(os.path.abspath(config.retrain_set)),
+        model=Path(os.path.abspath(config.model)),
+        out=Path(os.path.abspath(config.out)),
+        resume=None if config.resume is None else Path(os.path.abspath(config.resume)),
+    )
+    best, last, history = checkpoint_paths(config.out)
     return JobSpec(
-        command="retrain",
-        args=tuple(join_args([os.fspath(retrain_set)], args)),
-        folder=Path(folder) if folder is not None else default_folder(out_abs),
-        cwd=cwd,
+        kind="retrain",
+        config=config.to_dict(),
+        folder=Path(folder) if folder is not None else default_folder(config.out),
         python=python or sys.executable,
         out=best,
-        epochs=int(epochs),  # a fine-tune counts its own epochs from 1
+        epochs=int(config.epochs),  # a fine-tune counts its own epochs from 1
         history=history,
         checkpoints=(last,),  # only this retraining's own: never the model it starts from
         debug=debug,
@@ -84,6 +72,8 @@ def submit_retraining(
     out: str | os.PathLike,
     *,
     epochs: int,
+    batch_size: int | None = None,
+    base: bool = True,
     where: str = "slurm",
     options: SlurmOptions | None = None,
     **spec_args,
@@ -99,9 +89,11 @@ def submit_retraining(
     epochs : int
     where : {"process", "local", "slurm"}
     options : SlurmOptions, optional
+    batch_size : int, optional
+    base : bool
+        Also train on the model's original training set (when it still exists).
     **spec_args
-        ``batch_size``, ``base``, ``folder``, ``cwd``, ``python``, ``debug``: see
-        :func:`retraining_spec`.
+        ``folder``, ``python``, ``debug``: see :func:`retraining_spec`.
 
     Returns
     -------
@@ -113,12 +105,10 @@ def submit_retraining(
         Nothing reviewed, `out` is `model`, slurm missing or refusing the job, or a
         folder that cannot be written.
     """
-    from ..errors import SpineSegError
-    from ..review.retrain import freeze_retrain_set
-
     if Path(os.path.abspath(out)).resolve() == Path(os.path.abspath(model)).resolve():
         raise SpineSegError(out, "is the model being fine-tuned; choose another file name")
     folder = spec_args.pop("folder", None) or default_folder(out)
     retrain_set = freeze_retrain_set(review, Path(folder) / RETRAIN_SET_FOLDER)
-    spec = retraining_spec(retrain_set, model, out, epochs=epochs, folder=folder, **spec_args)
+    config = RetrainConfig(retrain_set, model, out, epochs, batch_size=batch_size, base=base)
+    spec = retraining_spec(config, folder=folder, **spec_args)
     return run_job(spec, where, options)

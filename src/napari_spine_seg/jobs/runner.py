@@ -18,12 +18,14 @@ from pathlib import Path
 
 from ..atomic import check_writable_folder, write_text_atomic
 from ..errors import SpineSegError
+from ..model.config import TrainConfig
+from ..model.predict_config import PredictConfig
 from . import local, registry, slurm
 from . import logs as joblogs
 from .options import SlurmOptions
 from .registry import JobRecord
 from .script import render_script
-from .spec import JobSpec, default_folder, join_args, training_spec
+from .spec import JobSpec, prediction_spec, training_spec
 from .status import (
     CANCELLED,
     COMPLETED,
@@ -134,6 +136,7 @@ def run_job(
     options = options or SlurmOptions()
     check_writable_folder(spec.folder)
     spec.logs.mkdir(parents=True, exist_ok=True)
+    spec.write()  # what the job's entry point reads, before anything can start it
     write_text_atomic(spec.script, render_script(spec, options))
     typed = tuple(str(t) for t in typed)
     if where == "slurm":
@@ -149,89 +152,42 @@ def run_job(
 
 
 def submit_training(
-    dataset: str | os.PathLike,
-    out: str | os.PathLike,
+    config: TrainConfig,
     *,
     where: str = "slurm",
     options: SlurmOptions | None = None,
-    **train_args,
+    **spec_args,
 ) -> Job:
-    """Train a model (``spine-seg train DATASET --out MODEL …``) in a job.
+    """Train a model with `config` in a job.
 
     Parameters
     ----------
-    dataset, out : path-like
-        The dataset and the model file (``.keras``).
+    config : TrainConfig
     where : {"process", "local", "slurm"}
     options : SlurmOptions, optional
-    **train_args
-        ``epochs``, ``size``, ``preset``, ``batch_size``, ``resume``, ``extra_args``,
-        ``folder``, ``cwd``, ``python``, ``debug``: see :func:`~.spec.training_spec`.
+    **spec_args
+        ``folder``, ``python``, ``debug``: see :func:`~.spec.training_spec`.
 
     Returns
     -------
     Job
     """
-    return run_job(training_spec(dataset, out, **train_args), where, options)
-
-
-def prediction_spec(
-    model: str | os.PathLike,
-    inputs: Sequence[str | os.PathLike],
-    out: str | os.PathLike,
-    *,
-    array: int = 1,
-    extra_args: Sequence[str] = (),
-    folder: str | os.PathLike | None = None,
-    cwd: str | os.PathLike | None = None,
-    python: str | None = None,
-    debug: bool = False,
-) -> JobSpec:
-    """A ``spine-seg predict MODEL INPUT... --out DIR`` job, split over `array` tasks.
-
-    With ``array > 1`` the images of `inputs` are split into that many parts (fewer
-    when there are fewer images); each task writes into its part folder and the last
-    one to finish merges them into `out`.
-    """
-    import sys
-
-    cwd = Path(cwd or os.getcwd())
-    extra = [str(a) for a in extra_args]
-    positionals = [os.fspath(model), *(os.fspath(i) for i in inputs)]
-    base = join_args(positionals, ["--out", os.fspath(out), *extra])
-    folder = Path(folder) if folder is not None else default_folder(cwd / out)
-    common = {"command": "predict", "folder": folder, "cwd": cwd, "out": cwd / out}
-    common.update(python=python or sys.executable, debug=debug)
-    if int(array) <= 1:
-        return JobSpec(args=tuple(base), **common)
-    from ..model.predict import collect_inputs
-
-    files = [str(f) for f in collect_inputs([cwd / i for i in inputs])]
-    k = min(int(array), len(files))
-    chunks = [files[len(files) * t // k : len(files) * (t + 1) // k] for t in range(k)]
-    spec = JobSpec(args=tuple(base), **common)
-    tasks = [
-        tuple(join_args([os.fspath(model), *chunk], ["--out", str(spec.part(t)), *extra]))
-        for t, chunk in enumerate(chunks)
-    ]
-    return replace(spec, task_args=tuple(tasks))
+    return run_job(training_spec(config, **spec_args), where, options)
 
 
 def submit_prediction(
-    model: str | os.PathLike,
-    inputs: Sequence[str | os.PathLike],
-    out: str | os.PathLike,
+    config: PredictConfig,
     *,
     array: int = 1,
     where: str = "slurm",
     options: SlurmOptions | None = None,
-    **predict_args,
+    **spec_args,
 ) -> Job:
-    """Predict trimaps (``spine-seg predict``) in a job, optionally as a slurm array.
+    """Predict trimaps with `config` in a job, optionally as a slurm array.
 
-    See :func:`prediction_spec` for `array` and the other arguments.
+    See :func:`~.spec.prediction_spec` for `array` and the other arguments.
     """
-    return run_job(prediction_spec(model, inputs, out, array=array, **predict_args), where, options)
+    return run_job(prediction_spec(config, array=array, **spec_args), where, options)
 
 
 def reattach(job_id_or_folder: str | os.PathLike) -> Job:
@@ -331,7 +287,7 @@ def _status(record: JobRecord) -> tuple[JobStatus, JobRecord]:
         log_tail=log_tail,
         error_line=error,
         job_id=record.job_id,
-        command=spec.command,
+        command=spec.kind,
         folder=str(spec.folder),
         out=None if spec.out is None else str(spec.out),
         backend=record.backend,

@@ -12,7 +12,7 @@ import time
 
 from .options import SlurmOptions
 from .slurm import sbatch_pattern_safe
-from .spec import JobSpec, cli_command
+from .spec import JobSpec
 
 
 def _q(text: object) -> str:
@@ -30,26 +30,24 @@ def _sbatch_path(path: object, name: str | None = None) -> str:
 def render_script(spec: JobSpec, options: SlurmOptions) -> str:
     """The text of the job's plain sbatch script.
 
-    A training script continues from the checkpoint that has trained the most epochs,
-    when there is one, so that ``sbatch job.sbatch`` after a cancel, a failure or a
-    time-out picks up where the job stopped. An array script runs one part of the
-    inputs per task and the last task to finish merges the parts into the output.
+    It runs the job's entry point (:mod:`.run`) on the job's ``spec.json``, as submitit
+    and a local job do. A training run again (``sbatch job.sbatch`` after a cancel, a
+    failure or a time-out) continues from its most trained checkpoint; an array task
+    predicts its part of the images and the last one to finish merges the parts.
     """
-    python = _q(spec.python)
     lines = [
         "#!/bin/bash",
-        f"# spine-seg {spec.command}, written {time.strftime('%Y-%m-%d %H:%M')} by napari-spine-seg.",
+        f"# spine-seg {spec.kind}, written {time.strftime('%Y-%m-%d %H:%M')} by napari-spine-seg.",
         "# Submit it again by hand with:",
         f"#   sbatch {_q(spec.script)}",
+        f"# The job's settings are in {spec.spec_file}.",
     ]
     if spec.checkpoints:
-        lines.append(
-            "# The training continues from its most trained checkpoint, when there is one."
-        )
+        lines.append("# Run again, the training continues from its most trained checkpoint.")
     for key, value in options.sbatch_options():
         lines.append(f"#SBATCH --{key}" + ("" if value is None else f"={value}"))
-    name = "%A_%a" if spec.task_args else "%j"
-    if spec.task_args:
+    name = "%A_%a" if spec.tasks else "%j"
+    if spec.tasks:
         lines.append(f"#SBATCH --array=0-{spec.n_tasks - 1}")
     lines += [
         f"#SBATCH --chdir={_sbatch_path(spec.cwd)}",
@@ -59,47 +57,7 @@ def render_script(spec: JobSpec, options: SlurmOptions) -> str:
     ]
     if options.setup:
         lines += ["", "# setup", *options.setup]
-    cli = " ".join(_q(part) for part in cli_command(spec.python))
-    debug = " --debug" if spec.debug else ""
-    lines.append("")
-    if spec.task_args:
-        lines += ['case "$SLURM_ARRAY_TASK_ID" in']
-        for task, args in enumerate(spec.task_args):
-            lines.append(f"    {task}) set -- {' '.join(_q(a) for a in args)} ;;")
-        lines += [
-            '    *) echo "job.sbatch: no array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
-            "esac",
-            f'{cli}{debug} {_q(spec.command)} "$@" || exit $?',
-            "# the last task to finish merges every part into the output",
-            f'exec {python} -m napari_spine_seg.jobs.merge {_q(spec.folder)} "$SLURM_ARRAY_TASK_ID"',
-            "",
-        ]
-        return "\n".join(lines)
-    args = list(spec.args)
-    if spec.checkpoints:
-        from .spec import without_option
-
-        given = _resume_given(args)
-        args = without_option(args, "--resume")
-        candidates = " ".join(_q(p) for p in spec.checkpoints)
-        lines += [
-            "# continue from the checkpoint that has trained the most epochs, if there is one",
-            f"checkpoint=$({python} -m napari_spine_seg.jobs.resume {candidates})",
-            'if [ -n "$checkpoint" ]; then set -- --resume "$checkpoint"; fi',
-        ]
-        if given is not None:
-            lines.append(f'if [ -z "$checkpoint" ]; then set -- --resume {_q(given)}; fi')
-    lines += [
-        f'exec {cli}{debug} {_q(spec.command)} {" ".join(_q(a) for a in args)} "$@"',
-        "",
-    ]
+    command = " ".join(_q(part) for part in spec.run_command())
+    task = ' "$SLURM_ARRAY_TASK_ID"' if spec.tasks else ""
+    lines += ["", f"exec {command}{task}", ""]
     return "\n".join(lines)
-
-
-def _resume_given(args: list[str]) -> str | None:
-    for i, arg in enumerate(args):
-        if arg == "--resume" and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith("--resume="):
-            return arg.split("=", 1)[1]
-    return None

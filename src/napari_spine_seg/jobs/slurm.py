@@ -6,10 +6,8 @@ The job folder holds ``job.sbatch`` (a plain script to read and resubmit by hand
 ``<id>_0_log.err`` (the job's output; array tasks are ``<id>_<task>_0_log.*``),
 ``<id>_submitted.pkl`` and ``<id>_0_result.pkl``, plus our ``<id>_status.json``.
 
-On the node, :class:`CliCall` runs the ``spine-seg`` command line in a child process.
-When slurm warns that the time limit is near (``--signal=USR2@…``), submitit calls
-:meth:`CliCall.checkpoint`: the child is stopped, the most trained checkpoint is
-chosen and the job is requeued with ``--resume CHECKPOINT``.
+On the node, :class:`~.slurm_call.JobCall` runs the job's entry point (:mod:`.run`)
+in a child process, and requeues the job when its time limit is near.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -29,15 +26,9 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..errors import SpineSegError
-from . import logs as joblogs
 from .options import SlurmOptions
-from .spec import JobSpec, pick_checkpoint, with_resume
-from .status import CANCELLED, COMPLETED, FAILED, TIMEOUT
+from .spec import JobSpec
 
-#: signal that asks a running ``spine-seg`` to stop cleanly (it keeps its checkpoints)
-STOP_SIGNAL = signal.SIGTERM
-#: seconds a stopped child may take to write its checkpoint before it is killed
-STOP_GRACE_S = 60.0
 #: seconds to wait for slurm's commands before calling slurm "not answering"
 SLURM_TIMEOUT_S = 30.0
 _TOOLS = ("sbatch", "squeue", "scancel", "scontrol", "srun")
@@ -91,179 +82,6 @@ def controller_problem(timeout: float = SLURM_TIMEOUT_S) -> str | None:
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-# ----------------------------------------------------------------------------- on the node
-
-
-class _Call:
-    """Base of :class:`CliCall` without submitit, so that the module imports without it."""
-
-
-def _checkpointable_base():
-    try:
-        from submitit.helpers import Checkpointable
-    except ImportError:  # pragma: no cover - submitit is a dependency
-        return _Call
-    return Checkpointable
-
-
-class CliCall(_checkpointable_base()):
-    """The callable submitit runs on the node: one ``spine-seg`` command line.
-
-    Parameters
-    ----------
-    spec : dict
-        :meth:`JobSpec.to_dict` of the job.
-    args : list of str
-        The subcommand's arguments for this run (``--resume`` added on requeue).
-    task : int or None
-        Array task index, or None for a single job.
-    finished : bool
-        True when a requeued run has nothing left to do (the training finished just
-        as the time limit came).
-    """
-
-    def __init__(
-        self, spec: dict, args: list[str], task: int | None = None, finished: bool = False
-    ):
-        self.spec = spec
-        self.args = list(args)
-        self.task = task
-        self.finished = finished
-        self._proc = None
-        self._terminated = False
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.update(_proc=None, _terminated=False)
-        return state
-
-    def _job(self) -> JobSpec:
-        return JobSpec.from_dict(self.spec)
-
-    def __call__(self) -> int:
-        """Run the command line; raise when it fails, so that slurm marks the job FAILED."""
-        import submitit
-
-        env = submitit.JobEnvironment()
-        spec = self._job()
-        paths = env.paths
-        status_path = paths.folder / f"{env.job_id}_status.json"
-        if self.finished:
-            rc = 0
-        else:
-            args = self.args
-            if (
-                spec.checkpoints
-                and int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
-                and "--resume" not in args
-            ):
-                # requeued by slurm itself (a node failure): continue, do not start over
-                picked = pick_checkpoint(spec.checkpoints)
-                if picked is not None:
-                    args = with_resume(args, picked[0])
-            signal.signal(signal.SIGTERM, self._on_term)
-            command = spec.command_line(args)
-            print("spine-seg job: running " + shlex.join(command), flush=True)
-            self._proc = subprocess.Popen(
-                command,
-                cwd=spec.cwd,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                preexec_fn=_ignore_usr2,
-            )
-            try:
-                rc = self._wait_child()
-            except submitit.core.utils.UncompletedJobError:
-                _write_status(
-                    status_path, TIMEOUT, None, paths.stderr, "reached the time limit too often"
-                )
-                raise
-        if rc == 0:
-            if spec.task_args and self.task is not None:
-                from .merge import finish_task
-
-                finish_task(spec, self.task)
-            _write_status(status_path, COMPLETED, 0, paths.stderr)
-            return 0
-        main_id = env.array_job_id or env.raw_job_id
-        cancelled = self._terminated or (spec.logs / f"{main_id}.cancelled").exists()
-        state = CANCELLED if cancelled else FAILED
-        line = _write_status(status_path, state, rc, paths.stderr)
-        raise RuntimeError(line or f"spine-seg {spec.command} exited with status {rc}")
-
-    def _on_term(self, signum, frame) -> None:
-        # scancel: slurm signals every process of the job; the child stops on its own
-        self._terminated = True
-
-    def _wait_child(self) -> int:
-        # A thread reaps the child and the main thread only sleeps and reads its
-        # return code: no lock is held there when submitit's signal handler runs
-        # (a handler calling Popen.wait inside Popen.wait would deadlock).
-        proc = self._proc
-        threading.Thread(target=proc.wait, daemon=True).start()
-        while proc.returncode is None:
-            time.sleep(0.5)
-        return proc.returncode
-
-    def _stop_child(self) -> int | None:
-        proc = self._proc
-        if proc is None:
-            return None
-        for sig, grace in ((STOP_SIGNAL, STOP_GRACE_S), (signal.SIGKILL, 10.0)):
-            if proc.returncode is not None:
-                break
-            try:
-                os.kill(proc.pid, sig)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + grace
-            while proc.returncode is None and time.monotonic() < deadline:
-                time.sleep(0.2)
-        return proc.returncode
-
-    def checkpoint(self, *args, **kwargs):
-        """Stop the child and resubmit this call with ``--resume`` the best checkpoint.
-
-        Called by submitit when slurm signals that the time limit is near.
-        """
-        from submitit.helpers import DelayedSubmission
-
-        rc = self._stop_child()
-        spec = self._job()
-        next_args = list(self.args)
-        finished = self.finished or rc == 0
-        if spec.checkpoints and not finished:
-            picked = pick_checkpoint(spec.checkpoints)
-            if picked is not None:
-                path, done = picked
-                finished = spec.epochs is not None and done >= spec.epochs
-                next_args = with_resume(next_args, path)
-        print(
-            "spine-seg job: time limit near, stopped; "
-            + ("nothing left to do" if finished else "next run: " + shlex.join(next_args)),
-            flush=True,
-        )
-        return DelayedSubmission(CliCall(self.spec, next_args, self.task, finished))
-
-
-def _ignore_usr2() -> None:  # pragma: no cover - runs in the child before exec
-    # slurm's time-limit warning is for the wrapper, which stops the child itself
-    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-
-
-def _write_status(
-    path: Path, state: str, rc: int | None, stderr: Path, note: str | None = None
-) -> str | None:
-    line = note if state == TIMEOUT else joblogs.error_line(joblogs.tail(stderr, 200))
-    if state == COMPLETED:
-        line = None
-    data = {"state": state, "returncode": rc, "error_line": line, "finished": time.time()}
-    try:
-        write_text_atomic(path, json.dumps(data) + "\n")
-    except (SpineSegError, OSError):
-        pass
-    return line
 
 
 # ----------------------------------------------------------------------------- submitting
@@ -390,13 +208,12 @@ def submit(spec: JobSpec, options: SlurmOptions) -> str:
     data = spec.to_dict()
     with _sbatch_call() as said:
         try:
-            if spec.task_args:
-                calls = [
-                    CliCall(data, list(args), task) for task, args in enumerate(spec.task_args)
-                ]
-                jobs = executor.submit_array(calls)
+            from .slurm_call import JobCall  # imports submitit, which resets logging
+
+            if spec.tasks:
+                jobs = executor.submit_array([JobCall(data, t) for t in range(spec.n_tasks)])
                 return str(jobs[0].job_id).split("_", 1)[0]
-            job = executor.submit(CliCall(data, list(spec.args)))
+            job = executor.submit(JobCall(data))
         except Exception as exc:  # submitit reports sbatch's refusal in several types
             message = _refusal(exc, said.getvalue())
             raise SpineSegError(spec.script, f"slurm refused the job: {message}") from exc

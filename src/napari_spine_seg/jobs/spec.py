@@ -1,72 +1,36 @@
-"""What a job runs: one ``spine-seg`` command line, its folder and the files it writes.
+"""What a job runs: one config (training, prediction or retraining), its folder and files.
 
 A :class:`JobSpec` is the same whether the job runs in this process, in a local
-subprocess or on slurm: the command is always our own command line, run by the same
-Python executable, so a job folder's script can be read and run again by hand.
+subprocess or on slurm: it holds the job's config as JSON, every path in it absolute,
+and one entry point runs it everywhere (``python -m napari_spine_seg.jobs.run FOLDER``,
+see :mod:`.run`), so a job folder's script can be read and run again by hand.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import os
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from ..atomic import write_text_atomic
 from ..errors import SpineSegError
+from ..model.config import TrainConfig
+from ..model.files import read_metadata
+from ..model.predict import collect_inputs
+from ..model.predict_config import PredictConfig
+from ..model.train import checkpoint_paths
 from .options import check_argument
 
-#: ``python -c`` program equivalent to ``python -m napari_spine_seg.cli`` (used when the
-#: package has no ``cli/__main__.py``)
-_CLI_PROGRAM = "import sys; from napari_spine_seg.cli import main; sys.exit(main())"
-
-
-def cli_command(python: str | None = None) -> list[str]:
-    """The command that starts ``spine-seg`` with `python` (default: this Python).
-
-    ``python -m napari_spine_seg.cli`` when the package can run that way, otherwise an
-    equivalent ``python -c`` one-liner; never a bare ``spine-seg`` from the PATH, which
-    could belong to another environment.
-    """
-    python = python or sys.executable
-    if importlib.util.find_spec("napari_spine_seg.cli.__main__") is not None:
-        return [python, "-m", "napari_spine_seg.cli"]
-    return [python, "-c", _CLI_PROGRAM]
-
-
-def without_option(args: tuple[str, ...] | list[str], option: str) -> list[str]:
-    """`args` without ``option VALUE`` and ``option=VALUE``."""
-    out: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-            continue
-        if arg == option:
-            skip = True
-            continue
-        if arg.startswith(option + "="):
-            continue
-        out.append(arg)
-    return out
-
-
-def with_resume(args: tuple[str, ...] | list[str], checkpoint: str | os.PathLike) -> list[str]:
-    """`args` continuing from `checkpoint`: any ``--resume`` replaced by this one."""
-    return [*without_option(args, "--resume"), "--resume", os.fspath(checkpoint)]
-
-
-def join_args(positionals: list[str], options: list[str]) -> list[str]:
-    """Positionals then options; after ``--`` at the end when a positional looks like an option."""
-    if any(p.startswith("-") for p in positionals):
-        return [*options, "--", *positionals]
-    return [*positionals, *options]
+#: the kinds of job, each run by :mod:`.run` from its config
+KINDS = ("train", "predict", "retrain")
+#: the spec's own file in the job folder, written before the job starts
+SPEC_NAME = "spec.json"
 
 
 def trained_epochs(path: Path) -> int | None:
     """Epochs a model or checkpoint file has trained (None when unreadable)."""
-    from ..model.files import read_metadata
-
     try:
         return int(read_metadata(path).training.get("epoch", 0))
     except (SpineSegError, OSError, ValueError, TypeError, AttributeError):
@@ -90,20 +54,21 @@ def pick_checkpoint(candidates: tuple[Path, ...] | list[Path]) -> tuple[Path, in
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One ``spine-seg`` command (or an array of them) and where its files go.
+    """One job (or an array of them): its config, and where its files go.
 
     Attributes
     ----------
-    command : str
-        The subcommand: ``"train"`` or ``"predict"``.
-    args : tuple of str
-        Its arguments (for an array: those common to every task, for the record).
+    kind : {"train", "predict", "retrain"}
+        What runs: :func:`~napari_spine_seg.model.train.train`, a prediction over files,
+        or :func:`~napari_spine_seg.review.retrain.retrain`.
+    config : dict
+        The job's config as JSON values (``TrainConfig.to_dict()`` ...), paths absolute.
     folder : Path
-        The job folder: ``job.sbatch``, ``job.json``, ``logs/`` (and ``parts/``).
+        The job folder: ``job.sbatch``, ``spec.json``, ``job.json``, ``logs/`` (and ``parts/``).
     cwd : Path
-        Working directory of the job (relative paths in `args` are relative to it).
+        Working directory of the job (nothing in it depends on it: paths are absolute).
     python : str
-        The Python that runs the command line (the one submitting, by default).
+        The Python that runs the job (the one submitting, by default).
     out : Path or None
         The model file (training) or output folder (prediction).
     epochs : int or None
@@ -111,41 +76,43 @@ class JobSpec:
     history : Path or None
         The training history CSV (one row per epoch).
     checkpoints : tuple of Path
-        Files the training can ``--resume`` from; the most trained one is used.
-    task_args : tuple of tuple of str
-        For an array job, each task's arguments; empty for a single job.
+        Files a re-run of the training continues from; the most trained one is used.
+    tasks : tuple of dict
+        For an array job, each task's config; empty for a single job.
     debug : bool
-        Run ``spine-seg --debug`` (tracebacks in the log).
+        Tracebacks in the log.
     """
 
-    command: str
-    args: tuple[str, ...]
+    kind: str
+    config: dict
     folder: Path
-    cwd: Path
+    cwd: Path = field(default_factory=Path.cwd)
     python: str = field(default_factory=lambda: sys.executable)
     out: Path | None = None
     epochs: int | None = None
     history: Path | None = None
     checkpoints: tuple[Path, ...] = ()
-    task_args: tuple[tuple[str, ...], ...] = ()
+    tasks: tuple[dict, ...] = ()
     debug: bool = False
 
     def __post_init__(self):
-        for arg in (self.command, *self.args, *(a for task in self.task_args for a in task)):
-            check_argument(arg)
+        if self.kind not in KINDS:
+            raise SpineSegError(None, f"unknown kind of job {self.kind!r}")
         check_argument(self.python)
         for name in ("folder", "cwd", "out", "history"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(os.path.abspath(value)))
-        object.__setattr__(self, "args", tuple(self.args))
+        check_argument(str(self.folder))
+        check_argument(str(self.cwd))
+        object.__setattr__(self, "config", dict(self.config))
         object.__setattr__(self, "checkpoints", tuple(Path(p) for p in self.checkpoints))
-        object.__setattr__(self, "task_args", tuple(tuple(t) for t in self.task_args))
+        object.__setattr__(self, "tasks", tuple(dict(t) for t in self.tasks))
 
     @property
     def n_tasks(self) -> int:
         """1 for a single job, else the number of array tasks."""
-        return max(1, len(self.task_args))
+        return max(1, len(self.tasks))
 
     @property
     def logs(self) -> Path:
@@ -157,18 +124,31 @@ class JobSpec:
         """The plain sbatch script of the job."""
         return self.folder / "job.sbatch"
 
+    @property
+    def spec_file(self) -> Path:
+        """The spec's own JSON file, which the job's entry point reads."""
+        return self.folder / SPEC_NAME
+
     def part(self, task: int) -> Path:
         """Output folder of array task `task` (merged into `out` at the end)."""
         return self.folder / "parts" / str(task)
 
-    def command_line(self, args: tuple[str, ...] | list[str] | None = None) -> list[str]:
-        """The full command: Python, ``spine-seg``, the subcommand and `args`."""
-        debug = ["--debug"] if self.debug else []
+    def task_config(self, task: int | None = None) -> dict:
+        """The config of array task `task` (the job's own config for a single job)."""
+        if task is None or not self.tasks:
+            return self.config
+        if not 0 <= task < len(self.tasks):
+            raise SpineSegError(self.folder, f"has no array task {task}")
+        return self.tasks[task]
+
+    def run_command(self, task: int | None = None) -> list[str]:
+        """The command that runs this job (array task `task`): its entry point."""
         return [
-            *cli_command(self.python),
-            *debug,
-            self.command,
-            *(self.args if args is None else args),
+            self.python,
+            "-m",
+            "napari_spine_seg.jobs.run",
+            str(self.spec_file),
+            *([] if task is None else [str(task)]),
         ]
 
     def to_dict(self) -> dict:
@@ -180,18 +160,46 @@ class JobSpec:
                 value = str(value)
             elif f.name == "checkpoints":
                 value = [str(p) for p in value]
-            elif f.name in ("args",):
-                value = list(value)
-            elif f.name == "task_args":
-                value = [list(t) for t in value]
+            elif f.name == "tasks":
+                value = [dict(t) for t in value]
             out[f.name] = value
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> JobSpec:
-        """The spec :meth:`to_dict` wrote."""
+        """The spec :meth:`to_dict` wrote (a record of an older version: its kind alone)."""
         known = {f.name for f in fields(cls)}
+        data = dict(data)
+        if "kind" not in data and "command" in data:  # written before configs: list it only
+            data.setdefault("config", {})
+            data["kind"] = data["command"]
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def write(self) -> Path:
+        """Write :attr:`spec_file` (before the job starts); return it."""
+        return write_text_atomic(self.spec_file, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def read_spec(path: str | os.PathLike) -> JobSpec:
+    """The spec of a job folder, of its ``spec.json`` or of its ``job.json`` record.
+
+    Raises
+    ------
+    SpineSegError
+        When there is no such file or it is not a job's JSON.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / SPEC_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("spec"), dict):
+            data = data["spec"]  # a job.json record
+        return JobSpec.from_dict(data)
+    except FileNotFoundError:
+        raise SpineSegError(path, "does not exist (a job folder or its spec.json)") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise SpineSegError(path, f"is not a readable job spec ({exc})") from None
 
 
 def default_folder(out: str | os.PathLike) -> Path:
@@ -201,36 +209,40 @@ def default_folder(out: str | os.PathLike) -> Path:
     return out.with_name(f"{stem}.job")
 
 
+def _absolute(path):
+    return None if path is None else Path(os.path.abspath(path))
+
+
+def absolute_train_config(config: TrainConfig) -> TrainConfig:
+    """`config` with every path absolute (a job may run in another folder)."""
+    if not isinstance(config.dataset, Path):
+        raise SpineSegError(None, "a training job needs a dataset path, not an open dataset")
+    cache = config.cache
+    return replace(
+        config,
+        dataset=_absolute(config.dataset),
+        out=_absolute(config.out),
+        resume=_absolute(config.resume),
+        init_from=_absolute(config.init_from),
+        cache=cache if cache is None or cache == "auto" else _absolute(cache),
+    )
+
+
 def training_spec(
-    dataset: str | os.PathLike,
-    out: str | os.PathLike,
+    config: TrainConfig,
     *,
-    epochs: int | None = None,
-    size: str | None = None,
-    preset: str | None = None,
-    batch_size: int | None = None,
-    resume: str | os.PathLike | None = None,
-    extra_args: tuple[str, ...] | list[str] = (),
     folder: str | os.PathLike | None = None,
-    cwd: str | os.PathLike | None = None,
     python: str | None = None,
     debug: bool = False,
 ) -> JobSpec:
-    """A ``spine-seg train`` job.
+    """The job that runs :func:`~napari_spine_seg.model.train.train` with `config`.
 
     Parameters
     ----------
-    dataset, out : path-like
-        The dataset and the model file (``.keras``), as ``spine-seg train`` takes them.
-    epochs, size, preset, batch_size, resume
-        ``--epochs``, ``--size`` (``"HxW"``), ``--preset``, ``--batch-size`` and
-        ``--resume``; the command's defaults when None.
-    extra_args : sequence of str
-        More ``spine-seg train`` arguments, passed as they are.
+    config : TrainConfig
+        Checked already; its paths are made absolute here.
     folder : path-like, optional
-        The job folder; default beside `out` (``m.keras`` → ``m.job``).
-    cwd : path-like, optional
-        Working directory of the job; default this process's.
+        The job folder; default beside the model (``m.keras`` → ``m.job``).
     python : str, optional
         The Python to run; default this one.
     debug : bool
@@ -240,38 +252,68 @@ def training_spec(
     -------
     JobSpec
     """
-    from ..model.defaults import TRAIN_DEFAULTS
-    from ..model.train import checkpoint_paths
-
-    cwd = Path(cwd or os.getcwd())
-    args = ["--out", os.fspath(out)]
-    if epochs is not None:
-        args += ["--epochs", str(int(epochs))]
-    if size is not None:
-        args += ["--size", str(size)]
-    if preset is not None:
-        args += ["--preset", str(preset)]
-    if batch_size is not None:
-        args += ["--batch-size", str(int(batch_size))]
-    if resume is not None:
-        args += ["--resume", os.fspath(resume)]
-    args = join_args([os.fspath(dataset)], args + [str(a) for a in extra_args])
-    out_abs = cwd / out
-    best, last, history = checkpoint_paths(out_abs)
+    config = absolute_train_config(config)
+    best, last, history = checkpoint_paths(config.out)
     return JobSpec(
-        command="train",
-        args=tuple(args),
-        folder=Path(folder) if folder is not None else default_folder(out_abs),
-        cwd=cwd,
+        kind="train",
+        config=config.to_dict(),
+        folder=Path(folder) if folder is not None else default_folder(config.out),
         python=python or sys.executable,
         out=best,
-        epochs=int(epochs) if epochs is not None else int(TRAIN_DEFAULTS["epochs"]),
+        epochs=config.epochs,
         history=history,
         checkpoints=(last, best),
         debug=debug,
     )
 
 
-def with_folder(spec: JobSpec, folder: str | os.PathLike) -> JobSpec:
-    """`spec` with another job folder."""
-    return replace(spec, folder=Path(folder))
+def _absolute_predict_config(config: PredictConfig) -> PredictConfig:
+    return replace(
+        config,
+        model=_absolute(config.model),
+        inputs=tuple(_absolute(p) for p in config.inputs),
+        out=_absolute(config.out),
+    )
+
+
+def prediction_spec(
+    config: PredictConfig,
+    *,
+    array: int = 1,
+    folder: str | os.PathLike | None = None,
+    python: str | None = None,
+    debug: bool = False,
+) -> JobSpec:
+    """The job that predicts with `config`, split over `array` tasks.
+
+    With ``array > 1`` the images of the inputs are split into that many parts (fewer
+    when there are fewer images); each task's config names its images and its part
+    folder, and the last task to finish merges the parts into ``config.out``.
+
+    Raises
+    ------
+    SpineSegError
+        For `array` under 1, or inputs holding no image (when split).
+    """
+    if int(array) < 1:
+        raise SpineSegError(None, f"--array must be at least 1, got {array}")
+    config = _absolute_predict_config(config)
+    folder = Path(folder) if folder is not None else default_folder(config.out)
+    spec = JobSpec(
+        kind="predict",
+        config=config.to_dict(),
+        folder=folder,
+        python=python or sys.executable,
+        out=config.out,
+        debug=debug,
+    )
+    if int(array) == 1:
+        return spec
+    files = collect_inputs(config.inputs)
+    k = min(int(array), len(files))
+    chunks = [files[len(files) * t // k : len(files) * (t + 1) // k] for t in range(k)]
+    tasks = [
+        replace(config, inputs=tuple(chunk), out=spec.part(t)).to_dict()
+        for t, chunk in enumerate(chunks)
+    ]
+    return replace(spec, tasks=tuple(tasks))

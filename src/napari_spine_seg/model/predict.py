@@ -19,6 +19,7 @@ from ..atomic import atomic_output, check_writable_folder
 from ..errors import SpineSegError
 from ..outputs import check_output, check_output_names
 from .files import LoadedModel, load_model
+from .predict_config import PredictConfig, check_batch_size
 from .preprocess import fit_image, placement, unfit_to_trimap
 
 
@@ -220,8 +221,8 @@ def probability_name(image_name: str) -> str:
 
 def predict_files(
     model,
-    inputs: Sequence[str | os.PathLike],
-    out: str | os.PathLike,
+    inputs: Sequence[str | os.PathLike] | None = None,
+    out: str | os.PathLike | None = None,
     *,
     batch_size: int = 4,
     tta: bool = False,
@@ -232,7 +233,9 @@ def predict_files(
 
     Parameters
     ----------
-    model : LoadedModel or path-like
+    model : PredictConfig, LoadedModel or path-like
+        A :class:`~.predict_config.PredictConfig` holds every setting (then give none of
+        the others but `progress`); otherwise the model, loaded or its file.
     inputs : sequence of path-like
         Files, folders or AASCE splits (see :func:`collect_inputs`).
     out : path-like
@@ -258,6 +261,12 @@ def predict_files(
         When an image fails to read or a trimap fails to write mid-way: one line
         naming that file and saying how many trimaps were written, and up to which image.
     """
+    if isinstance(model, PredictConfig):
+        c = model
+        model, inputs, out, batch_size = c.model, c.inputs, c.out, c.batch_size
+        tta, probability = c.tta, c.probability
+    if inputs is None or out is None:
+        raise TypeError("predict_files needs a PredictConfig, or inputs and out")
     check_batch_size(batch_size)
     files = collect_inputs(inputs)
     keep = [model] if isinstance(model, str | os.PathLike) else []
@@ -302,18 +311,3 @@ def _partial_failure(
     return SpineSegError(
         exc.path, f"{exc.problem}; stopped: {what}, none for the other {rest} image(s)"
     )
-
-
-def check_batch_size(batch_size: int) -> int:
-    """Return `batch_size` when it is a whole number of images, 1 or more.
-
-    Raises
-    ------
-    SpineSegError
-        For 0, a negative or a non-integer batch size.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-        raise SpineSegError(None, f"the batch size must be a whole number, not {batch_size!r}")
-    if batch_size < 1:
-        raise SpineSegError(None, f"the batch size must be 1 or more images, not {batch_size}")
-    return int(batch_size)

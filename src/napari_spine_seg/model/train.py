@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from ..atomic import check_writable_folder
 from . import events as ev
 from .config import TrainConfig, parse_size  # noqa: F401 (parse_size: for callers)
-from .defaults import TRAIN_DEFAULTS
 from .pipeline import Augmentation
 from .train_fit import (
     FitState,
@@ -49,8 +48,6 @@ from .train_start import (
     previous_best,
     read_start,
 )
-
-DEFAULTS = TRAIN_DEFAULTS
 
 
 def train(

@@ -218,6 +218,17 @@ def export_review(
     drafts = [k for k in skipped if session.status(k) == DRAFT]
     result = ExportResult(skipped=skipped, drafts=drafts)
 
+    plan = _plan(session, keys, out, colour=colour, overlay=overlay)
+    for done, (key, sample, targets) in enumerate(plan, start=1):
+        _export_one(session, key, sample, targets, result)
+        if progress is not None:
+            progress(done, len(plan))
+    return result
+
+
+def _plan(session, keys, out: Path, *, colour: bool, overlay: bool) -> list[tuple]:
+    """``(key, sample, {kind: target file})`` per image to export; refuses, before anything is
+    written, a target that is one of the data set's own files."""
     plan = []
     for key in keys:
         sample = session.sample(key)
@@ -229,27 +240,23 @@ def export_review(
         if overlay:
             targets["overlay"] = folder / OVERLAY_FOLDER / name
         plan.append((key, sample, targets))
-
     protected = _protected_files(session)
     for _, _, targets in plan:
         for target in targets.values():
             if target.resolve() in protected:
                 raise SpineSegError(target, "is one of the dataset's own files; export elsewhere")
+    return plan
 
-    for done, (key, sample, targets) in enumerate(plan, start=1):
-        trimap = session.reviewed_trimap(key)
-        if trimap is None:
-            raise SpineSegError(
-                session.trimap_path(key), "is missing; the review folder is damaged"
-            )
-        result.trimaps.append(
-            write_trimap_png(targets["trimap"], trimap, predicted=session.began_as_prediction(key))
-        )
-        if colour:
-            result.colour.append(_write_rgb(targets["colour"], colour_trimap(trimap)))
-        if overlay:
-            image = sample.load_image().pixels
-            result.overlays.append(_write_rgb(targets["overlay"], overlay_trimap(image, trimap)))
-        if progress is not None:
-            progress(done, len(plan))
-    return result
+
+def _export_one(session, key: str, sample, targets: dict, result: ExportResult) -> None:
+    """Write one image's reviewed trimap (and its colour and overlay copies) to `targets`."""
+    trimap = session.reviewed_trimap(key)
+    if trimap is None:
+        raise SpineSegError(session.trimap_path(key), "is missing; the review folder is damaged")
+    predicted = session.began_as_prediction(key)
+    result.trimaps.append(write_trimap_png(targets["trimap"], trimap, predicted=predicted))
+    if "colour" in targets:
+        result.colour.append(_write_rgb(targets["colour"], colour_trimap(trimap)))
+    if "overlay" in targets:
+        image = sample.load_image().pixels
+        result.overlays.append(_write_rgb(targets["overlay"], overlay_trimap(image, trimap)))

@@ -36,6 +36,7 @@ from ..data.landmark_check import (
 )
 from ..errors import SpineSegError
 from ..trimap import N_LANDMARKS, check_landmarks
+from .versioned import read_versioned_json
 
 STATE_FILE = "landmark-review.json"
 LANDMARK_FOLDER = "landmarks"
@@ -91,12 +92,7 @@ class LandmarkReview:
         path = self.folder / STATE_FILE
         if not path.is_file():
             return {}
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SpineSegError(path, f"is not a landmark review state ({exc})") from None
-        if state.get("format") != _FORMAT:
-            raise SpineSegError(path, "is not a landmark review state")
+        state = read_versioned_json(path, _FORMAT, "landmark review state")
         if Path(state.get("dataset", "")) != self.check.root.resolve():
             raise SpineSegError(
                 self.folder, f"holds the review of another data set ({state.get('dataset')})"

@@ -8,7 +8,7 @@ network's probability map (its uncertainty); :func:`worst_first` sorts a queue b
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -53,12 +53,7 @@ class Priority:
 
     def to_dict(self) -> dict:
         """Plain values, for JSON."""
-        return {
-            "gaps": self.gaps,
-            "uncertainty": self.uncertainty,
-            "breaks": self.breaks,
-            "low_confidence": self.low_confidence,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping) -> Priority:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import SpineSegError
-from ..outputs import enclosing_folder
+from ..outputs import enclosing_folder, inside_words, only_read
 
 #: folders of a folder-of-images data set that hold its trimaps (as data/dataset.py)
 _MASK_FOLDERS = ("trimaps", "masks")
@@ -98,11 +98,8 @@ def check_outside(path: str | os.PathLike, folders: Iterable[str | os.PathLike],
     for folder in folders:  # in their order: the data set's root, named first, wins
         found = enclosing_folder(target, [folder])
         if found is not None:
-            where = "is the data set folder" if found[1] == target else "lies inside the data set"
-            raise SpineSegError(
-                path,
-                f"{where} {_resolved(folder)}; a data set is only read: choose a {what} outside it",
-            )
+            where = inside_words(target, found[1], f"data set folder {_resolved(folder)}")
+            raise SpineSegError(path, f"{where}; {only_read(what)}")
     return target
 
 

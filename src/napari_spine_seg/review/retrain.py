@@ -22,13 +22,14 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..data.dataset import Dataset, open_dataset
 from ..data.masks import trimap_name
 from ..errors import SpineSegError
+from ..outputs import check_output
 from .session import (
     REVIEWED,
     UNREVIEWED,
@@ -37,6 +38,7 @@ from .session import (
     dataset_location,
     sample_key,
 )
+from .versioned import read_versioned_json
 
 #: the file of a retrain set that names its data set and images
 RETRAIN_SET_FILE = "retrain-set.json"
@@ -270,14 +272,9 @@ def open_retrain_set(path: str | os.PathLike) -> ReviewSnapshot:
     """
     path = Path(path)
     file = path / RETRAIN_SET_FILE if path.is_dir() else path
-    try:
-        kept = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpineSegError(file, f"is not a readable retrain set ({exc})") from exc
-    if not isinstance(kept, dict) or kept.get("format") != _SET_FORMAT:
-        raise SpineSegError(file, "is not a napari-spine-seg retrain set")
-    if kept.get("version") != _SET_VERSION or not isinstance(kept.get("images"), list):
-        raise SpineSegError(file, f"has retrain set version {kept.get('version')}")
+    kept = read_versioned_json(file, _SET_FORMAT, "retrain set", _SET_VERSION)
+    if not isinstance(kept.get("images"), list):
+        raise SpineSegError(file, "is a retrain set without its list of images")
     dataset = open_dataset(kept["dataset"], require_labels=False)
     known = {sample_key(s) for s in dataset.samples}
     statuses = dict.fromkeys(known, UNREVIEWED)
@@ -300,3 +297,92 @@ def open_retrain_set(path: str | os.PathLike) -> ReviewSnapshot:
         predicted=predicted,
         snapshot_folder=None,  # closing it deletes nothing: the retrain set is the job's
     )
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Every setting of a retraining on a retrain set (a job's), checked when made.
+
+    Attributes
+    ----------
+    retrain_set : Path
+        The retrain set's file (:func:`freeze_retrain_set`) or its folder.
+    model : Path
+        The model to fine-tune (``.keras``).
+    out : Path
+        The fine-tuned model file (``.keras``), not `model`.
+    epochs : int
+        Epochs of fine-tuning, 1 or more.
+    batch_size : int or None
+        None: the training default.
+    base : bool
+        Also train on the model's original training set (when it still exists).
+    resume : Path or None
+        A checkpoint of this same retraining to continue from.
+    """
+
+    retrain_set: Path
+    model: Path
+    out: Path
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int | None = None
+    base: bool = True
+    resume: Path | None = None
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        for name in ("retrain_set", "model", "out", "resume"):
+            value = getattr(self, name)
+            set_(self, name, None if value in (None, "") else Path(value))
+        if self.out.suffix != ".keras":
+            raise SpineSegError(self.out, "a model file name must end in .keras")
+        if Path(os.path.abspath(self.out)).resolve() == Path(os.path.abspath(self.model)).resolve():
+            raise SpineSegError(self.out, "is the model being fine-tuned; choose another file name")
+        for path in (self.retrain_set, self.model, self.resume):
+            if path is not None and not path.exists():
+                raise SpineSegError(path, "does not exist")
+        if int(self.epochs) < 1 or (self.batch_size is not None and int(self.batch_size) < 1):
+            raise SpineSegError(None, "epochs and batch size must be positive")
+
+    def to_dict(self) -> dict:
+        """The settings as JSON values (paths as text)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RetrainConfig:
+        """A config from :meth:`to_dict`'s values (checked, as any config)."""
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise SpineSegError(
+                None, f"unknown retraining setting(s): {', '.join(sorted(unknown))}"
+            )
+        return cls(**data)
+
+
+def retrain_from_set(config: RetrainConfig, progress=None, cancel=None):
+    """Retrain as `config` says, on its retrain set; return ``(TrainResult, the review)``.
+
+    Raises
+    ------
+    SpineSegError
+        A damaged retrain set, an `out` inside the data set, or training refusing.
+    """
+    review = open_retrain_set(config.retrain_set)
+    check_output(config.out, [review.dataset.root], suffixes=(".keras",))
+    options = {} if config.batch_size is None else {"batch_size": int(config.batch_size)}
+    result = retrain(
+        review,
+        config.model,
+        config.out,
+        epochs=int(config.epochs),
+        base=True if config.base else None,
+        progress=progress,
+        cancel=cancel,
+        resume=config.resume,
+        **options,
+    )
+    return result, review

@@ -14,7 +14,6 @@ The session that keeps it is :class:`~.session.ReviewSession`.
 
 from __future__ import annotations
 
-import json
 import shutil
 import zlib
 from pathlib import Path
@@ -25,6 +24,7 @@ from ..data.dataset import Dataset, Sample
 from ..data.masks import trimap_name
 from ..errors import SpineSegError
 from .priority import Priority
+from .versioned import read_versioned_json
 
 UNREVIEWED = "unreviewed"
 DRAFT = "draft"
@@ -136,17 +136,7 @@ def read_state(path: Path) -> dict:
         When the file is unreadable, not a review state, of another version, or names
         no data set.
     """
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpineSegError(path, f"is not a readable review state ({exc})") from exc
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise SpineSegError(path, "is not a napari-spine-seg review state")
-    if state.get("version") != STATE_VERSION:
-        raise SpineSegError(
-            path,
-            f"has review state version {state.get('version')}; this version reads {STATE_VERSION}",
-        )
+    state = read_versioned_json(path, STATE_FORMAT, "review state", STATE_VERSION)
     if not isinstance(state.get("dataset"), str):
         raise SpineSegError(path, "names no dataset")
     return state

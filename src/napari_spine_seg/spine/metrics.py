@@ -99,17 +99,8 @@ def spine_dice(gt: np.ndarray, pred: np.ndarray, *, ignore_border: bool = True) 
 def spine_iou(gt: np.ndarray, pred: np.ndarray, *, ignore_border: bool = True) -> float:
     """Intersection over union of the spine (label 1), ignoring the ground truth's border.
 
-    Parameters
-    ----------
-    gt, pred : (H, W) array_like
-        Trimaps.
-    ignore_border : bool
-        Leave out the pixels where `gt` is border (3).
-
-    Returns
-    -------
-    float
-        ``|G ∩ P| / |G ∪ P|`` in [0, 1]; 1.0 when neither has any spine.
+    Takes what :func:`spine_dice` takes; returns ``|G ∩ P| / |G ∪ P|`` in [0, 1], 1.0 when
+    neither has any spine.
     """
     tp, fp, fn = _spine_counts(gt, pred, ignore_border)
     total = tp + fp + fn

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from ...errors import SpineSegError
 from ._workers import start_worker
 
@@ -114,41 +116,41 @@ class QueueControls:
         self.progress.value = 0
         self.progress.visible = True
         self._say(f"checking which of {len(items)} images need the model…")
-
-        def step(progress):
-            self.progress.max = max(1, progress.to_predict)
-            self.progress.value = progress.predicted
-            self._say(progress.describe())
-
-        def done(ranking):
-            self.last_ranking = ranking
-            if self.session is not session:
-                return
-            session.set_order("worst", ranking.priorities)
-            if not session.reviewed_keys():
-                session.go_to(0)  # a fresh review starts at the worst image
-            kept = len(items) - len(ranking.predicted)
-            self._say(
-                f"ordered worst first: {len(ranking.predicted)} predicted, {kept} kept from before"
-            )
-            self._fill_queue()
-            self.show_current()
-
-        def failed(exc):
-            self._fail(exc)
-            if self.session is session:
-                self._set_quietly(self.order, session.order)
-                if self._key is None:
-                    self.show_current()
-
-        def finish():
-            self.progress.visible = False
-
         start_worker(
             rank,
-            on_yield=step,
-            on_return=done,
-            on_error=failed,
-            on_finish=finish,
+            on_yield=self._ranking_step,
+            on_return=partial(self._ranked, session, len(items)),
+            on_error=partial(self._ranking_failed, session),
+            on_finish=self._ranking_finished,
             keep_in=self._workers,
         )
+
+    def _ranking_step(self, progress) -> None:
+        self.progress.max = max(1, progress.to_predict)
+        self.progress.value = progress.predicted
+        self._say(progress.describe())
+
+    def _ranked(self, session, n_items: int, ranking) -> None:
+        """Put `session` in the worst-first order `ranking` found (if it is still open)."""
+        self.last_ranking = ranking
+        if self.session is not session:
+            return
+        session.set_order("worst", ranking.priorities)
+        if not session.reviewed_keys():
+            session.go_to(0)  # a fresh review starts at the worst image
+        kept = n_items - len(ranking.predicted)
+        self._say(
+            f"ordered worst first: {len(ranking.predicted)} predicted, {kept} kept from before"
+        )
+        self._fill_queue()
+        self.show_current()
+
+    def _ranking_failed(self, session, exc: BaseException) -> None:
+        self._fail(exc)
+        if self.session is session:
+            self._set_quietly(self.order, session.order)
+            if self._key is None:
+                self.show_current()
+
+    def _ranking_finished(self) -> None:
+        self.progress.visible = False

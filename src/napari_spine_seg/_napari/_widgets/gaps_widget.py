@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, Table
+from magicgui.widgets import CheckBox, ComboBox, PushButton, Table
 
 from ...errors import SpineSegError
 from ...spine.gaps import CHECKED_FILE, Gap, is_checked, read_checked, same_gap, write_checked
 from .._layers import METADATA_KEY
+from ._dock import Dock, bind_keys, button_row, key_handler, qt_timer
 from ._gaps_helpers import (
     canvas_size,
     inspect_trimap,
@@ -37,7 +38,6 @@ from ._gaps_helpers import (
     probability_layer_for,
     view_camera,
 )
-from ._layout import arrange_when_docked
 from ._state import viewer_state
 from ._workers import show_error, start_worker, status_label
 
@@ -65,23 +65,15 @@ ZOOM_CONTEXT = 4.0
 COLUMNS = ("✓ kind", "row", "col", "rows")
 
 
-class GapsWidget(Container):
-    """List, mark and visit the gaps of a trimap layer.
-
-    Parameters
-    ----------
-    viewer : napari.viewer.Viewer
-    """
+class GapsWidget(Dock):
+    """List, mark and visit the gaps of a trimap layer (a dock of `viewer`)."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
-        self.viewer = viewer
+        super().__init__(viewer)
         self.gaps: list = []
         self.current = -1
         self._layer = None
         self._slice: int | None = None
-        self._workers: set = set()
         self._pending = False
 
         self.trimap = ComboBox(label="trimap", choices=self._trimap_choices, nullable=True)
@@ -99,9 +91,7 @@ class GapsWidget(Container):
         self.check_button = PushButton(text="✓ Mark this gap checked")
         self.previous_button = PushButton(text="◀ Previous gap  [Shift-G]")
         self.next_button = PushButton(text="Next gap ▶  [G]")
-        nav = Container(
-            widgets=[self.previous_button, self.next_button], layout="horizontal", labels=False
-        )
+        nav = button_row(self.previous_button, self.next_button)
         self.extend(
             [
                 self.trimap,
@@ -118,12 +108,7 @@ class GapsWidget(Container):
         self._painted: dict[int, np.ndarray] = {}
         self.table.min_height = 160
 
-        from qtpy.QtCore import QTimer
-
-        self._timer = QTimer(self.native)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(self.analyse)
+        self._timer = qt_timer(self, REFRESH_MS, self.analyse, single_shot=True)
 
         self.analyse_button.clicked.connect(self.analyse)
         self.check_button.clicked.connect(self.toggle_checked)
@@ -139,19 +124,11 @@ class GapsWidget(Container):
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self._refresh_choices)
         viewer.layers.selection.events.active.connect(self._follow_active)
-        for key, (_, method) in SHORTCUTS.items():
-            viewer.bind_key(key, self._shortcut(method), overwrite=True)
+        bind_keys(viewer, SHORTCUTS, lambda method: key_handler(self, method, "Gaps"))
         self._refresh_choices()
         self._follow_active()
 
     # -- choosing the trimap ----------------------------------------------------------------------
-
-    def _shortcut(self, method: str):
-        def handler(_viewer):
-            getattr(self, method)()
-
-        handler.__doc__ = f"Gaps: {method.replace('_', ' ')}"
-        return handler
 
     def _trimap_choices(self, _widget=None):
         from napari.layers import Labels

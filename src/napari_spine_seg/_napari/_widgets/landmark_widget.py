@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
+from magicgui.widgets import ComboBox, FileEdit, Label, PushButton
 
 from ...errors import SpineSegError
 from ...spine.landmark_faults import CORNERS, VERTEBRA_NAMES
 from ...trimap import N_LANDMARKS, N_VERTEBRAE, rowcol_to_xy, xy_to_rowcol
 from .._layers import trimap_layer
 from .._notify import notify_error, notify_info
-from ._layout import arrange_when_docked
+from ._dock import Dock, bind_keys, button_row, key_handler
 from .spine_curve_widget import curve_from_landmarks
 
 if TYPE_CHECKING:
@@ -74,28 +74,34 @@ def fault_line(fault) -> str:
     return f"{where}{corner} {fault.kind}{mark}"
 
 
-class LandmarkWidget(Container):
-    """Review and correct a data set's landmarks, worst image first; autosave; export.
-
-    Parameters
-    ----------
-    napari_viewer : napari.viewer.Viewer
-    """
+class LandmarkWidget(Dock):
+    """Review and correct a data set's landmarks, worst image first; autosave; export (a
+    dock of `napari_viewer`)."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.review = None
         self.points = self.outlines = self.cobb = self.image_layer = self.trimap = None
         self._loading = False
 
+        self.extend([*self._open_controls(), *self._fault_controls(), *self._export_controls()])
+
+    def _open_controls(self) -> list:
+        """Data set, review folder, Open, and the image shown with the moves between images."""
         self.dataset_edit = FileEdit(mode="d", label="dataset")
         self.folder_edit = FileEdit(mode="d", label="review folder")
         self.open_button = PushButton(text="Open")
         self.image_label = Label(label="image", value="–")
         self.previous_image_button = PushButton(text="◀ image (,)")
         self.next_image_button = PushButton(text="image ▶ (.)")
+        self.open_button.clicked.connect(self._open_clicked)
+        self.previous_image_button.clicked.connect(self.previous_image)
+        self.next_image_button.clicked.connect(self.next_image)
+        image_row = button_row(self.previous_image_button, self.next_image_button)
+        return [self.dataset_edit, self.folder_edit, self.open_button, self.image_label, image_row]
+
+    def _fault_controls(self) -> list:
+        """The image's faults, the moves between them, the fix, why, and the Cobb angles."""
         # choices from the current image's faults, so that napari's reset_choices (on every
         # layer added or removed) gives the same list back rather than an empty one
         self.fault_box = ComboBox(label="fault", choices=self._fault_choices, nullable=True)
@@ -105,40 +111,18 @@ class LandmarkWidget(Container):
         self.reason = Label(label="", value="")
         self.reason.native.setWordWrap(True)
         self.angles = Label(label="Cobb", value="–")
-        self.export_edit = FileEdit(mode="d", label="export to")
-        self.export_button = PushButton(text="Export corrected set")
-        image_row = Container(
-            layout="horizontal", widgets=[self.previous_image_button, self.next_image_button]
-        )
-        fault_row = Container(
-            layout="horizontal",
-            widgets=[self.previous_fault_button, self.next_fault_button, self.fix_button],
-        )
-        for row in (image_row, fault_row):
-            row.margins = (0, 0, 0, 0)
-        self.extend(
-            [
-                self.dataset_edit,
-                self.folder_edit,
-                self.open_button,
-                self.image_label,
-                image_row,
-                self.fault_box,
-                fault_row,
-                self.reason,
-                self.angles,
-                self.export_edit,
-                self.export_button,
-            ]
-        )
-        self.open_button.clicked.connect(self._open_clicked)
-        self.previous_image_button.clicked.connect(self.previous_image)
-        self.next_image_button.clicked.connect(self.next_image)
+        self.fault_box.changed.connect(self._fault_chosen)
         self.previous_fault_button.clicked.connect(self.previous_fault)
         self.next_fault_button.clicked.connect(self.next_fault)
         self.fix_button.clicked.connect(self.apply_fix)
-        self.fault_box.changed.connect(self._fault_chosen)
+        moves = button_row(self.previous_fault_button, self.next_fault_button, self.fix_button)
+        return [self.fault_box, moves, self.reason, self.angles]
+
+    def _export_controls(self) -> list:
+        self.export_edit = FileEdit(mode="d", label="export to")
+        self.export_button = PushButton(text="Export corrected set")
         self.export_button.clicked.connect(self._export_clicked)
+        return [self.export_edit, self.export_button]
 
     # -- opening --------------------------------------------------------------------------
 
@@ -219,8 +203,7 @@ class LandmarkWidget(Container):
         )
         self.points.mode = "select"
         self.points.events.data.connect(self._points_changed)
-        for key, (_, method) in KEYS.items():
-            self.points.bind_key(key, self._key_handler(method), overwrite=True)
+        bind_keys(self.points, KEYS, lambda method: key_handler(self, method))
         self.viewer.layers.selection.active = self.points
         self.viewer.reset_view()
 
@@ -229,12 +212,6 @@ class LandmarkWidget(Container):
         from ...trimap import trimap_from_landmarks
 
         return trimap_from_landmarks(landmarks, shape)
-
-    def _key_handler(self, method: str):
-        def handler(_layer):
-            getattr(self, method)()
-
-        return handler
 
     def current_landmarks(self) -> np.ndarray | None:
         """The landmarks ``(x, y)`` shown, or None when there are not 68."""

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FileEdit,
     ProgressBar,
     PushButton,
@@ -44,7 +43,7 @@ from magicgui.widgets import (
 from ...errors import SpineSegError
 from ...review.protect import default_review_folder
 from .._notify import notify_info
-from ._layout import arrange_when_docked
+from ._dock import Dock, bind_keys, button_row, key_handler, qt_timer
 from ._review_load import field_path, load_for_review, review_layers
 from ._review_queue import QueueControls
 from ._state import viewer_state
@@ -68,23 +67,16 @@ ORDER_CHOICES = [("file order", "file"), ("worst first (gaps, then uncertainty)"
 __all__ = ["SHORTCUTS", "ReviewWidget", "default_review_folder"]
 
 
-class ReviewWidget(QueueControls, Container):
-    """Review a dataset's trimaps one image at a time; autosave every edit; export.
-
-    Parameters
-    ----------
-    viewer : napari.viewer.Viewer
-    """
+class ReviewWidget(QueueControls, Dock):
+    """Review a dataset's trimaps one image at a time; autosave every edit; export (a dock
+    of `viewer`)."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
-        self.viewer = viewer
+        super().__init__(viewer)
         self.state = viewer_state(viewer)
         self.session = None
         self._layers: list = []
         self._key: str | None = None
-        self._workers: set = set()
         self._predictions: dict[str, Any] = {}
         # set while the order drop-down is set from the session (not by the person)
         self._quiet = False
@@ -93,10 +85,30 @@ class ReviewWidget(QueueControls, Container):
         # whether the last save failed (the timer's autosave then tells the person once)
         self._save_failed = False
 
+        self.extend([*self._open_controls(), *self._queue_controls(), *self._export_controls()])
+        self.state.model_changed.connect(self._show_model)
+        self._show_model(self.state.model)
+        self._set_enabled(False)
+
+        # both die with the widget's Qt object, so nothing fires into a closed viewer
+        self._timer = qt_timer(self, AUTOSAVE_MS, self.autosave)
+        self._timer.start()
+        self._stroke_timer = qt_timer(self, 0, self.autosave, single_shot=True)
+        bind_keys(viewer, SHORTCUTS, self._shortcut)
+
+    def _open_controls(self) -> list:
+        """Data set, review folder, queue order and Open."""
         self.dataset_edit = FileEdit(mode="d", label="dataset")
         self.folder_edit = FileEdit(mode="d", label="review folder")
         self.order = ComboBox(choices=ORDER_CHOICES, value="file", label="order")
         self.open_button = PushButton(text="Open review")
+        self.dataset_edit.changed.connect(self._suggest_folder)
+        self.open_button.clicked.connect(self.open_review)
+        self.order.changed.connect(self._order_chosen)
+        return [self.dataset_edit, self.folder_edit, self.order, self.open_button]
+
+    def _queue_controls(self) -> list:
+        """The model, where the image stands in the queue, and the moves along it."""
         self.model_label = status_label(label="model")
         self.position = status_label(label="image")
         # a callable: napari resets a dock's choices whenever the layers change
@@ -108,77 +120,39 @@ class ReviewWidget(QueueControls, Container):
         self.accept_button = PushButton(text="Accept ✓  [Alt-A]")
         self.unreviewed_button = PushButton(text="Next unreviewed  [Alt-U]")
         self.reset_button = PushButton(text="Discard review of this image")
+        self.queue_box.changed.connect(self._queue_chosen)
+        for button, method in (
+            (self.previous_button, self.previous_image),
+            (self.next_button, self.next_image),
+            (self.accept_button, self.accept_and_next),
+            (self.unreviewed_button, self.next_unreviewed),
+            (self.reset_button, self.reset_image),
+        ):
+            button.clicked.connect(method)
+        labels = [self.model_label, self.position, self.queue_box, self.why, self.counts]
+        return [
+            *labels,
+            button_row(self.previous_button, self.next_button),
+            button_row(self.accept_button, self.unreviewed_button),
+            self.reset_button,
+        ]
+
+    def _export_controls(self) -> list:
+        """Export folder and options, Export, its progress and the message line."""
         self.export_edit = FileEdit(mode="d", label="export to")
         self.colour_check = CheckBox(text="colour trimaps", value=False)
         self.overlay_check = CheckBox(text="overlays", value=True)
         self.export_button = PushButton(text="Export reviewed trimaps")
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress", visible=False)
         self.message = status_label(label="")
-        nav = Container(
-            widgets=[self.previous_button, self.next_button], layout="horizontal", labels=False
-        )
-        verdict = Container(
-            widgets=[self.accept_button, self.unreviewed_button], layout="horizontal", labels=False
-        )
-        self.extend(
-            [
-                self.dataset_edit,
-                self.folder_edit,
-                self.order,
-                self.open_button,
-                self.model_label,
-                self.position,
-                self.queue_box,
-                self.why,
-                self.counts,
-                nav,
-                verdict,
-                self.reset_button,
-                self.export_edit,
-                self.colour_check,
-                self.overlay_check,
-                self.export_button,
-                self.progress,
-                self.message,
-            ]
-        )
-        self.dataset_edit.changed.connect(self._suggest_folder)
-        self.open_button.clicked.connect(self.open_review)
-        self.order.changed.connect(self._order_chosen)
-        self.queue_box.changed.connect(self._queue_chosen)
-        self.previous_button.clicked.connect(self.previous_image)
-        self.next_button.clicked.connect(self.next_image)
-        self.accept_button.clicked.connect(self.accept_and_next)
-        self.unreviewed_button.clicked.connect(self.next_unreviewed)
-        self.reset_button.clicked.connect(self.reset_image)
         self.export_button.clicked.connect(self.export)
-        self.state.model_changed.connect(self._show_model)
-        self._show_model(self.state.model)
-        self._set_enabled(False)
-
-        from qtpy.QtCore import QTimer
-
-        # both die with the widget's Qt object, so nothing fires into a closed viewer
-        self._timer = QTimer(self.native)
-        self._timer.setInterval(AUTOSAVE_MS)
-        self._timer.timeout.connect(self.autosave)
-        self._timer.start()
-        self._stroke_timer = QTimer(self.native)
-        self._stroke_timer.setSingleShot(True)
-        self._stroke_timer.setInterval(0)
-        self._stroke_timer.timeout.connect(self.autosave)
-        for key, (_, method) in SHORTCUTS.items():
-            viewer.bind_key(key, self._shortcut(method), overwrite=True)
+        options = [self.export_edit, self.colour_check, self.overlay_check]
+        return [*options, self.export_button, self.progress, self.message]
 
     # -- helpers ------------------------------------------------------------------------
 
     def _shortcut(self, method: str):
-        def handler(_viewer):
-            if self.session is not None:
-                getattr(self, method)()
-
-        handler.__doc__ = f"Review: {method.replace('_', ' ')}"
-        return handler
+        return key_handler(self, method, "Review", ready=lambda: self.session is not None)
 
     def _set_enabled(self, enabled: bool) -> None:
         for w in (

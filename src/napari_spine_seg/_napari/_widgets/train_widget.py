@@ -16,7 +16,7 @@ only with "run: slurm".
 With "run: slurm" the same training is submitted as a batch job
 (:func:`~napari_spine_seg.jobs.runner.submit_training`) and followed by polling: the
 progress bar counts epochs, the plot fills from the job's history file, Stop cancels
-the job, and its model becomes current when it completes.
+the job, and its model becomes current when it completes (:mod:`._train_slurm`).
 
 Retraining (:func:`~napari_spine_seg.review.retrain.retrain`) fine-tunes the current
 model on the accepted and corrected images of the open review, plus the model's
@@ -42,6 +42,7 @@ from ...errors import SpineSegError
 from ._layout import arrange_when_docked
 from ._loss_plot import metrics_plot_class
 from ._state import ModelRef, viewer_state
+from ._train_slurm import SlurmTraining
 from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
@@ -56,8 +57,6 @@ STOPPED_WORDS = {
     "completed": "done",
     "time_budget": "time budget reached",
 }
-#: seconds between looks at a slurm job
-SLURM_POLL_S = 2.0
 
 
 def _path(edit: FileEdit) -> Path | None:
@@ -106,28 +105,6 @@ def free_model_name(model_path: Path, tag: str = "retrained") -> Path:
     return candidate
 
 
-def read_history_csv(path: Path) -> list[dict]:
-    """The rows of a training's history CSV (``m.history.csv``), numbers as floats."""
-    import csv
-
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except OSError:
-        return []
-    out = []
-    for row in rows:
-        try:
-            out.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-        except ValueError:
-            continue  # a row being written
-    return out
-
-
-#: lines of a job's log shown under the job list
-LOG_LINES = 4
-
-
 def worse_than_current(info, current) -> str | None:
     """Why a new model (its `info`) scores worse than `current` (a ModelRef), or None.
 
@@ -145,67 +122,7 @@ def worse_than_current(info, current) -> str | None:
     return None
 
 
-def _job_choices(_widget=None) -> list[tuple[str, str]]:
-    """The jobs index as ``(label, job id)`` choices, newest first (napari may have been
-    closed since they were sent: the index is on disk)."""
-    from ...jobs import list_jobs
-
-    try:
-        jobs = list_jobs()
-    except Exception:  # listing is best effort: a damaged index must not stop the widget opening
-        return []
-    return [
-        (f"{s.job_id} {s.command} {s.state.lower()} {s.progress_text()}".strip(), s.job_id)
-        for s in reversed(jobs)
-    ]
-
-
-class _SlurmFollower:
-    """Submit a slurm training job and follow it: its state, its epochs, and Stop.
-
-    Parameters
-    ----------
-    submit : callable
-        Submits the job and returns its :class:`~napari_spine_seg.jobs.runner.Job`.
-    """
-
-    def __init__(self, submit):
-        import threading
-
-        self._submit = submit
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        """Cancel the job (``scancel``) at the next look at it."""
-        self._cancel.set()
-
-    def events(self):
-        """Yield ``("submitted", job)``, then ``("epoch", row)`` and ``("status", JobStatus)``
-        as they change; return the final JobStatus. Runs in a worker thread.
-        """
-        import time
-
-        job = self._submit()
-        yield ("submitted", job)
-        seen, last = 0, None
-        while True:
-            if self._cancel.is_set():
-                self._cancel.clear()
-                job.cancel()
-            status = job.status()
-            rows = read_history_csv(job.record.spec.history)
-            for row in rows[seen:]:
-                yield ("epoch", row)
-            seen = max(seen, len(rows))
-            if (status.state, status.epoch) != last:
-                last = (status.state, status.epoch)
-                yield ("status", status)
-            if status.finished:
-                return status
-            time.sleep(SLURM_POLL_S)
-
-
-class TrainWidget(Container):
+class TrainWidget(SlurmTraining, Container):
     """Train a U-Net on a dataset, or load a model file; retrain on review corrections.
 
     Parameters
@@ -215,7 +132,7 @@ class TrainWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         from ...model.builders import PRESETS
-        from ...model.train import DEFAULTS
+        from ...model.defaults import TRAIN_DEFAULTS
         from ...review.retrain import DEFAULT_EPOCHS
 
         super().__init__(labels=True)
@@ -235,19 +152,24 @@ class TrainWidget(Container):
         self.model_info = status_label(label="current model", value="none")
         self.dataset = FileEdit(mode="d", label="dataset")
         self.out = FileEdit(mode="w", filter="*.keras", label="save model as")
-        self.preset = ComboBox(choices=list(PRESETS), value=DEFAULTS["preset"], label="preset")
+        self.preset = ComboBox(
+            choices=list(PRESETS), value=TRAIN_DEFAULTS["preset"], label="preset"
+        )
         self.size = LineEdit(label="input size (rows x cols)")
         self._preset_size(self.preset.value)
-        self.epochs = SpinBox(value=DEFAULTS["epochs"], min=1, max=100_000, label="epochs")
-        self.batch_size = SpinBox(value=DEFAULTS["batch_size"], min=1, max=4096, label="batch size")
+        self.epochs = SpinBox(value=TRAIN_DEFAULTS["epochs"], min=1, max=100_000, label="epochs")
+        self.batch_size = SpinBox(
+            value=TRAIN_DEFAULTS["batch_size"], min=1, max=4096, label="batch size"
+        )
         self.learning_rate = FloatSpinBox(
-            value=DEFAULTS["learning_rate"], min=1e-6, max=1.0, step=1e-4, label="learning rate"
+            value=TRAIN_DEFAULTS["learning_rate"],
+            min=1e-6,
+            max=1.0,
+            step=1e-4,
+            label="learning rate",
         )
         self.where = ComboBox(choices=WHERE_CHOICES, value="here", label="run")
-        self.partition = LineEdit(value="", label="slurm partition", visible=False)
-        self.partition.native.setPlaceholderText("the cluster's default")
-        self.time_min = SpinBox(value=60, min=1, max=14 * 24 * 60, label="slurm time (min)")
-        self.time_min.visible = False
+        self._make_slurm_fields()
         self.start_button = PushButton(text="Start training")
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.retrain_epochs = SpinBox(
@@ -255,16 +177,7 @@ class TrainWidget(Container):
         )
         self.retrain_button = PushButton(text="Retrain on reviewed images")
         self.status = status_label(label="status", value="idle")
-        self.jobs = ComboBox(choices=_job_choices, label="slurm jobs", nullable=True)
-        self.refresh_jobs_button = PushButton(text="Refresh")
-        self.follow_button = PushButton(text="Follow job")
-        self.log_tail = status_label(label="job log", value="")
         self.use_new_button = PushButton(text="Use the new model", visible=False)
-        self.jobs_buttons = Container(
-            widgets=[self.refresh_jobs_button, self.follow_button],
-            layout="horizontal",
-            labels=False,
-        )
         buttons = Container(
             widgets=[self.start_button, self.stop_button], layout="horizontal", labels=False
         )
@@ -303,8 +216,6 @@ class TrainWidget(Container):
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.retrain_button.clicked.connect(self.retrain)
-        self.refresh_jobs_button.clicked.connect(self.jobs.reset_choices)
-        self.follow_button.clicked.connect(self.follow_job)
         self.use_new_button.clicked.connect(self.use_new_model)
         self.state.model_changed.connect(self._show_model)
         self._show_model(self.state.model)
@@ -323,12 +234,6 @@ class TrainWidget(Container):
 
         rows, cols = default_size(preset)
         self.size.value = f"{rows}x{cols}"
-
-    def _show_slurm_options(self, where: str) -> None:
-        """Show the slurm settings, job list, job log and its buttons only for slurm."""
-        slurm = where == "slurm"
-        for widget in (self.partition, self.time_min, self.jobs, self.jobs_buttons, self.log_tail):
-            widget.visible = slurm
 
     def _suggest_out(self, _=None) -> None:
         dataset = _path(self.dataset)
@@ -413,99 +318,6 @@ class TrainWidget(Container):
             return
         self._run(train, f"training on {dataset.name}", config=config)
 
-    def _run_slurm(self, config) -> None:
-        """Submit ``spine-seg train`` to slurm and follow the job until it ends."""
-        from ...jobs import submit_training
-
-        if self.running:
-            self._fail(SpineSegError(None, "a training job is running already; stop it first"))
-            return
-        rows, cols = config.input_size
-        options = self._slurm_options()
-        if options is None:
-            return
-        extra = ["--learning-rate", repr(config.learning_rate)]
-        if config.max_minutes is not None:
-            extra += ["--max-minutes", repr(config.max_minutes)]
-        dataset = config.dataset
-        self._job = job = _SlurmFollower(
-            lambda: submit_training(
-                dataset,
-                config.out,
-                where="slurm",
-                options=options,
-                epochs=config.epochs,
-                size=f"{rows}x{cols}",
-                preset=config.preset,
-                batch_size=config.batch_size,
-                extra_args=tuple(extra),
-            )
-        )
-        self._follow(job, f"submitting the training of {dataset.name} to slurm…")
-
-    def follow_job(self) -> None:
-        """Reattach to the chosen job of the jobs index (one sent before napari was closed,
-        say): follow its state and epochs, Stop cancels it, and its model is loaded when it
-        completes."""
-        from ...jobs import reattach
-
-        job_id = self.jobs.value
-        if job_id is None:
-            self._fail(SpineSegError(None, "choose a job to follow (Refresh lists them)"))
-            return
-        if self.running:
-            self._fail(SpineSegError(None, "a training job is running already; stop it first"))
-            return
-        self._job = job = _SlurmFollower(lambda: reattach(job_id))
-        self.plot.reset()
-        self._follow(job, f"following job {job_id}…")
-
-    def _follow(self, job: _SlurmFollower, message: str) -> None:
-        """Follow a slurm job in a worker thread until it ends."""
-        self._set_running(True)
-        self._say(message)
-        start_worker(
-            job.events,
-            on_yield=self._on_slurm_event,
-            on_return=self._on_slurm_done,
-            on_error=self._fail,
-            on_finish=self._on_finish,
-            keep_in=self._workers,
-        )
-
-    def _on_slurm_event(self, item) -> None:
-        from napari.utils import progress
-
-        kind, value = item
-        if kind == "submitted":
-            self._close_progress()
-            self._progress = progress(total=max(1, value.record.spec.epochs or 1), desc="slurm job")
-            self._say(f"submitted slurm job {value.job_id} ({value.folder})")
-        elif kind == "epoch":
-            self.plot.add(int(value.pop("epoch")), value)
-        elif kind == "status":
-            if self._progress is not None and value.epoch is not None:
-                self._progress.update(max(0, value.epoch - self._progress.n))
-            text = value.progress_text()
-            self.log_tail.value = "\n".join(value.log_tail.strip().splitlines()[-LOG_LINES:])
-            self._say(
-                f"slurm job {value.job_id}: {value.state.lower()}{', ' + text if text else ''}"
-            )
-
-    def _on_slurm_done(self, status) -> None:
-        from ...jobs.status import COMPLETED
-
-        if status.state != COMPLETED:
-            why = status.error_line or f"the slurm job ended {status.state.lower()}"
-            self._say(f"slurm job {status.job_id}: {why}")
-            if status.error_line:
-                self._fail(SpineSegError(status.out, status.error_line))
-            if status.out and Path(status.out).exists():  # stopped: the best model so far
-                done = f"slurm job {status.job_id}: {why}"
-                self._consider(Path(status.out), done, "the job did not complete")
-            return
-        self._consider(Path(status.out), f"slurm job {status.job_id} completed")
-
     def retrain(self) -> None:
         """Fine-tune the current model on the open review's accepted and corrected images."""
         from ...review.retrain import retrain
@@ -547,33 +359,6 @@ class TrainWidget(Container):
             out=out,
             epochs=epochs,
         )
-
-    def _retrain_on_slurm(self, snapshot, source: Path, out: Path, epochs: int, options) -> None:
-        """Submit the retraining to slurm (the same job path as training) and follow it."""
-        from ...jobs.retraining import submit_retraining
-
-        def submit():
-            try:  # the job folder keeps its own copy of the review: the snapshot can go
-                return submit_retraining(
-                    snapshot, source, out, epochs=epochs, where="slurm", options=options
-                )
-            finally:
-                snapshot.close()
-
-        self._job = job = _SlurmFollower(submit)
-        self._follow(job, f"submitting the retraining of {source.name} to slurm…")
-
-    def _slurm_options(self):
-        """The slurm options of the form, or None after saying in one line what is wrong."""
-        from ...jobs import SlurmOptions
-
-        try:  # a bad partition name or too short a time limit: one line, nothing sent
-            return SlurmOptions(
-                partition=self.partition.value.strip() or None, time_min=int(self.time_min.value)
-            )
-        except SpineSegError as exc:
-            self._fail(exc)
-            return None
 
     def _run(self, function, what: str, on_finish=None, **kwargs) -> None:
         from ...jobs.model_process import ProcessJob
