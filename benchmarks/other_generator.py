@@ -20,7 +20,8 @@ It writes the AASCE layout (``data/<split>/*.jpg``, ``labels/<split>/*.jpg.mat``
 reference computation, the only code it shares with the package), so that
 ``spine-seg evaluate`` scores Cobb angles on it too.
 
-Run ``python benchmarks/other_generator.py OUT [--train 40] [--test 16] [--seed 7]``.
+Run ``python benchmarks/other_generator.py OUT [--train 40] [--test 16] [--seed 7]
+[--vertebra-tilt DEG]``.
 """
 
 from __future__ import annotations
@@ -40,8 +41,16 @@ from napari_spine_seg.spine.cobb import cobb_angles
 N_VERT = 17
 
 
-def _spine_landmarks(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """(68, 2) x, y corners: TL, TR, BL, BR per vertebra, top to bottom."""
+def _spine_landmarks(
+    rng: np.random.Generator, h: int, w: int, vertebra_tilt: float | None = None
+) -> np.ndarray:
+    """(68, 2) x, y corners: TL, TR, BL, BR per vertebra, top to bottom.
+
+    Each vertebra is tilted by 60–100 % of the curve's slope and wedged by up to ±15 %
+    of its half height (about ±4° of tilt of its own); with `vertebra_tilt` (degrees)
+    it is tilted like the curve plus a tilt of its own drawn from N(0, vertebra_tilt),
+    and not wedged, as a little independent tilt of real vertebrae.
+    """
     top = rng.uniform(0.07, 0.14) * h
     bottom = rng.uniform(0.70, 0.80) * h
     # vertebra heights grow down the column; discs between them
@@ -70,13 +79,19 @@ def _spine_landmarks(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     dx = np.gradient(xs, centres_y)
     widths = np.linspace(0.095, 0.16, N_VERT) * w * rng.uniform(0.85, 1.15)
     pts = []
+    # drawn from their own stream, so that without the option nothing changes
+    own = None
+    if vertebra_tilt is not None:
+        own = np.random.default_rng(rng.integers(2**32)).normal(0.0, vertebra_tilt, N_VERT)
     for i in range(N_VERT):
         theta = np.arctan(dx[i]) * rng.uniform(0.6, 1.0)
+        hw, hh = widths[i] / 2, heights[i] / 2
+        wedge = rng.uniform(-0.15, 0.15) * hh
+        if own is not None:
+            theta, wedge = np.arctan(dx[i]) + np.deg2rad(own[i]), 0.0
         c, s = np.cos(theta), np.sin(theta)
         right = np.array([c, s])  # along the endplate
         down = np.array([-s, c])
-        hw, hh = widths[i] / 2, heights[i] / 2
-        wedge = rng.uniform(-0.15, 0.15) * hh
         centre = np.array([xs[i], centres_y[i]])
         tl = centre - hw * right - (hh + wedge) * down
         tr = centre + hw * right - (hh - wedge) * down
@@ -145,18 +160,29 @@ def _render(rng: np.random.Generator, h: int, w: int, pts: np.ndarray) -> np.nda
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
-def other_xray(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One image ``(H, W) uint8`` and its ``(68, 2)`` landmarks."""
+def other_xray(
+    rng: np.random.Generator, vertebra_tilt: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One image ``(H, W) uint8`` and its ``(68, 2)`` landmarks (`vertebra_tilt`: see
+    :func:`_spine_landmarks`)."""
     h = int(rng.integers(900, 1501))
     w = int(round(h / rng.uniform(2.2, 3.2)))
-    pts = _spine_landmarks(rng, h, w)
+    pts = _spine_landmarks(rng, h, w, vertebra_tilt)
     return _render(rng, h, w, pts), pts
 
 
 def write_other_set(
-    out: str | os.PathLike, n_train: int = 40, n_test: int = 16, seed: int = 7
+    out: str | os.PathLike,
+    n_train: int = 40,
+    n_test: int = 16,
+    seed: int = 7,
+    vertebra_tilt: float | None = None,
 ) -> Path:
-    """Write an AASCE-layout set of :func:`other_xray` images and return its root."""
+    """Write an AASCE-layout set of :func:`other_xray` images and return its root.
+
+    `vertebra_tilt` (degrees): each vertebra tilted like the curve plus N(0, it) of its
+    own instead of the default 60–100 % of the slope and a wedge (:func:`_spine_landmarks`).
+    """
     root = Path(out)
     rng = np.random.default_rng(seed)
     for split, n in (("training", n_train), ("test", n_test)):
@@ -165,7 +191,7 @@ def write_other_set(
         labels.mkdir(parents=True, exist_ok=True)
         names, rows, angles = [], [], []
         for k in range(n):
-            image, pts = other_xray(rng)
+            image, pts = other_xray(rng, vertebra_tilt)
             name = f"other {split} {k:04d} PA.jpg"
             buf = io.BytesIO()
             Image.fromarray(image).save(buf, format="JPEG", quality=int(rng.integers(70, 90)))
@@ -191,8 +217,15 @@ def main(argv=None) -> int:
     parser.add_argument("--train", type=int, default=40)
     parser.add_argument("--test", type=int, default=16)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--vertebra-tilt",
+        type=float,
+        default=None,
+        metavar="DEG",
+        help="tilt each vertebra like the curve plus N(0, DEG) degrees of its own, unwedged",
+    )
     args = parser.parse_args(argv)
-    write_other_set(args.out, args.train, args.test, args.seed)
+    write_other_set(args.out, args.train, args.test, args.seed, args.vertebra_tilt)
     print(args.out)
     return 0
 

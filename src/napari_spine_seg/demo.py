@@ -3,14 +3,16 @@
 1. write a phantom set in the AASCE layout (:func:`~napari_spine_seg.data.phantom.write_phantom_set`);
 2. train the default U-Net on its training split (:func:`~napari_spine_seg.model.train.train`);
 3. predict its test split at full size (:func:`~napari_spine_seg.model.predict.predict_files`);
-4. score the predictions (:func:`~napari_spine_seg.evaluate.evaluate`);
+4. score the predictions (:func:`~napari_spine_seg.evaluate.evaluate`): the trimaps,
+   and, from a model with vertebra outputs, the landmarks (vertebrae found, corner
+   error, Cobb angles from the landmarks beside those from the trimaps);
 5. write overlays (each test image interlaced with its predicted trimap), the training
    curves and ``report.md`` with the scores.
 
 Everything goes under one output folder::
 
     phantoms/  model.keras  model.last.keras  model.history.csv  cache/
-    predictions/  overlays/  curves.png  evaluation.json  report.md
+    predictions/ (landmarks/)  overlays/  curves.png  evaluation.json  report.md
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ QUICK = {
 TARGETS = {"spine_dice": 0.95, "pixel_accuracy": 0.98}
 #: the most Cobb-angle SMAPE (percent) the predicted trimaps may score
 TARGET_COBB_SMAPE = 10.0
+#: the targets of a model with vertebra outputs (issue 11): the least share of images with
+#: 17 vertebrae found, the most mean corner error (% of the image height), and the most
+#: Cobb-angle SMAPE (percent) and MAE (degrees) from the predicted landmarks
+TARGETS_LANDMARKS = {"found_rate": 0.95, "corner_percent": 0.3, "smape": 6.0, "mae": 2.0}
 OVERLAYS_IN_REPORT = 6
 
 
@@ -72,6 +78,11 @@ class DemoResult:
     train : TrainResult
     seconds : dict
         Wall time of each stage and ``total``.
+    cobb : dict or None
+        The Cobb-angle errors of the predicted trimaps (``EvaluationReport.cobb``).
+    landmarks : dict or None
+        The predicted landmarks' scores (``EvaluationReport.landmarks``); None for a
+        model without vertebra outputs.
     """
 
     out: Path
@@ -80,6 +91,8 @@ class DemoResult:
     scores: dict
     train: object
     seconds: dict = field(default_factory=dict)
+    cobb: dict | None = None
+    landmarks: dict | None = None
 
 
 def _noop_bar(iterable: Iterable, **_kwargs) -> Iterable:
@@ -150,7 +163,12 @@ def run_demo(
         model = load_model(result.model_path)
         pred_dir = _predict(model, root, out, bar)
     with clock("evaluation"):
-        report = evaluate(pred_dir, test, progress=_bar_progress(bar, "evaluate"))
+        report = evaluate(
+            pred_dir,
+            test,
+            progress=_bar_progress(bar, "evaluate"),
+            landmarks=_has_vertebrae(model.info) or None,
+        )
         write_report_json(report, out / "evaluation.json")
     with clock("overlays"):
         overlays = _write_overlays(test, pred_dir, out / "overlays", bar)
@@ -162,7 +180,22 @@ def run_demo(
     text = _report_markdown(run, result, report, model.info, overlays, seconds)
     write_text_atomic(report_path, text)
     say(f"report: {report_path}")
-    return DemoResult(out, report_path, result.model_path, dict(report.mean), result, seconds)
+    return DemoResult(
+        out,
+        report_path,
+        result.model_path,
+        dict(report.mean),
+        result,
+        seconds,
+        report.cobb,
+        report.landmarks,
+    )
+
+
+def _has_vertebrae(info) -> bool:
+    """Whether the model has vertebra outputs; then an image without a landmark file
+    counts as one whose vertebrae were not found, even when none has one."""
+    return bool(getattr(info, "has_vertebrae", False))  # models from before issue 11: False
 
 
 def _settings(quick: bool, overrides: dict) -> dict:
@@ -270,6 +303,50 @@ def _cobb_section(cobb: dict | None) -> list[str]:
     return lines
 
 
+def _landmark_section(report) -> list[str]:
+    """Markdown lines on the predicted landmarks: vertebrae found, corner error, and the
+    Cobb angles from the landmarks beside those from the trimaps (none without landmarks)."""
+    scores = report.landmarks
+    if scores is None:
+        return []
+    counts, corner, cobb = scores["counts"], scores["corner_error"], scores["cobb"]
+    rate = counts["found_rate"]
+    lines = [
+        "",
+        "## Vertebrae and landmarks",
+        "",
+        "The model also finds the vertebral bodies and fits the 68 corners of the 17 "
+        "vertebrae (`predictions/landmarks/`, the data set's own `.mat` format) wherever it "
+        f"found exactly 17: on {counts['n_found']} of {counts['n_images']} test images"
+        + (f" ({100 * rate:.1f} %)." if rate is not None else "."),
+    ]
+    if corner["n_images"]:
+        lines.append(
+            f"Mean corner error against the phantoms' landmarks: {corner['mean_px']:.2f} px, "
+            f"{corner['mean_percent_height']:.3f} % of the image height (worst image "
+            f"{corner['max_px']:.2f} px)."
+        )
+    if cobb and cobb["n_images"]:
+        lines += ["", "| Cobb angles against `angles.csv` | images | MAE | SMAPE |"]
+        lines.append("| --- | ---: | ---: | ---: |")
+        if report.cobb and report.cobb["n_images"]:
+            lines.append(_cobb_row("from the predicted trimaps (centre line)", report.cobb))
+        lines.append(_cobb_row("from the predicted landmarks (the reference computation)", cobb))
+        found = cobb["found"]
+        if found["n"] and found["n"] < cobb["n_images"]:
+            lines.append(_cobb_row("from the landmarks, images with landmarks only", found))
+        if cobb["missing"]:
+            lines += ["", f"Without landmarks (scored as 0°): {', '.join(cobb['missing'])}."]
+        if cobb["order_doubtful"]:
+            lines.append(f"Landmarks: {order_note(cobb)}.")
+    return lines
+
+
+def _cobb_row(what: str, scores: dict) -> str:
+    n = scores.get("n_images", scores.get("n"))
+    return f"| {what} | {n} | {scores['mae']:.2f}° | {scores['smape']:.2f} % |"
+
+
 def _report_markdown(run: _Run, result, report, info, overlays, seconds) -> str:
     lines = [
         *_intro(run, info, seconds),
@@ -280,6 +357,7 @@ def _report_markdown(run: _Run, result, report, info, overlays, seconds) -> str:
         "The seed paper reported 92 % pixel accuracy (160×160 Oxford-pets U-Net, hand-painted "
         "trimaps of real X-rays).",
         *_cobb_section(report.cobb),
+        *_landmark_section(report),
         *_overlays_section(overlays, run.out),
         *_time_section(seconds),
     ]
@@ -367,8 +445,46 @@ def _targets_section(report, quick: bool) -> list[str]:
             f"- Cobb-angle SMAPE from the predicted trimaps ≤ {TARGET_COBB_SMAPE:g} %: "
             f"{cobb['smape']:.2f} % — {'met' if ok else 'NOT met'}"
         )
+    lines += _landmark_targets(report)
     if quick:
         lines.append("- (a `--quick` run is too small to meet them; it checks the plumbing)")
+    return lines
+
+
+def _landmark_targets(report) -> list[str]:
+    """Target lines for the predicted landmarks (none without them)."""
+    scores = report.landmarks
+    if scores is None:
+        return []
+    t = TARGETS_LANDMARKS
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    rate, corner, cobb = (
+        scores["counts"]["found_rate"],
+        scores["corner_error"]["mean_percent_height"],
+        scores["cobb"],
+    )
+    lines = []
+    if rate is not None:
+        lines.append(
+            f"- 17 vertebrae found on ≥ {100 * t['found_rate']:g} % of the images: "
+            f"{100 * rate:.1f} % — {verdict(rate >= t['found_rate'])}"
+        )
+    if corner is not None:
+        lines.append(
+            f"- mean corner error ≤ {t['corner_percent']:g} % of the image height: "
+            f"{corner:.3f} % — {verdict(corner <= t['corner_percent'])}"
+        )
+    if cobb and cobb["smape"] is not None:
+        below = report.cobb is None or cobb["smape"] < (report.cobb["smape"] or 0.0)
+        ok = cobb["smape"] <= t["smape"] and cobb["mae"] <= t["mae"] and below
+        lines.append(
+            f"- Cobb angles from the predicted landmarks: SMAPE ≤ {t['smape']:g} % and MAE ≤ "
+            f"{t['mae']:g}°, and below the trimaps': MAE {cobb['mae']:.2f}°, SMAPE "
+            f"{cobb['smape']:.2f} % — {verdict(ok)}"
+        )
     return lines
 
 
@@ -399,6 +515,7 @@ def _time_section(seconds: dict) -> list[str]:
         *(f"| {k} | {v:.1f} |" for k, v in seconds.items()),
         "",
         "Files: `model.keras` (best model, metadata inside), `model.last.keras` (to resume), "
-        "`model.history.csv`, `predictions/` (trimap PNGs), `evaluation.json`.",
+        "`model.history.csv`, `predictions/` (trimap PNGs; `landmarks/` from a model with "
+        "vertebra outputs), `evaluation.json`.",
         "",
     ]

@@ -10,9 +10,10 @@ from ._command import add_command
 #: ``spine-seg demo`` in the list of subcommands, and the head of its --help
 SUMMARY = "the whole job on phantoms, end to end"
 DESCRIPTION = """\
-Make a phantom X-ray set, train the default U-Net, predict the test split, score it, and
-write overlays and a Markdown report (with training curves) to DIR. About 10 minutes on 2
-CPU cores.
+Make a phantom X-ray set, train the default U-Net, predict the test split, score it
+(trimaps, and with a model that finds vertebrae the landmarks too: vertebrae found, corner
+error, Cobb angles from landmarks beside those from trimaps), and write overlays and a
+Markdown report (with training curves) to DIR. About 10 minutes on 2 CPU cores.
 """
 
 
@@ -55,5 +56,23 @@ def run(args: argparse.Namespace) -> int:
         f"IoU {s['spine_iou']:.4f}, HD95 {s['hd95']:.1f} px "
         f"(targets: Dice >= {TARGETS['spine_dice']}, accuracy >= {TARGETS['pixel_accuracy']})"
     )
+    for line in summary_lines(result):
+        print(line)
     print(f"report: {result.report}  ({result.seconds['total'] / 60:.1f} min)")
     return 0
+
+
+def summary_lines(result) -> list[str]:
+    """The Cobb angles from the trimaps and, when the model found vertebrae, the
+    landmarks' lines (vertebrae found, corner error, Cobb angles from the landmarks)."""
+    from ..evaluate import landmark_lines, scores_text
+
+    lines = []
+    cobb = result.cobb
+    if cobb and cobb["n_images"]:
+        lines.append(
+            f"Cobb angles from the trimaps ({cobb['n_images']} images): {scores_text(cobb)}"
+        )
+    if result.landmarks is not None:
+        lines += landmark_lines(result.landmarks)
+    return lines

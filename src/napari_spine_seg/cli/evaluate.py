@@ -1,4 +1,4 @@
-"""``spine-seg evaluate PRED_DIR DATASET [--json FILE]``: score predicted trimaps."""
+"""``spine-seg evaluate PRED_DIR DATASET [--json FILE]``: score predicted trimaps and landmarks."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ import argparse
 from ._command import add_command
 
 #: ``spine-seg evaluate`` in the list of subcommands, and the head of its --help
-SUMMARY = "score predicted trimaps against a dataset"
+SUMMARY = "score predicted trimaps (and landmarks) against a dataset"
 DESCRIPTION = """\
 Compare the trimap PNGs in PRED_DIR (named after the images) with DATASET's labels: pixel
 accuracy over the three classes, spine Dice and IoU ignoring the ground truth's border band,
-and HD95 of the spine outlines in pixels. Prints a table; --json also writes every score.
+and HD95 of the spine outlines in pixels; Cobb MAE and SMAPE against angles.csv (or the
+landmarks' angles). When PRED_DIR has landmarks/ (predicted vertebra corners,
+landmarks/<image file name>.mat), also the share of images whose 17 vertebrae were found,
+the mean corner error (px and % of the image height) and the Cobb MAE and SMAPE of the
+landmarks, an image without landmarks scored as 0 deg. Prints a table; --json also writes
+every score.
 """
 
 

@@ -1,4 +1,4 @@
-"""Cobb-angle errors of segmentations against a data set's ``angles.csv``.
+"""Cobb-angle errors of segmentations and of predicted landmarks against reference angles.
 
 The angles of each predicted trimap are measured on its spine column's centre line
 (:func:`~napari_spine_seg.spine.centreline.cobb_from_trimap`) and compared with the
@@ -8,6 +8,11 @@ the challenge's SMAPE (:func:`~napari_spine_seg.spine.cobb.smape`).
 A trimap whose angles cannot be measured (no spine, or one too short) is not left out,
 which would flatter the scores: it counts as predicted 0° for all three angles (for
 SMAPE the worst an image can score, 100 %) and is listed under ``failed``.
+
+Predicted landmarks (:func:`landmark_cobb_errors`) are measured with the challenge's
+reference computation itself (:func:`~napari_spine_seg.spine.cobb.cobb_angles`). An image
+without landmarks (its 17 vertebrae were not found) is likewise scored as 0° and listed
+under ``missing``; the scores over the images that have landmarks are given beside.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import numpy as np
 
 from ..errors import SpineSegError
 from .centreline import cobb_from_trimap
-from .cobb import ANGLE_NAMES, smape
+from .cobb import ANGLE_NAMES, ORDER_MARGIN, cobb_angles, order_warning, smape
 
 
 def angle_scores(gt: np.ndarray, pred: np.ndarray) -> dict:
@@ -195,9 +200,19 @@ def cobb_errors(
             if problem is not None:
                 failed.append({"name": name, "problem": problem})
             images.append(image)
-    gt_rows = [im["reference"] for im in images]
-    pred_rows = [im["angles"] for im in images]
-    gt_arr, pred_arr = np.array(gt_rows).reshape(-1, 3), np.array(pred_rows).reshape(-1, 3)
+    return {
+        **_summary(images),
+        "images": images,
+        "failed": failed,
+        "without_reference": [name for name in pred_trimaps if name not in angles],
+        "without_trimap": [name for name in angles if name not in pred_trimaps],
+    }
+
+
+def _summary(images: list[dict]) -> dict:
+    """The scores of measured images (``angles``, None for one not measured, as 0°)."""
+    gt_arr = np.array([im["reference"] for im in images]).reshape(-1, 3)
+    pred_arr = np.array([im["angles"] or [0.0] * 3 for im in images]).reshape(-1, 3)
     scores = angle_scores(gt_arr, pred_arr)
     n = scores.pop("n")
     clear = np.array([not im["order_doubtful"] for im in images], dtype=bool)
@@ -206,8 +221,111 @@ def cobb_errors(
         **scores,
         "order_doubtful": [im["name"] for im in images if im["order_doubtful"]],
         "smape_order_clear": smape(gt_arr[clear], pred_arr[clear]) if clear.any() else None,
+    }
+
+
+def landmark_cobb_errors(
+    pred_landmarks: Mapping[str, np.ndarray | None],
+    angles: Mapping[str, np.ndarray],
+    heights: Mapping[str, float],
+    *,
+    sources: Mapping[str, str | os.PathLike] | None = None,
+) -> dict:
+    """Cobb angles of predicted landmarks and their errors against reference angles.
+
+    Parameters
+    ----------
+    pred_landmarks : mapping of str to (68, 2) array_like or None
+        Image name → its predicted corners (``(x, y)`` pixels, data set order, vertebrae
+        top to bottom), or None when the image has none (its 17 vertebrae were not
+        found). Every image that should have landmarks must be a key: an image that is
+        not is only listed under ``without_landmarks``.
+    angles : mapping of str to (3,) array_like
+        Image name → reference angles (degrees, ``angles.csv`` order).
+    heights : mapping of str to float
+        Image name → the image's height in pixels (the reference computation uses it),
+        for every name that has landmarks and reference angles.
+    sources : mapping of str to path-like, optional
+        Image name → the file its landmarks came from, named in ``failed``'s problems.
+
+    Returns
+    -------
+    dict
+        JSON-ready, with the keys of :func:`cobb_errors` (``n_images``, ``mae``,
+        ``mae_per_angle``, ``max_abs_error``, ``smape``, ``order_doubtful``,
+        ``smape_order_clear``, ``images``, ``failed``, ``without_reference``) and:
+
+        - ``missing``: scored images without landmarks, scored as 0° predictions (their
+          ``images`` entry has ``angles`` None and ``missing`` True);
+        - ``found``: :func:`angle_scores` over the images with measured landmarks only
+          (``n``, ``mae``, ``mae_per_angle``, ``max_abs_error``, ``smape``);
+        - ``without_landmarks``: reference names that are not keys of `pred_landmarks`
+          (not scored).
+
+        ``order_doubtful`` marks measured angles whose two largest are within
+        :data:`~napari_spine_seg.spine.cobb.ORDER_MARGIN` of each other
+        (:func:`~napari_spine_seg.spine.cobb.order_warning`).
+
+    Examples
+    --------
+    >>> v = np.array([[20 + 40 * (i % 2), 12 + 14 * k + 8 * (i // 2)]
+    ...               for k in range(17) for i in range(4)], dtype=float)
+    >>> r = landmark_cobb_errors({"a.jpg": v, "b.jpg": None},
+    ...                          {"a.jpg": [0, 0, 0], "b.jpg": [10, 5, 5]},
+    ...                          {"a.jpg": 260, "b.jpg": 260})
+    >>> r["n_images"], r["missing"], r["smape"], r["found"]["smape"]
+    (2, ['b.jpg'], 50.0, 0.0)
+    """
+    images, failed = [], []
+    for name, landmarks in pred_landmarks.items():
+        if name in angles:
+            source = sources.get(name) if sources else None
+            height = None if landmarks is None else float(heights[name])
+            image = _measure_landmarks(name, landmarks, height, source, angles[name])
+            problem = image.pop("problem")
+            if problem is not None:
+                failed.append({"name": name, "problem": problem})
+            images.append(image)
+    unmeasured = {f["name"] for f in failed}
+    measured = [im for im in images if not im["missing"] and im["name"] not in unmeasured]
+    gt_found = np.array([im["reference"] for im in measured]).reshape(-1, 3)
+    pred_found = np.array([im["angles"] for im in measured]).reshape(-1, 3)
+    return {
+        **_summary(images),
+        "found": angle_scores(gt_found, pred_found),
         "images": images,
+        "missing": [im["name"] for im in images if im["missing"]],
         "failed": failed,
-        "without_reference": [name for name in pred_trimaps if name not in angles],
-        "without_trimap": [name for name in angles if name not in pred_trimaps],
+        "without_reference": [name for name in pred_landmarks if name not in angles],
+        "without_landmarks": [name for name in angles if name not in pred_landmarks],
+    }
+
+
+def _measure_landmarks(name: str, landmarks, height, source, reference) -> dict:
+    """One image's entry of :func:`landmark_cobb_errors`; landmarks that are missing or
+    cannot be measured count as 0° (``angles`` None when missing; ``problem`` set when
+    they cannot be measured)."""
+    reference = np.asarray(reference, dtype=np.float64).reshape(3)
+    measured, problem, warnings, doubtful = np.zeros(3), None, [], False
+    if landmarks is None:
+        warnings.append("no landmarks: 17 vertebrae were not found")
+    else:
+        try:
+            measured = cobb_angles(landmarks, height, source=source)
+        except SpineSegError as exc:
+            problem = exc.problem
+            warnings.append(exc.problem)
+        else:
+            warning = order_warning(measured, ORDER_MARGIN)
+            doubtful = warning is not None
+            warnings += [warning] if warning else []
+    return {
+        "name": name,
+        "angles": None if landmarks is None else [float(a) for a in measured],
+        "reference": [float(a) for a in reference],
+        "abs_error": [float(abs(a - b)) for a, b in zip(measured, reference, strict=True)],
+        "warnings": warnings,
+        "order_doubtful": doubtful,
+        "missing": landmarks is None,
+        "problem": problem,
     }
