@@ -325,3 +325,22 @@ def test_a_painted_image_is_a_draft_until_accepted_and_export_says_so(
         "wrote 0 trimaps; 2 unreviewed images left out; 1 draft (painted, never accepted) "
         "left out: accept to export"
     )
+
+
+def test_an_image_that_loads_while_the_viewer_closes_is_not_shown(
+    make_napari_viewer, qtbot, dataset, tmp_path
+):
+    # the load landed in the closed viewer, whose layer controls were gone: napari raised
+    viewer = make_napari_viewer()
+    widget = new_widget(viewer, WIDGET)
+    widget.dataset_edit.value = dataset
+    widget.folder_edit.value = tmp_path / "review"
+    widget.open_review()
+    keys = list(widget.session.keys)
+    wait_shown(qtbot, widget, keys[0])
+    widget.next_image()  # the next image loads in a thread...
+    viewer.close()  # ...and comes back after the viewer closed
+    qtbot.waitUntil(lambda: not widget._workers, timeout=15_000)
+    qtbot.wait(100)
+    assert widget.viewer_closed and widget._key is None
+    assert list(viewer.layers) == []

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from magicgui.widgets import Container
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QObject, QTimer
 
-from ._layout import arrange_when_docked
+from ._layout import _soon, arrange_when_docked
 
 
 class Dock(Container):
@@ -24,6 +24,37 @@ class Dock(Container):
         self.viewer = viewer
         #: running workers, held here so that they live until they finish
         self._workers: set = set()
+        #: True once the viewer's window is closed: a worker that ends later must not
+        #: touch the viewer (its Qt side is gone, adding a layer raises in napari)
+        self.viewer_closed = False
+        _soon(self.native, self._watch_window)
+
+    def _watch_window(self) -> None:
+        window = self.native.window()
+        if window is not self.native:  # docked: watch the viewer's main window
+            _CloseWatch(window, self._window_closed)
+
+    def _window_closed(self) -> None:
+        """The viewer's window closed; a dock that keeps timers stops them here."""
+        self.viewer_closed = True
+
+
+class _CloseWatch(QObject):
+    """Calls `on_close` once `window` closes (when napari closes the viewer, or when the
+    person closes the window and no dialog keeps it open). Dies with the window."""
+
+    def __init__(self, window, on_close: Callable[[], None]):
+        super().__init__(window)
+        self._on_close = on_close
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Close:
+            if not event.spontaneous():  # napari's own close: nothing can cancel it
+                self._on_close()
+            else:  # the person's click: a confirmation dialog may keep the window
+                _soon(self, lambda: obj.isHidden() and self._on_close())
+        return False
 
 
 def button_row(*widgets) -> Container:

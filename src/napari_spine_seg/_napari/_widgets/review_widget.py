@@ -259,7 +259,7 @@ class ReviewWidget(QueueControls, Dock):
         The image shown stays when its edits cannot be saved.
         """
         session = self.session
-        if session is None:
+        if session is None or self.viewer_closed:
             return
         if not self._close_image():
             return
@@ -276,6 +276,8 @@ class ReviewWidget(QueueControls, Dock):
     def _show_loaded(self, loaded) -> None:
         key, sample, pixels, trimap, probability, source = loaded
         session = self.session
+        if self.viewer_closed:
+            return  # the viewer closed while it loaded: it has no layer controls left
         if session is None or key != session.current_key or self._key is not None:
             return  # the person moved on while it loaded
         if probability is not None:
@@ -297,6 +299,12 @@ class ReviewWidget(QueueControls, Dock):
         self.viewer.reset_view()
         self._update_labels()
         self._say(f"showing {source}")
+
+    def _window_closed(self) -> None:
+        super()._window_closed()
+        self.autosave()  # the last edits (an undo, say) that no stroke announced
+        self._timer.stop()
+        self._stroke_timer.stop()
 
     # -- autosave and verdicts ---------------------------------------------------------------
 
