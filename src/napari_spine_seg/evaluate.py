@@ -29,11 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_text_atomic
+from .data.aasce import LANDMARKS_FOLDER
 from .errors import SpineSegError
 
 METRICS = ("pixel_accuracy", "spine_dice", "spine_iou", "hd95")
-#: the subfolder of a prediction folder holding the predicted landmark files
-LANDMARKS_FOLDER = "landmarks"
 
 
 @dataclass(frozen=True)

@@ -221,8 +221,8 @@ def _mat_files(folder: Path) -> list[Path]:
 def landmark_folder(path: Path) -> Path | None:
     """Where `path`'s predicted landmarks are: ``path/landmarks``, or `path` itself when
     it holds ``.mat`` files and no images; None when it has none."""
+    from ..data.aasce import LANDMARKS_FOLDER
     from ..data.images import is_image_file
-    from ..evaluate import LANDMARKS_FOLDER
 
     if (path / LANDMARKS_FOLDER).is_dir():
         return path / LANDMARKS_FOLDER

@@ -29,6 +29,9 @@ LANDMARKS_VARIABLE = "p2"
 FILENAMES_CSV = "filenames.csv"
 LANDMARKS_CSV = "landmarks.csv"
 ANGLES_CSV = "angles.csv"
+#: the subfolder of a prediction folder where `spine-seg predict` writes one ``.mat`` of
+#: predicted landmarks per image (read by `cobb` and `evaluate`)
+LANDMARKS_FOLDER = "landmarks"
 #: the order splits are listed in; others follow alphabetically
 _SPLIT_ORDER = ("training", "train", "validation", "val", "test", "testing")
 _MAT_V5_HEADER_BYTES = 128

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_output, check_writable_folder
+from ..data.aasce import LANDMARKS_FOLDER, write_landmarks_mat
 from ..errors import SpineSegError
 from ..outputs import check_output, check_output_names
 from ..spine.vertebrae import fit_vertebrae, spine_column
@@ -32,9 +33,6 @@ from .files import LoadedModel, load_model
 from .predict_config import PredictConfig, check_batch_size
 from .preprocess import Placement, _resize_float, fit_image, placement, unfit_to_trimap
 from .targets import BACKGROUND_CLASS, BODY_CLASS
-
-#: the landmark files' folder inside a prediction's output folder
-LANDMARKS_FOLDER = "landmarks"
 
 
 @dataclass(frozen=True)
@@ -378,8 +376,6 @@ def _write_prediction(pred: Prediction, out: Path, probability: bool) -> None:
 
 def _write_landmarks(pred: Prediction, out: Path, report: Callable[[str], None] | None) -> None:
     """Write the landmark file of `pred`, or report why there is none."""
-    from ..data.aasce import write_landmarks_mat
-
     if pred.landmarks is not None:
         folder = out / LANDMARKS_FOLDER
         if not folder.is_dir():
