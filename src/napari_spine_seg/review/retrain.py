@@ -22,13 +22,14 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..data.dataset import Dataset, open_dataset
 from ..data.masks import trimap_name
 from ..errors import SpineSegError
+from ..model.config_json import JsonConfig
 from ..outputs import check_output
 from .session import (
     REVIEWED,
@@ -300,7 +301,7 @@ def open_retrain_set(path: str | os.PathLike) -> ReviewSnapshot:
 
 
 @dataclass(frozen=True)
-class RetrainConfig:
+class RetrainConfig(JsonConfig):
     """Every setting of a retraining on a retrain set (a job's), checked when made.
 
     Attributes
@@ -320,6 +321,8 @@ class RetrainConfig:
     resume : Path or None
         A checkpoint of this same retraining to continue from.
     """
+
+    WHAT = "retraining"
 
     retrain_set: Path
     model: Path
@@ -343,24 +346,6 @@ class RetrainConfig:
                 raise SpineSegError(path, "does not exist")
         if int(self.epochs) < 1 or (self.batch_size is not None and int(self.batch_size) < 1):
             raise SpineSegError(None, "epochs and batch size must be positive")
-
-    def to_dict(self) -> dict:
-        """The settings as JSON values (paths as text)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = str(value) if isinstance(value, Path) else value
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> RetrainConfig:
-        """A config from :meth:`to_dict`'s values (checked, as any config)."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise SpineSegError(
-                None, f"unknown retraining setting(s): {', '.join(sorted(unknown))}"
-            )
-        return cls(**data)
 
 
 def retrain_from_set(config: RetrainConfig, progress=None, cancel=None):
