@@ -257,6 +257,25 @@ def freeze_retrain_set(review: ReviewSession | ReviewSnapshot, folder: str | os.
     return write_text_atomic(folder / RETRAIN_SET_FILE, json.dumps(text, indent=1) + "\n")
 
 
+def read_retrain_set(path: str | os.PathLike) -> tuple[Path, dict]:
+    """The file of a retrain set (`path` or the file in that folder) and what it holds.
+
+    Reads no image or trimap: ``spine-seg retrain`` calls it to name a bad retrain set
+    before any other complaint.
+
+    Raises
+    ------
+    SpineSegError
+        When the file is missing or not a retrain set.
+    """
+    path = Path(path)
+    file = path / RETRAIN_SET_FILE if path.is_dir() else path
+    kept = read_versioned_json(file, _SET_FORMAT, "retrain set", _SET_VERSION)
+    if not isinstance(kept.get("images"), list):
+        raise SpineSegError(file, "is a retrain set without its list of images")
+    return file, kept
+
+
 def open_retrain_set(path: str | os.PathLike) -> ReviewSnapshot:
     """The review a retrain set kept (:func:`freeze_retrain_set`), ready for :func:`retrain`.
 
@@ -271,11 +290,7 @@ def open_retrain_set(path: str | os.PathLike) -> ReviewSnapshot:
         When the file is not a retrain set, its data set cannot be opened, or one of
         its trimaps is missing.
     """
-    path = Path(path)
-    file = path / RETRAIN_SET_FILE if path.is_dir() else path
-    kept = read_versioned_json(file, _SET_FORMAT, "retrain set", _SET_VERSION)
-    if not isinstance(kept.get("images"), list):
-        raise SpineSegError(file, "is a retrain set without its list of images")
+    file, kept = read_retrain_set(path)
     dataset = open_dataset(kept["dataset"], require_labels=False)
     known = {sample_key(s) for s in dataset.samples}
     statuses = dict.fromkeys(known, UNREVIEWED)
