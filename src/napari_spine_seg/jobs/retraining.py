@@ -13,8 +13,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import SpineSegError
-from ..review.retrain import RetrainConfig, freeze_retrain_set
+from ..review.retrain import RetrainConfig, check_not_the_model, freeze_retrain_set
 from .options import SlurmOptions
 from .runner import Job, run_job
 from .spec import JobSpec, default_folder, model_job_spec
@@ -80,8 +79,7 @@ def submit_retraining(
         Nothing reviewed, `out` is `model`, slurm missing or refusing the job, or a
         folder that cannot be written.
     """
-    if Path(os.path.abspath(out)).resolve() == Path(os.path.abspath(model)).resolve():
-        raise SpineSegError(out, "is the model being fine-tuned; choose another file name")
+    check_not_the_model(out, model)
     folder = spec_args.pop("folder", None) or default_folder(out)
     retrain_set = freeze_retrain_set(review, Path(folder) / RETRAIN_SET_FOLDER)
     config = RetrainConfig(retrain_set, model, out, epochs, batch_size=batch_size, base=base)

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -171,28 +172,22 @@ def retrain(
     from ..model.train import train
 
     model_path, out = Path(model_path), Path(out)
-    if out.resolve() == model_path.resolve():
+    check_not_the_model(out, model_path)
+    live = isinstance(session, ReviewSession)
+    with session.snapshot() if live else nullcontext(session) as snapshot:
+        if base is True:
+            base = original_training_set(model_path)
+        dataset = retraining_dataset(snapshot, base)
+        config = TrainConfig(
+            dataset, out, init_from=model_path, resume=resume, epochs=int(epochs), **train_options
+        )
+        return train(config, progress=progress, cancel=cancel)
+
+
+def check_not_the_model(out: str | os.PathLike, model: str | os.PathLike) -> None:
+    """Refuse a fine-tuned model file `out` that is the `model` it starts from."""
+    if Path(os.path.abspath(out)).resolve() == Path(os.path.abspath(model)).resolve():
         raise SpineSegError(out, "is the model being fine-tuned; choose another file name")
-    if isinstance(session, ReviewSession):
-        with session.snapshot() as snapshot:
-            return retrain(
-                snapshot,
-                model_path,
-                out,
-                epochs=epochs,
-                base=base,
-                progress=progress,
-                cancel=cancel,
-                resume=resume,
-                **train_options,
-            )
-    if base is True:
-        base = original_training_set(model_path)
-    dataset = retraining_dataset(session, base)
-    config = TrainConfig(
-        dataset, out, init_from=model_path, resume=resume, epochs=int(epochs), **train_options
-    )
-    return train(config, progress=progress, cancel=cancel)
 
 
 def freeze_retrain_set(review: ReviewSession | ReviewSnapshot, folder: str | os.PathLike) -> Path:
@@ -354,8 +349,7 @@ class RetrainConfig(JsonConfig):
             set_(self, name, None if value in (None, "") else Path(value))
         if self.out.suffix != ".keras":
             raise SpineSegError(self.out, "a model file name must end in .keras")
-        if Path(os.path.abspath(self.out)).resolve() == Path(os.path.abspath(self.model)).resolve():
-            raise SpineSegError(self.out, "is the model being fine-tuned; choose another file name")
+        check_not_the_model(self.out, self.model)
         for path in (self.retrain_set, self.model, self.resume):
             if path is not None and not path.exists():
                 raise SpineSegError(path, "does not exist")
