@@ -44,7 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Retrain as the arguments say (as its job does: :func:`~napari_spine_seg.jobs.run.run_retraining`)."""
+    """Retrain as the arguments say, as a retraining job does
+    (:func:`~napari_spine_seg.jobs.run.run_retraining`)."""
     read_retrain_set(args.retrain_set)  # a bad retrain set is named before anything else
     config = RetrainConfig(
         args.retrain_set,
