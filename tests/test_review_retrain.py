@@ -236,6 +236,30 @@ def test_retrain_runs_as_a_local_job_through_the_training_job_path(aasce, tmp_pa
     assert config.batch_size == 4 and config.base and config.epochs == 1
 
 
+@pytest.mark.slow
+def test_spine_seg_retrain_fine_tunes_on_a_retrain_set_like_the_job(aasce, tmp_path):
+    """The command runs the job's path (a RetrainConfig through jobs.run.run_retraining)."""
+    from napari_spine_seg.model.files import read_metadata
+    from napari_spine_seg.review.retrain import freeze_retrain_set
+
+    model = untrained_model(aasce, tmp_path / "m.keras")
+    with reviewed_test_split(aasce, tmp_path / "review") as session:
+        kept = freeze_retrain_set(session, tmp_path / "kept")
+    out = tmp_path / "m-cli.keras"
+    argv = ["retrain", str(kept.parent), "--model", str(model), "--out", str(out)]
+    run = subprocess.run(
+        [sys.executable, "-m", "napari_spine_seg.cli", *argv, "--epochs", "1", "--batch-size", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.startswith(f"saved {out}: fine-tuned on 1 reviewed images; completed")
+    info = read_metadata(out)
+    assert int(info.training["epoch"]) == 1
+    assert info.training_set["n_train"] + info.training_set["n_val"] == 5  # 4 original + 1
+
+
 def test_spine_seg_retrain_with_a_bad_retrain_set_is_one_line(tmp_path, capsys):
     from napari_spine_seg.cli import main
 

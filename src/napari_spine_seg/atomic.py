@@ -154,6 +154,22 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def make_folder(folder: str | os.PathLike, what: str) -> Path:
+    """Create `folder` (and its parents) if needed; return it.
+
+    Raises
+    ------
+    SpineSegError
+        ``cannot create <what> (<reason>)``, naming the folder.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpineSegError(folder, f"cannot create {what} ({exc.strerror or exc})") from exc
+    return folder
+
+
 def check_writable_folder(folder: str | os.PathLike) -> Path:
     """Create `folder` if needed and make sure files can be written in it.
 
@@ -163,13 +179,7 @@ def check_writable_folder(folder: str | os.PathLike) -> Path:
         When the folder cannot be created or written to; raised before any work is
         done, so a long run does not fail at its end.
     """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SpineSegError(
-            folder, f"cannot create the output folder ({exc.strerror or exc})"
-        ) from exc
+    folder = make_folder(folder, "the output folder")
     if not folder.is_dir():
         raise SpineSegError(folder, "is not a folder")
     try:

@@ -16,8 +16,44 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import MISSING, fields
 
 from ..errors import SpineSegError
+from ..jobs.options import SlurmOptions
+
+#: the options that set a :class:`~napari_spine_seg.jobs.options.SlurmOptions` field, in
+#: --help order: flag, field, metavar, argparse's type or action, help. Each defaults to
+#: the field's default, which ``%(default)s`` shows.
+SLURM_OPTIONS = (
+    ("--partition", "partition", "P", None, "slurm partition"),
+    (
+        "--time", "time_min", "MIN", int,
+        "time limit in minutes (default %(default)s); a training that reaches it is "
+        "requeued and resumes from its last checkpoint",
+    ),
+    ("--cpus", "cpus", "N", int, "CPUs (default %(default)s)"),
+    ("--mem", "mem_gb", "GB", float, "memory in GB"),
+    ("--gpus", "gpus", "N", int, "GPUs (default %(default)s)"),
+    ("--account", "account", "A", None, "slurm account"),
+    ("--qos", "qos", "Q", None, "slurm quality of service"),
+    (
+        "--setup", "setup", "LINE", "append",
+        "shell line run before the job, e.g. 'module load cuda' (repeatable)",
+    ),
+    (
+        "--extra-sbatch", "extra_sbatch", "LINE", "append",
+        "more sbatch options, each key=value or key, e.g. constraint=a100 (repeatable)",
+    ),
+    (
+        "--signal-delay", "signal_delay_s", "S", int,
+        "seconds before the time limit at which the job checkpoints and requeues "
+        "(default %(default)s; slurm checks every 30 s)",
+    ),
+)  # fmt: skip
+
+
+def _field_defaults() -> dict:
+    return {f.name: f.default for f in fields(SlurmOptions) if f.default is not MISSING}
 
 
 def add_slurm_arguments(parser: argparse.ArgumentParser, *, array: bool = False) -> None:
@@ -34,44 +70,11 @@ def add_slurm_arguments(parser: argparse.ArgumentParser, *, array: bool = False)
         "slurm", "submit the job to a slurm cluster instead of running it here (docs/hpc.md)"
     )
     g.add_argument("--slurm", action="store_true", help="run as a slurm job (submitit)")
-    g.add_argument("--partition", dest="slurm_partition", metavar="P", help="slurm partition")
-    g.add_argument(
-        "--time", dest="slurm_time", type=int, default=60, metavar="MIN",
-        help="time limit in minutes (default %(default)s); a training that reaches it is "
-        "requeued and resumes from its last checkpoint",
-    )  # fmt: skip
-    g.add_argument(
-        "--cpus",
-        dest="slurm_cpus",
-        type=int,
-        default=2,
-        metavar="N",
-        help="CPUs (default %(default)s)",
-    )
-    g.add_argument("--mem", dest="slurm_mem", type=float, metavar="GB", help="memory in GB")
-    g.add_argument(
-        "--gpus",
-        dest="slurm_gpus",
-        type=int,
-        default=0,
-        metavar="N",
-        help="GPUs (default %(default)s)",
-    )
-    g.add_argument("--account", dest="slurm_account", metavar="A", help="slurm account")
-    g.add_argument("--qos", dest="slurm_qos", metavar="Q", help="slurm quality of service")
-    g.add_argument(
-        "--setup", dest="slurm_setup", action="append", default=[], metavar="LINE",
-        help="shell line run before the job, e.g. 'module load cuda' (repeatable)",
-    )  # fmt: skip
-    g.add_argument(
-        "--extra-sbatch", dest="slurm_extra_sbatch", action="append", default=[], metavar="LINE",
-        help="more sbatch options, each key=value or key, e.g. constraint=a100 (repeatable)",
-    )  # fmt: skip
-    g.add_argument(
-        "--signal-delay", dest="slurm_signal_delay", type=int, default=90, metavar="S",
-        help="seconds before the time limit at which the job checkpoints and requeues "
-        "(default %(default)s; slurm checks every 30 s)",
-    )  # fmt: skip
+    defaults = _field_defaults()
+    for flag, name, metavar, kind, help_ in SLURM_OPTIONS:
+        how = {"action": kind, "default": []} if kind == "append" else {"type": kind}
+        how.setdefault("default", defaults.get(name))
+        g.add_argument(flag, dest=f"slurm_{name}", metavar=metavar, help=help_, **how)
     g.add_argument(
         "--wait", dest="slurm_wait", action="store_true", help="follow the job until it ends"
     )
@@ -86,23 +89,10 @@ def add_slurm_arguments(parser: argparse.ArgumentParser, *, array: bool = False)
         )  # fmt: skip
 
 
-def slurm_options(args: argparse.Namespace):
+def slurm_options(args: argparse.Namespace) -> SlurmOptions:
     """The validated :class:`~napari_spine_seg.jobs.options.SlurmOptions` of `args`."""
-    from ..jobs.options import SlurmOptions
-
-    return SlurmOptions(
-        partition=args.slurm_partition,
-        time_min=args.slurm_time,
-        cpus=args.slurm_cpus,
-        mem_gb=args.slurm_mem,
-        gpus=args.slurm_gpus,
-        account=args.slurm_account,
-        qos=args.slurm_qos,
-        setup=tuple(args.slurm_setup or ()),
-        extra_sbatch=tuple(args.slurm_extra_sbatch or ()),
-        job_name=f"spine-seg-{args.command}",
-        signal_delay_s=args.slurm_signal_delay,
-    )
+    chosen = {name: getattr(args, f"slurm_{name}") for _, name, *_ in SLURM_OPTIONS}
+    return SlurmOptions(**chosen, job_name=f"spine-seg-{args.command}")
 
 
 def follow(job, stream=None, poll_s: float = 2.0):

@@ -8,20 +8,21 @@ from ..jobs.run import run_prediction
 from ..jobs.spec import prediction_spec
 from ..model.defaults import PREDICT_BATCH_SIZE
 from ..model.predict_config import PredictConfig
+from ._command import add_command
 from ._slurm_args import add_slurm_arguments, run_on_slurm
+
+#: ``spine-seg predict`` in the list of subcommands, and the head of its --help
+SUMMARY = "predict a trimap PNG for each image"
+DESCRIPTION = (
+    "Predict the spine in each image of INPUT (image files, folders of images, or "
+    "an AASCE root or split) and write one trimap PNG per image into DIR, named "
+    "after the image (x.jpg -> x.png), at the image's own size."
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``predict`` subcommand."""
-    p = subparsers.add_parser(
-        "predict",
-        help="predict a trimap PNG for each image",
-        description=(
-            "Predict the spine in each image of INPUT (image files, folders of images, or "
-            "an AASCE root or split) and write one trimap PNG per image into DIR, named "
-            "after the image (x.jpg -> x.png), at the image's own size."
-        ),
-    )
+    p = add_command(subparsers, "predict", run, SUMMARY, DESCRIPTION)
     p.add_argument("model", metavar="MODEL", help="a .keras model written by spine-seg train")
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="image files, folders or an AASCE split"
@@ -39,7 +40,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="also write spine probability maps (<stem>.probability.tif)",
     )
     add_slurm_arguments(p, array=True)
-    p.set_defaults(func=run)
     return p
 
 

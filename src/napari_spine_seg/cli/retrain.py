@@ -1,6 +1,7 @@
 """``spine-seg retrain RETRAIN_SET --model M --out OUT``: fine-tune on a review's corrections.
 
-The work is :func:`napari_spine_seg.review.retrain.retrain`; the retrain set is what
+It runs as a retraining job does (:func:`napari_spine_seg.jobs.run.run_retraining` with a
+:class:`~napari_spine_seg.review.retrain.RetrainConfig`); the retrain set is what
 :func:`~napari_spine_seg.review.retrain.freeze_retrain_set` kept (the Train widget's
 retraining job writes one into its job folder).
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..jobs.run import run_retraining
+from ..review.retrain import DEFAULT_EPOCHS, RetrainConfig, read_retrain_set
 from ._command import add_command
 
 #: ``spine-seg retrain`` in the list of subcommands, and the head of its --help
@@ -22,8 +25,6 @@ and save it to OUT (.keras).
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``retrain`` subcommand."""
-    from ..review.retrain import DEFAULT_EPOCHS
-
     p = add_command(subparsers, "retrain", run, SUMMARY, DESCRIPTION)
     p.add_argument("retrain_set", metavar="RETRAIN_SET", help="retrain-set.json or its folder")
     p.add_argument("--model", required=True, help="the model to fine-tune (.keras)")
@@ -43,33 +44,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Retrain as the arguments say and print where the model went."""
-    from ..outputs import check_output
-    from ..review.retrain import open_retrain_set, retrain
-    from .train import TrainBars, _cancel_on_signals
-
-    review = open_retrain_set(args.retrain_set)
-    check_output(args.out, [review.dataset.root], suffixes=(".keras",))
-    options = {} if args.batch_size is None else {"batch_size": args.batch_size}
-    bars = TrainBars()
-    with _cancel_on_signals() as cancel:
-        try:
-            result = retrain(
-                review,
-                args.model,
-                args.out,
-                epochs=args.epochs,
-                base=None if args.no_base else True,
-                progress=bars,
-                cancel=cancel,
-                resume=args.resume,
-                **options,
-            )
-        finally:
-            bars.close()
-    print(
-        f"saved {result.model_path}: fine-tuned on {len(review.reviewed_keys())} reviewed "
-        f"images; {result.stopped} after {result.epochs_run} epochs in {result.seconds:.0f} s; "
-        f"resume from {result.last_checkpoint}"
+    """Retrain as the arguments say, as a retraining job does
+    (:func:`~napari_spine_seg.jobs.run.run_retraining`)."""
+    read_retrain_set(args.retrain_set)  # a bad retrain set is named before anything else
+    config = RetrainConfig(
+        args.retrain_set,
+        args.model,
+        args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        base=not args.no_base,
+        resume=args.resume,
     )
-    return 130 if result.stopped == "cancelled" else 0
+    return run_retraining(config)

@@ -8,9 +8,10 @@ from ..jobs.console import TrainBars, format_epoch
 from ..jobs.console import cancel_on_signals as _cancel_on_signals
 from ..jobs.run import run_training
 from ..jobs.spec import training_spec
-from ..model.config import PRESET_SIZES, PRESETS, TrainConfig
+from ..model.config import LOSSES, PRESET_SIZES, PRESETS, TrainConfig
 from ..model.defaults import TRAIN_DEFAULTS
 from ..outputs import check_output
+from ._command import add_command
 from ._slurm_args import add_slurm_arguments, run_on_slurm
 
 __all__ = [
@@ -23,56 +24,57 @@ __all__ = [
 ]
 
 
+#: ``spine-seg train`` in the list of subcommands, and the head of its --help
+SUMMARY = "train a U-Net on a dataset"
+DESCRIPTION = (
+    "Train a U-Net on DATASET (an AASCE root or split, a folder of images with "
+    "trimaps, or the Pets layout) and save the best model (by validation spine "
+    "Dice) to MODEL (e.g. m.keras). Beside it: m.last.keras (the latest "
+    "weights, to --resume from) and m.history.csv (metrics per epoch)."
+)
+#: the options that default to ``TRAIN_DEFAULTS``: flag → (its type or its choices, its help)
+SETTINGS = {
+    "--epochs": (int, "total epochs (default %(default)s)"),
+    "--preset": (PRESETS, "architecture (default %(default)s)"),
+    "--batch-size": (int, "default %(default)s"),
+    "--learning-rate": (float, "default %(default)s"),
+    "--loss": (LOSSES, "cross-entropy, or plus spine Dice (default %(default)s)"),
+    "--val-fraction": (float, "held out for validation (default %(default)s)"),
+    "--patience": (int, "early stopping patience in epochs; 0 = off"),
+    "--fit": (("resize", "letterbox"), "how images meet the input size (default %(default)s)"),
+}
+
+
+def _add_settings(parser: argparse.ArgumentParser, *flags: str) -> None:
+    """Add the options `flags` of :data:`SETTINGS`, each defaulting to its training default
+    (``--batch-size``: ``TRAIN_DEFAULTS["batch_size"]``)."""
+    for flag in flags:
+        kind, help_ = SETTINGS[flag]
+        kwargs = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
+        default = TRAIN_DEFAULTS[flag[2:].replace("-", "_")]
+        parser.add_argument(flag, default=default, help=help_, **kwargs)
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand (other options, e.g. ``--slurm``, extend this parser)."""
-    p = subparsers.add_parser(
-        "train",
-        help="train a U-Net on a dataset",
-        description=(
-            "Train a U-Net on DATASET (an AASCE root or split, a folder of images with "
-            "trimaps, or the Pets layout) and save the best model (by validation spine "
-            "Dice) to MODEL (e.g. m.keras). Beside it: m.last.keras (the latest "
-            "weights, to --resume from) and m.history.csv (metrics per epoch)."
-        ),
-    )
+    p = add_command(subparsers, "train", run, SUMMARY, DESCRIPTION)
     p.add_argument(
         "dataset", metavar="DATASET", help="AASCE root or split, image+trimap folder, or Pets root"
     )
     p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.keras)")
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=TRAIN_DEFAULTS["epochs"],
-        help="total epochs (default %(default)s)",
-    )
-    p.add_argument(
-        "--size",
-        metavar="HxW",
-        help="network input rows x columns (default: "
-        + "; ".join(f"{p} {r}x{c}" for p, (r, c) in PRESET_SIZES.items())
-        + ")",
-    )
-    p.add_argument(
-        "--preset",
-        choices=PRESETS,
-        default=TRAIN_DEFAULTS["preset"],
-        help="architecture (default %(default)s)",
-    )
-    p.add_argument(
-        "--batch-size", type=int, default=TRAIN_DEFAULTS["batch_size"], help="default %(default)s"
-    )
-    p.add_argument(
-        "--learning-rate",
-        type=float,
-        default=TRAIN_DEFAULTS["learning_rate"],
-        help="default %(default)s",
-    )
-    p.add_argument(
-        "--loss",
-        choices=("ce", "ce+dice"),
-        default=TRAIN_DEFAULTS["loss"],
-        help="cross-entropy, or plus spine Dice (default %(default)s)",
-    )
+    _add_settings(p, "--epochs")
+    sizes = "; ".join(f"{name} {r}x{c}" for name, (r, c) in PRESET_SIZES.items())
+    p.add_argument("--size", metavar="HxW", help=f"network input rows x columns (default: {sizes})")
+    _add_settings(p, "--preset", "--batch-size", "--learning-rate", "--loss")
+    _add_start_and_stop(p)
+    _add_settings(p, "--val-fraction", "--patience", "--fit")
+    _add_data_handling(p)
+    add_slurm_arguments(p)
+    return p
+
+
+def _add_start_and_stop(p: argparse.ArgumentParser) -> None:
+    """Where a training starts from (a checkpoint, a model), when it stops, and its seed."""
     p.add_argument(
         "--resume", metavar="CKPT", help="continue from a checkpoint (e.g. MODEL.last.keras)"
     )
@@ -89,30 +91,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=TRAIN_DEFAULTS["val_fraction"],
-        help="held out for validation (default %(default)s)",
-    )
-    p.add_argument(
-        "--patience",
-        type=int,
-        default=TRAIN_DEFAULTS["patience"],
-        help="early stopping patience in epochs; 0 = off",
-    )
-    p.add_argument(
-        "--fit",
-        choices=("resize", "letterbox"),
-        default=TRAIN_DEFAULTS["fit"],
-        help="how images meet the input size (default %(default)s)",
-    )
-    p.add_argument(
         "--outputs",
         choices=("auto", "trimap", "vertebrae"),
         default="auto",
         help="what the network learns: the trimap, or the 17 vertebrae (needs landmarks; "
         "the trimap is derived); auto: vertebrae when every image has landmarks",
     )
+
+
+def _add_data_handling(p: argparse.ArgumentParser) -> None:
+    """Augmentation, the cache of decoded images, and mixed precision."""
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument(
         "--cache", metavar="DIR", help="cache folder for decoded images (default: user cache)"
@@ -126,9 +114,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default="auto",
         help="bf16 mixed precision (auto: on when a GPU is present)",
     )
-    add_slurm_arguments(p)
-    p.set_defaults(func=run)
-    return p
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

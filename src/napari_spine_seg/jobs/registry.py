@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..atomic import write_text_atomic
+from ..atomic import make_folder, write_text_atomic
 from ..errors import SpineSegError
 from .options import SlurmOptions
 from .spec import JobSpec
@@ -114,13 +114,7 @@ def _text(record: JobRecord) -> str:
 def save(record: JobRecord) -> JobRecord:
     """Write `record` into the index and into its job folder; return it."""
     check_job_id(record.job_id)
-    folder = registry_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SpineSegError(
-            folder, f"cannot create the jobs index ({exc.strerror or exc})"
-        ) from exc
+    folder = make_folder(registry_dir(), "the jobs index")
     text = _text(record)
     write_text_atomic(folder / f"{record.job_id}.json", text)
     write_text_atomic(record.spec.folder / RECORD_NAME, text)

@@ -10,40 +10,23 @@ folder. A job run again continues from its last checkpoint (:func:`~.run.continu
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import SpineSegError
-from ..model.train import checkpoint_paths
-from ..review.retrain import RetrainConfig, freeze_retrain_set
+from ..review.retrain import RetrainConfig, check_not_the_model, freeze_retrain_set
 from .options import SlurmOptions
 from .runner import Job, run_job
-from .spec import JobSpec, default_folder
+from .spec import JobSpec, default_folder, model_job_spec
 
 #: the retrain set's folder inside the job folder
 RETRAIN_SET_FOLDER = "retrain-set"
 
 
-def retraining_spec(
-    config: RetrainConfig,
-    *,
-    folder: str | os.PathLike | None = None,
-    python: str | None = None,
-    debug: bool = False,
-) -> JobSpec:
+def retraining_spec(config: RetrainConfig, **spec_args) -> JobSpec:
     """The job that retrains as `config` says (:func:`~.run.run_retraining`).
 
-    Parameters
-    ----------
-    config : RetrainConfig
-        Checked already; its paths are made absolute here.
-    folder, python, debug
-        As for :func:`~.spec.training_spec`.
-
-    Returns
-    -------
-    JobSpec
+    `config` is checked already; its paths are made absolute here. `spec_args`
+    (``folder``, ``python``, ``debug``) are as for :func:`~.spec.training_spec`.
     """
     config = replace(
         config,
@@ -52,18 +35,9 @@ def retraining_spec(
         out=Path(os.path.abspath(config.out)),
         resume=None if config.resume is None else Path(os.path.abspath(config.resume)),
     )
-    best, last, history = checkpoint_paths(config.out)
-    return JobSpec(
-        kind="retrain",
-        config=config.to_dict(),
-        folder=Path(folder) if folder is not None else default_folder(config.out),
-        python=python or sys.executable,
-        out=best,
-        epochs=int(config.epochs),  # a fine-tune counts its own epochs from 1
-        history=history,
-        checkpoints=(last,),  # only this retraining's own: never the model it starts from
-        debug=debug,
-    )
+    # a fine-tune counts its own epochs from 1; only its own last checkpoint is
+    # continued from, never the model it starts from
+    return model_job_spec("retrain", config, own_best=False, **spec_args)
 
 
 def submit_retraining(
@@ -105,8 +79,7 @@ def submit_retraining(
         Nothing reviewed, `out` is `model`, slurm missing or refusing the job, or a
         folder that cannot be written.
     """
-    if Path(os.path.abspath(out)).resolve() == Path(os.path.abspath(model)).resolve():
-        raise SpineSegError(out, "is the model being fine-tuned; choose another file name")
+    check_not_the_model(out, model)
     folder = spec_args.pop("folder", None) or default_folder(out)
     retrain_set = freeze_retrain_set(review, Path(folder) / RETRAIN_SET_FOLDER)
     config = RetrainConfig(retrain_set, model, out, epochs, batch_size=batch_size, base=base)

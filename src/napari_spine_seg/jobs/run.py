@@ -48,12 +48,7 @@ def run_training(config: TrainConfig, file=None) -> int:
     """
     from ..model.train import train
 
-    bars = TrainBars(file)
-    with cancel_on_signals("train") as cancel:
-        try:
-            result = train(config, progress=bars, cancel=cancel)
-        finally:
-            bars.close()
+    result = _with_bars("train", train, config, file)
     best = result.best_metrics
     monitor = result.monitor
     score = f"{monitor} {best[monitor]:.4f}" if monitor in best else "no score"
@@ -63,6 +58,22 @@ def run_training(config: TrainConfig, file=None) -> int:
         f"resume from {result.last_checkpoint}; history {result.history_csv}",
         flush=True,
     )
+    return _exit_status(result)
+
+
+def _with_bars(what: str, job, config, file=None):
+    """``job(config, progress=bars, cancel=event)``: the bars on stderr (or `file`), the
+    event set by SIGTERM (scancel, a time limit) or Ctrl-C."""
+    bars = TrainBars(file)
+    with cancel_on_signals(what) as cancel:
+        try:
+            return job(config, progress=bars, cancel=cancel)
+        finally:
+            bars.close()
+
+
+def _exit_status(result) -> int:
+    """130 for a training that was cancelled (its checkpoints are written), else 0."""
     return 130 if result.stopped == "cancelled" else 0
 
 
@@ -98,19 +109,14 @@ def run_prediction(config: PredictConfig) -> int:
 
 def run_retraining(config: RetrainConfig) -> int:
     """Fine-tune as `config` says, progress on stderr; print where the model went."""
-    bars = TrainBars()
-    with cancel_on_signals("retrain") as cancel:
-        try:
-            result, review = retrain_from_set(config, progress=bars, cancel=cancel)
-        finally:
-            bars.close()
+    result, review = _with_bars("retrain", retrain_from_set, config)
     print(
         f"saved {result.model_path}: fine-tuned on {len(review.reviewed_keys())} reviewed "
         f"images; {result.stopped} after {result.epochs_run} epochs in {result.seconds:.0f} s; "
         f"resume from {result.last_checkpoint}",
         flush=True,
     )
-    return 130 if result.stopped == "cancelled" else 0
+    return _exit_status(result)
 
 
 def continued(spec: JobSpec, config):

@@ -160,17 +160,8 @@ def submit_training(
 ) -> Job:
     """Train a model with `config` in a job.
 
-    Parameters
-    ----------
-    config : TrainConfig
-    where : {"process", "local", "slurm"}
-    options : SlurmOptions, optional
-    **spec_args
-        ``folder``, ``python``, ``debug``: see :func:`~.spec.training_spec`.
-
-    Returns
-    -------
-    Job
+    `where` and `options` are as for :func:`run_job`; `spec_args` (``folder``,
+    ``python``, ``debug``) as for :func:`~.spec.training_spec`.
     """
     return run_job(training_spec(config, **spec_args), where, options)
 

@@ -253,16 +253,34 @@ def training_spec(
     JobSpec
     """
     config = absolute_train_config(config)
+    return model_job_spec("train", config, folder=folder, python=python, debug=debug)
+
+
+def model_job_spec(
+    kind: str,
+    config,
+    *,
+    own_best: bool = True,
+    folder: str | os.PathLike | None = None,
+    python: str | None = None,
+    debug: bool = False,
+) -> JobSpec:
+    """The spec of a job that trains a model into ``config.out`` for ``config.epochs``.
+
+    Its progress is the history beside the model; a re-run continues from the most
+    trained of its checkpoints: the last one, and the best model too when `own_best`
+    (a retraining lists only its own last checkpoint, never the model it starts from).
+    """
     best, last, history = checkpoint_paths(config.out)
     return JobSpec(
-        kind="train",
+        kind=kind,
         config=config.to_dict(),
         folder=Path(folder) if folder is not None else default_folder(config.out),
         python=python or sys.executable,
         out=best,
-        epochs=config.epochs,
+        epochs=int(config.epochs),
         history=history,
-        checkpoints=(last, best),
+        checkpoints=(last, best) if own_best else (last,),
         debug=debug,
     )
 

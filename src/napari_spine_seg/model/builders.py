@@ -111,25 +111,23 @@ def _pets(input_shape, num_classes: int, **options):
     x = layers.Activation("relu")(x)
     previous = x
 
+    def convolve_twice(x, conv, filters):
+        """The body of each block: ReLU, `conv`, batch norm, twice."""
+        for _ in range(2):
+            x = layers.Activation("relu")(x)
+            x = conv(filters, 3, padding="same")(x)
+            x = layers.BatchNormalization()(x)
+        return x
+
     for filters in (64, 128, 256):
-        x = layers.Activation("relu")(x)
-        x = layers.SeparableConv2D(filters, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
-        x = layers.SeparableConv2D(filters, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
+        x = convolve_twice(x, layers.SeparableConv2D, filters)
         x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
         residual = layers.Conv2D(filters, 1, strides=2, padding="same")(previous)
         x = layers.add([x, residual])
         previous = x
 
     for filters in (256, 128, 64, 32):
-        x = layers.Activation("relu")(x)
-        x = layers.Conv2DTranspose(filters, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
-        x = layers.Conv2DTranspose(filters, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
+        x = convolve_twice(x, layers.Conv2DTranspose, filters)
         x = layers.UpSampling2D(2)(x)
         residual = layers.UpSampling2D(2)(previous)
         residual = layers.Conv2D(filters, 1, padding="same")(residual)

@@ -6,13 +6,13 @@ size of each preset lives here and nowhere else.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpineSegError
+from .config_json import JsonConfig
 from .defaults import TRAIN_DEFAULTS
 from .preprocess import FITS
 
@@ -82,7 +82,7 @@ def _path_or_none(value):
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(JsonConfig):
     """Every setting of :func:`~napari_spine_seg.model.train.train`, checked when made.
 
     Attributes
@@ -129,6 +129,8 @@ class TrainConfig:
         takes it when every training sample has landmarks and no trimap file. With
         `resume` or `init_from` the starting model's outputs are kept.
     """
+
+    WHAT = "training"
 
     dataset: object
     out: Path
@@ -242,37 +244,4 @@ class TrainConfig:
         """The settings as JSON values (paths as text, the size as ``[rows, cols]``)."""
         if not isinstance(self.dataset, Path):
             raise SpineSegError(None, "a config with an open dataset cannot be written as JSON")
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Path):
-                value = str(value)
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
-        out["options"] = asdict(self)["options"]
-        return out
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as JSON text; :meth:`from_json` reads it back equal."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        """A config from :meth:`to_dict`'s values (checked, as any config)."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise SpineSegError(None, f"unknown training setting(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainConfig:
-        """A config from :meth:`to_json`'s text."""
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise SpineSegError(None, f"training settings are not JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise SpineSegError(None, "training settings must be a JSON object")
-        return cls.from_dict(data)
+        return super().to_dict()

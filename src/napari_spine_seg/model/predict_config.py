@@ -6,15 +6,15 @@ TensorFlow loads.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SpineSegError
 from ..outputs import check_output
+from .config_json import JsonConfig
 from .defaults import PREDICT_BATCH_SIZE
 
 
@@ -34,7 +34,7 @@ def check_batch_size(batch_size) -> int:
 
 
 @dataclass(frozen=True)
-class PredictConfig:
+class PredictConfig(JsonConfig):
     """Every setting of a prediction over files (``spine-seg predict``), checked when made.
 
     Attributes
@@ -52,6 +52,8 @@ class PredictConfig:
     probability : bool
         Also write ``<stem>.probability.tif`` spine probability maps.
     """
+
+    WHAT = "prediction"
 
     model: Path
     inputs: tuple[Path, ...]
@@ -86,40 +88,3 @@ class PredictConfig:
         for path in self.inputs:
             if not path.exists():
                 raise SpineSegError(path, "does not exist")
-
-    def to_dict(self) -> dict:
-        """The settings as JSON values (paths as text)."""
-        return {
-            "model": str(self.model),
-            "inputs": [str(p) for p in self.inputs],
-            "out": str(self.out),
-            "batch_size": self.batch_size,
-            "tta": self.tta,
-            "probability": self.probability,
-        }
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as JSON text; :meth:`from_json` reads it back equal."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PredictConfig:
-        """A config from :meth:`to_dict`'s values (checked, as any config)."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise SpineSegError(
-                None, f"unknown prediction setting(s): {', '.join(sorted(unknown))}"
-            )
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> PredictConfig:
-        """A config from :meth:`to_json`'s text."""
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise SpineSegError(None, f"prediction settings are not JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise SpineSegError(None, "prediction settings must be a JSON object")
-        return cls.from_dict(data)

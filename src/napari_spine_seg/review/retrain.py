@@ -29,13 +29,15 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..data.dataset import Dataset, open_dataset
 from ..data.masks import trimap_name
 from ..errors import SpineSegError
+from ..model.config_json import JsonConfig
 from ..outputs import check_output
 from .session import (
     REVIEWED,
@@ -177,28 +179,22 @@ def retrain(
     from ..model.train import train
 
     model_path, out = Path(model_path), Path(out)
-    if out.resolve() == model_path.resolve():
+    check_not_the_model(out, model_path)
+    live = isinstance(session, ReviewSession)
+    with session.snapshot() if live else nullcontext(session) as snapshot:
+        if base is True:
+            base = original_training_set(model_path)
+        dataset = retraining_dataset(snapshot, base)
+        config = TrainConfig(
+            dataset, out, init_from=model_path, resume=resume, epochs=int(epochs), **train_options
+        )
+        return train(config, progress=progress, cancel=cancel)
+
+
+def check_not_the_model(out: str | os.PathLike, model: str | os.PathLike) -> None:
+    """Refuse a fine-tuned model file `out` that is the `model` it starts from."""
+    if Path(os.path.abspath(out)).resolve() == Path(os.path.abspath(model)).resolve():
         raise SpineSegError(out, "is the model being fine-tuned; choose another file name")
-    if isinstance(session, ReviewSession):
-        with session.snapshot() as snapshot:
-            return retrain(
-                snapshot,
-                model_path,
-                out,
-                epochs=epochs,
-                base=base,
-                progress=progress,
-                cancel=cancel,
-                resume=resume,
-                **train_options,
-            )
-    if base is True:
-        base = original_training_set(model_path)
-    dataset = retraining_dataset(session, base)
-    config = TrainConfig(
-        dataset, out, init_from=model_path, resume=resume, epochs=int(epochs), **train_options
-    )
-    return train(config, progress=progress, cancel=cancel)
 
 
 def freeze_retrain_set(review: ReviewSession | ReviewSnapshot, folder: str | os.PathLike) -> Path:
@@ -263,6 +259,25 @@ def freeze_retrain_set(review: ReviewSession | ReviewSnapshot, folder: str | os.
     return write_text_atomic(folder / RETRAIN_SET_FILE, json.dumps(text, indent=1) + "\n")
 
 
+def read_retrain_set(path: str | os.PathLike) -> tuple[Path, dict]:
+    """The file of a retrain set (`path` or the file in that folder) and what it holds.
+
+    Reads no image or trimap: ``spine-seg retrain`` calls it to name a bad retrain set
+    before any other complaint.
+
+    Raises
+    ------
+    SpineSegError
+        When the file is missing or not a retrain set.
+    """
+    path = Path(path)
+    file = path / RETRAIN_SET_FILE if path.is_dir() else path
+    kept = read_versioned_json(file, _SET_FORMAT, "retrain set", _SET_VERSION)
+    if not isinstance(kept.get("images"), list):
+        raise SpineSegError(file, "is a retrain set without its list of images")
+    return file, kept
+
+
 def open_retrain_set(path: str | os.PathLike) -> ReviewSnapshot:
     """The review a retrain set kept (:func:`freeze_retrain_set`), ready for :func:`retrain`.
 
@@ -277,11 +292,7 @@ def open_retrain_set(path: str | os.PathLike) -> ReviewSnapshot:
         When the file is not a retrain set, its data set cannot be opened, or one of
         its trimaps is missing.
     """
-    path = Path(path)
-    file = path / RETRAIN_SET_FILE if path.is_dir() else path
-    kept = read_versioned_json(file, _SET_FORMAT, "retrain set", _SET_VERSION)
-    if not isinstance(kept.get("images"), list):
-        raise SpineSegError(file, "is a retrain set without its list of images")
+    file, kept = read_retrain_set(path)
     dataset = open_dataset(kept["dataset"], require_labels=False)
     known = {sample_key(s) for s in dataset.samples}
     statuses = dict.fromkeys(known, UNREVIEWED)
@@ -307,7 +318,7 @@ def open_retrain_set(path: str | os.PathLike) -> ReviewSnapshot:
 
 
 @dataclass(frozen=True)
-class RetrainConfig:
+class RetrainConfig(JsonConfig):
     """Every setting of a retraining on a retrain set (a job's), checked when made.
 
     Attributes
@@ -328,6 +339,8 @@ class RetrainConfig:
         A checkpoint of this same retraining to continue from.
     """
 
+    WHAT = "retraining"
+
     retrain_set: Path
     model: Path
     out: Path
@@ -343,31 +356,12 @@ class RetrainConfig:
             set_(self, name, None if value in (None, "") else Path(value))
         if self.out.suffix != ".keras":
             raise SpineSegError(self.out, "a model file name must end in .keras")
-        if Path(os.path.abspath(self.out)).resolve() == Path(os.path.abspath(self.model)).resolve():
-            raise SpineSegError(self.out, "is the model being fine-tuned; choose another file name")
+        check_not_the_model(self.out, self.model)
         for path in (self.retrain_set, self.model, self.resume):
             if path is not None and not path.exists():
                 raise SpineSegError(path, "does not exist")
         if int(self.epochs) < 1 or (self.batch_size is not None and int(self.batch_size) < 1):
             raise SpineSegError(None, "epochs and batch size must be positive")
-
-    def to_dict(self) -> dict:
-        """The settings as JSON values (paths as text)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = str(value) if isinstance(value, Path) else value
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> RetrainConfig:
-        """A config from :meth:`to_dict`'s values (checked, as any config)."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise SpineSegError(
-                None, f"unknown retraining setting(s): {', '.join(sorted(unknown))}"
-            )
-        return cls(**data)
 
 
 def retrain_from_set(config: RetrainConfig, progress=None, cancel=None):

@@ -12,13 +12,14 @@ import threading
 import time
 from pathlib import Path
 
-from magicgui.widgets import ComboBox, Container, LineEdit, PushButton, SpinBox
+from magicgui.widgets import ComboBox, LineEdit, PushButton, SpinBox
 
 from ...errors import SpineSegError
 from ...jobs import SlurmOptions, list_jobs, reattach, submit_training
 from ...jobs.retraining import submit_retraining
 from ...jobs.status import COMPLETED
 from ...model.history import read_history_csv
+from ._dock import button_row
 from ._workers import start_worker, status_label
 
 #: seconds between looks at a slurm job
@@ -82,7 +83,8 @@ class SlurmFollower:
 
 
 class SlurmTraining:
-    """The Train widget's slurm jobs (a mixin: the widget provides the fields and helpers)."""
+    """The Train widget's slurm jobs (a mixin: the widget provides the fields and helpers,
+    ``_say``, ``_fail``, ``_refuse``, ``_busy`` ...)."""
 
     def _make_slurm_fields(self) -> None:
         """The slurm settings, the job list, its buttons and the job log (hidden until slurm)."""
@@ -94,11 +96,7 @@ class SlurmTraining:
         self.refresh_jobs_button = PushButton(text="Refresh")
         self.follow_button = PushButton(text="Follow job")
         self.log_tail = status_label(label="job log", value="")
-        self.jobs_buttons = Container(
-            widgets=[self.refresh_jobs_button, self.follow_button],
-            layout="horizontal",
-            labels=False,
-        )
+        self.jobs_buttons = button_row(self.refresh_jobs_button, self.follow_button)
         self.refresh_jobs_button.clicked.connect(self.jobs.reset_choices)
         self.follow_button.clicked.connect(self.follow_job)
 
@@ -110,8 +108,7 @@ class SlurmTraining:
 
     def _run_slurm(self, config) -> None:
         """Submit the training's config to slurm and follow the job until it ends."""
-        if self.running:
-            self._fail(SpineSegError(None, "a training job is running already; stop it first"))
+        if self._busy():
             return
         options = self._slurm_options()
         if options is None:
@@ -127,10 +124,9 @@ class SlurmTraining:
         completes."""
         job_id = self.jobs.value
         if job_id is None:
-            self._fail(SpineSegError(None, "choose a job to follow (Refresh lists them)"))
+            self._refuse("choose a job to follow (Refresh lists them)")
             return
-        if self.running:
-            self._fail(SpineSegError(None, "a training job is running already; stop it first"))
+        if self._busy():
             return
         self._job = job = SlurmFollower(lambda: reattach(job_id))
         self.plot.reset()

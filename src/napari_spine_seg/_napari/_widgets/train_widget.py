@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import (
     ComboBox,
-    Container,
     FileEdit,
     FloatSpinBox,
     LineEdit,
@@ -39,7 +38,7 @@ from magicgui.widgets import (
 )
 
 from ...errors import SpineSegError
-from ._layout import arrange_when_docked
+from ._dock import Dock, button_row
 from ._loss_plot import metrics_plot_class
 from ._state import ModelRef, viewer_state
 from ._train_slurm import SlurmTraining
@@ -124,7 +123,7 @@ def worse_than_current(info, current) -> str | None:
     return None
 
 
-class TrainWidget(SlurmTraining, Container):
+class TrainWidget(SlurmTraining, Dock):
     """Train a U-Net on a dataset, or load a model file; retrain on review corrections.
 
     Parameters
@@ -133,21 +132,26 @@ class TrainWidget(SlurmTraining, Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        from ...model.builders import PRESETS
-        from ...model.defaults import TRAIN_DEFAULTS
-        from ...review.retrain import DEFAULT_EPOCHS
-
-        super().__init__(labels=True)
-        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
-        self.viewer = viewer
+        super().__init__(viewer)
         self.state = viewer_state(viewer)
-        self._workers: set = set()
         self._job = None
         self._progress = None
         self._stopping = False
         #: the model a training wrote that is not (yet) the current one, as a ModelRef
         self.offered = None
         self.last_result = None
+        self._make_fields()
+        self._make_slurm_fields()
+        self._lay_out()
+        self._connect()
+        self._show_model(self.state.model)
+        self._show_slurm_options(self.where.value)
+
+    def _make_fields(self) -> None:
+        """The model, dataset and training fields, the buttons and the status."""
+        from ...model.builders import PRESETS
+        from ...model.defaults import TRAIN_DEFAULTS
+        from ...review.retrain import DEFAULT_EPOCHS
 
         self.model_file = FileEdit(mode="r", filter="*.keras", label="model file")
         self.load_button = PushButton(text="Load model")
@@ -171,7 +175,6 @@ class TrainWidget(SlurmTraining, Container):
             label="learning rate",
         )
         self.where = ComboBox(choices=WHERE_CHOICES, value="here", label="run")
-        self._make_slurm_fields()
         self.start_button = PushButton(text="Start training")
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.retrain_epochs = SpinBox(
@@ -180,9 +183,9 @@ class TrainWidget(SlurmTraining, Container):
         self.retrain_button = PushButton(text="Retrain on reviewed images")
         self.status = status_label(label="status", value="idle")
         self.use_new_button = PushButton(text="Use the new model", visible=False)
-        buttons = Container(
-            widgets=[self.start_button, self.stop_button], layout="horizontal", labels=False
-        )
+
+    def _lay_out(self) -> None:
+        """The fields top to bottom (the slurm ones among them), then the plot."""
         self.extend(
             [
                 self.model_file,
@@ -198,7 +201,7 @@ class TrainWidget(SlurmTraining, Container):
                 self.where,
                 self.partition,
                 self.time_min,
-                buttons,
+                button_row(self.start_button, self.stop_button),
                 self.retrain_epochs,
                 self.retrain_button,
                 self.status,
@@ -211,6 +214,7 @@ class TrainWidget(SlurmTraining, Container):
         self.plot = metrics_plot_class()()
         self.native.layout().addWidget(self.plot)
 
+    def _connect(self) -> None:
         self.preset.changed.connect(self._preset_size)
         self.where.changed.connect(self._show_slurm_options)
         self.dataset.changed.connect(self._suggest_out)
@@ -220,8 +224,6 @@ class TrainWidget(SlurmTraining, Container):
         self.retrain_button.clicked.connect(self.retrain)
         self.use_new_button.clicked.connect(self.use_new_model)
         self.state.model_changed.connect(self._show_model)
-        self._show_model(self.state.model)
-        self._show_slurm_options(self.where.value)
 
     # -- small helpers ------------------------------------------------------------------------
 
@@ -230,6 +232,16 @@ class TrainWidget(SlurmTraining, Container):
 
     def _fail(self, exc: BaseException) -> None:
         show_error(self.status, exc)
+
+    def _refuse(self, problem: str) -> None:
+        """Say in the status why nothing starts."""
+        self._fail(SpineSegError(None, problem))
+
+    def _busy(self) -> bool:
+        """Whether a job is running (one at a time: then say so)."""
+        if self.running:
+            self._refuse("a training job is running already; stop it first")
+        return self.running
 
     def _preset_size(self, preset: str) -> None:
         from ...model.config import default_size
@@ -260,7 +272,7 @@ class TrainWidget(SlurmTraining, Container):
         """Load the chosen model file (in a thread) and make it the current model."""
         path = _path(self.model_file)
         if path is None:
-            self._fail(SpineSegError(None, "choose a model file (.keras) to load"))
+            self._refuse("choose a model file (.keras) to load")
             return
         self.load_path(path)
 
@@ -326,13 +338,12 @@ class TrainWidget(SlurmTraining, Container):
 
         model, session = self.state.model, self.state.review
         if model is None or model.path is None:
-            self._fail(SpineSegError(None, "no current model to retrain: train or load one"))
+            self._refuse("no current model to retrain: train or load one")
             return
         if session is None:
-            self._fail(SpineSegError(None, "no open review: open one in the review widget"))
+            self._refuse("no open review: open one in the review widget")
             return
-        if self.running:
-            self._fail(SpineSegError(None, "a training job is running already; stop it first"))
+        if self._busy():
             return
         source = Path(model.path)
         out = free_model_name(source)
@@ -365,8 +376,7 @@ class TrainWidget(SlurmTraining, Container):
     def _run(self, function, what: str, on_finish=None, **kwargs) -> None:
         from ...jobs.model_process import ProcessJob
 
-        if self.running:
-            self._fail(SpineSegError(None, "a training job is running already; stop it first"))
+        if self._busy():
             return
         self._job = ProcessJob(function, **kwargs)
         self._set_running(True)
