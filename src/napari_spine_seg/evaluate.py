@@ -275,8 +275,13 @@ def evaluate(
     scored_landmarks = None
     folder = pred_dir / LANDMARKS_FOLDER
     if landmarks or (landmarks is None and folder.is_dir()):
+        from .spine.vertebra_count import VERTEBRAE_FILE, read_vertebra_counts
+
         pred_landmarks = read_predicted_landmarks(folder, [s.name for s in samples])
-        scored_landmarks = landmark_scores(pred_landmarks, truth, angles, heights, folder=folder)
+        counts = {n: e["found"] for n, e in read_vertebra_counts(pred_dir / VERTEBRAE_FILE).items()}
+        scored_landmarks = landmark_scores(
+            pred_landmarks, truth, angles, heights, folder=folder, counts=counts
+        )
     root = str(getattr(dataset, "root", ""))
     return EvaluationReport(
         pred_dir,
@@ -378,6 +383,7 @@ def landmark_scores(
     heights: dict,
     *,
     folder: str | os.PathLike | None = None,
+    counts: dict | None = None,
 ) -> dict:
     """Score predicted landmarks against a data set's.
 
@@ -395,6 +401,9 @@ def landmark_scores(
         Each image's height in pixels.
     folder : path-like, optional
         Where the landmark files are: recorded, and named in problems.
+    counts : dict of str to int, optional
+        The number of vertebrae found in each image, where the prediction recorded it
+        (its ``vertebrae.json``): reported beside each image without landmarks.
 
     Returns
     -------
@@ -412,7 +421,7 @@ def landmark_scores(
     cobb = landmark_cobb_errors(pred, angles, heights, sources=sources) if angles else None
     return {
         "folder": None if folder is None else str(folder),
-        "counts": count_scores(pred),
+        "counts": count_scores(pred, counts),
         "corner_error": corner_scores(pred, truth, heights),
         "cobb": cobb,
     }
