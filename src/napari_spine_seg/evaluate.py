@@ -214,7 +214,7 @@ def evaluate(
         ``progress(iterable, total)`` wrapping the iteration over samples.
     landmarks : bool, optional
         Score the predicted landmarks (:func:`landmark_scores`): by default when
-        ``landmarks/`` exists; True also without it (the prediction of a model with
+        ``landmarks/`` or ``vertebrae.json`` (the counts per image) exists; True also without it (the prediction of a model with
         vertebrae that found 17 on no image: every image counts as not found); False
         never.
 
@@ -272,11 +272,12 @@ def evaluate(
         # the PNGs are read again one at a time: a whole split is not held in memory
         paths = {s.name: pred_dir / trimap_name(s.name) for s in samples}
         cobb = cobb_errors(paths, angles, read=read_trimap_png)
+    from .spine.vertebra_count import VERTEBRAE_FILE, read_vertebra_counts
+
     scored_landmarks = None
     folder = pred_dir / LANDMARKS_FOLDER
-    if landmarks or (landmarks is None and folder.is_dir()):
-        from .spine.vertebra_count import VERTEBRAE_FILE, read_vertebra_counts
-
+    recorded = folder.is_dir() or (pred_dir / VERTEBRAE_FILE).is_file()
+    if landmarks or (landmarks is None and recorded):
         pred_landmarks = read_predicted_landmarks(folder, [s.name for s in samples])
         counts = {n: e["found"] for n, e in read_vertebra_counts(pred_dir / VERTEBRAE_FILE).items()}
         scored_landmarks = landmark_scores(
