@@ -227,3 +227,37 @@ def test_an_implausible_prediction_is_flagged_as_a_whole(viewer, qtbot):
     assert widget.verdict.value.startswith("⚠ not like a spine: ")
     assert "times as wide as tall" in widget.verdict.value
     assert "pieces of spine label" in widget.verdict.value
+
+
+def test_a_vertebrae_layer_without_17_bodies_is_a_fault(make_napari_viewer, qtbot):
+    """Predict's ``<image> vertebrae`` with two bodies merged (16) is listed, on the merged
+    body; with all 17 it is not."""
+    from napari_spine_seg.spine.vertebra_labels import vertebra_labels
+    from napari_spine_seg.trimap import trimap_from_landmarks
+    from test_cobb import make_spine
+    from test_vertebra_count import merged
+
+    landmarks, shape = make_spine(np.random.default_rng(4))
+    bodies = vertebra_labels(landmarks, shape)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros(shape, np.uint8), name="p")
+    vertebrae = viewer.add_labels(merged(bodies, 9), name="p vertebrae")
+    trimap = viewer.add_labels(trimap_from_landmarks(landmarks, shape), name="p trimap")
+    widget = new_widget(viewer, WIDGET)
+    widget.trimap.value = trimap
+    widget.analyse()
+    wait_analysed(qtbot, widget)
+    (index,) = [i for i, g in enumerate(widget.gaps) if g.kind == "vertebrae"]
+    gap = widget.gaps[index]
+    assert vertebrae.data[gap.row, gap.col] == 9  # the merged body
+    assert "vertebrae" in widget.table.data.to_list()[index]
+    assert "1 vertebrae" in widget.summary.value
+    for _ in range(index + 1):
+        widget.next_gap()
+    assert widget.current == index
+    assert np.allclose(viewer.scene.camera.center[-2:], (gap.row, gap.col))
+
+    vertebrae.data = bodies
+    widget.analyse()
+    wait_analysed(qtbot, widget)
+    assert "vertebrae" not in [g.kind for g in widget.gaps]

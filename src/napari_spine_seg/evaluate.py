@@ -214,7 +214,7 @@ def evaluate(
         ``progress(iterable, total)`` wrapping the iteration over samples.
     landmarks : bool, optional
         Score the predicted landmarks (:func:`landmark_scores`): by default when
-        ``landmarks/`` exists; True also without it (the prediction of a model with
+        ``landmarks/`` or ``vertebrae.json`` (the counts per image) exists; True also without it (the prediction of a model with
         vertebrae that found 17 on no image: every image counts as not found); False
         never.
 
@@ -272,11 +272,17 @@ def evaluate(
         # the PNGs are read again one at a time: a whole split is not held in memory
         paths = {s.name: pred_dir / trimap_name(s.name) for s in samples}
         cobb = cobb_errors(paths, angles, read=read_trimap_png)
+    from .spine.vertebra_count import VERTEBRAE_FILE, read_vertebra_counts
+
     scored_landmarks = None
     folder = pred_dir / LANDMARKS_FOLDER
-    if landmarks or (landmarks is None and folder.is_dir()):
+    recorded = folder.is_dir() or (pred_dir / VERTEBRAE_FILE).is_file()
+    if landmarks or (landmarks is None and recorded):
         pred_landmarks = read_predicted_landmarks(folder, [s.name for s in samples])
-        scored_landmarks = landmark_scores(pred_landmarks, truth, angles, heights, folder=folder)
+        counts = {n: e["found"] for n, e in read_vertebra_counts(pred_dir / VERTEBRAE_FILE).items()}
+        scored_landmarks = landmark_scores(
+            pred_landmarks, truth, angles, heights, folder=folder, counts=counts
+        )
     root = str(getattr(dataset, "root", ""))
     return EvaluationReport(
         pred_dir,
@@ -378,6 +384,7 @@ def landmark_scores(
     heights: dict,
     *,
     folder: str | os.PathLike | None = None,
+    counts: dict | None = None,
 ) -> dict:
     """Score predicted landmarks against a data set's.
 
@@ -395,6 +402,9 @@ def landmark_scores(
         Each image's height in pixels.
     folder : path-like, optional
         Where the landmark files are: recorded, and named in problems.
+    counts : dict of str to int, optional
+        The number of vertebrae found in each image, where the prediction recorded it
+        (its ``vertebrae.json``): reported beside each image without landmarks.
 
     Returns
     -------
@@ -412,7 +422,7 @@ def landmark_scores(
     cobb = landmark_cobb_errors(pred, angles, heights, sources=sources) if angles else None
     return {
         "folder": None if folder is None else str(folder),
-        "counts": count_scores(pred),
+        "counts": count_scores(pred, counts),
         "corner_error": corner_scores(pred, truth, heights),
         "cobb": cobb,
     }

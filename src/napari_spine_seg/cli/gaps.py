@@ -5,6 +5,11 @@ pieces, holes and narrowings (:func:`napari_spine_seg.spine.gaps.find_gaps`). Th
 file maps each trimap's file name to its list of gaps::
 
     {"a.png": [{"row": 812, "col": 240, "height": 35, "kind": "break"}], "b.png": []}
+
+A folder written by ``spine-seg predict`` with a model that finds vertebrae holds
+``vertebrae.json``: each image whose count is not 17 gets one more gap of kind
+``"vertebrae"`` on the column's middle, with a ``"detail"`` saying what was found
+(:mod:`napari_spine_seg.spine.vertebra_count`).
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from ._command import add_command
 SUMMARY = "find breaks, stray pieces, holes and narrowings in trimap PNGs"
 DESCRIPTION = """\
 Search every trimap PNG in TRIMAPS for places a reviewer should look at: breaks in the spine
-column, spine pieces away from it, holes and narrowings. Prints a summary; --json writes
-every gap (row, col, height, kind) per file.
+column, spine pieces away from it, holes and narrowings, and (from a prediction's
+vertebrae.json) images where the count of vertebrae is not 17. Prints a summary; --json
+writes every gap (row, col, height, kind; detail for a count) per file.
 """
 
 
@@ -77,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.masks import read_trimap_png
     from ..outputs import check_output
     from ..spine.gaps import find_gaps
+    from ..spine.vertebra_count import count_gap, count_message
     from ._progress import progress
 
     if args.min_rows is not None and args.min_rows < 1:
@@ -88,17 +95,39 @@ def run(args: argparse.Namespace) -> int:
     found: dict[str, list[dict]] = {}
     totals: Counter = Counter()
     lines = []
+    vertebrae = _vertebra_counts(Path(args.trimaps))
     for path in progress(files, total=len(files), desc="gaps", unit="trimap"):
-        gaps = find_gaps(read_trimap_png(path), min_gap_rows=args.min_rows)
-        found[path.name] = [g.to_dict() for g in gaps]
-        counts = Counter(g.kind for g in gaps)
+        trimap = read_trimap_png(path)
+        gaps = [g.to_dict() for g in find_gaps(trimap, min_gap_rows=args.min_rows)]
+        details = []
+        entry = vertebrae.get(path.name)
+        counted = None if entry is None else count_gap(entry["found"], trimap=trimap)
+        if counted is not None:
+            details.append(count_message(entry["found"], entry["faults"]))
+            gaps = sorted([*gaps, {**counted.to_dict(), "detail": details[0]}], key=_order)
+        found[path.name] = gaps
+        counts = Counter(g["kind"] for g in gaps)
         totals.update(counts)
         if gaps:
-            lines.append(f"  {path.name}: {_describe(counts)}")
+            lines.append(f"  {path.name}: {'; '.join([_describe(counts), *details])}")
     if args.json:
         write_text_atomic(args.json, json.dumps(found, indent=1) + "\n")
     _print_summary(files, others, lines, totals, args.json)
     return 0
+
+
+def _vertebra_counts(folder: Path) -> dict[str, dict]:
+    """A prediction folder's vertebra counts, by trimap file name (none without the file)."""
+    from ..data.masks import trimap_name
+    from ..spine.vertebra_count import VERTEBRAE_FILE, read_vertebra_counts
+
+    return {trimap_name(n): e for n, e in read_vertebra_counts(folder / VERTEBRAE_FILE).items()}
+
+
+def _order(gap: dict) -> tuple:
+    from ..spine.gaps import KINDS
+
+    return gap["row"], gap["col"], KINDS.index(gap["kind"])
 
 
 def _print_summary(files, others, lines, totals, json_path) -> None:

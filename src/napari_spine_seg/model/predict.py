@@ -27,6 +27,7 @@ from ..atomic import atomic_output, check_writable_folder
 from ..data.aasce import LANDMARKS_FOLDER, write_landmarks_mat
 from ..errors import SpineSegError
 from ..outputs import check_output, check_output_names
+from ..spine.vertebra_count import VERTEBRAE_FILE, count_entry, update_vertebra_counts
 from ..spine.vertebrae import fit_vertebrae, spine_column
 from ..trimap import trimap_from_mask
 from .files import LoadedModel, load_model
@@ -300,8 +301,10 @@ def predict_files(
     """Predict every image of `inputs` and write one trimap PNG each into `out`.
 
     A model with vertebrae also writes ``out/landmarks/<image name>.mat`` (``p2``, the
-    data set's format) for each image where 17 vertebrae were found, and reports each
-    image where they were not.
+    data set's format) for each image where 17 vertebrae were found, reports each
+    image where they were not, and records every image's count and faults in
+    ``out/vertebrae.json`` (:mod:`~napari_spine_seg.spine.vertebra_count`; a model
+    without vertebrae drops its images from an earlier run's file).
 
     Parameters
     ----------
@@ -352,15 +355,26 @@ def predict_files(
     stream: Iterable = iter_predictions(loaded, files, batch_size=batch_size, tta=tta)
     if progress is not None:
         stream = progress(stream, len(files))
+    counts: dict[str, dict] = {}
     try:
         for pred in stream:
             _write_prediction(pred, out, probability)
             written.append(out / output_name(pred.name))
             if loaded.info.has_vertebrae:
                 _write_landmarks(pred, out, report)
+                counts[pred.name] = count_entry(_n_bodies(pred.vertebrae), pred.vertebra_faults)
     except SpineSegError as exc:
         raise _partial_failure(exc, files, written, out) from exc
+    finally:  # the counts of what was written, even when a later image failed
+        drop = [] if loaded.info.has_vertebrae else [p.name for p in files]
+        if counts or (out / VERTEBRAE_FILE).exists():
+            update_vertebra_counts(out / VERTEBRAE_FILE, counts, drop)
     return written
+
+
+def _n_bodies(vertebrae: np.ndarray | None) -> int:
+    """The number of bodies in a map numbered 1, 2, … (0 elsewhere)."""
+    return 0 if vertebrae is None or not np.size(vertebrae) else int(np.max(vertebrae))
 
 
 def _write_prediction(pred: Prediction, out: Path, probability: bool) -> None:

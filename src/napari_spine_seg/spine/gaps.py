@@ -14,7 +14,11 @@ and reports:
     column's two ends, cut by the end plates, are not counted);
 ``"low-confidence"``
     stretches of the centre line where the spine probability is below 0.5 (only
-    when a probability map is given).
+    when a probability map is given);
+``"vertebrae"``
+    a prediction whose count of vertebrae is not 17 (bodies merged or split, one cut
+    off at the image's edge): not found here but from the prediction's counts
+    (:func:`~napari_spine_seg.spine.vertebra_count.count_gap`).
 
 Each is a :class:`Gap` with the row and column to show (the stretch's middle row and
 the centre line there, or a piece's centroid) and the number of rows it spans.
@@ -32,7 +36,7 @@ from ..errors import SpineSegError
 from ..trimap import SPINE
 from .column import column_pieces, end_trim, smooth, widest_runs
 
-KINDS = ("break", "extra-component", "hole", "narrowing", "low-confidence")
+KINDS = ("break", "extra-component", "hole", "narrowing", "low-confidence", "vertebrae")
 
 #: a column narrower than this fraction of its local median width is narrowed
 _NARROW_FRACTION = 0.5

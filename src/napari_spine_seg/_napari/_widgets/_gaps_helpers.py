@@ -51,20 +51,63 @@ def probability_layer_for(viewer, trimap_layer):
     return None
 
 
-def inspect_trimap(trimap, probability=None, painted=None):
+def vertebrae_layer_for(viewer, trimap_layer):
+    """The vertebrae layer predicted with `trimap_layer` (Predict's ``<image> vertebrae``).
+
+    Paired by the prediction's id in the metadata, else by name (``<image> trimap`` or
+    ``<image> predicted trimap`` goes with ``<image> vertebrae``); None when there is none.
+    """
+    from napari.layers import Labels
+
+    def meta(layer):
+        return layer.metadata.get(METADATA_KEY, {})
+
+    prediction = meta(trimap_layer).get("prediction")
+    base = trimap_layer.name
+    for suffix in (" predicted trimap", " trimap"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    for layer in viewer.layers:
+        if not isinstance(layer, Labels) or layer is trimap_layer:
+            continue
+        if np.shape(layer.data) != np.shape(trimap_layer.data):
+            continue
+        if prediction is not None:
+            if (
+                meta(layer).get("role") == "vertebrae"
+                and meta(layer).get("prediction") == prediction
+            ):
+                return layer
+        elif layer.name == base + " vertebrae":
+            return layer
+    return None
+
+
+def inspect_trimap(trimap, probability=None, painted=None, vertebrae=None):
     """``(shape, gaps)`` of a trimap: its :class:`ColumnShape` (None: no spine) and gaps.
 
     The probability, when given, is first overlaid with the painted pixels
-    (:func:`~napari_spine_seg.spine.gaps.with_corrections`). Runs in a worker thread.
+    (:func:`~napari_spine_seg.spine.gaps.with_corrections`). With the image's bodies
+    (`vertebrae`, one label each), a count other than 17 adds a ``"vertebrae"`` gap on
+    the largest (:func:`~napari_spine_seg.spine.vertebra_count.count_gap`). Runs in a
+    worker thread.
     """
-    from ...spine.gaps import column_shape, find_gaps, with_corrections
+    from ...spine.gaps import KINDS, column_shape, find_gaps, with_corrections
+    from ...spine.vertebra_count import count_gap
 
     shape = column_shape(trimap)
     if shape is None:
         return None, []
     if probability is not None:
         probability = with_corrections(probability, trimap, painted)
-    return shape, find_gaps(trimap, probability)
+    gaps = find_gaps(trimap, probability)
+    if vertebrae is not None:
+        found = int(np.count_nonzero(np.unique(vertebrae)))
+        counted = count_gap(found, vertebrae=vertebrae, trimap=trimap)
+        if counted is not None:
+            gaps = sorted([*gaps, counted], key=lambda g: (g.row, g.col, KINDS.index(g.kind)))
+    return shape, gaps
 
 
 def mark_painted(painted: np.ndarray, atom, data) -> None:

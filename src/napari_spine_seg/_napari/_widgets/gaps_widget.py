@@ -17,6 +17,9 @@ trimap the list refreshes by itself.
 - A trimap that does not look like a spine at all (area, height, width or number of
   pieces far from a spine's: :func:`~napari_spine_seg.spine.gaps.implausible`) is
   flagged in one line above the list; one with no spine says "no spine".
+- When Predict added ``<image> vertebrae`` with the trimap and its count of bodies is
+  not 17 (merged, split, cut off at the edge), a ``"vertebrae"`` gap on the largest
+  body (likely two merged) says so.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ._gaps_helpers import (
     inspect_trimap,
     mark_painted,
     probability_layer_for,
+    vertebrae_layer_for,
     view_camera,
 )
 from ._state import viewer_state
@@ -56,6 +60,7 @@ KIND_COLOURS = {
     "hole": "#30e0ff",
     "narrowing": "#ff9f1a",
     "low-confidence": "#fff03a",
+    "vertebrae": "#7cff4f",
 }
 #: milliseconds to wait after an edit before analysing again (strokes come in bursts)
 REFRESH_MS = 400
@@ -215,6 +220,11 @@ class GapsWidget(Dock):
             if painted is not None:
                 painted = painted if index is None else painted[index]
                 painted = painted[: trimap.shape[0], : trimap.shape[1]].copy()
+        vertebrae = None
+        bodies_layer = vertebrae_layer_for(self.viewer, layer)
+        if bodies_layer is not None:
+            vertebrae = np.asarray(bodies_layer.data if index is None else bodies_layer.data[index])
+            vertebrae = vertebrae[: trimap.shape[0], : trimap.shape[1]].copy()
 
         def done(result):
             if layer is self.trimap.value:
@@ -231,6 +241,7 @@ class GapsWidget(Dock):
             trimap,
             probability,
             painted,
+            vertebrae,
             on_return=done,
             on_error=self._fail,
             on_finish=finish,
