@@ -31,6 +31,7 @@ import numpy as np
 from .atomic import write_text_atomic
 from .data.aasce import LANDMARKS_FOLDER
 from .errors import SpineSegError
+from .spine.cobb_eval import order_note
 
 METRICS = ("pixel_accuracy", "spine_dice", "spine_iou", "hd95")
 
@@ -122,14 +123,7 @@ class EvaluationReport:
         c = self.cobb
         if c and c["n_images"]:
             lines.append(f"Cobb angles vs {against} ({c['n_images']} images): {scores_text(c)}")
-            if c["order_doubtful"]:
-                from .spine.cobb_eval import order_note
-
-                lines.append(f"({order_note(c)})")
-            for failure in c["failed"]:
-                lines.append(
-                    f"(no Cobb angle for {failure['name']}: {failure['problem']}; scored as 0 deg)"
-                )
+            lines += cobb_notes(c)
         if self.landmarks is not None:
             lines += landmark_lines(self.landmarks, against)
         return "\n".join(lines)
@@ -174,15 +168,19 @@ def landmark_lines(scores: dict, against: str = "angles.csv") -> list[str]:
         lines.append(f"{line}): {scores_text(c)}")
         if c["found"]["n"] and c["found"]["n"] < c["n_images"]:
             lines.append(f"  on the {c['found']['n']} with landmarks: {scores_text(c['found'])}")
-        if c["order_doubtful"]:
-            from .spine.cobb_eval import order_note
-
-            lines.append(f"  ({order_note(c)})")
-        for failure in c["failed"]:
-            lines.append(
-                f"  (no Cobb angle for {failure['name']}: {failure['problem']}; scored as 0 deg)"
-            )
+        lines += cobb_notes(c, indent="  ")
     return lines
+
+
+def cobb_notes(scores: dict, indent: str = "") -> list[str]:
+    """The notes under a line of Cobb scores: a doubtful angle order, each image with no
+    angle (scored as 0 deg)."""
+    notes = [f"({order_note(scores)})"] if scores["order_doubtful"] else []
+    notes += [
+        f"(no Cobb angle for {f['name']}: {f['problem']}; scored as 0 deg)"
+        for f in scores["failed"]
+    ]
+    return [indent + note for note in notes]
 
 
 def _row(name: str, width: int, acc: float, dice: float, iou: float, hd: float) -> str:

@@ -103,12 +103,15 @@ def custom_objects() -> dict[str, object]:
         "SpineDice": SpineDice,
         "sparse_ce_loss": sparse_ce_loss,
         "ce_dice_loss": ce_dice_loss,
-        **_vertebra_objects(_labels),
+        **_vertebra_objects(_labels, SpineDice),
     }
 
 
-def _vertebra_objects(_labels) -> dict[str, object]:
-    """The loss and metrics of a vertebrae model (classes body, space, background)."""
+def _vertebra_objects(_labels, spine_dice) -> dict[str, object]:
+    """The loss and metrics of a vertebrae model (classes body, space, background).
+
+    `spine_dice` is the trimap model's Dice metric class, whose sums the vertebrae
+    model's column Dice keeps."""
     from keras import ops
 
     def _parts(y_true, y_pred):
@@ -123,7 +126,7 @@ def _vertebra_objects(_labels) -> dict[str, object]:
         truth = ops.cast(ops.not_equal(y, V_BACKGROUND_CLASS), "float32") * valid
         return y, p, p_label, valid, truth, column_p
 
-    return {**_vertebra_losses(_parts), **_vertebra_metrics(_parts)}
+    return {**_vertebra_losses(_parts), **_vertebra_metrics(_parts, spine_dice)}
 
 
 def _vertebra_losses(_parts) -> dict[str, object]:
@@ -156,36 +159,20 @@ def _vertebra_losses(_parts) -> dict[str, object]:
     return {"vertebra_ce_loss": vertebra_ce_loss, "vertebra_ce_dice_loss": vertebra_ce_dice_loss}
 
 
-def _vertebra_metrics(_parts) -> dict[str, object]:
+def _vertebra_metrics(_parts, spine_dice) -> dict[str, object]:
     """The vertebrae model's metrics, named as the trimap model's (accuracy, spine_dice)."""
     import keras
     from keras import ops
 
     @keras.saving.register_keras_serializable(package=PACKAGE)
-    class ColumnDice(keras.metrics.Metric):
+    class ColumnDice(spine_dice):
         """Spine (body ∪ space) Dice of a vertebrae model over the epoch's pixels."""
-
-        def __init__(self, name="spine_dice", **kwargs):
-            super().__init__(name=name, **kwargs)
-            self.intersection = self.add_variable(
-                shape=(), initializer="zeros", name="intersection"
-            )
-            self.total = self.add_variable(shape=(), initializer="zeros", name="total")
 
         def update_state(self, y_true, y_pred, sample_weight=None):
             _, _, _, valid, truth, column_p = _parts(y_true, y_pred)
             pred = ops.cast(column_p > 0.5, "float32") * valid
             self.intersection.assign_add(ops.sum(truth * pred))
             self.total.assign_add(ops.sum(truth) + ops.sum(pred))
-
-        def result(self):
-            return ops.where(
-                self.total > 0, 2.0 * self.intersection / ops.maximum(self.total, 1.0), 1.0
-            )
-
-        def reset_state(self):
-            self.intersection.assign(0.0)
-            self.total.assign(0.0)
 
     @keras.saving.register_keras_serializable(package=PACKAGE)
     class VertebraAccuracy(keras.metrics.Metric):

@@ -35,6 +35,7 @@ from scipy import ndimage
 from ..errors import SpineSegError
 from ..trimap import SPINE
 from .column import column_pieces, end_trim, smooth, widest_runs
+from .image_json import read_image_entries
 
 KINDS = ("break", "extra-component", "hole", "narrowing", "low-confidence", "vertebrae")
 
@@ -366,22 +367,13 @@ def read_checked(path) -> dict[str, list[Gap]]:
     SpineSegError
         When the file is not one this package wrote.
     """
-    import json
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.exists():
-        return {}
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return {
-            str(key): [
-                Gap(int(g["row"]), int(g["col"]), int(g["height"]), str(g["kind"])) for g in gaps
-            ]
-            for key, gaps in raw["images"].items()
-        }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SpineSegError(path, f"not a file of checked gaps ({exc})") from None
+    return read_image_entries(
+        path,
+        lambda gaps: [
+            Gap(int(g["row"]), int(g["col"]), int(g["height"]), str(g["kind"])) for g in gaps
+        ],
+        "checked gaps",
+    )
 
 
 def write_checked(path, checked: dict[str, list[Gap]]) -> None:

@@ -21,6 +21,7 @@ from scipy import ndimage
 from ..errors import SpineSegError
 from ..trimap import N_VERTEBRAE, SPINE
 from .gaps import Gap
+from .image_json import read_image_entries
 
 #: the per-image vertebra counts of a prediction folder
 VERTEBRAE_FILE = "vertebrae.json"
@@ -36,17 +37,11 @@ def read_vertebra_counts(path: str | os.PathLike) -> dict[str, dict]:
     SpineSegError
         When the file is not one this package wrote.
     """
-    path = Path(path)
-    if not path.exists():
-        return {}
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return {
-            str(name): {"found": int(e["found"]), "faults": [str(f) for f in e["faults"]]}
-            for name, e in raw["images"].items()
-        }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SpineSegError(path, f"not a file of vertebra counts ({exc})") from None
+    return read_image_entries(
+        path,
+        lambda e: {"found": int(e["found"]), "faults": [str(f) for f in e["faults"]]},
+        "vertebra counts",
+    )
 
 
 def update_vertebra_counts(
