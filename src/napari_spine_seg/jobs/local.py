@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..errors import SpineSegError
+from .run import run_reporting
 from .spec import JobSpec, read_spec
 from .status import CANCELLED, COMPLETED, FAILED, RUNNING, UNKNOWN
 
@@ -42,7 +43,6 @@ def run_in_process(spec: JobSpec, job_id: str) -> int:
     """
     # not at the top: the package imports this module, and ``python -m ...jobs.run``
     # warns when the package has imported jobs.run before running it
-    from .run import run_reporting
 
     rc = 0
     for task in range(len(spec.tasks)) if spec.tasks else (None,):
