@@ -47,6 +47,7 @@ from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
+from ...spine.gaps import implausible
 
 SHORTCUTS = {
     "G": ("centre on the next gap", "next_gap"),
@@ -259,8 +260,6 @@ class GapsWidget(Dock):
         show_error(self.summary, exc)
 
     def _show(self, layer, index, shape, gaps) -> None:
-        from ...spine.gaps import implausible
-
         self.gaps = list(gaps)
         self._slice = index
         self.current = -1

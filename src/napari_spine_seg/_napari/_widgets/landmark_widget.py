@@ -35,6 +35,9 @@ from .spine_curve_widget import curve_from_landmarks
 
 if TYPE_CHECKING:
     import napari
+from ...data.images import read_xray
+from ...review.landmark_review import LandmarkReview
+from ...trimap import trimap_from_landmarks
 
 #: key → (what it does, method name), bound on the landmarks layer
 KEYS = {
@@ -141,8 +144,6 @@ class LandmarkWidget(Dock):
 
     def open(self, dataset, folder) -> None:
         """Open `dataset` with its review folder (resumed when it holds a review)."""
-        from ...review.landmark_review import LandmarkReview
-
         self.review = LandmarkReview(dataset, folder)
         faulty = sum(1 for i in self.review.check.images if i.faults)
         notify_info(
@@ -155,8 +156,6 @@ class LandmarkWidget(Dock):
 
     def show_image(self) -> None:
         """Show the current image, its landmarks, outlines, angles and faults."""
-        from ...data.images import read_xray
-
         image = self.review.current
         pixels = read_xray(self.review.check.root / image.key).pixels
         self._loading = True
@@ -209,8 +208,6 @@ class LandmarkWidget(Dock):
 
     @staticmethod
     def _trimap(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        from ...trimap import trimap_from_landmarks
-
         return trimap_from_landmarks(landmarks, shape)
 
     def current_landmarks(self) -> np.ndarray | None:

@@ -35,6 +35,7 @@ from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
+from ...jobs import model_process
 
 TRIMAP_SUFFIX = " predicted trimap"
 PROBABILITY_SUFFIX = " predicted probability"
@@ -68,8 +69,6 @@ def predict_pixels(
     Runs in the model process (:mod:`~napari_spine_seg.jobs.model_process`); blocks, so
     call it from a worker thread.
     """
-    from ...jobs import model_process
-
     return model_process.call(
         model_process.predict_arrays, str(model.path), np.asarray(pixels), tta
     )
@@ -81,8 +80,6 @@ def predict_image(model, pixels: np.ndarray, *, tta: bool = False):
 
     Runs in the model process; blocks, so call it from a worker thread.
     """
-    from ...jobs import model_process
-
     return model_process.call(model_process.predict_one, str(model.path), np.asarray(pixels), tta)
 
 

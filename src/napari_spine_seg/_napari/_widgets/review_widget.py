@@ -51,6 +51,9 @@ from ._workers import error_message, show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
+from ...review.export import export_review
+from ...review.protect import check_outside_dataset
+from ...review.session import ReviewSession
 
 #: key → (what it does, method name); bound on the viewer while the widget lives
 SHORTCUTS = {
@@ -203,7 +206,6 @@ class ReviewWidget(QueueControls, Dock):
                 return
             folder = default_review_folder(dataset)
             self.folder_edit.value = folder
-        from ...review.session import ReviewSession
 
         model = self.state.model_path
         try:
@@ -430,8 +432,6 @@ class ReviewWidget(QueueControls, Dock):
             self._fail(SpineSegError(None, "choose a folder to export to"))
             return
         self.autosave()
-        from ...review.export import export_review
-        from ...review.protect import check_outside_dataset
 
         colour, overlay = self.colour_check.value, self.overlay_check.value
         try:

@@ -47,6 +47,14 @@ from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
+from ...jobs import model_process
+from ...jobs.model_process import ProcessJob
+from ...model import events as ev
+from ...model.builders import PRESETS
+from ...model.config import TrainConfig, default_size
+from ...model.defaults import TRAIN_DEFAULTS
+from ...model.train import train
+from ...review.retrain import DEFAULT_EPOCHS, retrain
 
 #: where a training job can run
 WHERE_CHOICES = [("here, on this machine", "here"), ("slurm (a batch job)", "slurm")]
@@ -149,9 +157,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def _make_fields(self) -> None:
         """The model, dataset and training fields, the buttons and the status."""
-        from ...model.builders import PRESETS
-        from ...model.defaults import TRAIN_DEFAULTS
-        from ...review.retrain import DEFAULT_EPOCHS
 
         self.model_file = FileEdit(mode="r", filter="*.keras", label="model file")
         self.load_button = PushButton(text="Load model")
@@ -244,8 +249,6 @@ class TrainWidget(SlurmTraining, Dock):
         return self.running
 
     def _preset_size(self, preset: str) -> None:
-        from ...model.config import default_size
-
         rows, cols = default_size(preset)
         self.size.value = f"{rows}x{cols}"
 
@@ -290,8 +293,6 @@ class TrainWidget(SlurmTraining, Dock):
     def _read_model_info(self, path: Path, on_return) -> None:
         """Read `path`'s metadata in the model process (Keras stays out of napari's),
         then call `on_return` with it on the GUI thread."""
-        from ...jobs import model_process
-
         start_worker(
             model_process.call,
             model_process.load_model_info,
@@ -305,8 +306,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def start(self) -> None:
         """Train on the chosen dataset with the chosen settings, in a thread."""
-        from ...model.config import TrainConfig
-        from ...model.train import train
 
         dataset, out = _path(self.dataset), _path(self.out)
         try:
@@ -334,8 +333,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def retrain(self) -> None:
         """Fine-tune the current model on the open review's accepted and corrected images."""
-        from ...review.retrain import retrain
-
         model, session = self.state.model, self.state.review
         if model is None or model.path is None:
             self._refuse("no current model to retrain: train or load one")
@@ -374,8 +371,6 @@ class TrainWidget(SlurmTraining, Dock):
         )
 
     def _run(self, function, what: str, on_finish=None, **kwargs) -> None:
-        from ...jobs.model_process import ProcessJob
-
         if self._busy():
             return
         self._job = ProcessJob(function, **kwargs)
@@ -414,8 +409,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def _on_event(self, event) -> None:
         from napari.utils import progress
-
-        from ...model import events as ev
 
         if isinstance(event, ev.Preparing):
             self._say(f"reading images {event.done}/{event.total}")
