@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..demo import TARGETS, run_demo
+from ..demo import run_demo
+from ..demo_report import TARGETS
 from ..evaluate import landmark_lines, scores_text
 from ..outputs import check_output
 from ._command import add_command
