@@ -40,9 +40,9 @@ from magicgui.widgets import (
 from ...errors import SpineSegError
 from ._dock import Dock, button_row
 from ._loss_plot import metrics_plot_class
+from ._model_info import describe_model
 from ._state import ModelRef, viewer_state
 from ._train_slurm import SlurmTraining
-from ._vertebra_layers import model_outputs
 from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
@@ -70,35 +70,6 @@ STOPPED_WORDS = {
 def _path(edit: FileEdit) -> Path | None:
     text = str(edit.line_edit.value).strip()
     return Path(text).expanduser() if text else None
-
-
-def describe_model(model) -> str:
-    """A few lines on a loaded model: file, input size, training set, scores."""
-    info = model.info
-    rows, cols = info.input_size
-    lines = [
-        f"{Path(model.path).name if model.path else 'model'}: {info.preset}, input {rows}x{cols}"
-    ]
-    lines.append("outputs: " + ", ".join(model_outputs(info)))
-    ts = info.training_set or {}
-    if ts:
-        lines.append(
-            f"trained on {ts.get('root') or '?'} ({ts.get('n_train', '?')} training, "
-            f"{ts.get('n_val', '?')} validation images), {info.training.get('epoch', '?')} epochs"
-        )
-    metrics = info.metrics or {}
-    scores = [
-        f"{label} {metrics[key]:.3f}"
-        for label, key in (
-            ("val. spine Dice", "val_spine_dice"),
-            ("val. accuracy", "val_accuracy"),
-            ("spine Dice", "spine_dice"),
-        )
-        if isinstance(metrics.get(key), int | float)
-    ]
-    if scores:
-        lines.append(", ".join(scores))
-    return "\n".join(lines)
 
 
 def free_model_name(model_path: Path, tag: str = "retrained") -> Path:
