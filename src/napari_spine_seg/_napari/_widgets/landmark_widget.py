@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, FileEdit, Label, PushButton
 
+from ...data.images import read_xray
 from ...errors import SpineSegError
+from ...review.landmark_review import LandmarkReview
 from ...spine.landmark_faults import CORNERS, VERTEBRA_NAMES
-from ...trimap import N_LANDMARKS, N_VERTEBRAE, rowcol_to_xy, xy_to_rowcol
+from ...trimap import N_LANDMARKS, N_VERTEBRAE, rowcol_to_xy, trimap_from_landmarks, xy_to_rowcol
 from .._layers import trimap_layer
 from .._notify import notify_error, notify_info
 from ._dock import Dock, bind_keys, button_row, key_handler
@@ -35,9 +37,6 @@ from .spine_curve_widget import curve_from_landmarks
 
 if TYPE_CHECKING:
     import napari
-from ...data.images import read_xray
-from ...review.landmark_review import LandmarkReview
-from ...trimap import trimap_from_landmarks
 
 #: key → (what it does, method name), bound on the landmarks layer
 KEYS = {

@@ -41,19 +41,17 @@ from magicgui.widgets import (
 )
 
 from ...errors import SpineSegError
-from ...review.protect import default_review_folder
+from ...review.export import export_review
+from ...review.protect import check_outside_dataset, default_review_folder
+from ...review.session import ReviewSession
 from .._notify import notify_info
 from ._dock import Dock, bind_keys, button_row, key_handler, qt_timer
 from ._review_load import field_path, load_for_review, review_layers
 from ._review_queue import QueueControls
-from ._state import viewer_state
 from ._workers import error_message, show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
-from ...review.export import export_review
-from ...review.protect import check_outside_dataset
-from ...review.session import ReviewSession
 
 #: key → (what it does, method name); bound on the viewer while the widget lives
 SHORTCUTS = {
@@ -76,7 +74,6 @@ class ReviewWidget(QueueControls, Dock):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(viewer)
-        self.state = viewer_state(viewer)
         self.session = None
         self._layers: list = []
         self._key: str | None = None

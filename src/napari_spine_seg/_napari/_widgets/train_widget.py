@@ -38,15 +38,6 @@ from magicgui.widgets import (
 )
 
 from ...errors import SpineSegError
-from ._dock import Dock, button_row
-from ._loss_plot import metrics_plot_class
-from ._model_info import describe_model
-from ._state import ModelRef, viewer_state
-from ._train_slurm import SlurmTraining
-from ._workers import show_error, start_worker, status_label
-
-if TYPE_CHECKING:
-    import napari
 from ...jobs import model_process
 from ...jobs.model_process import ProcessJob
 from ...model import events as ev
@@ -55,6 +46,15 @@ from ...model.config import TrainConfig, default_size
 from ...model.defaults import TRAIN_DEFAULTS
 from ...model.train import train
 from ...review.retrain import DEFAULT_EPOCHS, retrain
+from ._dock import Dock, button_row
+from ._loss_plot import metrics_plot_class
+from ._model_info import describe_model
+from ._state import ModelRef
+from ._train_slurm import SlurmTraining
+from ._workers import show_error, start_worker, status_label
+
+if TYPE_CHECKING:
+    import napari
 
 #: where a training job can run
 WHERE_CHOICES = [("here, on this machine", "here"), ("slurm (a batch job)", "slurm")]
@@ -112,7 +112,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(viewer)
-        self.state = viewer_state(viewer)
         self._job = None
         self._progress = None
         self._stopping = False
