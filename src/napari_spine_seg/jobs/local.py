@@ -18,7 +18,6 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..errors import SpineSegError
-from .run import run_reporting
 from .spec import JobSpec, read_spec
 from .status import CANCELLED, COMPLETED, FAILED, RUNNING, UNKNOWN
 
@@ -41,8 +40,9 @@ def run_in_process(spec: JobSpec, job_id: str) -> int:
 
     Output goes to this process's stdout and stderr.
     """
-    # not at the top: the package imports this module, and ``python -m ...jobs.run``
-    # warns when the package has imported jobs.run before running it
+    # lazy: the package imports this module, and ``python -m ...jobs.run`` warns when
+    # the package has imported jobs.run before running it
+    from .run import run_reporting
 
     rc = 0
     for task in range(len(spec.tasks)) if spec.tasks else (None,):
