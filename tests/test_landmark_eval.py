@@ -321,12 +321,12 @@ def test_cli_cobb_landmarks_without_images_is_exit_2(with_angles, tmp_path, caps
 
 
 def test_demo_report_and_summary_put_landmarks_beside_trimaps(with_angles, tmp_path):
-    from napari_spine_seg import demo
+    from napari_spine_seg import demo, demo_report
     from napari_spine_seg.cli.demo import summary_lines
 
     pred = _predict(with_angles, tmp_path / "pred", noise="ring", radius=1.0, drop=(3,))
     report = evaluate(pred, with_angles)
-    section = "\n".join(demo._landmark_section(report))
+    section = "\n".join(demo_report._landmark_section(report))
     assert "## Vertebrae and landmarks" in section
     assert "on 3 of 4 test images (75.0 %)" in section
     assert "Mean corner error against the phantoms' landmarks: 1.00 px, 0.250 %" in section
@@ -338,7 +338,7 @@ def test_demo_report_and_summary_put_landmarks_beside_trimaps(with_angles, tmp_p
     )
     assert "| from the landmarks, images with landmarks only | 3 |" in section
     assert f"Without landmarks (scored as 0°): {with_angles.samples[3].name}." in section
-    targets = "\n".join(demo._landmark_targets(report))
+    targets = "\n".join(demo_report._landmark_targets(report))
     assert "17 vertebrae found on ≥ 95 % of the images: 75.0 % — NOT met" in targets
     assert "mean corner error ≤ 0.3 % of the image height: 0.250 % — met" in targets
     assert "Cobb angles from the predicted landmarks" in targets
@@ -358,6 +358,6 @@ def test_demo_report_and_summary_put_landmarks_beside_trimaps(with_angles, tmp_p
     assert any(line.startswith("Cobb angles from landmarks vs angles.csv") for line in lines)
     # a model without vertebra outputs: nothing about landmarks
     plain = evaluate(pred, with_angles, landmarks=False)
-    assert demo._landmark_section(plain) == [] and demo._landmark_targets(plain) == []
+    assert demo_report._landmark_section(plain) == [] and demo_report._landmark_targets(plain) == []
     result.landmarks = None
     assert len(summary_lines(result)) == 1

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import platform
 
+from . import __version__
+
 
 def version_line() -> str:
     """Return ``"napari-spine-seg X (Python Y)"``."""
-    from . import __version__
-
     return f"napari-spine-seg {__version__} (Python {platform.python_version()})"

@@ -29,9 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_text_atomic
-from .data.aasce import LANDMARKS_FOLDER
+from .data.aasce import LANDMARKS_FOLDER, read_landmarks_mat
+from .data.dataset import open_dataset
+from .data.masks import read_trimap_png, trimap_name
 from .errors import SpineSegError
-from .spine.cobb_eval import order_note
+from .outputs import check_output
+from .spine.cobb import cobb_angles
+from .spine.cobb_eval import cobb_errors, landmark_cobb_errors, order_note
+from .spine.landmark_eval import corner_scores, count_scores
+from .spine.metrics import score_trimaps
+from .spine.vertebra_count import VERTEBRAE_FILE, read_vertebra_counts
+from .trimap import sort_landmarks
 
 METRICS = ("pixel_accuracy", "spine_dice", "spine_iou", "hd95")
 
@@ -226,15 +234,11 @@ def evaluate(
         When the folder is missing, an image has no prediction, or a prediction is not
         a trimap of its image's size.
     """
-    from .data.masks import read_trimap_png, trimap_name
-    from .spine.metrics import score_trimaps
 
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise SpineSegError(pred_dir, "is not a folder of predicted trimaps")
     if not hasattr(dataset, "samples"):
-        from .data.dataset import open_dataset
-
         dataset = open_dataset(dataset)
     samples = list(dataset.samples)
     missing = [s for s in samples if not (pred_dir / trimap_name(s.name)).is_file()]
@@ -265,12 +269,9 @@ def evaluate(
     angles, reference = reference_angles(dataset, samples, truth, heights)
     cobb = None
     if angles:
-        from .spine.cobb_eval import cobb_errors
-
         # the PNGs are read again one at a time: a whole split is not held in memory
         paths = {s.name: pred_dir / trimap_name(s.name) for s in samples}
         cobb = cobb_errors(paths, angles, read=read_trimap_png)
-    from .spine.vertebra_count import VERTEBRAE_FILE, read_vertebra_counts
 
     scored_landmarks = None
     folder = pred_dir / LANDMARKS_FOLDER
@@ -295,8 +296,6 @@ def evaluate(
 
 def true_landmarks(sample) -> np.ndarray | None:
     """A sample's landmarks in the data set's order (re-sorted as for trimaps), or None."""
-    from .trimap import sort_landmarks
-
     if sample.landmarks_path is None:
         return None
     return sort_landmarks(sample.load_landmarks())
@@ -321,8 +320,6 @@ def reference_angles(dataset, samples, truth: dict, heights: dict) -> tuple[dict
         landmarks, the reference computation on them; else empty.
     source : {"angles.csv", "landmarks"} or None
     """
-    from .spine.cobb import cobb_angles
-
     if getattr(dataset, "angles", None):
         known = {s.name: dataset.angles[s.name] for s in samples if s.name in dataset.angles}
         return known, "angles.csv"
@@ -366,8 +363,6 @@ def read_predicted_landmarks(folder: str | os.PathLike, names: Iterable[str]) ->
         When a file that is there cannot be read, or its ``p2`` is not 68 x 2 finite
         numbers (:func:`~napari_spine_seg.data.aasce.read_landmarks_mat`).
     """
-    from .data.aasce import read_landmarks_mat
-
     out = {}
     for name in names:
         path = predicted_landmarks_path(folder, name)
@@ -413,8 +408,6 @@ def landmark_scores(
         (:func:`~napari_spine_seg.spine.cobb_eval.landmark_cobb_errors`, None without
         reference angles).
     """
-    from .spine.cobb_eval import landmark_cobb_errors
-    from .spine.landmark_eval import corner_scores, count_scores
 
     sources = {n: predicted_landmarks_path(folder, n) for n in pred} if folder else None
     cobb = landmark_cobb_errors(pred, angles, heights, sources=sources) if angles else None
@@ -447,8 +440,6 @@ def write_report_json(report: EvaluationReport, path: str | os.PathLike) -> Path
         from (the predictions, the data set), or is an existing file that is not JSON
         (:func:`~napari_spine_seg.outputs.check_output`); a failed write names `path`.
     """
-    from .outputs import check_output
-
     inputs = [report.pred_dir, *([report.dataset] if report.dataset else [])]
     check_output(path, inputs, suffixes=(".json",))
     return write_text_atomic(path, json.dumps(report.to_json(), indent=1) + "\n")

@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_output
+from .data.pixels import to_uint8
 from .trimap import BORDER, LABEL_COLORS, SPINE
 
 
 def _display_gray(image: np.ndarray) -> np.ndarray:
-    from .data.pixels import to_uint8
-
     arr = np.asarray(image)
     if arr.ndim == 3:  # colour: the mean of the colour channels, rescaled
         arr = arr[..., :3].astype(np.float32).mean(axis=-1)

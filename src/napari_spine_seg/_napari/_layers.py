@@ -17,7 +17,7 @@ the image's) and ``metadata`` (stored under ``layer.metadata["spine_seg"]``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +28,33 @@ LayerDataTuple = tuple[Any, dict[str, Any], str]
 
 #: key of this package's entry in a layer's ``metadata``
 METADATA_KEY = "spine_seg"
+
+
+class PredictedNames(NamedTuple):
+    """Names of the layers Predict makes for one image layer."""
+
+    trimap: str
+    probability: str
+    vertebrae: str
+    landmarks: str
+
+
+_PREDICTED_SUFFIXES = PredictedNames(
+    " predicted trimap", " predicted probability", " vertebrae", " landmarks"
+)
+
+
+def predicted_layer_names(image_name: str) -> PredictedNames:
+    """Names of the layers Predict makes for image layer `image_name` (the vertebrae and
+    landmarks layers only with a model that finds vertebrae).
+
+    Examples
+    --------
+    >>> predicted_layer_names("p 1").trimap, predicted_layer_names("p 1").landmarks
+    ('p 1 predicted trimap', 'p 1 landmarks')
+    """
+    return PredictedNames(*(image_name + suffix for suffix in _PREDICTED_SUFFIXES))
+
 
 #: colour of labels other than 0–3 (a slip of the brush shows instead of vanishing)
 OTHER_LABEL_COLOR = (1.0, 0.0, 1.0, 0.8)

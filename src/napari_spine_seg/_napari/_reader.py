@@ -42,9 +42,30 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..data.aasce import (
+    FILENAMES_CSV,
+    aasce_splits,
+    find_aasce_root,
+    label_path,
+    read_filenames_csv,
+    read_landmarks_mat,
+)
+from ..data.colour_map import colour_map_for
+from ..data.dataset import open_dataset
+from ..data.images import read_xray
+from ..data.masks import (
+    is_predicted_trimap,
+    read_colour_mask,
+    read_mask,
+    read_trimap_png,
+    trimap_name,
+)
 from ..errors import SpineSegError
+from ..trimap import trimap_from_landmarks
 from ._layers import image_layer, landmarks_layer, point_size, trimap_layer
 from ._notify import notify_error, notify_info, notify_warning
+from ._sniff import file_kind
+from ._stack import stack_layers
 
 ReaderFunction = Callable[[Any], list[tuple]]
 NOTHING = [(None,)]
@@ -92,7 +113,6 @@ def get_aasce_reader(path) -> ReaderFunction | None:
     try:
         if folder is None or not folder.is_dir():
             return None
-        from ..data.aasce import find_aasce_root
 
         if find_aasce_root(folder) is None:
             return None
@@ -117,9 +137,6 @@ def _read_dataset_folder(path, stack: bool = False, *, folder: Path) -> list[tup
 
 
 def _dataset_layers(folder: Path) -> list[tuple]:
-    from ..data.aasce import aasce_splits, find_aasce_root
-    from ..data.dataset import open_dataset
-    from ._stack import stack_layers
 
     found = find_aasce_root(folder)
     if found is not None and found[1] is None:
@@ -151,8 +168,6 @@ def _listing(names: list[str]) -> str:
 
 def _warn_about_labels(dataset, source: Path) -> None:
     """Warn about images without labels, and names in ``filenames.csv`` without an image."""
-    from ..data.aasce import FILENAMES_CSV, read_filenames_csv
-
     unlabelled = [s.name for s in dataset.samples if not s.has_labels]
     if unlabelled:
         notify_warning(
@@ -185,8 +200,6 @@ def _warn_about_labels(dataset, source: Path) -> None:
 def _file_reader(kind: str, read_one: Callable[[Path], list[tuple]]) -> Callable:
     def get_reader(path) -> ReaderFunction | None:
         try:
-            from ._sniff import file_kind
-
             paths = _paths(path)
             if not paths or any(file_kind(p) != kind for p in paths):
                 return None
@@ -205,8 +218,6 @@ def _read_files(path, stack: bool = False, *, paths: list[Path], read_one) -> li
 
 
 def _read_trimap(path: Path) -> list[tuple]:
-    from ..data.masks import is_predicted_trimap, read_trimap_png
-
     trimap = read_trimap_png(path)
     # the prediction's mark rides on the layer, so File > Save writes it again
     meta = {
@@ -223,8 +234,6 @@ def _trimap_layer_name(path: Path) -> str:
 
 
 def _read_colour_mask(path: Path) -> list[tuple]:
-    from ..data.colour_map import colour_map_for
-    from ..data.masks import read_colour_mask
 
     colour_map, source = colour_map_for(path)
     trimap = read_colour_mask(path, colour_map)
@@ -238,8 +247,6 @@ def _read_colour_mask(path: Path) -> list[tuple]:
 
 def _companion_trimap(path: Path) -> Path | None:
     """A trimap file for the image `path` in a Pets layout or a trimaps/masks folder."""
-    from ..data.masks import trimap_name
-
     name = trimap_name(path.name)
     candidates = (
         [path.parent.parent / "annotations" / "trimaps" / name]
@@ -251,8 +258,6 @@ def _companion_trimap(path: Path) -> Path | None:
 
 
 def _read_xray(path: Path) -> list[tuple]:
-    from ..data.images import read_xray
-
     xray = read_xray(path)
     meta = {
         "path": str(path),
@@ -277,8 +282,6 @@ def _read_or_say(read, path: Path, what: str):
 
 def _landmarks_file(path: Path) -> Path | None:
     """The landmark file of an image of an AASCE split, when there is one."""
-    from ..data.aasce import find_aasce_root, label_path
-
     found = find_aasce_root(path.parent)
     if found is None or found[1] is None:
         return None
@@ -288,8 +291,6 @@ def _landmarks_file(path: Path) -> Path | None:
 
 def _landmark_layers(mat: Path, name: str, shape, scale, meta: dict) -> list[tuple]:
     """The trimap drawn from an image's landmarks and the landmarks (none if unreadable)."""
-    from ..data.aasce import read_landmarks_mat
-    from ..trimap import trimap_from_landmarks
 
     landmarks = _read_or_say(read_landmarks_mat, mat, "landmarks")
     if landmarks is None:
@@ -310,8 +311,6 @@ def _landmark_layers(mat: Path, name: str, shape, scale, meta: dict) -> list[tup
 
 def _companion_layers(path: Path, name: str, scale, meta: dict) -> list[tuple]:
     """The trimap saved beside an image (:func:`_companion_trimap`), if any and readable."""
-    from ..data.masks import read_mask
-
     trimap_file = _companion_trimap(path)
     if trimap_file is None:
         return []

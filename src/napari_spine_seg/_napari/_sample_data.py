@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.phantom import make_phantom
+from ..trimap import trimap_from_landmarks
 from ._layers import image_layer, landmarks_layer, point_size, trimap_layer
 
 #: the seed of the sample: the same phantom every time
@@ -23,8 +25,6 @@ def make_phantom_sample(seed: int = SAMPLE_SEED) -> list[tuple]:
     list of tuple
         Three layer-data tuples: image, trimap, landmarks (markers drawn on top).
     """
-    from ..data.phantom import make_phantom
-    from ..trimap import trimap_from_landmarks
 
     phantom = make_phantom(np.random.default_rng(seed))
     image = np.asarray(phantom.image)

@@ -21,6 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.colour_map import colour_map_for
+from ..data.images import is_image_file
+from ..data.masks import DEFAULT_COLOUR_MAP, is_trimap_image
+from ..errors import SpineSegError
+
 #: a pixel is "near" a mapped colour within this Euclidean RGB distance
 NEAR_COLOUR = 80.0
 #: share of pixels near a mapped colour for a colour mask
@@ -87,8 +92,6 @@ def file_kind(path: str | os.PathLike) -> str | None:
     """
     from PIL import Image
 
-    from ..data.images import is_image_file
-
     path = Path(path)
     if not path.is_file():
         return None
@@ -101,8 +104,6 @@ def file_kind(path: str | os.PathLike) -> str | None:
                 if _palette_is_colour(im):
                     return "colour" if _is_colour_mask(path, im) else ("xray" if is_image else None)
             if fmt == "PNG" and mode in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L"):
-                from ..data.masks import is_trimap_image
-
                 return "trimap" if is_trimap_image(path) else "xray"
             if mode in ("RGB", "RGBA"):
                 return "colour" if _is_colour_mask(path, im) else ("xray" if is_image else None)
@@ -112,9 +113,6 @@ def file_kind(path: str | os.PathLike) -> str | None:
 
 
 def _is_colour_mask(path: Path, im) -> bool:
-    from ..data.colour_map import colour_map_for
-    from ..data.masks import DEFAULT_COLOUR_MAP
-    from ..errors import SpineSegError
 
     try:
         colour_map, _ = colour_map_for(path)

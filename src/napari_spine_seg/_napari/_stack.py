@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from ..data.pixels import to_uint8
 from ..errors import SpineSegError
+from ..trimap import trimap_from_landmarks
 from ._layers import image_layer, landmarks_layer, point_size, trimap_layer
 from ._notify import notify_warning
 
@@ -153,8 +155,6 @@ def _lazy_stack(
 
 
 def _image_loader(sample) -> Callable[[], np.ndarray]:
-    from ..data.pixels import to_uint8
-
     return lambda: to_uint8(sample.load_image().pixels)
 
 
@@ -165,8 +165,6 @@ def _trimap_loader(sample, landmarks, shape) -> Callable[[], np.ndarray] | None:
         return None
 
     def load():
-        from ..trimap import trimap_from_landmarks
-
         return trimap_from_landmarks(landmarks, shape)
 
     return load

@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from ..data.masks import trimap_name, write_trimap_png
 from ..errors import SpineSegError
+from ..review.protect import check_outside, enclosing_dataset_root
 from ._layers import METADATA_KEY
 
 #: the metadata entries naming a layer's input files
@@ -48,8 +50,6 @@ def _crop(arr: np.ndarray, shape) -> np.ndarray:
 
 def _inputs(info: dict) -> tuple[list[Path], list[Path]]:
     """The input files a layer was made from, and the data set folders it must not touch."""
-    from ..review.protect import enclosing_dataset_root
-
     files = [info.get(key) for key in _FILE_KEYS] + list(info.get("paths") or [])
     files = [Path(os.fspath(f)) for f in files if f]
     source = info.get("source")
@@ -70,8 +70,6 @@ def _inputs(info: dict) -> tuple[list[Path], list[Path]]:
 
 def _check_targets(targets: list[Path], info: dict) -> None:
     """Refuse any target that is one of the layer's input files or lies in its data set."""
-    from ..review.protect import check_outside
-
     files, folders = _inputs(info)
     inputs = {Path(os.path.abspath(file)).resolve() for file in files}
     for target in targets:
@@ -106,8 +104,6 @@ def write_trimap(path: str, data: Any, meta: dict) -> list[str]:
         is one of the layer's input files or lies inside its data set, or when the
         file cannot be written.
     """
-    from ..data.masks import trimap_name, write_trimap_png
-
     info = (meta.get("metadata") or {}).get(METADATA_KEY) or {}
     predicted = bool(info.get("predicted"))
     ndim = len(np.shape(data))

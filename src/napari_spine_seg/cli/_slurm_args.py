@@ -20,6 +20,9 @@ from dataclasses import MISSING, fields
 
 from ..errors import SpineSegError
 from ..jobs.options import SlurmOptions
+from ..jobs.runner import run_job
+from ..jobs.slurm import NOT_ANSWERING, log_files
+from ..jobs.status import COMPLETED
 
 #: the options that set a :class:`~napari_spine_seg.jobs.options.SlurmOptions` field, in
 #: --help order: flag, field, metavar, argparse's type or action, help. Each defaults to
@@ -97,8 +100,6 @@ def slurm_options(args: argparse.Namespace) -> SlurmOptions:
 
 def follow(job, stream=None, poll_s: float = 2.0):
     """Print the job's state and epochs on `stream` (stderr) until it ends; return its status."""
-    from ..jobs.slurm import NOT_ANSWERING
-
     stream = stream or sys.stderr
     last: tuple = ()
 
@@ -150,8 +151,6 @@ def run_on_slurm(args: argparse.Namespace, spec, argv: Sequence[str] | None = No
     int
         Exit status.
     """
-    from ..jobs.runner import run_job
-    from ..jobs.status import COMPLETED
 
     options = slurm_options(args)
     job = run_job(spec, "slurm", options, typed=argv or ())
@@ -171,7 +170,6 @@ def run_on_slurm(args: argparse.Namespace, spec, argv: Sequence[str] | None = No
             file=sys.stderr,
         )
         return 0
-    from ..jobs.slurm import log_files
 
     logs = log_files(job.folder / "logs", job.job_id)
     what = status.error_line or status.detail or "see its log"

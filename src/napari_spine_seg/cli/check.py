@@ -15,8 +15,12 @@ import argparse
 import json
 from pathlib import Path
 
+from ..atomic import check_writable_folder, write_text_atomic
+from ..data.dataset import open_dataset
+from ..data.landmark_check import check_dataset, check_output_folder, write_fixed_copy
 from ..errors import SpineSegError
 from ._command import add_command
+from ._progress import progress
 
 #: how many of the worst images the summary lists
 WORST_SHOWN = 10
@@ -79,10 +83,6 @@ def _print_summary(check) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check ``args.dataset``; write the JSON report and the corrected copy if asked."""
-    from ..atomic import check_writable_folder, write_text_atomic
-    from ..data.dataset import open_dataset
-    from ..data.landmark_check import check_dataset, check_output_folder, write_fixed_copy
-    from ._progress import progress
 
     if args.fix != (args.out is not None):
         raise SpineSegError(None, "--fix and --out DIR go together")

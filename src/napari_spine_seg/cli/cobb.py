@@ -36,7 +36,27 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import check_writable_folder, write_text_atomic
+from ..data.aasce import LANDMARKS_FOLDER, read_landmarks_mat
+from ..data.dataset import open_dataset
+from ..data.images import image_shape, is_image_file
+from ..data.masks import is_predicted_trimap, looks_like_trimap, read_trimap_png, trimap_name
+from ..errors import SpineSegError
+from ..evaluate import (
+    landmark_lines,
+    landmark_scores,
+    predicted_landmarks_path,
+    reference_angles,
+    scores_text,
+    true_landmarks,
+)
+from ..outputs import check_output
+from ..spine.centreline import cobb_from_trimap
+from ..spine.cobb import cobb_angles
+from ..spine.cobb_eval import angle_scores
+from ..trimap import sort_landmarks
 from ._command import add_command
+from ._progress import progress
 
 HEADER = ("file", "pt", "mt", "tl")
 
@@ -93,8 +113,6 @@ def trimap_folder(path: Path) -> list[Path] | None:
     A PNG meant as a trimap that holds stray values counts as a trimap here, so that
     reading it names the file and its bad values.
     """
-    from ..data.images import is_image_file
-    from ..data.masks import looks_like_trimap
 
     if not path.is_dir():
         return None
@@ -110,8 +128,6 @@ def _warn(path: Path, message: str) -> None:
 
 
 def _from_trimap(trimap: np.ndarray, path: Path, predicted: bool) -> np.ndarray:
-    from ..data.masks import is_predicted_trimap
-    from ..spine.centreline import cobb_from_trimap
 
     outline = "predicted" if predicted or is_predicted_trimap(path) else "auto"
     result = cobb_from_trimap(trimap, outline=outline, source=path)
@@ -121,15 +137,11 @@ def _from_trimap(trimap: np.ndarray, path: Path, predicted: bool) -> np.ndarray:
 
 
 def _trimap_rows(files: list[Path], predicted: bool):
-    from ..data.masks import read_trimap_png
-
     for path in files:
         yield path.name, _from_trimap(read_trimap_png(path), path, predicted)
 
 
 def _dataset_rows(dataset, predicted: bool):
-    from ..spine.cobb import cobb_angles
-    from ..trimap import sort_landmarks
 
     for sample in dataset:
         if sample.landmarks_path is not None:
@@ -165,8 +177,6 @@ def _print_table(rows: list[tuple[str, np.ndarray | None]]) -> None:
 def _print_scores(
     rows: list[tuple[str, np.ndarray | None]], reference: dict[str, np.ndarray], against: str
 ) -> None:
-    from ..evaluate import scores_text
-    from ..spine.cobb_eval import angle_scores
 
     known = [(angles, reference[name]) for name, angles in rows if name in reference]
     if not known:
@@ -182,9 +192,6 @@ def _landmark_images(folder: Path, source: Path, dataset) -> tuple[list[str], di
     prediction folder's): each trimap ``x.png`` is the image whose landmark file is
     ``x.<suffix>.mat``, or, without one, stands for its image by its own name.
     """
-    from ..data.images import image_shape
-    from ..errors import SpineSegError
-    from ..evaluate import predicted_landmarks_path
 
     if dataset is not None:
         names = [s.name for s in dataset.samples]
@@ -221,8 +228,6 @@ def _mat_files(folder: Path) -> list[Path]:
 def landmark_folder(path: Path) -> Path | None:
     """Where `path`'s predicted landmarks are: ``path/landmarks``, or `path` itself when
     it holds ``.mat`` files and no images; None when it has none."""
-    from ..data.aasce import LANDMARKS_FOLDER
-    from ..data.images import is_image_file
 
     if (path / LANDMARKS_FOLDER).is_dir():
         return path / LANDMARKS_FOLDER
@@ -237,9 +242,6 @@ def landmark_folder(path: Path) -> Path | None:
 
 def _landmark_rows(folder: Path, source: Path, dataset) -> tuple[list, dict]:
     """Rows ``(name, angles or None)`` of the predicted landmarks, and their scores."""
-    from ..data.aasce import read_landmarks_mat
-    from ..evaluate import landmark_scores, reference_angles, true_landmarks
-    from ..spine.cobb import cobb_angles
 
     names, heights, paths = _landmark_images(folder, source, dataset)
     pred, rows = {}, []
@@ -261,10 +263,6 @@ def _landmark_rows(folder: Path, source: Path, dataset) -> tuple[list, dict]:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and report the Cobb angles of ``args.source``; return the exit status."""
-    from ..atomic import check_writable_folder, write_text_atomic
-    from ..data.dataset import open_dataset
-    from ..outputs import check_output
-    from ._progress import progress
 
     source = Path(args.source)
     inputs = [source, *([Path(args.dataset)] if args.dataset else [])]
@@ -299,8 +297,6 @@ def run(args: argparse.Namespace) -> int:
 def _by_trimap_name(dataset) -> tuple[dict[str, np.ndarray], str]:
     """The data set's reference angles keyed by its images' trimap names (``x.png``), and
     what they are (``angles.csv`` or the landmarks' angles)."""
-    from ..data.masks import trimap_name
-    from ..evaluate import reference_angles, true_landmarks
 
     samples = list(dataset.samples)
     truth = {s.name: true_landmarks(s) for s in samples}
@@ -311,8 +307,6 @@ def _by_trimap_name(dataset) -> tuple[dict[str, np.ndarray], str]:
 
 
 def _run_landmarks(args: argparse.Namespace, folder: Path, source: Path, dataset) -> int:
-    from ..atomic import write_text_atomic
-    from ..evaluate import landmark_lines
 
     rows, report = _landmark_rows(folder, source, dataset)
     if args.csv:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..demo import run_demo
+from ..demo_report import TARGETS
+from ..evaluate import landmark_lines, scores_text
+from ..outputs import check_output
 from ._command import add_command
+from ._progress import progress
+from .train import TrainBars
 
 #: ``spine-seg demo`` in the list of subcommands, and the head of its --help
 SUMMARY = "the whole job on phantoms, end to end"
@@ -32,10 +38,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo with progress bars and print the scores and where the report is."""
-    from ..demo import TARGETS, run_demo
-    from ..outputs import check_output
-    from ._progress import progress
-    from .train import TrainBars
 
     check_output(args.out, folder=True)  # before TensorFlow is imported
 
@@ -65,8 +67,6 @@ def run(args: argparse.Namespace) -> int:
 def summary_lines(result) -> list[str]:
     """The Cobb angles from the trimaps and, when the model found vertebrae, the
     landmarks' lines (vertebrae found, corner error, Cobb angles from the landmarks)."""
-    from ..evaluate import landmark_lines, scores_text
-
     lines = []
     cobb = result.cobb
     if cobb and cobb["n_images"]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ..atomic import check_writable_folder
+from ..evaluate import evaluate, write_report_json
+from ..outputs import check_output
 from ._command import add_command
+from ._progress import progress
 
 #: ``spine-seg evaluate`` in the list of subcommands, and the head of its --help
 SUMMARY = "score predicted trimaps (and landmarks) against a dataset"
@@ -32,11 +36,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, and write the JSON when asked."""
     from pathlib import Path
-
-    from ..atomic import check_writable_folder
-    from ..evaluate import evaluate, write_report_json
-    from ..outputs import check_output
-    from ._progress import progress
 
     if args.json:  # fail before the work, not after it
         check_output(args.json, [args.pred_dir, args.dataset], suffixes=(".json",))

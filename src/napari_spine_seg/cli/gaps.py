@@ -19,8 +19,14 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from ..atomic import check_writable_folder, write_text_atomic
+from ..data.masks import looks_like_trimap, read_trimap_png, trimap_name
 from ..errors import SpineSegError
+from ..outputs import check_output
+from ..spine.gaps import KINDS, find_gaps
+from ..spine.vertebra_count import VERTEBRAE_FILE, count_gap, count_message, read_vertebra_counts
 from ._command import add_command
+from ._progress import progress
 
 #: ``spine-seg gaps`` in the list of subcommands, and the head of its --help
 SUMMARY = "find breaks, stray pieces, holes and narrowings in trimap PNGs"
@@ -60,8 +66,6 @@ def trimap_files(folder: str | Path) -> tuple[list[Path], list[Path]]:
         When `folder` is not a folder, holds no trimap PNG, or holds a PNG that cannot
         be read.
     """
-    from ..data.masks import looks_like_trimap
-
     folder = Path(folder)
     if not folder.is_dir():
         raise SpineSegError(folder, "is not a folder of trimap PNGs")
@@ -79,12 +83,6 @@ def _describe(counts: Counter) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Find the gaps of every trimap in ``args.trimaps``; return the exit status."""
-    from ..atomic import check_writable_folder, write_text_atomic
-    from ..data.masks import read_trimap_png
-    from ..outputs import check_output
-    from ..spine.gaps import find_gaps
-    from ..spine.vertebra_count import count_gap, count_message
-    from ._progress import progress
 
     if args.min_rows is not None and args.min_rows < 1:
         raise SpineSegError(None, f"--min-rows must be 1 or more, not {args.min_rows}")
@@ -118,15 +116,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _vertebra_counts(folder: Path) -> dict[str, dict]:
     """A prediction folder's vertebra counts, by trimap file name (none without the file)."""
-    from ..data.masks import trimap_name
-    from ..spine.vertebra_count import VERTEBRAE_FILE, read_vertebra_counts
 
     return {trimap_name(n): e for n, e in read_vertebra_counts(folder / VERTEBRAE_FILE).items()}
 
 
 def _order(gap: dict) -> tuple:
-    from ..spine.gaps import KINDS
-
     return gap["row"], gap["col"], KINDS.index(gap["kind"])
 
 

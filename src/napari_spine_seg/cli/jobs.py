@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..jobs import cancel_job, list_jobs, reattach
+from ..jobs.slurm import NOT_ANSWERING
+from ..jobs.status import MEANINGS
 from ._command import add_command
 
 #: ``spine-seg jobs`` in the list of subcommands, and the head of its --help
@@ -47,8 +50,6 @@ def format_table(statuses) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """List, show or cancel jobs."""
-    from ..jobs import cancel_job, list_jobs, reattach
-    from ..jobs.status import MEANINGS
 
     action = getattr(args, "jobs_action", None) or "list"
     if action == "list":
@@ -59,8 +60,6 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(statuses))
         return 0
     if action == "show":
-        from ..jobs.slurm import NOT_ANSWERING
-
         status = reattach(args.job_id).status()
         meaning = MEANINGS.get(status.state, "")
         if NOT_ANSWERING in status.detail:  # the job itself may well be running

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ..data.phantom import write_phantom_set
 from ..errors import SpineSegError
+from ..outputs import check_output
 from ._command import add_command
+from ._progress import progress
 
 #: ``spine-seg synth`` in the list of subcommands, and the head of its --help
 SUMMARY = "write a phantom X-ray set in the AASCE layout"
@@ -34,9 +37,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Write the phantom set that `args` asks for; return the exit status."""
-    from ..data.phantom import write_phantom_set
-    from ..outputs import check_output
-    from ._progress import progress
 
     check_output(args.out, folder=True)  # never inside another data set's data/ or labels/
 

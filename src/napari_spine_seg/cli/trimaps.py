@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..data.trimaps import write_trimaps
+from ..outputs import check_output
 from ._command import add_command
+from ._progress import progress
 
 #: ``spine-seg trimaps`` in the list of subcommands, and the head of its --help
 SUMMARY = "trimap PNGs from the landmarks of a data set"
@@ -43,9 +46,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Write the trimaps that `args` asks for; return the exit status."""
-    from ..data.trimaps import write_trimaps
-    from ..outputs import check_output
-    from ._progress import progress
 
     check_output(args.out, [args.dataset], folder=True)
     written = write_trimaps(

@@ -21,6 +21,7 @@ import json
 import os
 from pathlib import Path
 
+from ..data.masks import DEFAULT_COLOUR_MAP
 from ..errors import SpineSegError
 from ..trimap import BACKGROUND, BORDER, SPINE
 
@@ -109,8 +110,6 @@ def colour_map_for(
         When the JSON file named by ``SPINE_SEG_COLOURS`` is missing, or a mapping file
         cannot be read or parsed.
     """
-    from ..data.masks import DEFAULT_COLOUR_MAP
-
     sidecar = Path(mask_path).parent / SIDECAR_NAME
     env = os.environ.get(ENV_VAR, "").strip()
     source = sidecar if sidecar.is_file() else (Path(env) if env else None)

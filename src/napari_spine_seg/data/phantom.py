@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 from ..atomic import check_writable_folder, write_bytes_atomic, write_text_atomic
 from ..errors import SpineSegError
 from ..parallel import map_in_processes
+from ..spine.cobb import cobb_angles
 from . import phantom_render as render
 from .aasce import write_landmarks_mat
 from .phantom_geometry import CURVE_KINDS, MAX_AMPLITUDE, image_size, spine_geometry
@@ -160,8 +161,6 @@ def make_phantom(
     >>> p.image.shape[0], p.image.dtype, p.landmarks.shape, p.meta["curve"]
     (600, dtype('uint8'), (68, 2), 'S')
     """
-    from ..spine.cobb import cobb_angles
-
     rng = np.random.default_rng(rng)
     height, width = image_size(rng, height, width)
     kind, amplitude = _pick_curve(rng, curve)

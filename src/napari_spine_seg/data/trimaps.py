@@ -12,8 +12,13 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..atomic import check_writable_folder
+from ..data.dataset import Dataset, open_dataset
+from ..data.masks import trimap_name, write_trimap_png
 from ..errors import SpineSegError
+from ..outputs import check_output
 from ..parallel import map_in_processes
+from ..trimap import trimap_from_landmarks
 
 
 def _own_folders(dataset) -> set[Path]:
@@ -53,8 +58,6 @@ def plan_trimaps(dataset, out: str | os.PathLike) -> list[tuple[object, Path]]:
         When `out` lies inside the data set's image or label folders, a sample has no
         landmarks, or an output would replace one of the data set's own files.
     """
-    from ..data.masks import trimap_name
-
     out = Path(out)
     resolved = out.resolve()
     for folder in sorted(_own_folders(dataset)):
@@ -107,8 +110,6 @@ def check_border(border: int, dataset) -> int:
 
 def _draw_one(job: tuple[object, Path, int | None]) -> Path:
     """Draw and write the trimap of one sample (runs in a worker process)."""
-    from ..data.masks import write_trimap_png
-    from ..trimap import trimap_from_landmarks
 
     sample, target, border = job
     landmarks = sample.load_landmarks()
@@ -155,9 +156,6 @@ def write_trimaps(
         written, lies inside the data set (:func:`~napari_spine_seg.outputs.check_output`).
         While writing: a bad landmark file, or a failed write (a full disk), naming the file.
     """
-    from ..atomic import check_writable_folder
-    from ..data.dataset import Dataset, open_dataset
-    from ..outputs import check_output
 
     if border is not None and border < 1:
         raise SpineSegError(None, f"the border must be 1 or more pixels, not {border}")

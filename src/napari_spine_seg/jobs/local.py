@@ -40,8 +40,8 @@ def run_in_process(spec: JobSpec, job_id: str) -> int:
 
     Output goes to this process's stdout and stderr.
     """
-    # not at the top: the package imports this module, and ``python -m ...jobs.run``
-    # warns when the package has imported jobs.run before running it
+    # lazy: the package imports this module, and ``python -m ...jobs.run`` warns when
+    # the package has imported jobs.run before running it
     from .run import run_reporting
 
     rc = 0

@@ -36,8 +36,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from ..data.images import read_xray
 from ..errors import SpineSegError
 from ..model.defaults import QUIET_TENSORFLOW_ENV
+from ..model.files import load_model
+from ..model.predict import predict_images
+from ..review.priority import review_priority
 
 _CHILD_MODULE = "napari_spine_seg.jobs.model_process"
 #: how much lower than napari's the children's CPU priority is (see ``nice(1)``)
@@ -271,8 +275,6 @@ _MODELS: dict[tuple[str, int], Any] = {}
 
 def _loaded(path: str | os.PathLike):
     """The model in `path`, loaded once per file version (one model kept at a time)."""
-    from ..model.files import load_model
-
     path = Path(path).resolve()
     key = (str(path), path.stat().st_mtime_ns if path.exists() else 0)
     if key not in _MODELS:
@@ -290,8 +292,6 @@ def predict_one(path: str | os.PathLike, pixels, tta: bool = False):
     """The whole :class:`~napari_spine_seg.model.predict.Prediction` of one image with
     the model in `path`: the trimap and probability, and a vertebra model's vertebrae,
     landmarks and faults (it travels back pickled, every field with it)."""
-    from ..model.predict import predict_images
-
     return predict_images(_loaded(path), [pixels], tta=tta)[0]
 
 
@@ -304,15 +304,11 @@ def predict_arrays(path: str | os.PathLike, pixels, tta: bool = False):
 def predict_file(path: str | os.PathLike, image_path: str | os.PathLike, tta: bool = False):
     """``(trimap, probability)`` of one image file with the model in `path` (the file is
     read here, so only the prediction travels back)."""
-    from ..data.images import read_xray
-
     return predict_arrays(path, read_xray(image_path).pixels, tta)
 
 
 def predict_priority(path: str | os.PathLike, image_path: str | os.PathLike):
     """The worst-first :class:`~napari_spine_seg.review.priority.Priority` of one image file."""
-    from ..data.images import read_xray
-    from ..review.priority import review_priority
 
     trimap, probability = predict_arrays(path, read_xray(image_path).pixels)
     return review_priority(trimap, probability)

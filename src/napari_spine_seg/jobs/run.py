@@ -29,8 +29,10 @@ from ..data.images import check_image_headers
 from ..errors import SpineSegError
 from ..model.config import TrainConfig
 from ..model.defaults import QUIET_TENSORFLOW_ENV
+from ..model.files import load_model
 from ..model.predict import LANDMARKS_FOLDER, collect_inputs, predict_files
 from ..model.predict_config import PredictConfig
+from ..model.train import train
 from ..review.retrain import RetrainConfig, retrain_from_set
 from .console import TrainBars, cancel_on_signals, progress
 from .merge import finish_task
@@ -46,8 +48,6 @@ def run_training(config: TrainConfig, file=None) -> int:
     SIGTERM (scancel, a time limit) or Ctrl-C stops training at the end of the batch,
     with its checkpoints written: then 130.
     """
-    from ..model.train import train
-
     result = _with_bars("train", train, config, file)
     best = result.best_metrics
     monitor = result.monitor
@@ -79,8 +79,6 @@ def _exit_status(result) -> int:
 
 def run_prediction(config: PredictConfig) -> int:
     """Predict with `config` (a bar on stderr on a terminal); print what was written; 0."""
-    from ..model.files import load_model
-
     files = collect_inputs(config.inputs)  # bad input fails before the model loads
     check_image_headers(files)  # … and before TensorFlow is imported
     model = load_model(config.model)

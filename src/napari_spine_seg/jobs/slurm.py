@@ -208,7 +208,7 @@ def submit(spec: JobSpec, options: SlurmOptions) -> str:
     data = spec.to_dict()
     with _sbatch_call() as said:
         try:
-            from .slurm_call import JobCall  # imports submitit, which resets logging
+            from .slurm_call import JobCall  # lazy: imports submitit, which resets logging
 
             if spec.tasks:
                 jobs = executor.submit_array([JobCall(data, t) for t in range(spec.n_tasks)])

@@ -225,7 +225,7 @@ class TrainConfig(JsonConfig):
 
     def _check_checkpoints(self) -> None:
         """`resume` and `init_from` are readable models; `resume` has epochs left to run."""
-        from .files import read_metadata  # files imports this module for the preset sizes
+        from .files import read_metadata  # lazy: cycle (files imports config's preset sizes)
 
         for name in ("resume", "init_from"):
             path = getattr(self, name)

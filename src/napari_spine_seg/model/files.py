@@ -33,10 +33,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..atomic import atomic_output
 from ..errors import SpineSegError
 from ..trimap import BACKGROUND, BORDER, SPINE
 from .config import PRESET_SIZES
+from .objects import custom_objects
 from .targets import MODEL_OUTPUTS, TRIMAP, VERTEBRAE
 
 METADATA_MEMBER = "napari_spine_seg.json"
@@ -158,8 +160,6 @@ def versions() -> dict[str, str]:
     """Versions of what writes a model now (imports Keras)."""
     import keras
     import numpy
-
-    from .. import __version__
 
     out = {
         "napari_spine_seg": __version__,
@@ -397,8 +397,6 @@ def load_model(path: str | os.PathLike, *, compile: bool = False) -> LoadedModel
     check_config_objects(config, path)
 
     import keras
-
-    from .objects import custom_objects
 
     objects = custom_objects()
     try:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import functools
 
+from ..errors import SpineSegError
+
 SPINE_CLASS = 0
 BORDER_CLASS = 2
 PACKAGE = "napari_spine_seg"
@@ -209,7 +211,6 @@ def make_loss(name: str, target: str = "trimap"):
         return objs[f"{prefix}ce_loss" if prefix else "sparse_ce_loss"]
     if name == "ce+dice":
         return objs[f"{prefix}ce_dice_loss"]
-    from ..errors import SpineSegError
 
     raise SpineSegError(None, f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
 

@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_output, check_writable_folder
-from ..data.aasce import LANDMARKS_FOLDER, write_landmarks_mat
+from ..data.aasce import LANDMARKS_FOLDER, aasce_splits, find_aasce_root, write_landmarks_mat
+from ..data.images import is_image_file, read_xray
+from ..data.masks import is_trimap_image, trimap_name, write_trimap_png
 from ..errors import SpineSegError
 from ..outputs import check_output, check_output_names
 from ..spine.vertebra_count import VERTEBRAE_FILE, count_entry, update_vertebra_counts
@@ -81,8 +83,6 @@ def _pixels(image) -> tuple[np.ndarray, str | None]:
     if isinstance(image, np.ndarray):
         return image, None
     if isinstance(image, str | os.PathLike):
-        from ..data.images import read_xray
-
         return read_xray(image).pixels, Path(image).name
     if hasattr(image, "load_image"):  # a Sample
         return image.load_image().pixels, image.name
@@ -231,9 +231,6 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
         images whose trimaps would have one name (``x.jpg`` and ``x.png``, or names
         that differ only in letter case).
     """
-    from ..data.aasce import aasce_splits, find_aasce_root
-    from ..data.images import is_image_file
-    from ..data.masks import is_trimap_image, trimap_name
 
     files: list[Path] = []
     for raw in inputs:
@@ -271,8 +268,6 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 def output_name(image_name: str) -> str:
     """The trimap file name of an image (its extension replaced by ``.png``)."""
-    from ..data.masks import trimap_name
-
     return trimap_name(image_name)
 
 
@@ -378,8 +373,6 @@ def _n_bodies(vertebrae: np.ndarray | None) -> int:
 
 
 def _write_prediction(pred: Prediction, out: Path, probability: bool) -> None:
-    from ..data.masks import write_trimap_png
-
     write_trimap_png(out / output_name(pred.name), pred.trimap, predicted=True)
     if probability:
         import tifffile

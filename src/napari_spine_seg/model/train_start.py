@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpineSegError
+from .builders import build_model
 from .config import TrainConfig
 from .files import ModelInfo, load_model, read_metadata
+from .objects import make_loss, make_metrics
 from .targets import TRIMAP, VERTEBRAE
 
 
@@ -118,9 +120,6 @@ def build_or_resume(c: TrainConfig, start: Start, target: str = TRIMAP):
         The resumed checkpoint's rows (a fine-tune has a history of its own).
     """
     import keras
-
-    from .builders import build_model
-    from .objects import make_loss, make_metrics
 
     initial_epoch, history = 0, []
     if start.resume is not None:

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..data.aasce import find_aasce_root
 from ..errors import SpineSegError
 from ..outputs import enclosing_folder, inside_words, only_read
 
@@ -56,8 +57,6 @@ def enclosing_dataset_root(path: str | os.PathLike) -> Path | None:
     (``images/`` + ``annotations/trimaps/``) or a folder of images with a ``trimaps/``
     or ``masks/`` folder.
     """
-    from ..data.aasce import find_aasce_root
-
     start = _resolved(path)
     for folder in [start, *start.parents][: _LEVELS_UP + 1]:
         try:
@@ -120,8 +119,6 @@ def default_review_folder(dataset: str | os.PathLike) -> Path:
     >>> default_review_folder("/scans/clinic").as_posix()
     '/scans/clinic-review'
     """
-    from ..data.aasce import find_aasce_root
-
     path = Path(dataset)
     try:
         found = find_aasce_root(path)

@@ -37,10 +37,14 @@ from ..atomic import write_text_atomic
 from ..data.dataset import Dataset, open_dataset
 from ..data.masks import trimap_name
 from ..errors import SpineSegError
+from ..model.config import TrainConfig
 from ..model.config_json import JsonConfig
+from ..model.files import read_metadata
+from ..model.train import TEST_SPLITS, TRAIN_SPLITS, train
 from ..outputs import check_output
 from .session import (
     REVIEWED,
+    STATE_FILE,
     UNREVIEWED,
     ReviewSession,
     ReviewSnapshot,
@@ -88,7 +92,6 @@ def retraining_dataset(
         raise SpineSegError(session.folder, "has no accepted or corrected images to retrain on")
     if base is not None and not isinstance(base, Dataset):
         base = open_dataset(base)
-    from ..model.train import TEST_SPLITS, TRAIN_SPLITS
 
     base_samples = list(base.samples) if base is not None else []
     train_split = next((s.split for s in base_samples if s.split in TRAIN_SPLITS), None)
@@ -117,8 +120,6 @@ def retraining_dataset(
 
 def original_training_set(model_path: str | os.PathLike) -> Path | None:
     """The training set a model file names, when it is still a dataset folder; else None."""
-    from ..model.files import read_metadata
-    from .session import STATE_FILE
 
     root = read_metadata(model_path).training_set.get("root")
     if not root or not Path(root).is_dir() or (Path(root) / STATE_FILE).exists():
@@ -175,8 +176,6 @@ def retrain(
     SpineSegError
         When there is nothing reviewed, `out` is `model_path`, or training refuses.
     """
-    from ..model.config import TrainConfig
-    from ..model.train import train
 
     model_path, out = Path(model_path), Path(out)
     check_not_the_model(out, model_path)

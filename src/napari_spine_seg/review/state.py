@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.aasce import aasce_splits
 from ..data.dataset import Dataset, Sample
 from ..data.masks import trimap_name
 from ..errors import SpineSegError
@@ -58,8 +59,6 @@ def dataset_location(dataset: Dataset) -> Path:
     One split of a multi-split AASCE root is its split folder ``data/<split>``; any
     other data set is its root.
     """
-    from ..data.aasce import aasce_splits
-
     root = Path(dataset.root).resolve()
     if dataset.kind == "aasce" and len(dataset.splits) == 1:
         if len(aasce_splits(root)) > 1:

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
+from ..atomic import atomic_output
 from ..errors import SpineSegError
 from ..trimap import SPINE
 from .column import column_pieces, end_trim, smooth, widest_runs
@@ -379,8 +380,6 @@ def read_checked(path) -> dict[str, list[Gap]]:
 def write_checked(path, checked: dict[str, list[Gap]]) -> None:
     """Write the checked gaps of each image to `path` (atomically)."""
     import json
-
-    from ..atomic import atomic_output
 
     images = {key: [g.to_dict() for g in gaps] for key, gaps in checked.items() if gaps}
     with atomic_output(path) as tmp:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from ..atomic import write_text_atomic
 from ..errors import SpineSegError
 from ..trimap import N_VERTEBRAE, SPINE
 from .gaps import Gap
@@ -52,8 +53,6 @@ def update_vertebra_counts(
     Images named in `drop` lose their entry (predicted again by a model without
     vertebrae); a file left with no entry is removed. An unreadable old file is replaced.
     """
-    from ..atomic import write_text_atomic
-
     path = Path(path)
     try:
         kept = read_vertebra_counts(path)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import SpineSegError
+from ...spine.centreline import cobb_from_trimap
+from ...spine.cobb import cobb_details
 from ...spine.vertebra_labels import end_plates, vertebra_name
 from ...trimap import N_LANDMARKS, sort_landmarks, xy_to_rowcol
 
@@ -251,8 +253,6 @@ def curve_from_landmarks(landmarks_xy: np.ndarray, image_height: float) -> Curve
     SpineSegError
         When the landmarks are not 68 finite points or a vertebra has no width.
     """
-    from ...spine.cobb import cobb_details
-
     points = np.asarray(landmarks_xy, dtype=np.float64)
     if points.shape != (N_LANDMARKS, 2):
         raise SpineSegError(
@@ -287,8 +287,6 @@ def curve_from_trimap(trimap: np.ndarray, *, predicted: bool = False) -> CurveDr
     SpineSegError
         When the trimap has no spine or one too short to measure.
     """
-    from ...spine.centreline import cobb_from_trimap
-
     result = cobb_from_trimap(trimap, outline="predicted" if predicted else "auto")
     centre = result.centreline
     step = max(1, int(np.ceil(len(centre) / MAX_PATH_POINTS)))

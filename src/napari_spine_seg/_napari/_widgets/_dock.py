@@ -8,6 +8,7 @@ from magicgui.widgets import Container
 from qtpy.QtCore import QEvent, QObject, QTimer
 
 from ._layout import _soon, arrange_when_docked
+from ._state import viewer_state
 
 
 class Dock(Container):
@@ -22,6 +23,8 @@ class Dock(Container):
         super().__init__(labels=True)
         arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
         self.viewer = viewer
+        #: what the docks of one viewer share: the current model, the open review
+        self.state = viewer_state(viewer)
         #: running workers, held here so that they live until they finish
         self._workers: set = set()
         #: True once the viewer's window is closed: a worker that ends later must not

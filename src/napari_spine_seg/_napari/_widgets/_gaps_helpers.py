@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...spine.gaps import KINDS, column_shape, find_gaps, with_corrections
+from ...spine.vertebra_count import count_gap
 from .._layers import METADATA_KEY
+from .predict_widget import is_probability_layer
 
 
 def view_camera(viewer):
@@ -28,8 +31,6 @@ def probability_layer_for(viewer, trimap_layer):
     widgets' by name: ``<image> trimap`` goes with ``<image> probability``.
     """
     from napari.layers import Image
-
-    from .predict_widget import is_probability_layer
 
     def prediction_of(layer):
         return layer.metadata.get(METADATA_KEY, {}).get("prediction")
@@ -93,8 +94,6 @@ def inspect_trimap(trimap, probability=None, painted=None, vertebrae=None):
     the largest (:func:`~napari_spine_seg.spine.vertebra_count.count_gap`). Runs in a
     worker thread.
     """
-    from ...spine.gaps import KINDS, column_shape, find_gaps, with_corrections
-    from ...spine.vertebra_count import count_gap
 
     shape = column_shape(trimap)
     if shape is None:

@@ -8,7 +8,9 @@ import numpy as np
 from magicgui.widgets import FileEdit
 
 from ...errors import SpineSegError
+from ...review.predictions import PredictionCache
 from .._layers import image_layer, trimap_layer
+from .predict_widget import predict_pixels
 
 
 def field_path(edit: FileEdit) -> Path | None:
@@ -20,8 +22,6 @@ def field_path(edit: FileEdit) -> Path | None:
 def prediction_of(session, key: str, model, pixels) -> tuple[np.ndarray, np.ndarray]:
     """``(trimap, probability)`` of image `key`: kept in the review folder, or predicted
     (in the model process) and kept there. Blocks: call it in a worker thread."""
-    from ...review.predictions import PredictionCache
-    from .predict_widget import predict_pixels
 
     if model.path is None:
         return predict_pixels(model, pixels)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import partial
 
 from ...errors import SpineSegError
+from ...jobs import model_process
+from ...review.predictions import PredictionCache, rank_images
 from ._workers import start_worker
 
 
@@ -99,8 +101,6 @@ class QueueControls:
             self._set_quietly(self.order, session.order)
             self.show_current()
             return
-        from ...jobs import model_process
-        from ...review.predictions import PredictionCache, rank_images
 
         model_path = str(model.path)
         items = [(key, str(session.sample(key).image_path)) for key in session.keys]

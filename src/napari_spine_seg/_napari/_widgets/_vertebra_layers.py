@@ -19,10 +19,13 @@ import numpy as np
 
 from ...spine.vertebra_labels import vertebra_labels
 from ...trimap import N_LANDMARKS
-from .._layers import LayerDataTuple, landmarks_layer, point_size, vertebrae_layer
-
-VERTEBRAE_SUFFIX = " vertebrae"
-LANDMARKS_SUFFIX = " landmarks"
+from .._layers import (
+    LayerDataTuple,
+    landmarks_layer,
+    point_size,
+    predicted_layer_names,
+    vertebrae_layer,
+)
 
 
 @dataclass(frozen=True)
@@ -58,17 +61,6 @@ def vertebra_outputs(prediction) -> VertebraOutputs:
             vertebrae = vertebra_labels(landmarks, np.shape(prediction.trimap))
     faults = tuple(str(f) for f in (getattr(prediction, "vertebra_faults", None) or ()))
     return VertebraOutputs(vertebrae, landmarks, faults)
-
-
-def vertebra_layer_names(image_name: str) -> tuple[str, str]:
-    """Names of the vertebrae and landmarks layers Predict makes for `image_name`.
-
-    Examples
-    --------
-    >>> vertebra_layer_names("p 1")
-    ('p 1 vertebrae', 'p 1 landmarks')
-    """
-    return image_name + VERTEBRAE_SUFFIX, image_name + LANDMARKS_SUFFIX
 
 
 def vertebra_layers(
@@ -109,7 +101,7 @@ def vertebra_layers(
     if all(o.vertebrae is None for o in outputs):
         return []
     meta = dict(metadata or {})
-    vertebrae_name, landmarks_name = vertebra_layer_names(image_name)
+    *_, vertebrae_name, landmarks_name = predicted_layer_names(image_name)
     if shapes is None:
         (only,) = outputs
         labels = np.asarray(only.vertebrae, dtype=np.uint8)

@@ -31,7 +31,15 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, PushButton, Table
 
 from ...errors import SpineSegError
-from ...spine.gaps import CHECKED_FILE, Gap, is_checked, read_checked, same_gap, write_checked
+from ...spine.gaps import (
+    CHECKED_FILE,
+    Gap,
+    implausible,
+    is_checked,
+    read_checked,
+    same_gap,
+    write_checked,
+)
 from .._layers import METADATA_KEY
 from ._dock import Dock, bind_keys, button_row, key_handler, qt_timer
 from ._gaps_helpers import (
@@ -42,7 +50,6 @@ from ._gaps_helpers import (
     vertebrae_layer_for,
     view_camera,
 )
-from ._state import viewer_state
 from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
@@ -259,8 +266,6 @@ class GapsWidget(Dock):
         show_error(self.summary, exc)
 
     def _show(self, layer, index, shape, gaps) -> None:
-        from ...spine.gaps import implausible
-
         self.gaps = list(gaps)
         self._slice = index
         self.current = -1
@@ -318,7 +323,7 @@ class GapsWidget(Dock):
     def _check_place(self, layer, index):
         """``(file, key)`` of the layer's checks: a review folder's file, or None (metadata)."""
         meta = layer.metadata.get(METADATA_KEY, {})
-        review = viewer_state(self.viewer).review
+        review = self.state.review
         if review is not None and meta.get("review"):
             return Path(review.folder) / CHECKED_FILE, str(meta["review"])
         return None, "image" if index is None else f"slice {index}"

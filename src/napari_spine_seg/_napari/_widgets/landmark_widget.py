@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, FileEdit, Label, PushButton
 
+from ...data.images import read_xray
 from ...errors import SpineSegError
+from ...review.landmark_review import LandmarkReview
 from ...spine.landmark_faults import CORNERS, VERTEBRA_NAMES
-from ...trimap import N_LANDMARKS, N_VERTEBRAE, rowcol_to_xy, xy_to_rowcol
+from ...trimap import N_LANDMARKS, N_VERTEBRAE, rowcol_to_xy, trimap_from_landmarks, xy_to_rowcol
 from .._layers import trimap_layer
 from .._notify import notify_error, notify_info
 from ._dock import Dock, bind_keys, button_row, key_handler
@@ -141,8 +143,6 @@ class LandmarkWidget(Dock):
 
     def open(self, dataset, folder) -> None:
         """Open `dataset` with its review folder (resumed when it holds a review)."""
-        from ...review.landmark_review import LandmarkReview
-
         self.review = LandmarkReview(dataset, folder)
         faulty = sum(1 for i in self.review.check.images if i.faults)
         notify_info(
@@ -155,8 +155,6 @@ class LandmarkWidget(Dock):
 
     def show_image(self) -> None:
         """Show the current image, its landmarks, outlines, angles and faults."""
-        from ...data.images import read_xray
-
         image = self.review.current
         pixels = read_xray(self.review.check.root / image.key).pixels
         self._loading = True
@@ -209,8 +207,6 @@ class LandmarkWidget(Dock):
 
     @staticmethod
     def _trimap(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        from ...trimap import trimap_from_landmarks
-
         return trimap_from_landmarks(landmarks, shape)
 
     def current_landmarks(self) -> np.ndarray | None:

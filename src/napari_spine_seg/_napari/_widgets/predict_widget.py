@@ -23,35 +23,22 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton, Select
+from magicgui.widgets import CheckBox, ProgressBar, PushButton, Select
 
 from ...errors import SpineSegError
-from .._layers import METADATA_KEY, image_layer, trimap_layer
+from ...jobs import model_process
+from .._layers import METADATA_KEY, image_layer, predicted_layer_names, trimap_layer
 from .._notify import notify_warning
-from ._layout import arrange_when_docked
-from ._state import viewer_state
+from ._dock import Dock
 from ._vertebra_layers import fault_lines, vertebra_layers, vertebra_outputs
 from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
 
-TRIMAP_SUFFIX = " predicted trimap"
-PROBABILITY_SUFFIX = " predicted probability"
 #: metadata key naming the image layer a predicted layer was made from, and its role
 PREDICTED_FROM = "predicted_from"
 ROLE = "role"
-
-
-def predicted_layer_names(image_name: str) -> tuple[str, str]:
-    """Names of the trimap and probability layers Predict makes for image `image_name`.
-
-    Examples
-    --------
-    >>> predicted_layer_names("p 1")
-    ('p 1 predicted trimap', 'p 1 predicted probability')
-    """
-    return image_name + TRIMAP_SUFFIX, image_name + PROBABILITY_SUFFIX
 
 
 def is_probability_layer(layer) -> bool:
@@ -68,8 +55,6 @@ def predict_pixels(
     Runs in the model process (:mod:`~napari_spine_seg.jobs.model_process`); blocks, so
     call it from a worker thread.
     """
-    from ...jobs import model_process
-
     return model_process.call(
         model_process.predict_arrays, str(model.path), np.asarray(pixels), tta
     )
@@ -81,8 +66,6 @@ def predict_image(model, pixels: np.ndarray, *, tta: bool = False):
 
     Runs in the model process; blocks, so call it from a worker thread.
     """
-    from ...jobs import model_process
-
     return model_process.call(model_process.predict_one, str(model.path), np.asarray(pixels), tta)
 
 
@@ -105,7 +88,7 @@ def _image_slices(layer) -> tuple[list, list[tuple[int, int]] | None]:
     return [(lambda i=i: np.asarray(data[i])) for i in range(data.shape[0])], shapes
 
 
-class PredictWidget(Container):
+class PredictWidget(Dock):
     """Predict the chosen image layers with the current model, in a thread.
 
     Parameters
@@ -114,11 +97,7 @@ class PredictWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
-        self.viewer = viewer
-        self.state = viewer_state(viewer)
-        self._workers: set = set()
+        super().__init__(viewer)
         self.model_label = status_label(label="model")
         self.images = Select(label="images", choices=self._image_choices, allow_multiple=True)
         self.tta = CheckBox(text="average with the mirrored image (slower)", value=False)
@@ -244,7 +223,7 @@ class PredictWidget(Container):
         meta[PREDICTED_FROM] = layer.name
         meta["prediction"] = uuid.uuid4().hex  # pairs the two layers, whatever their names
         scale = tuple(layer.scale)
-        trimap_name, probability_name = predicted_layer_names(layer.name)
+        trimap_name, probability_name, *_ = predicted_layer_names(layer.name)
         selection = self.viewer.layers.selection
         selected, active = list(selection), selection.active
         self._put_layer(

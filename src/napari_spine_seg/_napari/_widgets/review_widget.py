@@ -41,12 +41,13 @@ from magicgui.widgets import (
 )
 
 from ...errors import SpineSegError
-from ...review.protect import default_review_folder
+from ...review.export import export_review
+from ...review.protect import check_outside_dataset, default_review_folder
+from ...review.session import ReviewSession
 from .._notify import notify_info
 from ._dock import Dock, bind_keys, button_row, key_handler, qt_timer
 from ._review_load import field_path, load_for_review, review_layers
 from ._review_queue import QueueControls
-from ._state import viewer_state
 from ._workers import error_message, show_error, start_worker, status_label
 
 if TYPE_CHECKING:
@@ -73,7 +74,6 @@ class ReviewWidget(QueueControls, Dock):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(viewer)
-        self.state = viewer_state(viewer)
         self.session = None
         self._layers: list = []
         self._key: str | None = None
@@ -203,7 +203,6 @@ class ReviewWidget(QueueControls, Dock):
                 return
             folder = default_review_folder(dataset)
             self.folder_edit.value = folder
-        from ...review.session import ReviewSession
 
         model = self.state.model_path
         try:
@@ -430,8 +429,6 @@ class ReviewWidget(QueueControls, Dock):
             self._fail(SpineSegError(None, "choose a folder to export to"))
             return
         self.autosave()
-        from ...review.export import export_review
-        from ...review.protect import check_outside_dataset
 
         colour, overlay = self.colour_check.value, self.overlay_check.value
         try:

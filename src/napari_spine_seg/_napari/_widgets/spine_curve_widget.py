@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Label, PushButton
 
 from ...errors import SpineSegError
 from ...trimap import N_LANDMARKS, rowcol_to_xy
@@ -36,7 +36,7 @@ from ._cobb_drawing import (  # noqa: F401  (the drawing's names, as before the 
     label_box_size,
     place_labels,
 )
-from ._layout import arrange_when_docked
+from ._dock import Dock
 
 if TYPE_CHECKING:
     import napari
@@ -49,7 +49,7 @@ REFRESH_MS = 300
 ROLE, LANDMARKS_ROLE, VERTEBRAE_ROLE = "role", "landmarks", "vertebrae"
 
 
-class SpineCurveWidget(Container):
+class SpineCurveWidget(Dock):
     """Draw the centre line and the Cobb angles of a landmarks or trimap layer.
 
     Parameters
@@ -58,9 +58,7 @@ class SpineCurveWidget(Container):
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        arrange_when_docked(self)  # tabs beside the plugin's other docks; scrolls
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.drawing: CurveDrawing | None = None
         self._watched: list = []  # the chosen layer, and the landmarks measured for it
         self._started = False  # edits and the slider redraw only once a curve was asked for

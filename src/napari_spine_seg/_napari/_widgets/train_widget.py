@@ -38,11 +38,19 @@ from magicgui.widgets import (
 )
 
 from ...errors import SpineSegError
+from ...jobs import model_process
+from ...jobs.model_process import ProcessJob
+from ...model import events as ev
+from ...model.builders import PRESETS
+from ...model.config import TrainConfig, default_size
+from ...model.defaults import TRAIN_DEFAULTS
+from ...model.train import train
+from ...review.retrain import DEFAULT_EPOCHS, retrain
 from ._dock import Dock, button_row
 from ._loss_plot import metrics_plot_class
-from ._state import ModelRef, viewer_state
+from ._model_info import describe_model
+from ._state import ModelRef
 from ._train_slurm import SlurmTraining
-from ._vertebra_layers import model_outputs
 from ._workers import show_error, start_worker, status_label
 
 if TYPE_CHECKING:
@@ -62,35 +70,6 @@ STOPPED_WORDS = {
 def _path(edit: FileEdit) -> Path | None:
     text = str(edit.line_edit.value).strip()
     return Path(text).expanduser() if text else None
-
-
-def describe_model(model) -> str:
-    """A few lines on a loaded model: file, input size, training set, scores."""
-    info = model.info
-    rows, cols = info.input_size
-    lines = [
-        f"{Path(model.path).name if model.path else 'model'}: {info.preset}, input {rows}x{cols}"
-    ]
-    lines.append("outputs: " + ", ".join(model_outputs(info)))
-    ts = info.training_set or {}
-    if ts:
-        lines.append(
-            f"trained on {ts.get('root') or '?'} ({ts.get('n_train', '?')} training, "
-            f"{ts.get('n_val', '?')} validation images), {info.training.get('epoch', '?')} epochs"
-        )
-    metrics = info.metrics or {}
-    scores = [
-        f"{label} {metrics[key]:.3f}"
-        for label, key in (
-            ("val. spine Dice", "val_spine_dice"),
-            ("val. accuracy", "val_accuracy"),
-            ("spine Dice", "spine_dice"),
-        )
-        if isinstance(metrics.get(key), int | float)
-    ]
-    if scores:
-        lines.append(", ".join(scores))
-    return "\n".join(lines)
 
 
 def free_model_name(model_path: Path, tag: str = "retrained") -> Path:
@@ -133,7 +112,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(viewer)
-        self.state = viewer_state(viewer)
         self._job = None
         self._progress = None
         self._stopping = False
@@ -149,9 +127,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def _make_fields(self) -> None:
         """The model, dataset and training fields, the buttons and the status."""
-        from ...model.builders import PRESETS
-        from ...model.defaults import TRAIN_DEFAULTS
-        from ...review.retrain import DEFAULT_EPOCHS
 
         self.model_file = FileEdit(mode="r", filter="*.keras", label="model file")
         self.load_button = PushButton(text="Load model")
@@ -244,8 +219,6 @@ class TrainWidget(SlurmTraining, Dock):
         return self.running
 
     def _preset_size(self, preset: str) -> None:
-        from ...model.config import default_size
-
         rows, cols = default_size(preset)
         self.size.value = f"{rows}x{cols}"
 
@@ -290,8 +263,6 @@ class TrainWidget(SlurmTraining, Dock):
     def _read_model_info(self, path: Path, on_return) -> None:
         """Read `path`'s metadata in the model process (Keras stays out of napari's),
         then call `on_return` with it on the GUI thread."""
-        from ...jobs import model_process
-
         start_worker(
             model_process.call,
             model_process.load_model_info,
@@ -305,8 +276,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def start(self) -> None:
         """Train on the chosen dataset with the chosen settings, in a thread."""
-        from ...model.config import TrainConfig
-        from ...model.train import train
 
         dataset, out = _path(self.dataset), _path(self.out)
         try:
@@ -334,8 +303,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def retrain(self) -> None:
         """Fine-tune the current model on the open review's accepted and corrected images."""
-        from ...review.retrain import retrain
-
         model, session = self.state.model, self.state.review
         if model is None or model.path is None:
             self._refuse("no current model to retrain: train or load one")
@@ -374,8 +341,6 @@ class TrainWidget(SlurmTraining, Dock):
         )
 
     def _run(self, function, what: str, on_finish=None, **kwargs) -> None:
-        from ...jobs.model_process import ProcessJob
-
         if self._busy():
             return
         self._job = ProcessJob(function, **kwargs)
@@ -414,8 +379,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def _on_event(self, event) -> None:
         from napari.utils import progress
-
-        from ...model import events as ev
 
         if isinstance(event, ev.Preparing):
             self._say(f"reading images {event.done}/{event.total}")
