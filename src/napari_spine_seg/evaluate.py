@@ -234,7 +234,6 @@ def evaluate(
         When the folder is missing, an image has no prediction, or a prediction is not
         a trimap of its image's size.
     """
-
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise SpineSegError(pred_dir, "is not a folder of predicted trimaps")
@@ -408,7 +407,6 @@ def landmark_scores(
         (:func:`~napari_spine_seg.spine.cobb_eval.landmark_cobb_errors`, None without
         reference angles).
     """
-
     sources = {n: predicted_landmarks_path(folder, n) for n in pred} if folder else None
     cobb = landmark_cobb_errors(pred, angles, heights, sources=sources) if angles else None
     return {

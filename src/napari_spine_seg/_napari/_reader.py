@@ -291,7 +291,6 @@ def _landmarks_file(path: Path) -> Path | None:
 
 def _landmark_layers(mat: Path, name: str, shape, scale, meta: dict) -> list[tuple]:
     """The trimap drawn from an image's landmarks and the landmarks (none if unreadable)."""
-
     landmarks = _read_or_say(read_landmarks_mat, mat, "landmarks")
     if landmarks is None:
         return []

@@ -25,7 +25,6 @@ def make_phantom_sample(seed: int = SAMPLE_SEED) -> list[tuple]:
     list of tuple
         Three layer-data tuples: image, trimap, landmarks (markers drawn on top).
     """
-
     phantom = make_phantom(np.random.default_rng(seed))
     image = np.asarray(phantom.image)
     meta = {"image_shape": list(image.shape), "phantom_seed": int(seed)}

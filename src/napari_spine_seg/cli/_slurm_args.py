@@ -151,7 +151,6 @@ def run_on_slurm(args: argparse.Namespace, spec, argv: Sequence[str] | None = No
     int
         Exit status.
     """
-
     options = slurm_options(args)
     job = run_job(spec, "slurm", options, typed=argv or ())
     print(job.job_id, flush=True)

@@ -83,7 +83,6 @@ def _print_summary(check) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check ``args.dataset``; write the JSON report and the corrected copy if asked."""
-
     if args.fix != (args.out is not None):
         raise SpineSegError(None, "--fix and --out DIR go together")
     if args.angle_tolerance < 0:

@@ -113,7 +113,6 @@ def trimap_folder(path: Path) -> list[Path] | None:
     A PNG meant as a trimap that holds stray values counts as a trimap here, so that
     reading it names the file and its bad values.
     """
-
     if not path.is_dir():
         return None
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -192,7 +191,6 @@ def _landmark_images(folder: Path, source: Path, dataset) -> tuple[list[str], di
     prediction folder's): each trimap ``x.png`` is the image whose landmark file is
     ``x.<suffix>.mat``, or, without one, stands for its image by its own name.
     """
-
     if dataset is not None:
         names = [s.name for s in dataset.samples]
         heights = {s.name: s.image_shape()[0] for s in dataset.samples}
@@ -228,7 +226,6 @@ def _mat_files(folder: Path) -> list[Path]:
 def landmark_folder(path: Path) -> Path | None:
     """Where `path`'s predicted landmarks are: ``path/landmarks``, or `path` itself when
     it holds ``.mat`` files and no images; None when it has none."""
-
     if (path / LANDMARKS_FOLDER).is_dir():
         return path / LANDMARKS_FOLDER
     if not path.is_dir():
@@ -242,7 +239,6 @@ def landmark_folder(path: Path) -> Path | None:
 
 def _landmark_rows(folder: Path, source: Path, dataset) -> tuple[list, dict]:
     """Rows ``(name, angles or None)`` of the predicted landmarks, and their scores."""
-
     names, heights, paths = _landmark_images(folder, source, dataset)
     pred, rows = {}, []
     for name in names:
@@ -263,7 +259,6 @@ def _landmark_rows(folder: Path, source: Path, dataset) -> tuple[list, dict]:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and report the Cobb angles of ``args.source``; return the exit status."""
-
     source = Path(args.source)
     inputs = [source, *([Path(args.dataset)] if args.dataset else [])]
     if args.csv:  # refused before the work: the data set's own angles.csv, an X-ray, …
@@ -297,7 +292,6 @@ def run(args: argparse.Namespace) -> int:
 def _by_trimap_name(dataset) -> tuple[dict[str, np.ndarray], str]:
     """The data set's reference angles keyed by its images' trimap names (``x.png``), and
     what they are (``angles.csv`` or the landmarks' angles)."""
-
     samples = list(dataset.samples)
     truth = {s.name: true_landmarks(s) for s in samples}
     heights = {s.name: s.image_shape()[0] for s in samples if truth[s.name] is not None}

@@ -38,7 +38,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo with progress bars and print the scores and where the report is."""
-
     check_output(args.out, folder=True)  # before TensorFlow is imported
 
     bars = TrainBars()

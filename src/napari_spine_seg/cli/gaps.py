@@ -83,7 +83,6 @@ def _describe(counts: Counter) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Find the gaps of every trimap in ``args.trimaps``; return the exit status."""
-
     if args.min_rows is not None and args.min_rows < 1:
         raise SpineSegError(None, f"--min-rows must be 1 or more, not {args.min_rows}")
     files, others = trimap_files(args.trimaps)
@@ -116,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _vertebra_counts(folder: Path) -> dict[str, dict]:
     """A prediction folder's vertebra counts, by trimap file name (none without the file)."""
-
     return {trimap_name(n): e for n, e in read_vertebra_counts(folder / VERTEBRAE_FILE).items()}
 
 

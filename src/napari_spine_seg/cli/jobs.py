@@ -50,7 +50,6 @@ def format_table(statuses) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """List, show or cancel jobs."""
-
     action = getattr(args, "jobs_action", None) or "list"
     if action == "list":
         statuses = list_jobs()

@@ -37,7 +37,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Write the phantom set that `args` asks for; return the exit status."""
-
     check_output(args.out, folder=True)  # never inside another data set's data/ or labels/
 
     for option, value in (("--train", args.train), ("--test", args.test)):

@@ -46,7 +46,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Write the trimaps that `args` asks for; return the exit status."""
-
     check_output(args.out, [args.dataset], folder=True)
     written = write_trimaps(
         args.dataset, args.out, border=args.border, jobs=args.jobs, progress=progress

@@ -110,7 +110,6 @@ def check_border(border: int, dataset) -> int:
 
 def _draw_one(job: tuple[object, Path, int | None]) -> Path:
     """Draw and write the trimap of one sample (runs in a worker process)."""
-
     sample, target, border = job
     landmarks = sample.load_landmarks()
     trimap = trimap_from_landmarks(landmarks, sample.image_shape(), border)
@@ -156,7 +155,6 @@ def write_trimaps(
         written, lies inside the data set (:func:`~napari_spine_seg.outputs.check_output`).
         While writing: a bad landmark file, or a failed write (a full disk), naming the file.
     """
-
     if border is not None and border < 1:
         raise SpineSegError(None, f"the border must be 1 or more pixels, not {border}")
     if jobs < 1:

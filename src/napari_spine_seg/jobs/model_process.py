@@ -309,7 +309,6 @@ def predict_file(path: str | os.PathLike, image_path: str | os.PathLike, tta: bo
 
 def predict_priority(path: str | os.PathLike, image_path: str | os.PathLike):
     """The worst-first :class:`~napari_spine_seg.review.priority.Priority` of one image file."""
-
     trimap, probability = predict_arrays(path, read_xray(image_path).pixels)
     return review_priority(trimap, probability)
 

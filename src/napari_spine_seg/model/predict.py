@@ -231,7 +231,6 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
         images whose trimaps would have one name (``x.jpg`` and ``x.png``, or names
         that differ only in letter case).
     """
-
     files: list[Path] = []
     for raw in inputs:
         path = Path(raw)

@@ -120,7 +120,6 @@ def retraining_dataset(
 
 def original_training_set(model_path: str | os.PathLike) -> Path | None:
     """The training set a model file names, when it is still a dataset folder; else None."""
-
     root = read_metadata(model_path).training_set.get("root")
     if not root or not Path(root).is_dir() or (Path(root) / STATE_FILE).exists():
         return None  # gone, or a review folder (a model fine-tuned on corrections alone)
@@ -176,7 +175,6 @@ def retrain(
     SpineSegError
         When there is nothing reviewed, `out` is `model_path`, or training refuses.
     """
-
     model_path, out = Path(model_path), Path(out)
     check_not_the_model(out, model_path)
     live = isinstance(session, ReviewSession)

@@ -94,7 +94,6 @@ def inspect_trimap(trimap, probability=None, painted=None, vertebrae=None):
     the largest (:func:`~napari_spine_seg.spine.vertebra_count.count_gap`). Runs in a
     worker thread.
     """
-
     shape = column_shape(trimap)
     if shape is None:
         return None, []

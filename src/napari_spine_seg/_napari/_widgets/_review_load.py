@@ -22,7 +22,6 @@ def field_path(edit: FileEdit) -> Path | None:
 def prediction_of(session, key: str, model, pixels) -> tuple[np.ndarray, np.ndarray]:
     """``(trimap, probability)`` of image `key`: kept in the review folder, or predicted
     (in the model process) and kept there. Blocks: call it in a worker thread."""
-
     if model.path is None:
         return predict_pixels(model, pixels)
     image = session.sample(key).image_path

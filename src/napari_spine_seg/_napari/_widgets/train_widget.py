@@ -127,7 +127,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def _make_fields(self) -> None:
         """The model, dataset and training fields, the buttons and the status."""
-
         self.model_file = FileEdit(mode="r", filter="*.keras", label="model file")
         self.load_button = PushButton(text="Load model")
         self.model_info = status_label(label="current model", value="none")
@@ -139,6 +138,20 @@ class TrainWidget(SlurmTraining, Dock):
         self.size = LineEdit(label="input size (rows x cols)")
         self._preset_size(self.preset.value)
         self.epochs = SpinBox(value=TRAIN_DEFAULTS["epochs"], min=1, max=100_000, label="epochs")
+        self.max_minutes = FloatSpinBox(
+            value=0.0,
+            min=0.0,
+            max=100_000.0,
+            step=5.0,
+            label="time limit",
+            tooltip="stop at the end of the epoch that crosses this many minutes, keeping "
+            "the best model (TrainConfig.max_minutes)",
+        )
+        # 0 is "no limit", written out so nobody reads it as "stop at once"
+        self.max_minutes.native.setSpecialValueText("no time limit")
+        self.max_minutes.native.setSuffix(" min")
+        self.epochs_row = button_row(self.epochs, self.max_minutes)
+        self.epochs_row.label = "epochs, time limit"
         self.batch_size = SpinBox(
             value=TRAIN_DEFAULTS["batch_size"], min=1, max=4096, label="batch size"
         )
@@ -170,7 +183,7 @@ class TrainWidget(SlurmTraining, Dock):
                 self.out,
                 self.preset,
                 self.size,
-                self.epochs,
+                self.epochs_row,
                 self.batch_size,
                 self.learning_rate,
                 self.where,
@@ -276,7 +289,6 @@ class TrainWidget(SlurmTraining, Dock):
 
     def start(self) -> None:
         """Train on the chosen dataset with the chosen settings, in a thread."""
-
         dataset, out = _path(self.dataset), _path(self.out)
         try:
             if dataset is None:
@@ -291,6 +303,7 @@ class TrainWidget(SlurmTraining, Dock):
                 epochs=int(self.epochs.value),
                 batch_size=int(self.batch_size.value),
                 learning_rate=float(self.learning_rate.value),
+                max_minutes=float(self.max_minutes.value) or None,
             )
         except SpineSegError as exc:
             self._fail(exc)
