@@ -37,7 +37,7 @@ from .files import LoadedModel, load_model
 from .predict_config import PredictConfig, check_batch_size
 from .preprocess import Placement, _resize_float, fit_image, placement, unfit_to_trimap
 from .targets import BACKGROUND_CLASS, BODY_CLASS
-from .zoom import column_tiles
+from .zoom import FEATHER, column_tiles
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def iter_predictions(
                 continue
             body, background = _body_and_background(p, place)
             if zoom:
-                body, background = zoom_pass(loaded, arr, body, background, tta=tta)
+                body = zoom_pass(loaded, arr, body, background, tta=tta)
             yield vertebra_maps_prediction(body, background, name)
 
     for image in images:
@@ -185,8 +185,8 @@ def _body_and_background(probs: np.ndarray, place: Placement) -> tuple[np.ndarra
 
 def zoom_pass(
     model, image: np.ndarray, body: np.ndarray, background: np.ndarray, *, tta: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """The second pass: column tiles predicted and pasted over the first pass's maps.
+) -> np.ndarray:
+    """The second pass: column tiles predicted, their bodies pasted over the first pass's.
 
     Parameters
     ----------
@@ -199,29 +199,42 @@ def zoom_pass(
 
     Returns
     -------
-    body, background : (H, W) float32
+    body : (H, W) float32
         Inside the tiles (:func:`~.zoom.column_tiles` of the first pass's column) their
-        mean over the tiles, elsewhere the first pass's.
+        mean over the tiles, fading into the first pass's over each tile's edge
+        (:data:`~.zoom.FEATHER`); elsewhere the first pass's. The column (and so the
+        trimap) stays the first pass's: the tiles' own made the trimap's Dice worse
+        (docs/performance.md).
     """
     loaded = _as_model(model)
     info = loaded.info
     size = tuple(info.input_size)
     boxes = column_tiles(spine_column(background <= 0.5), size)
     if not boxes:
-        return body, background
+        return body
     cuts = [(slice(top, bottom), slice(left, right)) for top, left, bottom, right in boxes]
     crops = [image[cut] for cut in cuts]
     probs = _network(loaded, [fit_image(c, size, info.fit) for c in crops], len(crops), tta)
-    sums = np.zeros((2, *body.shape), dtype=np.float32)
-    count = np.zeros(body.shape, dtype=np.float32)
+    weighted = np.zeros(body.shape, dtype=np.float32)
+    weights = np.zeros(body.shape, dtype=np.float32)
     for cut, crop, p in zip(cuts, crops, probs, strict=True):
-        tile_body, tile_background = _body_and_background(p, placement(crop.shape, size, info.fit))
-        sums[(0, *cut)] += tile_body
-        sums[(1, *cut)] += tile_background
-        count[cut] += 1
-    covered = count > 0
-    mean = sums / np.maximum(count, 1)
-    return np.where(covered, mean[0], body), np.where(covered, mean[1], background)
+        tile_body, _ = _body_and_background(p, placement(crop.shape, size, info.fit))
+        ramp = _feather(crop.shape)
+        weighted[cut] += ramp * tile_body
+        weights[cut] += ramp
+    # the tiles' edges fade into the first pass: no seam across a body at a tile's edge
+    first = np.clip(1.0 - weights, 0.0, 1.0)
+    return (weighted + first * body) / np.maximum(weights + first, 1e-6)
+
+
+def _feather(shape: tuple[int, int]) -> np.ndarray:
+    """A tile's weight: 1 inside, falling to 0 over :data:`~.zoom.FEATHER` of it at each edge."""
+    ramps = []
+    for n in shape:
+        k = np.arange(n, dtype=np.float32)
+        edge = np.minimum(k + 0.5, n - k - 0.5) / max(FEATHER * n, 1.0)
+        ramps.append(np.clip(edge, 0.0, 1.0))
+    return np.outer(*ramps)
 
 
 def vertebra_prediction(probs: np.ndarray, place: Placement, name: str | None = None) -> Prediction:

@@ -22,6 +22,9 @@ TILES = 2
 TILE_SPAN = 0.6
 #: margin around a tile, as a share of the column's height (top and bottom)
 MARGIN = 0.05
+#: share of a tile's height and width over which its weight falls to 0 at its edges
+#: when it is pasted over the first pass (:func:`~.predict.zoom_pass`)
+FEATHER = 0.1
 #: share of training batches' samples drawn as a column tile
 ZOOM_PROBABILITY = 0.5
 
