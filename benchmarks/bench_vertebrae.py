@@ -17,7 +17,7 @@ seed-2024 split, the Cobb benchmark's), and reports in one JSON:
 
 Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
 [--model FILE] [--train 40] [--test 16] [--patience N] [--generator other|spines]
-[--work DIR]``.
+[--zoom-pass] [--work DIR]``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,13 @@ from napari_spine_seg.trimap import trimap_from_landmarks
 
 
 def train_model(
-    work: Path, minutes: float, outputs: str, n_train: int, seed: int, patience: int | None
+    work: Path,
+    minutes: float,
+    outputs: str,
+    n_train: int,
+    seed: int,
+    patience: int | None,
+    zoom_pass: bool = False,
 ) -> dict:
     """Train on fresh phantoms for `minutes`; return the model path and the seconds."""
     from napari_spine_seg.model.train import train
@@ -64,6 +70,7 @@ def train_model(
         max_minutes=minutes,
         cache=work / "cache",
         seed=seed,
+        zoom_pass=zoom_pass,
         **({} if patience is None else {"patience": patience}),
     )
     return {
@@ -159,6 +166,9 @@ def main(argv=None) -> int:
     parser.add_argument("--test", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patience", type=int, help="early stopping (default: the default)")
+    parser.add_argument(
+        "--zoom-pass", action="store_true", help="train with the zoom pass (model/zoom.py)"
+    )
     parser.add_argument("--work", help="folder for the data sets and model (default: temporary)")
     parser.add_argument(
         "--generator",
@@ -176,12 +186,25 @@ def main(argv=None) -> int:
                 other_generator.write_other_set(test_root, n_train=0, n_test=args.test, seed=7)
             else:
                 other_spines.write_spine_set(test_root, n_test=args.test, seed=2024)
-        report = {"outputs": args.outputs, "minutes": args.minutes, "generator": args.generator}
+        report = {
+            "outputs": args.outputs,
+            "minutes": args.minutes,
+            "generator": args.generator,
+            "zoom_pass": args.zoom_pass,
+        }
         if args.model:
             report["model"] = args.model
         else:
             report.update(
-                train_model(work, args.minutes, args.outputs, args.train, args.seed, args.patience)
+                train_model(
+                    work,
+                    args.minutes,
+                    args.outputs,
+                    args.train,
+                    args.seed,
+                    args.patience,
+                    args.zoom_pass,
+                )
             )
         report.update(evaluate_model(report["model"], test_root))
     Path(args.json).write_text(json.dumps(report, indent=1))

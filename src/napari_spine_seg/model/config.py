@@ -128,6 +128,10 @@ class TrainConfig(JsonConfig):
         What the network learns (:data:`OUTPUTS`). "vertebrae" needs landmarks; "auto"
         takes it when every training sample has landmarks and no trimap file. With
         `resume` or `init_from` the starting model's outputs are kept.
+    zoom_pass : bool
+        A vertebrae model also learns column tiles at the X-ray's own resolution, and
+        predicts them in a second pass after the whole image (:mod:`.zoom`); recorded
+        in the model's training settings. Not for ``outputs="trimap"``.
     """
 
     WHAT = "training"
@@ -153,6 +157,7 @@ class TrainConfig(JsonConfig):
     init_from: Path | None = None
     max_minutes: float | None = None
     outputs: str = "auto"
+    zoom_pass: bool = False
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -196,6 +201,10 @@ class TrainConfig(JsonConfig):
         if self.outputs not in OUTPUTS:
             raise SpineSegError(
                 None, f"unknown outputs {self.outputs!r}; choose one of {', '.join(OUTPUTS)}"
+            )
+        if self.zoom_pass and self.outputs == "trimap":
+            raise SpineSegError(
+                None, "the zoom pass is for a model with vertebrae, not for outputs trimap"
             )
         if self.loss not in LOSSES:
             raise SpineSegError(None, f"unknown loss {self.loss!r}; choose ce or ce+dice")

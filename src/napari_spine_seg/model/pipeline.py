@@ -36,7 +36,16 @@ from scipy import ndimage
 
 from ..atomic import atomic_output
 from .preprocess import fit_image, fit_labels, fit_trimap
-from .targets import LABEL_VOTES, TRIMAP, V_BACKGROUND, V_IGNORE, VERTEBRAE, vertebra_labels
+from .targets import (
+    LABEL_VOTES,
+    TRIMAP,
+    V_BACKGROUND,
+    V_IGNORE,
+    VERTEBRAE,
+    has_vertebrae,
+    vertebra_labels,
+)
+from .zoom import TILES, ZOOM_PROBABILITY, landmark_tiles
 
 #: bump when what is cached changes, so old cache files are not reused
 CACHE_VERSION = 1
@@ -54,12 +63,16 @@ class InputSpec:
     fit : {"resize", "letterbox"}
     target : {"trimap", "vertebrae"}
         What the label row holds (:mod:`.targets`).
+    zoom : bool
+        Training batches also hold column tiles (:mod:`.zoom`) of the samples with
+        landmarks.
     """
 
     size: tuple[int, int]
     channels: int = 1
     fit: str = "resize"
     target: str = TRIMAP
+    zoom: bool = False
 
 
 def default_cache_dir() -> Path:
@@ -82,8 +95,11 @@ def _file_stamp(path: Path | None) -> str:
     return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
 
 
-def cache_key(sample, spec: InputSpec) -> str:
-    """Cache file stem for `sample` fitted by `spec` (changes when a file changes)."""
+def cache_key(sample, spec: InputSpec, tile: int | None = None) -> str:
+    """Cache file stem for `sample` (or its column `tile`) fitted by `spec`.
+
+    It changes when a file changes.
+    """
     parts = [
         f"v{CACHE_VERSION}",
         _file_stamp(Path(sample.image_path)),
@@ -94,23 +110,32 @@ def cache_key(sample, spec: InputSpec) -> str:
     ]
     if spec.target != TRIMAP:  # trimap keys stay as they were, so old caches still count
         parts.append(spec.target)
+    if tile is not None:
+        parts.append(f"tile {tile} of {TILES}")
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
-def decode_sample(sample, spec: InputSpec) -> np.ndarray:
+def decode_sample(sample, spec: InputSpec, tile: int | None = None) -> np.ndarray:
     """Read one sample and fit it to the input: a ``(2, rows, cols)`` uint8 array.
 
     Row 0 is the normalised image × 255, row 1 the labels: the trimap (values 1, 2, 3),
     or for ``spec.target == "vertebrae"`` the vertebrae target (:mod:`.targets`).
+    With `tile` (a vertebrae sample with landmarks), that column tile of the image and
+    its labels (:func:`~.zoom.landmark_tiles`) instead of the whole image.
     """
-    xray = sample.load_image()
-    image = fit_image(xray.pixels, spec.size, spec.fit)
+    pixels = sample.load_image().pixels
+    box = None
+    if tile is not None:
+        boxes = landmark_tiles(sample.load_landmarks(), pixels.shape[:2], spec.size)
+        box = boxes[tile] if tile < len(boxes) else None
+    cut = (slice(box[0], box[2]), slice(box[1], box[3])) if box else (slice(None),) * 2
+    image = fit_image(pixels[cut], spec.size, spec.fit)
     if spec.target == VERTEBRAE:
         values = tuple(range(1, V_IGNORE + 1))
-        labels = vertebra_labels(sample)
+        labels = vertebra_labels(sample)[cut]
         small = fit_labels(labels, spec.size, spec.fit, values, V_BACKGROUND, LABEL_VOTES)
     else:
-        small = fit_trimap(sample.load_trimap(), spec.size, spec.fit)
+        small = fit_trimap(sample.load_trimap()[cut], spec.size, spec.fit)
     return np.stack([np.round(image * 255.0).astype(np.uint8), small])
 
 
@@ -129,12 +154,12 @@ class ArrayCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, sample, spec: InputSpec) -> np.ndarray:
-        """The fitted ``(2, rows, cols)`` uint8 array of `sample`."""
+    def get(self, sample, spec: InputSpec, tile: int | None = None) -> np.ndarray:
+        """The fitted ``(2, rows, cols)`` uint8 array of `sample` (or of its column `tile`)."""
         if self.folder is None:
             self.misses += 1
-            return decode_sample(sample, spec)
-        path = self.folder / f"{cache_key(sample, spec)}.npy"
+            return decode_sample(sample, spec, tile)
+        path = self.folder / f"{cache_key(sample, spec, tile)}.npy"
         try:
             arr = np.load(path)
             if arr.shape == (2, *spec.size) and arr.dtype == np.uint8:
@@ -143,7 +168,7 @@ class ArrayCache:
         except (OSError, ValueError, EOFError):
             pass
         self.misses += 1
-        arr = decode_sample(sample, spec)
+        arr = decode_sample(sample, spec, tile)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with atomic_output(path) as tmp, open(tmp, "wb") as fh:
@@ -281,7 +306,7 @@ class BatchSource:
         picks = order[idx * self.batch_size : (idx + 1) * self.batch_size]
         xs, ys = [], []
         for i in picks:
-            arr = self.cache.get(self.samples[i], self.spec)
+            arr = self.cache.get(self.samples[i], self.spec, self._tile(int(i)))
             image = arr[0].astype(np.float32) / 255.0
             trimap = arr[1]
             if self.augmentation is not None:
@@ -295,6 +320,21 @@ class BatchSource:
         y = np.stack(ys).astype(np.int32) - 1
         return x, y
 
+    def _zooms(self, sample) -> bool:
+        return (
+            self.spec.zoom
+            and self.augmentation is not None
+            and self.spec.target == VERTEBRAE
+            and has_vertebrae(sample)
+        )
+
+    def _tile(self, i: int) -> int | None:
+        """The column tile sample `i` is drawn as this epoch, or None for the whole image."""
+        if not self._zooms(self.samples[i]):
+            return None
+        rng = np.random.default_rng([self.seed, self.epoch, i, 1])
+        return int(rng.integers(TILES)) if rng.random() < ZOOM_PROBABILITY else None
+
     def next_epoch(self) -> None:
         """Move on to the next epoch (new order and augmentation)."""
         self.epoch += 1
@@ -304,6 +344,9 @@ class BatchSource:
         total = len(self.samples)
         for k, sample in enumerate(self.samples):
             self.cache.get(sample, self.spec)
+            if self._zooms(sample):
+                for tile in range(TILES):
+                    self.cache.get(sample, self.spec, tile)
             if progress is not None:
                 progress(k + 1, total)
 

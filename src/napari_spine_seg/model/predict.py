@@ -12,6 +12,10 @@ corners fitted from the body probability at the image's own size
 (body ∪ space probability ≥ ½, without pieces beside it:
 :func:`~napari_spine_seg.spine.vertebrae.spine_column`) with the border band drawn at
 the width a trimap drawn from landmarks has (:func:`~napari_spine_seg.trimap.trimap_from_mask`).
+A model trained with the zoom pass (its training settings' ``zoom_pass``) predicts, after
+the whole image, column tiles cut from the X-ray at its own resolution around that
+column, and pastes their body and background probabilities over the first pass's
+before the column and the corners are drawn (:mod:`.zoom`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from .files import LoadedModel, load_model
 from .predict_config import PredictConfig, check_batch_size
 from .preprocess import Placement, _resize_float, fit_image, placement, unfit_to_trimap
 from .targets import BACKGROUND_CLASS, BODY_CLASS
+from .zoom import FEATHER, column_tiles
 
 
 @dataclass(frozen=True)
@@ -129,23 +134,20 @@ def iter_predictions(
     loaded = _as_model(model)
     info = loaded.info
     size = tuple(info.input_size)
-    batch: list[tuple[np.ndarray, object, str | None]] = []
+    zoom = info.has_vertebrae and bool(info.training.get("zoom_pass", False))
+    batch: list[tuple[np.ndarray, object, str | None, np.ndarray]] = []
 
     def flush():
-        x = np.stack([b[0] for b in batch])[..., None]
-        if info.channels == 3:
-            x = np.repeat(x, 3, axis=-1)
-        probs = _forward(loaded.keras_model, x, batch_size)
-        if tta:
-            probs = 0.5 * (
-                probs + _forward(loaded.keras_model, x[:, :, ::-1], batch_size)[:, :, ::-1]
-            )
-        for (_, place, name), p in zip(batch, probs, strict=True):
-            if info.has_vertebrae:
-                yield vertebra_prediction(p, place, name)
-            else:
+        probs = _network(loaded, [b[0] for b in batch], batch_size, tta)
+        for (_, place, name, arr), p in zip(batch, probs, strict=True):
+            if not info.has_vertebrae:
                 trimap, spine = unfit_to_trimap(p, place)
                 yield Prediction(trimap, spine, name)
+                continue
+            body, background = _body_and_background(p, place)
+            if zoom:
+                body = zoom_pass(loaded, arr, body, background, tta=tta)
+            yield vertebra_maps_prediction(body, background, name)
 
     for image in images:
         try:
@@ -154,12 +156,86 @@ def iter_predictions(
             if batch:  # the images read before the bad one are still predicted, in order
                 yield from flush()
             raise
-        batch.append((fit_image(arr, size, info.fit), placement(arr.shape, size, info.fit), name))
+        fitted = fit_image(arr, size, info.fit)
+        batch.append((fitted, placement(arr.shape, size, info.fit), name, arr if zoom else None))
         if len(batch) == batch_size:
             yield from flush()
             batch = []
     if batch:
         yield from flush()
+
+
+def _network(loaded: LoadedModel, fitted: Sequence[np.ndarray], batch_size: int, tta: bool):
+    """The network's class probabilities of fitted images (mirror-averaged with `tta`)."""
+    x = np.stack(fitted)[..., None]
+    if loaded.info.channels == 3:
+        x = np.repeat(x, 3, axis=-1)
+    probs = _forward(loaded.keras_model, x, batch_size)
+    if tta:
+        probs = 0.5 * (probs + _forward(loaded.keras_model, x[:, :, ::-1], batch_size)[:, :, ::-1])
+    return probs
+
+
+def _body_and_background(probs: np.ndarray, place: Placement) -> tuple[np.ndarray, np.ndarray]:
+    """Body and background probabilities of network output, at the image's size."""
+    top, left, ph, pw = place.box
+    crop = np.asarray(probs, dtype=np.float32)[top : top + ph, left : left + pw]
+    h, w = place.shape
+    return (_resize_float(crop[..., k], h, w) for k in (BODY_CLASS, BACKGROUND_CLASS))
+
+
+def zoom_pass(
+    model, image: np.ndarray, body: np.ndarray, background: np.ndarray, *, tta: bool = False
+) -> np.ndarray:
+    """The second pass: column tiles predicted, their bodies pasted over the first pass's.
+
+    Parameters
+    ----------
+    model : LoadedModel or path-like
+    image : (H, W) array
+        The X-ray.
+    body, background : (H, W) float32
+        The first pass's probabilities at the image's size.
+    tta : bool
+
+    Returns
+    -------
+    body : (H, W) float32
+        Inside the tiles (:func:`~.zoom.column_tiles` of the first pass's column) their
+        mean over the tiles, fading into the first pass's over each tile's edge
+        (:data:`~.zoom.FEATHER`); elsewhere the first pass's. The column (and so the
+        trimap) stays the first pass's: the tiles' own made the trimap's Dice worse
+        (docs/performance.md).
+    """
+    loaded = _as_model(model)
+    info = loaded.info
+    size = tuple(info.input_size)
+    boxes = column_tiles(spine_column(background <= 0.5), size)
+    if not boxes:
+        return body
+    cuts = [(slice(top, bottom), slice(left, right)) for top, left, bottom, right in boxes]
+    crops = [image[cut] for cut in cuts]
+    probs = _network(loaded, [fit_image(c, size, info.fit) for c in crops], len(crops), tta)
+    weighted = np.zeros(body.shape, dtype=np.float32)
+    weights = np.zeros(body.shape, dtype=np.float32)
+    for cut, crop, p in zip(cuts, crops, probs, strict=True):
+        tile_body, _ = _body_and_background(p, placement(crop.shape, size, info.fit))
+        ramp = _feather(crop.shape)
+        weighted[cut] += ramp * tile_body
+        weights[cut] += ramp
+    # the tiles' edges fade into the first pass: no seam across a body at a tile's edge
+    first = np.clip(1.0 - weights, 0.0, 1.0)
+    return (weighted + first * body) / np.maximum(weights + first, 1e-6)
+
+
+def _feather(shape: tuple[int, int]) -> np.ndarray:
+    """A tile's weight: 1 inside, falling to 0 over :data:`~.zoom.FEATHER` of it at each edge."""
+    ramps = []
+    for n in shape:
+        k = np.arange(n, dtype=np.float32)
+        edge = np.minimum(k + 0.5, n - k - 0.5) / max(FEATHER * n, 1.0)
+        ramps.append(np.clip(edge, 0.0, 1.0))
+    return np.outer(*ramps)
 
 
 def vertebra_prediction(probs: np.ndarray, place: Placement, name: str | None = None) -> Prediction:
@@ -178,14 +254,18 @@ def vertebra_prediction(probs: np.ndarray, place: Placement, name: str | None = 
     Prediction
         With `vertebrae`, and `landmarks` or `vertebra_faults`.
     """
-    top, left, ph, pw = place.box
-    crop = np.asarray(probs, dtype=np.float32)[top : top + ph, left : left + pw]
-    h, w = place.shape
-    spine = 1.0 - _resize_float(crop[..., BACKGROUND_CLASS], h, w)
+    return vertebra_maps_prediction(*_body_and_background(probs, place), name)
+
+
+def vertebra_maps_prediction(
+    body: np.ndarray, background: np.ndarray, name: str | None = None
+) -> Prediction:
+    """:func:`vertebra_prediction` from the body and background maps at the image's size."""
+    spine = 1.0 - background
     # the column's pieces away from it (a marker letter painted as bone) are not spine
     column = spine_column(spine >= 0.5)
     trimap = trimap_from_mask(column)
-    fit = fit_vertebrae(_resize_float(crop[..., BODY_CLASS], h, w), column=column)
+    fit = fit_vertebrae(body, column=column)
     return Prediction(
         trimap,
         np.clip(spine, 0.0, 1.0),

@@ -126,7 +126,11 @@ def training_data(
     dataset, train_samples, val_samples = open_samples(c)
     target = start.target or resolve_target(c.outputs, [*train_samples, *val_samples])
     spec = InputSpec(
-        size=tuple(start.input_size), channels=start.channels, fit=start.fit, target=target
+        size=tuple(start.input_size),
+        channels=start.channels,
+        fit=start.fit,
+        target=target,
+        zoom=bool(c.zoom_pass) and target == VERTEBRAE,
     )
     cache = ArrayCache(default_cache_dir() if c.cache == "auto" else c.cache)
     augmentation = (augment or Augmentation()) if c.augment else None
@@ -182,6 +186,7 @@ def training_info(c: TrainConfig, start: Start, data: TrainData, mixed_precision
     extra = {}
     if data.target == VERTEBRAE:
         extra = {"classes": [dict(k) for k in VERTEBRA_CLASSES]}
+        settings["zoom_pass"] = data.train_source.spec.zoom
     return ModelInfo(
         preset=start.preset,
         options=dict(start.options),

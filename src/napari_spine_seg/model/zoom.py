@@ -1,0 +1,81 @@
+"""The zoom pass of a vertebrae model: the column seen again, closer (no Keras needed).
+
+The whole X-ray shrunk to the network input leaves each vertebral body some 25 × 9 px,
+too few for its end plates' tilt. A model trained with ``TrainConfig.zoom_pass`` also
+learns *column tiles*: :data:`TILES` boxes, each covering part of the column's height
+(:data:`TILE_SPAN` of it, top and bottom, overlapping), as wide as the network input's
+aspect makes them, centred on the column's pixels in that height, cut from the X-ray at
+its own resolution and fitted to the input like a whole image. In training a tile is
+drawn around the landmarks (:func:`tile_boxes` of the corners), the target cut the same
+way, and the usual augmentation jitters it. In prediction the first, whole-image pass
+gives the column; the tiles around it are predicted and their probabilities pasted
+back over the first pass's (averaged where two tiles overlap), at the image's size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: column tiles per image
+TILES = 2
+#: each tile's share of the column's height
+TILE_SPAN = 0.6
+#: margin around a tile, as a share of the column's height (top and bottom)
+MARGIN = 0.05
+#: share of a tile's height and width over which its weight falls to 0 at its edges
+#: when it is pasted over the first pass (:func:`~.predict.zoom_pass`)
+FEATHER = 0.1
+#: share of training batches' samples drawn as a column tile
+ZOOM_PROBABILITY = 0.5
+
+
+def tile_boxes(
+    rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], size: tuple[int, int]
+) -> list[tuple[int, int, int, int]]:
+    """The column tiles of the points ``(rows, cols)`` in an image of `shape`.
+
+    Parameters
+    ----------
+    rows, cols : 1-D arrays
+        The column's points (landmark corners, or a column mask's pixels).
+    shape : (H, W)
+        The image's size.
+    size : (rows, cols)
+        The network input; a tile has its aspect (before clipping to the image).
+
+    Returns
+    -------
+    list of (top, left, bottom, right)
+        :data:`TILES` boxes inside the image, top to bottom (empty without points).
+    """
+    rows, cols = np.asarray(rows, dtype=float), np.asarray(cols, dtype=float)
+    if rows.size == 0:
+        return []
+    y0, y1 = float(rows.min()), float(rows.max())
+    extent = max(y1 - y0, 1.0)
+    height = extent * (TILE_SPAN + 2 * MARGIN)
+    width = height * size[1] / size[0]
+    first = y0 - MARGIN * extent + height / 2
+    last = y1 + MARGIN * extent - height / 2
+    boxes = []
+    for centre in np.linspace(first, last, TILES):
+        inside = np.abs(rows - centre) <= height / 2
+        cx = float(np.mean(cols[inside] if inside.any() else cols))
+        top, bottom = round(centre - height / 2), round(centre + height / 2)
+        left, right = round(cx - width / 2), round(cx + width / 2)
+        box = (max(top, 0), max(left, 0), min(bottom, shape[0]), min(right, shape[1]))
+        if box[2] - box[0] >= 2 and box[3] - box[1] >= 2:
+            boxes.append(box)
+    return boxes
+
+
+def landmark_tiles(landmarks: np.ndarray, shape, size) -> list[tuple[int, int, int, int]]:
+    """:func:`tile_boxes` of the corners ``(68, 2)`` (x, y) of an image of `shape`."""
+    points = np.asarray(landmarks, dtype=float)
+    return tile_boxes(points[:, 1], points[:, 0], shape, size)
+
+
+def column_tiles(column: np.ndarray, size) -> list[tuple[int, int, int, int]]:
+    """:func:`tile_boxes` of a column mask's pixels (the first pass's column)."""
+    rows, cols = np.nonzero(column)
+    return tile_boxes(rows, cols, column.shape, size)

@@ -1,0 +1,99 @@
+"""The zoom pass: column tiles learnt at the X-ray's own resolution, predicted second.
+
+A small vertebrae model is trained for real with ``zoom_pass``; its file says so, and
+``spine-seg predict`` runs the second pass and writes the data set's 68 × 2 landmarks.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _files import write_aasce
+from napari_spine_seg.cli import main
+from napari_spine_seg.data.aasce import read_landmarks_mat
+from napari_spine_seg.data.dataset import open_dataset
+from napari_spine_seg.errors import SpineSegError
+from napari_spine_seg.model.config import TrainConfig
+from napari_spine_seg.model.files import read_metadata
+from napari_spine_seg.model.pipeline import InputSpec, decode_sample
+from napari_spine_seg.model.predict import zoom_pass
+from napari_spine_seg.model.targets import V_BODY
+from napari_spine_seg.model.zoom import TILES, landmark_tiles
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import other_generator
+
+SIZE = (384, 144)
+OPTIONS = {"depth": 3, "filters": 8}
+
+
+def test_zoom_pass_is_a_checked_setting_that_round_trips(tmp_path):
+    config = TrainConfig(tmp_path, tmp_path / "m.keras", zoom_pass=True)
+    assert TrainConfig.from_json(config.to_json()) == config
+    assert TrainConfig.from_json(config.to_json()).zoom_pass is True
+    assert TrainConfig(tmp_path, tmp_path / "m.keras").zoom_pass is False
+    with pytest.raises(SpineSegError, match="zoom pass is for a model with vertebrae"):
+        TrainConfig(tmp_path, tmp_path / "m.keras", outputs="trimap", zoom_pass=True)
+
+
+def test_a_column_tile_shows_the_bodies_larger(tmp_path):
+    root = write_aasce(tmp_path / "p", {"training": (1, 100)}, shape=(700, 260))
+    sample = open_dataset(root).samples[0]
+    spec = InputSpec(SIZE, fit="letterbox", target="vertebrae", zoom=True)
+    whole = decode_sample(sample, spec)
+    boxes = landmark_tiles(sample.load_landmarks(), sample.image_shape(), SIZE)
+    assert len(boxes) == TILES
+    assert boxes[0][0] < boxes[1][0] and boxes[0][2] < boxes[1][2]  # top to bottom
+    for tile in range(TILES):
+        zoomed = decode_sample(sample, spec, tile)
+        assert zoomed.shape == whole.shape
+        # about half the column, twice as large: more body pixels than the whole image
+        assert (zoomed[1] == V_BODY).sum() > 1.2 * (whole[1] == V_BODY).sum()
+
+
+@pytest.mark.slow
+def test_a_zoom_model_predicts_twice_and_writes_landmarks(tmp_path, capsys):
+    from napari_spine_seg.model.train import train
+
+    root = write_aasce(tmp_path / "phantoms", {"training": (24, 100)}, shape=(700, 260))
+    start = time.process_time()
+    result = train(
+        root,
+        tmp_path / "z.keras",
+        size=SIZE,
+        options=OPTIONS,
+        epochs=35,
+        batch_size=4,
+        learning_rate=2e-3,
+        patience=None,
+        cache=tmp_path / "cache",
+        seed=3,
+        zoom_pass=True,
+    )
+    cpu = time.process_time() - start
+    assert read_metadata(result.model_path).training["zoom_pass"] is True
+    other = other_generator.write_other_set(tmp_path / "other", n_train=0, n_test=2, seed=7)
+    out = tmp_path / "out"
+    code = main(
+        ["predict", str(result.model_path), str(other / "data" / "test"), "--out", str(out)]
+    )
+    assert code == 0, capsys.readouterr().err
+    found = [read_landmarks_mat(p) for p in sorted((out / "landmarks").glob("*.mat"))]
+    assert found and all(p.shape == (68, 2) and np.isfinite(p).all() for p in found)
+    assert cpu < 120, f"training took {cpu:.0f} s of CPU"
+
+    # the second pass paints bodies inside the column's tiles, and only there
+    image = open_dataset(other).split("test")[0].load_image().pixels.astype(np.float32)
+    body = np.zeros(image.shape, np.float32)
+    background = np.ones(image.shape, np.float32)
+    h, w = image.shape
+    background[h // 8 : -h // 8, w // 2 - 20 : w // 2 + 20] = 0.0  # a column
+    new_body = zoom_pass(result.model_path, image, body, background)
+    assert new_body.shape == body.shape
+    assert new_body.max() > 0.5 and not new_body[: h // 16].any() and not new_body[-h // 16 :].any()
