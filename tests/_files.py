@@ -483,3 +483,21 @@ def tree_checksums(folder: str | os.PathLike) -> dict[str, tuple[str, int]]:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             sums[path.relative_to(folder).as_posix()] = (digest, path.stat().st_mode & 0o7777)
     return sums
+
+
+def write_untrained_vertebra_model(path: str | os.PathLike):
+    """A tiny untrained vertebrae model (depth 2, 4 filters, 64 × 32) saved at `path`: it
+    finds no 17 vertebrae, so what predict does without landmarks can be tested fast.
+    Returns the loaded model (``model.files.save_model``'s return)."""
+    from napari_spine_seg.model.builders import build_model
+    from napari_spine_seg.model.files import ModelInfo, save_model
+    from napari_spine_seg.model.targets import VERTEBRA_CLASSES
+
+    info = ModelInfo(
+        preset="unet",
+        options={"depth": 2, "filters": 4},
+        input_size=(64, 32),
+        classes=[dict(c) for c in VERTEBRA_CLASSES],
+        outputs=["trimap", "vertebrae"],
+    )
+    return save_model(build_model("unet", (64, 32, 1), depth=2, filters=4), path, info)

@@ -9,7 +9,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from _files import write_aasce_layout
+from _files import write_aasce_layout, write_untrained_vertebra_model
 from napari_spine_seg.cli import main
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.spine.vertebra_count import (
@@ -105,18 +105,8 @@ def test_predict_records_the_counts_and_evaluate_and_gaps_read_them(tmp_path):
     from napari_spine_seg.model.builders import build_model
     from napari_spine_seg.model.files import ModelInfo, save_model
     from napari_spine_seg.model.predict import predict_files
-    from napari_spine_seg.model.targets import VERTEBRA_CLASSES
 
-    info = ModelInfo(
-        preset="unet",
-        options={"depth": 2, "filters": 4},
-        input_size=(64, 32),
-        classes=[dict(c) for c in VERTEBRA_CLASSES],
-        outputs=["trimap", "vertebrae"],
-    )
-    model = save_model(
-        build_model("unet", (64, 32, 1), depth=2, filters=4), tmp_path / "v.keras", info
-    )
+    model = write_untrained_vertebra_model(tmp_path / "v.keras")
     images = write_aasce_layout(tmp_path / "set", n_train=0, n_test=2, size=(120, 48))
     names = open_dataset(images).names
     out = tmp_path / "out"

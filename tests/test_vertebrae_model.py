@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _files import write_aasce, write_aasce_layout, write_folder_layout
+from _files import (
+    write_aasce,
+    write_aasce_layout,
+    write_folder_layout,
+    write_untrained_vertebra_model,
+)
 from napari_spine_seg.cli import main
 from napari_spine_seg.data.aasce import read_landmarks_mat
 from napari_spine_seg.data.dataset import open_dataset
@@ -211,21 +216,9 @@ def test_an_image_without_17_vertebrae_gets_a_line_and_no_landmark_file(tmp_path
     """An untrained vertebrae model finds no vertebrae: each image is named with the
     reason, and a landmark file an earlier run left for it is not left to pass as this
     run's."""
-    from napari_spine_seg.model.builders import build_model
-    from napari_spine_seg.model.files import save_model
     from napari_spine_seg.model.predict import predict_files
-    from napari_spine_seg.model.targets import VERTEBRA_CLASSES
 
-    info = ModelInfo(
-        preset="unet",
-        options={"depth": 2, "filters": 4},
-        input_size=(64, 32),
-        classes=[dict(c) for c in VERTEBRA_CLASSES],
-        outputs=["trimap", "vertebrae"],
-    )
-    model = save_model(
-        build_model("unet", (64, 32, 1), depth=2, filters=4), tmp_path / "v.keras", info
-    )
+    model = write_untrained_vertebra_model(tmp_path / "v.keras")
     images = write_aasce_layout(tmp_path / "set", n_train=0, n_test=2, size=(120, 48))
     names = open_dataset(images).names
     out = tmp_path / "out"
