@@ -61,28 +61,38 @@ def test_retraining_needs_a_reviewed_image(aasce, tmp_path):
         retraining_dataset(session, aasce)
 
 
-_FINE_TUNE = textwrap.dedent(
+_UNTRAINED_MODEL = textwrap.dedent(
     """
-    import json, sys
+    import sys
     from pathlib import Path
-    from napari_spine_seg.errors import SpineSegError
     import keras
     from napari_spine_seg.model.builders import build_model
-    from napari_spine_seg.model.files import ModelInfo, read_metadata, save_model
+    from napari_spine_seg.model.files import ModelInfo, save_model
     from napari_spine_seg.model.objects import make_loss, make_metrics
-    from napari_spine_seg.review.retrain import retrain
-    from napari_spine_seg.review.session import ReviewSession
-    from napari_spine_seg.trimap import trimap_from_landmarks
 
-    aasce, tmp = Path(sys.argv[1]), Path(sys.argv[2])
-    # an untrained model, as train() would save it before its first epoch
+    aasce, out = Path(sys.argv[1]), Path(sys.argv[2])
     options = {"depth": 2, "filters": 4}
     model = build_model("unet", (64, 32, 1), 3, **options)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=make_loss("ce+dice"),
                   metrics=make_metrics())
     info = ModelInfo(preset="unet", options=options, input_size=(64, 32), channels=1,
                      training_set={"root": str(aasce)}, training={"epoch": 0})
-    model_path = save_model(model, tmp / "m.keras", info)
+    model_path = save_model(model, out, info)
+    """
+)
+
+
+#: after _UNTRAINED_MODEL (argv: the data set, the model file to write in a scratch folder)
+_FINE_TUNE = _UNTRAINED_MODEL + textwrap.dedent(
+    """
+    import json
+    from napari_spine_seg.errors import SpineSegError
+    from napari_spine_seg.model.files import read_metadata
+    from napari_spine_seg.review.retrain import retrain
+    from napari_spine_seg.review.session import ReviewSession
+    from napari_spine_seg.trimap import trimap_from_landmarks
+
+    tmp = out.parent
     session = ReviewSession.open(tmp / "review", aasce / "data" / "test")
     sample = session.sample(session.keys[0])
     corrected = trimap_from_landmarks(sample.load_landmarks(), (128, 64))
@@ -108,7 +118,7 @@ def test_retrain_fine_tunes_from_the_model(aasce, tmp_path):
     # in a child process: TensorFlow and napari's OpenGL must not share a process (see
     # jobs/model_process.py), and other tests of this run may have opened a viewer
     run = subprocess.run(
-        [sys.executable, "-c", _FINE_TUNE, os.fspath(aasce), os.fspath(tmp_path)],
+        [sys.executable, "-c", _FINE_TUNE, os.fspath(aasce), os.fspath(tmp_path / "m.keras")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -124,26 +134,6 @@ def test_retrain_fine_tunes_from_the_model(aasce, tmp_path):
 
 
 # -- retraining as a job: the same job path as training (local process or slurm) -------------
-
-_UNTRAINED_MODEL = textwrap.dedent(
-    """
-    import sys
-    from pathlib import Path
-    import keras
-    from napari_spine_seg.model.builders import build_model
-    from napari_spine_seg.model.files import ModelInfo, save_model
-    from napari_spine_seg.model.objects import make_loss, make_metrics
-
-    aasce, out = Path(sys.argv[1]), Path(sys.argv[2])
-    options = {"depth": 2, "filters": 4}
-    model = build_model("unet", (64, 32, 1), 3, **options)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=make_loss("ce+dice"),
-                  metrics=make_metrics())
-    info = ModelInfo(preset="unet", options=options, input_size=(64, 32), channels=1,
-                     training_set={"root": str(aasce)}, training={"epoch": 0})
-    save_model(model, out, info)
-    """
-)
 
 
 def untrained_model(aasce: Path, out: Path) -> Path:
