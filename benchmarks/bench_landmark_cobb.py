@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import sys
 import tempfile
@@ -47,22 +46,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import other_generator
-from napari_spine_seg.cli import main as spine_seg
+from bench_cobb_phantoms import _checked
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.evaluate import evaluate, landmark_scores
 from napari_spine_seg.model.files import read_metadata
 from napari_spine_seg.spine.cobb_eval import cobb_errors
 from napari_spine_seg.spine.vertebrae import BODY, body_space_target, fit_vertebrae
 from napari_spine_seg.trimap import sort_landmarks, trimap_from_landmarks
-
-
-def _checked(argv: list[str]) -> None:
-    """Run ``spine-seg`` in this process, quietly; raise when it fails."""
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        status = spine_seg(argv)
-    if status != 0:
-        raise RuntimeError(f"spine-seg {' '.join(argv)} failed ({status}): {err.getvalue()}")
 
 
 def write_sets(folder: Path, n: int, phantom_seed: int, other_seed: int, tilts: list[str]):
