@@ -10,7 +10,8 @@ Two directions, both plain arrays in and out:
   finds the bodies as ordered instances, top to bottom, and fits each with four
   corners, from whole edges rather than single pixels: every end plate and side is a
   line fitted robustly to the sub-pixel points where the probability crosses one
-  half along many rays from the body's centre. An image whose bodies are not exactly
+  half along many rays from the body's centre (:mod:`.body_edges`), and an end plate
+  that disagrees with its body and its neighbours is refitted. An image whose bodies are not exactly
   17 gets no landmarks and a fault that says why; nothing is guessed.
 
 Landmarks are ``(x, y)`` in image pixels, corners in the data set's order (TL, TR, BL,
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ..trimap import N_LANDMARKS, N_VERTEBRAE, column_mask, polygon_mask, sort_landmarks
+from ..trimap import N_VERTEBRAE, column_mask, polygon_mask, sort_landmarks
+from .body_edges import body_edges, reconcile_plates
 
 #: classes of the vertebra target
 OUTSIDE, BODY, SPACE = 0, 1, 2
@@ -37,11 +39,6 @@ CORNER_NAMES = ("TL", "TR", "BL", "BR")
 
 #: a body whose area is under this fraction of the median body's is noise, not a body
 MIN_AREA_FRACTION = 0.2
-
-#: rays cast across a body's middle, per edge, as a fraction of the edge's length
-_RAY_SPAN = 0.7
-_RAYS_PER_EDGE = 15
-_RAY_STEP = 0.25  # px along each ray
 
 
 def body_quadrilaterals(landmarks: np.ndarray) -> np.ndarray:
@@ -169,152 +166,6 @@ def body_instances(body: np.ndarray, *, threshold: float = 0.5) -> tuple[np.ndar
     return lookup[labels], int(kept.size)
 
 
-def _axes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """Centre ``(x, y)``, unit axes across (u) and along (v) the spine, half sizes."""
-    rows, cols = np.nonzero(mask)
-    pts = np.column_stack([cols, rows]).astype(np.float64)
-    centre = pts.mean(axis=0)
-    cov = np.cov((pts - centre).T)
-    evals, evecs = np.linalg.eigh(cov)
-    u = evecs[:, 1]  # the long axis: a vertebral body is wider than it is tall
-    if u[0] < 0:
-        u = -u
-    v = np.array([-u[1], u[0]])  # u turned a quarter: pointing down the image
-    if v[1] < 0:
-        v = -v
-    local = (pts - centre) @ np.column_stack([u, v])
-    half_u = float(np.abs(local[:, 0]).max()) + 1.0
-    half_v = float(np.abs(local[:, 1]).max()) + 1.0
-    return centre, u, v, half_u, half_v
-
-
-def _edge_points(
-    prob: np.ndarray,
-    centre: np.ndarray,
-    across: np.ndarray,
-    out: np.ndarray,
-    half_across: float,
-    reach: float,
-    threshold: float,
-) -> np.ndarray:
-    """Sub-pixel points where `prob` falls below `threshold`, on rays from the middle.
-
-    Rays start on the line through `centre` along `across` (within ``_RAY_SPAN`` of
-    `half_across`) and run in direction `out` up to `reach` pixels; each gives the
-    first crossing, linearly interpolated.
-    """
-    offsets = np.linspace(-_RAY_SPAN, _RAY_SPAN, _RAYS_PER_EDGE) * half_across
-    steps = np.arange(0.0, reach, _RAY_STEP)
-    starts = centre + offsets[:, None] * across  # (rays, 2)
-    xy = starts[:, None, :] + steps[None, :, None] * out  # (rays, steps, 2)
-    values = ndimage.map_coordinates(
-        prob, [xy[..., 1].ravel(), xy[..., 0].ravel()], order=1, mode="constant", cval=0.0
-    ).reshape(xy.shape[:2])
-    points = []
-    for ray, vals in zip(xy, values, strict=True):
-        below = np.nonzero(vals < threshold)[0]
-        if below.size == 0 or below[0] == 0:
-            continue
-        i = below[0]
-        a, b = vals[i - 1], vals[i]
-        t = (a - threshold) / (a - b) if a != b else 0.5
-        points.append(ray[i - 1] + t * (ray[i] - ray[i - 1]))
-    return np.array(points).reshape(-1, 2)
-
-
-def _fit_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """A line through `points` (a point and a unit direction), outliers dropped twice."""
-    if len(points) < 3:
-        return None
-    keep = np.ones(len(points), dtype=bool)
-    for _ in range(3):
-        p = points[keep]
-        mean = p.mean(axis=0)
-        _, _, vt = np.linalg.svd(p - mean, full_matrices=False)
-        direction, normal = vt[0], vt[1]
-        residual = np.abs((points - mean) @ normal)
-        mad = np.median(residual[keep])
-        new = residual <= max(3.0 * 1.4826 * mad, 0.35)
-        if new.sum() < 3 or np.array_equal(new, keep):
-            break
-        keep = new
-    return mean, direction
-
-
-def _intersect(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    (p, d), (q, e) = a, b
-    matrix = np.column_stack([d, -e])
-    s, _ = np.linalg.solve(matrix, q - p)
-    return p + s * d
-
-
-def fit_body_corners(
-    prob: np.ndarray, instance: np.ndarray, *, threshold: float = 0.5
-) -> np.ndarray | None:
-    """Fit one body's four corners from the probability edges around it.
-
-    Parameters
-    ----------
-    prob : (rows, cols) float array
-        Body probability (or a 0/1 mask as floats), the whole image.
-    instance : (rows, cols) bool array
-        This body's pixels, as :func:`body_instances` found them.
-    threshold : float
-        The probability at which an edge is drawn.
-
-    Returns
-    -------
-    (4, 2) ndarray or None
-        ``(x, y)`` corners TL, TR, BL, BR; None when an edge has too few points.
-    """
-    # work in a box around the body that holds its neighbourhood (below): rays leaving
-    # the box read 0 there as they did outside the neighbourhood, and a full-size X-ray
-    # is not searched 17 times
-    rows, cols = np.nonzero(instance)
-    if rows.size == 0:
-        return None
-    pad = int(np.ceil(0.5 * np.hypot(np.ptp(rows), np.ptp(cols)))) + 4
-    r0, c0 = max(rows.min() - pad, 0), max(cols.min() - pad, 0)
-    box = (slice(r0, rows.max() + pad + 1), slice(c0, cols.max() + pad + 1))
-    corners = _fit_in_box(np.asarray(prob, dtype=np.float64)[box], instance[box], threshold)
-    return None if corners is None else corners + np.array([c0, r0], dtype=np.float64)
-
-
-def _fit_in_box(prob: np.ndarray, instance: np.ndarray, threshold: float) -> np.ndarray | None:
-    """:func:`fit_body_corners` inside a box that holds the body and its rays."""
-    centre, u, v, half_u, half_v = _axes(instance)
-    # only this body: its neighbours' probability would pull the edges outward
-    reach_px = max(2, int(round(half_v)))
-    # as binary_dilation with `reach_px` iterations of the cross (taxicab distance), faster
-    near = ndimage.distance_transform_cdt(~instance, metric="taxicab") <= reach_px
-    local = np.where(near, prob, 0.0)
-    # a hole inside the body (a pedicle or a spinous process the network doubts) would
-    # stop a ray from the middle long before the body's edge
-    local[ndimage.binary_fill_holes(instance) & ~instance] = 1.0
-    lines = {}
-    for name, across, out, half_across, reach in (
-        ("top", u, -v, half_u, 2.0 * half_v),
-        ("bottom", u, v, half_u, 2.0 * half_v),
-        ("left", v, -u, half_v, 2.0 * half_u),
-        ("right", v, u, half_v, 2.0 * half_u),
-    ):
-        line = _fit_line(_edge_points(local, centre, across, out, half_across, reach, threshold))
-        if line is None:
-            return None
-        lines[name] = line
-    try:
-        return np.array(
-            [
-                _intersect(lines["top"], lines["left"]),
-                _intersect(lines["top"], lines["right"]),
-                _intersect(lines["bottom"], lines["left"]),
-                _intersect(lines["bottom"], lines["right"]),
-            ]
-        )
-    except np.linalg.LinAlgError:
-        return None
-
-
 def fit_vertebrae(
     body: np.ndarray, *, threshold: float = 0.5, column: np.ndarray | None = None
 ) -> VertebraeFit:
@@ -365,14 +216,19 @@ def fit_vertebrae(
         faults.append(f"{len(cut)} body(ies) touch the image's edge: cut off")
     if faults:
         return VertebraeFit(None, instances, n, faults)
-    corners = np.empty((N_VERTEBRAE, 4, 2))
+    edges = []
     for k in range(N_VERTEBRAE):
-        fitted = fit_body_corners(prob, instances == k + 1, threshold=threshold)
-        if fitted is None:
+        body = body_edges(prob, instances == k + 1, threshold=threshold)
+        if body is None:
             faults.append(f"{VERTEBRA_NAMES[k]}: its edges could not be fitted")
             return VertebraeFit(None, instances, n, faults)
-        corners[k] = fitted
-    return VertebraeFit(corners.reshape(N_LANDMARKS, 2), instances, n, faults)
+        edges.append(body)
+    corners = [body.corners() for body in reconcile_plates(edges)]
+    for k, fitted in enumerate(corners):
+        if fitted is None:
+            faults.append(f"{VERTEBRA_NAMES[k]}: its edges are parallel")
+            return VertebraeFit(None, instances, n, faults)
+    return VertebraeFit(np.concatenate(corners), instances, n, faults)
 
 
 def _inside(instances: np.ndarray, n: int, column: np.ndarray) -> tuple[np.ndarray, int]:

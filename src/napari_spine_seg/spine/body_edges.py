@@ -1,0 +1,283 @@
+"""One vertebral body's edges: four lines fitted to where its probability crosses a half.
+
+Each end plate and side is a line fitted robustly to the sub-pixel points where the
+body probability crosses the threshold along many rays from the body's centre (whole
+edges, not single pixels). :func:`reconcile_plates` then refits an end plate that a
+notch or a neighbour pulled off, from the plates beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+#: rays cast across a body's middle, per edge, as a fraction of the edge's length
+_RAY_SPAN = 0.7
+_RAYS_PER_EDGE = 15
+_RAY_STEP = 0.25  # px along each ray
+
+
+def _axes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Centre ``(x, y)``, unit axes across (u) and along (v) the spine, half sizes."""
+    rows, cols = np.nonzero(mask)
+    pts = np.column_stack([cols, rows]).astype(np.float64)
+    centre = pts.mean(axis=0)
+    cov = np.cov((pts - centre).T)
+    evals, evecs = np.linalg.eigh(cov)
+    u = evecs[:, 1]  # the long axis: a vertebral body is wider than it is tall
+    if u[0] < 0:
+        u = -u
+    v = np.array([-u[1], u[0]])  # u turned a quarter: pointing down the image
+    if v[1] < 0:
+        v = -v
+    local = (pts - centre) @ np.column_stack([u, v])
+    half_u = float(np.abs(local[:, 0]).max()) + 1.0
+    half_v = float(np.abs(local[:, 1]).max()) + 1.0
+    return centre, u, v, half_u, half_v
+
+
+def _edge_points(
+    prob: np.ndarray,
+    centre: np.ndarray,
+    across: np.ndarray,
+    out: np.ndarray,
+    half_across: float,
+    reach: float,
+    threshold: float,
+) -> np.ndarray:
+    """Sub-pixel points where `prob` falls below `threshold`, on rays from the middle.
+
+    Rays start on the line through `centre` along `across` (within ``_RAY_SPAN`` of
+    `half_across`) and run in direction `out` up to `reach` pixels; each gives the
+    first crossing, linearly interpolated.
+    """
+    offsets = np.linspace(-_RAY_SPAN, _RAY_SPAN, _RAYS_PER_EDGE) * half_across
+    steps = np.arange(0.0, reach, _RAY_STEP)
+    starts = centre + offsets[:, None] * across  # (rays, 2)
+    xy = starts[:, None, :] + steps[None, :, None] * out  # (rays, steps, 2)
+    values = ndimage.map_coordinates(
+        prob, [xy[..., 1].ravel(), xy[..., 0].ravel()], order=1, mode="constant", cval=0.0
+    ).reshape(xy.shape[:2])
+    points = []
+    for ray, vals in zip(xy, values, strict=True):
+        below = np.nonzero(vals < threshold)[0]
+        if below.size == 0 or below[0] == 0:
+            continue
+        i = below[0]
+        a, b = vals[i - 1], vals[i]
+        t = (a - threshold) / (a - b) if a != b else 0.5
+        points.append(ray[i - 1] + t * (ray[i] - ray[i - 1]))
+    return np.array(points).reshape(-1, 2)
+
+
+def _fit_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A line through `points` (a point and a unit direction), outliers dropped twice."""
+    if len(points) < 3:
+        return None
+    keep = np.ones(len(points), dtype=bool)
+    for _ in range(3):
+        p = points[keep]
+        mean = p.mean(axis=0)
+        _, _, vt = np.linalg.svd(p - mean, full_matrices=False)
+        direction, normal = vt[0], vt[1]
+        residual = np.abs((points - mean) @ normal)
+        mad = np.median(residual[keep])
+        new = residual <= max(3.0 * 1.4826 * mad, 0.35)
+        if new.sum() < 3 or np.array_equal(new, keep):
+            break
+        keep = new
+    return mean, direction
+
+
+def _intersect(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    (p, d), (q, e) = a, b
+    matrix = np.column_stack([d, -e])
+    s, _ = np.linalg.solve(matrix, q - p)
+    return p + s * d
+
+
+#: most angle, degrees, between a body's two end plates (or its two sides) that a fit
+#: believes: a real vertebra is wedged by a few degrees, so a pair further apart has one
+#: line pulled off by a notch or a neighbour in the probability (:func:`reconcile_plates`)
+MAX_WEDGE = 8.0
+
+_EDGES = ("top", "bottom", "left", "right")
+
+
+@dataclass(frozen=True)
+class BodyEdges:
+    """The four edge lines of one body and the edge points each was fitted to.
+
+    Attributes
+    ----------
+    lines : dict
+        ``{"top" | "bottom" | "left" | "right": (point, unit direction)}``, ``(x, y)``
+        in the image's pixels.
+    points : dict
+        The same keys: ``(n, 2)`` sub-pixel edge points.
+    """
+
+    lines: dict
+    points: dict
+
+    def corners(self) -> np.ndarray | None:
+        """``(4, 2)`` corners TL, TR, BL, BR where the lines meet; None if two are parallel."""
+        lines = self.lines
+        try:
+            return np.array(
+                [
+                    _intersect(lines["top"], lines["left"]),
+                    _intersect(lines["top"], lines["right"]),
+                    _intersect(lines["bottom"], lines["left"]),
+                    _intersect(lines["bottom"], lines["right"]),
+                ]
+            )
+        except np.linalg.LinAlgError:
+            return None
+
+
+def body_edges(
+    prob: np.ndarray, instance: np.ndarray, *, threshold: float = 0.5
+) -> BodyEdges | None:
+    """Fit one body's four edge lines from the probability edges around it.
+
+    Parameters
+    ----------
+    prob : (rows, cols) float array
+        Body probability (or a 0/1 mask as floats), the whole image.
+    instance : (rows, cols) bool array
+        This body's pixels, as :func:`body_instances` found them.
+    threshold : float
+        The probability at which an edge is drawn.
+
+    Returns
+    -------
+    BodyEdges or None
+        None when an edge has too few points.
+    """
+    # work in a box around the body that holds its neighbourhood (below): rays leaving
+    # the box read 0 there as they did outside the neighbourhood, and a full-size X-ray
+    # is not searched 17 times
+    rows, cols = np.nonzero(instance)
+    if rows.size == 0:
+        return None
+    pad = int(np.ceil(0.5 * np.hypot(np.ptp(rows), np.ptp(cols)))) + 4
+    r0, c0 = max(rows.min() - pad, 0), max(cols.min() - pad, 0)
+    box = (slice(r0, rows.max() + pad + 1), slice(c0, cols.max() + pad + 1))
+    found = _edges_in_box(np.asarray(prob, dtype=np.float64)[box], instance[box], threshold)
+    if found is None:
+        return None
+    shift = np.array([c0, r0], dtype=np.float64)
+    return BodyEdges(
+        {k: (p + shift, d) for k, (p, d) in found.lines.items()},
+        {k: p + shift for k, p in found.points.items()},
+    )
+
+
+def fit_body_corners(
+    prob: np.ndarray, instance: np.ndarray, *, threshold: float = 0.5
+) -> np.ndarray | None:
+    """One body's four corners ``(4, 2)``, TL, TR, BL, BR (:func:`body_edges` met).
+
+    None when an edge has too few points or two edges are parallel.
+    """
+    edges = body_edges(prob, instance, threshold=threshold)
+    return None if edges is None else edges.corners()
+
+
+def _edges_in_box(prob: np.ndarray, instance: np.ndarray, threshold: float) -> BodyEdges | None:
+    """:func:`body_edges` inside a box that holds the body and its rays."""
+    centre, u, v, half_u, half_v = _axes(instance)
+    # only this body: its neighbours' probability would pull the edges outward
+    reach_px = max(2, int(round(half_v)))
+    # as binary_dilation with `reach_px` iterations of the cross (taxicab distance), faster
+    near = ndimage.distance_transform_cdt(~instance, metric="taxicab") <= reach_px
+    local = np.where(near, prob, 0.0)
+    # a hole inside the body (a pedicle or a spinous process the network doubts) would
+    # stop a ray from the middle long before the body's edge
+    local[ndimage.binary_fill_holes(instance) & ~instance] = 1.0
+    lines, points = {}, {}
+    for name, across, out, half_across, reach in (
+        ("top", u, -v, half_u, 2.0 * half_v),
+        ("bottom", u, v, half_u, 2.0 * half_v),
+        ("left", v, -u, half_v, 2.0 * half_u),
+        ("right", v, u, half_v, 2.0 * half_u),
+    ):
+        points[name] = _edge_points(local, centre, across, out, half_across, reach, threshold)
+        line = _fit_line(points[name])
+        if line is None:
+            return None
+        lines[name] = line
+    return BodyEdges(lines, points)
+
+
+def _angle_between(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle, degrees in [0, 90], between two undirected lines' directions."""
+    cosine = abs(float(np.dot(a, b))) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12)
+    return float(np.degrees(np.arccos(min(cosine, 1.0))))
+
+
+def _line_along(points: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The line of `direction` through the median offset of `points` (robust to a notch)."""
+    normal = np.array([-direction[1], direction[0]])
+    point = np.median(points @ normal) * normal + np.median(points @ direction) * direction
+    return point, direction
+
+
+def reconcile_plates(edges: list[BodyEdges]) -> list[BodyEdges]:
+    """Refit an edge that disagrees with its body's opposite edge and its neighbours.
+
+    A body's two end plates are nearly parallel (a real vertebra is wedged by a few
+    degrees), and so are its two sides. When two opposite edges differ by more than
+    :data:`MAX_WEDGE`, one of them was pulled off (by a notch in the probability, or a
+    neighbour's edge) and is refitted to its own points with the other's direction. Of
+    the end plates, the one further from the plates across the discs beside it (the
+    bottom plate of the body above, the top plate of the body below) is refitted; of
+    the sides, the one further from square to the end plates. On the zoom-pass model's
+    predictions of 16 test images of the second generator this took the landmark Cobb
+    MAE from 3.3° to 2.0° and the worst tilt error of a single vertebra from 12° to 6°
+    (docs/performance.md, "The end plates").
+
+    Parameters
+    ----------
+    edges : list of BodyEdges
+        The bodies, top to bottom.
+
+    Returns
+    -------
+    list of BodyEdges
+        The same bodies, an outlying edge replaced.
+    """
+    out = []
+    for k, body in enumerate(edges):
+        lines = dict(body.lines)
+        beside = []
+        if k > 0:
+            beside.append(edges[k - 1].lines["bottom"][1])
+        if k + 1 < len(edges):
+            beside.append(edges[k + 1].lines["top"][1])
+        if beside:
+            _refit_outlier(lines, body.points, ("top", "bottom"), beside, square=False)
+        plates = (
+            lines["top"][1]
+            + np.sign(np.dot(lines["top"][1], lines["bottom"][1])) * (lines["bottom"][1])
+        )
+        _refit_outlier(lines, body.points, ("left", "right"), [plates], square=True)
+        out.append(BodyEdges(lines, body.points))
+    return out
+
+
+def _refit_outlier(lines: dict, points: dict, pair, references, *, square: bool) -> None:
+    """Refit the edge of `pair` further from `references` when the two disagree."""
+    a, b = pair
+    if _angle_between(lines[a][1], lines[b][1]) <= MAX_WEDGE:
+        return
+
+    def off(name):
+        angles = [_angle_between(lines[name][1], d) for d in references]
+        return np.mean([90.0 - x for x in angles] if square else angles)
+
+    worse, other = (a, b) if off(a) > off(b) else (b, a)
+    lines[worse] = _line_along(points[worse], lines[other][1])
