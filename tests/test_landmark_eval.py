@@ -209,6 +209,46 @@ def test_cli_cobb_reports_every_missing_landmark_file(with_angles, tmp_path, cap
     assert "17 vertebrae found on 2 of 4 images" in captured.out
 
 
+def test_cli_cobb_says_each_count_that_was_not_17(with_angles, tmp_path, capsys):
+    """With the prediction's vertebrae.json each image without landmarks is one line
+    with its count and why; when no image had 17 (no landmarks/ at all) every image is
+    still reported, not measured on its trimap silently."""
+    from napari_spine_seg.spine.vertebra_count import count_entry, update_vertebra_counts
+
+    names = [s.name for s in with_angles.samples]
+    split_dir = with_angles.root / "data" / "test"
+    pred = _predict(with_angles, tmp_path / "pred", drop=(1, 3))
+    counts = {n: count_entry(17, []) for n in names}
+    counts[names[1]] = count_entry(16, ["two bodies merged"])
+    counts[names[3]] = count_entry(18, [])
+    update_vertebra_counts(pred / "vertebrae.json", counts)
+    assert main(["cobb", str(pred), "--dataset", str(split_dir)]) == 0
+    captured = capsys.readouterr()
+    warnings = captured.err.strip().splitlines()
+    assert len(warnings) == 2
+    assert (
+        names[1] in warnings[0] and "16 vertebrae found, not 17: two bodies merged" in warnings[0]
+    )
+    assert names[3] in warnings[1] and "18 vertebrae found, not 17)" in warnings[1]
+    assert f"no landmarks for {names[1]}: 17 vertebrae 16 found" in captured.out
+    assert f"no landmarks for {names[3]}: 17 vertebrae 18 found" in captured.out
+    # a vertebrae model that found 17 nowhere wrote no landmarks/ folder
+    bare = _predict(with_angles, tmp_path / "bare", drop=range(len(names)))
+    assert not (bare / "landmarks").exists()
+    update_vertebra_counts(bare / "vertebrae.json", {n: count_entry(15, []) for n in names})
+    assert main(["cobb", str(bare), "--dataset", str(split_dir)]) == 0
+    captured = capsys.readouterr()
+    warnings = captured.err.strip().splitlines()
+    assert len(warnings) == len(names)
+    assert all(
+        n in w and "15 vertebrae found, not 17" in w for n, w in zip(names, warnings, strict=True)
+    )
+    assert f"17 vertebrae found on 0 of {len(names)} images" in captured.out
+    # --trimaps still measures the trimaps
+    assert main(["cobb", str(bare), "--trimaps", "--dataset", str(split_dir)]) == 0
+    assert "against angles.csv (4 images): MAE" in capsys.readouterr().out
+
+
 def test_cli_cobb_trimap_folder_against_a_dataset(with_angles, tmp_path, capsys):
     folder = tmp_path / "trimaps"
     for sample in with_angles.samples:

@@ -149,3 +149,31 @@ def test_describe_seconds():
     assert describe_seconds(42) == "about 42 s"
     assert describe_seconds(600) == "about 10 min"
     assert describe_seconds(9000) == "about 2.5 h"
+
+
+def test_a_vertebra_prediction_is_kept_with_its_bodies_corners_and_faults(images, model, tmp_path):
+    from napari_spine_seg.spine.vertebra_labels import vertebra_labels
+    from napari_spine_seg.trimap import trimap_from_landmarks
+
+    image = images / NAMES[0]
+    cache = PredictionCache(tmp_path / "review", model)
+    landmarks = np.array(
+        [[20 + 24 * (i % 2), 6 + 7 * k + 5 * (i // 2)] for k in range(17) for i in range(4)],
+        dtype=float,
+    )
+    trimap, probability = trimap_from_landmarks(landmarks, SHAPE), np.zeros(SHAPE, np.float32)
+    bodies = vertebra_labels(landmarks, SHAPE)
+    cache.put("a", image, trimap, probability, vertebrae=bodies, landmarks=landmarks)
+    kept = cache.get("a", image)
+    assert np.array_equal(kept.vertebrae, bodies) and kept.vertebrae.dtype == np.uint8
+    np.testing.assert_array_equal(kept.landmarks, landmarks)
+    assert kept.vertebra_faults == ()
+    # 16 found: the bodies and why, no corners
+    cache.put("b", image, trimap, probability, vertebrae=bodies, vertebra_faults=["found 16"])
+    kept = cache.get("b", image)
+    assert kept.landmarks is None and kept.vertebra_faults == ("found 16",)
+    # a trimap-only prediction (a ranking's) keeps none: a vertebra model predicts again
+    cache.put("c", image, trimap, probability)
+    kept = cache.get("c", image)
+    assert kept.vertebrae is None and kept.landmarks is None and kept.vertebra_faults == ()
+    np.testing.assert_array_equal(kept.trimap, trimap)

@@ -82,3 +82,15 @@ def test_the_empty_loss_plot_has_a_sane_axis(make_napari_viewer, qtbot):
     plot.reset()
     plot.grab()
     assert plot.drawn["loss"]["top"] == "1" and plot.drawn["loss"]["note"] == NO_EPOCHS
+
+
+def test_the_zoom_pass_checkbox_reaches_the_training_config(make_napari_viewer, tmp_path):
+    dataset = write_aasce_layout(tmp_path / "set", n_train=2, n_test=0, size=(120, 48))
+    widget = new_widget(make_napari_viewer(), WIDGET)
+    widget.dataset.value = dataset
+    widget.out.value = tmp_path / "model.keras"
+    assert widget.training_config().zoom_pass is False
+    widget.zoom_pass.value = True
+    config = widget.training_config()
+    assert config.zoom_pass is True and config.dataset == dataset
+    assert config.out == tmp_path / "model.keras"

@@ -97,3 +97,20 @@ def test_a_zoom_model_predicts_twice_and_writes_landmarks(tmp_path, capsys):
     new_body = zoom_pass(result.model_path, image, body, background)
     assert new_body.shape == body.shape
     assert new_body.max() > 0.5 and not new_body[: h // 16].any() and not new_body[-h // 16 :].any()
+
+
+def test_train_zoom_pass_option_reaches_the_config(tmp_path, capsys):
+    from napari_spine_seg.cli import build_parser
+    from napari_spine_seg.cli.train import config_from_args
+
+    (tmp_path / "ds").mkdir()
+    out = str(tmp_path / "m.keras")
+    parse = build_parser().parse_args
+    on = config_from_args(parse(["train", str(tmp_path / "ds"), "--out", out, "--zoom-pass"]))
+    off = config_from_args(parse(["train", str(tmp_path / "ds"), "--out", out]))
+    assert on.zoom_pass is True and off.zoom_pass is False
+    # refused with a trimap-only network: one line, exit 2, nothing written
+    code = main(["train", str(tmp_path / "ds"), "--out", out, "--outputs", "trimap", "--zoom-pass"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "zoom pass is for a model with vertebrae" in err and "\n" not in err
+    assert not Path(out).exists()

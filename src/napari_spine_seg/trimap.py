@@ -145,14 +145,24 @@ def sort_landmarks(landmarks: np.ndarray) -> np.ndarray:
     (68, 2) ndarray
     """
     groups = np.asarray(landmarks, dtype=np.float64).reshape(N_VERTEBRAE, 4, 2)
-    out = np.empty_like(groups)
-    for i, corners in enumerate(groups):
-        by_x = corners[np.argsort(corners[:, 0], kind="stable")]
-        left = by_x[:2][np.argsort(by_x[:2, 1], kind="stable")]
-        right = by_x[2:][np.argsort(by_x[2:, 1], kind="stable")]
-        out[i] = [left[0], right[0], left[1], right[1]]
+    out = np.stack([sort_corners(corners) for corners in groups])
     order = np.argsort(out[:, :, 1].mean(axis=1), kind="stable")
     return out[order].reshape(N_LANDMARKS, 2)
+
+
+def sort_corners(corners: np.ndarray) -> np.ndarray:
+    """One vertebra's four ``(x, y)`` corners in the order TL, TR, BL, BR.
+
+    Examples
+    --------
+    >>> sort_corners([[9, 5], [1, 1], [1, 5], [9, 1]]).tolist()
+    [[1.0, 1.0], [9.0, 1.0], [1.0, 5.0], [9.0, 5.0]]
+    """
+    corners = np.asarray(corners, dtype=np.float64).reshape(4, 2)
+    by_x = corners[np.argsort(corners[:, 0], kind="stable")]
+    left = by_x[:2][np.argsort(by_x[:2, 1], kind="stable")]
+    right = by_x[2:][np.argsort(by_x[2:, 1], kind="stable")]
+    return np.array([left[0], right[0], left[1], right[1]])
 
 
 def column_polygon(landmarks: np.ndarray) -> np.ndarray:

@@ -295,8 +295,8 @@ def landmarks_layer(
         For a stack: the slice each of the `k` sets belongs to; the points get it as
         their leading coordinate, ``(slice, row, col)``.
     name, scale, metadata
-        As for every layer (see the module); for a stack, a leading 1 is added to the
-        image's scale.
+        As for every layer (see the module); for a stack, a leading 1 is added to a
+        2-entry (one image's) scale.
 
     Returns
     -------
@@ -315,7 +315,7 @@ def landmarks_layer(
             if sets.size
             else np.empty((0, 3))
         )
-        if scale is not None:
+        if scale is not None and len(scale) == 2:  # an image's; a stack's has its slice axis
             scale = (1.0, *scale)
     kwargs: dict[str, Any] = {
         "name": name,

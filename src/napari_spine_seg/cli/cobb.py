@@ -54,6 +54,7 @@ from ..outputs import check_output
 from ..spine.centreline import cobb_from_trimap
 from ..spine.cobb import cobb_angles
 from ..spine.cobb_eval import angle_scores
+from ..spine.vertebra_count import VERTEBRAE_FILE, count_message, read_vertebra_counts
 from ..trimap import sort_landmarks
 from ._command import add_command
 from ._progress import progress
@@ -220,13 +221,16 @@ def _landmark_images(folder: Path, source: Path, dataset) -> tuple[list[str], di
 
 
 def _mat_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():  # a vertebrae model that found 17 in no image wrote none
+        return []
     return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(".mat"))
 
 
 def landmark_folder(path: Path) -> Path | None:
-    """Where `path`'s predicted landmarks are: ``path/landmarks``, or `path` itself when
-    it holds ``.mat`` files and no images; None when it has none."""
-    if (path / LANDMARKS_FOLDER).is_dir():
+    """Where `path`'s predicted landmarks are: ``path/landmarks`` (also when a model that
+    finds vertebrae wrote none there, its ``vertebrae.json`` says so), or `path` itself
+    when it holds ``.mat`` files and no images; None when it has none."""
+    if (path / LANDMARKS_FOLDER).is_dir() or (path / VERTEBRAE_FILE).is_file():
         return path / LANDMARKS_FOLDER
     if not path.is_dir():
         return None
@@ -240,12 +244,15 @@ def landmark_folder(path: Path) -> Path | None:
 def _landmark_rows(folder: Path, source: Path, dataset) -> tuple[list, dict]:
     """Rows ``(name, angles or None)`` of the predicted landmarks, and their scores."""
     names, heights, paths = _landmark_images(folder, source, dataset)
+    counts = _vertebra_counts(folder)
     pred, rows = {}, []
     for name in names:
         path = paths[name]
         pred[name] = read_landmarks_mat(path) if path.is_file() else None
         if pred[name] is None:
-            _warn(folder, f"missing: no landmark file for image {name} (17 vertebrae not found)")
+            entry = counts.get(name)
+            why = "17 vertebrae not found" if entry is None else count_message(**entry)
+            _warn(folder, f"missing: no landmark file for image {name} ({why})")
             rows.append((name, None))
         else:
             rows.append((name, cobb_angles(pred[name], heights[name], source=path)))
@@ -253,8 +260,17 @@ def _landmark_rows(folder: Path, source: Path, dataset) -> tuple[list, dict]:
     if dataset is not None:
         truth = {s.name: true_landmarks(s) for s in dataset.samples}
         angles, against = reference_angles(dataset, list(dataset.samples), truth, heights)
-    scores = landmark_scores(pred, truth, angles, heights, folder=folder)
+    found = {name: entry["found"] for name, entry in counts.items()}
+    scores = landmark_scores(pred, truth, angles, heights, folder=folder, counts=found)
     return rows, {"scores": scores, "against": against}
+
+
+def _vertebra_counts(folder: Path) -> dict[str, dict]:
+    """The vertebra counts ``spine-seg predict`` recorded beside a ``landmarks/`` folder
+    (image name → ``{"found", "faults"}``); none for another folder of landmarks."""
+    if folder.name != LANDMARKS_FOLDER:
+        return {}
+    return read_vertebra_counts(folder.parent / VERTEBRAE_FILE)
 
 
 def run(args: argparse.Namespace) -> int:

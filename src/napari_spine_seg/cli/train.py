@@ -97,6 +97,12 @@ def _add_start_and_stop(p: argparse.ArgumentParser) -> None:
         help="what the network learns: the trimap, or the 17 vertebrae (needs landmarks; "
         "the trimap is derived); auto: vertebrae when every image has landmarks",
     )
+    p.add_argument(
+        "--zoom-pass",
+        action="store_true",
+        help="vertebrae: also learn the column at the X-ray's own resolution and predict it "
+        "in a second pass (sharper end plates; not with --outputs trimap)",
+    )
 
 
 def _add_data_handling(p: argparse.ArgumentParser) -> None:
@@ -138,6 +144,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         init_from=args.init_from,
         max_minutes=args.max_minutes,
         outputs=getattr(args, "outputs", "auto"),
+        zoom_pass=getattr(args, "zoom_pass", False),
     )
 
 

@@ -196,6 +196,41 @@ def write_trimap_png(
     return path
 
 
+def write_vertebrae_png(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Write a vertebra instance map (0 background, 1 = T1 … 17 = L5) as an 8-bit PNG,
+    atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file.
+    labels : (H, W) array of int
+        One number per vertebral body; 0–255 (a count that is not 17 may number more).
+
+    Returns
+    -------
+    pathlib.Path
+        `path`.
+
+    Raises
+    ------
+    SpineSegError
+        When `labels` is not 2-D or holds values outside 0–255, or `path` cannot be
+        written.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    arr = np.asarray(labels)
+    if arr.ndim != 2:
+        raise SpineSegError(path, f"a vertebra map must be 2-D, got shape {arr.shape}")
+    if arr.size and (not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() > 255):
+        raise SpineSegError(path, "a vertebra map must hold whole numbers 0-255 (0 background)")
+    with atomic_output(path) as tmp:
+        Image.fromarray(arr.astype(np.uint8), mode="L").save(tmp, format="PNG")
+    return path
+
+
 def is_predicted_trimap(path: str | os.PathLike) -> bool:
     """Whether a trimap PNG is marked as a network's prediction.
 

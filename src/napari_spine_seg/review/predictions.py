@@ -10,7 +10,9 @@ predicting 600 X-rays takes minutes. A review keeps each prediction it made::
 trimap, the spine probability (float16), the image's worst-first
 :class:`~.priority.Priority`, and the image file it was predicted from (resolved path,
 size and modification time): a prediction whose image file changed since is predicted
-again. Files are written atomically; a damaged one is predicted again.
+again. A model that finds vertebrae also has them kept when the review shows an image:
+the bodies (uint8, 1 = T1 …), the 68 corners where 17 were found, and why not
+otherwise. Files are written atomically; a damaged one is predicted again.
 
 :func:`rank_images` ranks a queue from the cache, predicting only the images it lacks,
 and says before it starts how many those are (and, from the speed measured last time,
@@ -81,11 +83,15 @@ def image_identity(image_path: str | os.PathLike) -> dict:
 
 @dataclass(frozen=True)
 class CachedPrediction:
-    """One image's prediction as the cache keeps it."""
+    """One image's prediction as the cache keeps it (`vertebrae` None: not kept, as for
+    a model without them or one ranked worst first without showing the image)."""
 
     trimap: np.ndarray
     probability: np.ndarray
     priority: Priority
+    vertebrae: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+    vertebra_faults: tuple[str, ...] = ()
 
 
 class PredictionCache:
@@ -135,6 +141,7 @@ class PredictionCache:
                     trimap=np.asarray(saved["trimap"], np.uint8),
                     probability=np.asarray(saved["probability"], np.float32),
                     priority=priority,
+                    **_vertebrae(saved, meta),
                 )
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
             return None  # damaged (a half-copied folder, say): predicted again
@@ -146,8 +153,15 @@ class PredictionCache:
         trimap: np.ndarray,
         probability: np.ndarray,
         priority: Priority | None = None,
+        *,
+        vertebrae: np.ndarray | None = None,
+        landmarks: np.ndarray | None = None,
+        vertebra_faults: Sequence[str] = (),
     ) -> CachedPrediction:
         """Keep the prediction of image `key` (atomically); return it as kept.
+
+        `vertebrae`, `landmarks` and `vertebra_faults` are a vertebra model's outputs
+        (:class:`~napari_spine_seg.model.predict.Prediction`'s fields of those names).
 
         Raises
         ------
@@ -164,16 +178,28 @@ class PredictionCache:
             "image": image_identity(image_path),
             "priority": priority.to_dict(),
         }
+        arrays = {}
+        if vertebrae is not None:
+            vertebra_faults = tuple(str(f) for f in vertebra_faults)
+            meta["vertebra_faults"] = list(vertebra_faults)
+            vertebrae = np.asarray(vertebrae, np.uint8)
+            arrays["vertebrae"] = vertebrae
+            if landmarks is not None:
+                landmarks = np.asarray(landmarks, np.float64)
+                arrays["landmarks"] = landmarks
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
             trimap=trimap,
             probability=probability.astype(np.float16),
             meta=np.asarray(json.dumps(meta)),
+            **arrays,
         )
         self.folder.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(self.path(key), buffer.getvalue())
-        return CachedPrediction(trimap, probability, priority)
+        kept = {"vertebrae": vertebrae, "landmarks": arrays.get("landmarks")}
+        faults = tuple(vertebra_faults) if vertebrae is not None else ()
+        return CachedPrediction(trimap, probability, priority, **kept, vertebra_faults=faults)
 
     def missing(self, items: Sequence[tuple[str, str | os.PathLike]]) -> list[str]:
         """Keys of the ``(key, image path)`` items that have no valid kept prediction."""
@@ -191,6 +217,18 @@ class PredictionCache:
     def _note_speed(self, seconds_per_image: float) -> None:
         text = json.dumps({"seconds_per_image": seconds_per_image}) + "\n"
         write_text_atomic(self.folder / _SPEED_FILE, text)
+
+
+def _vertebrae(saved, meta: dict) -> dict:
+    """The vertebra fields of a kept prediction (none when it has no vertebrae)."""
+    if "vertebrae" not in saved.files:
+        return {}
+    landmarks = saved["landmarks"] if "landmarks" in saved.files else None
+    return {
+        "vertebrae": np.asarray(saved["vertebrae"], np.uint8),
+        "landmarks": None if landmarks is None else np.asarray(landmarks, np.float64),
+        "vertebra_faults": tuple(str(f) for f in meta.get("vertebra_faults", ())),
+    }
 
 
 def describe_seconds(seconds: float) -> str:

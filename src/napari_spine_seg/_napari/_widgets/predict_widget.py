@@ -4,7 +4,8 @@ For each chosen image layer the widget adds ``<image> predicted trimap`` (Labels
 image's own resolution, in the trimap colours) and ``<image> predicted probability``
 (hidden); a model that learnt the vertebrae adds ``<image> vertebrae`` (Labels, T1…L5)
 and ``<image> landmarks`` (Points, the 68 corners where 17 were found) and says which
-images' vertebrae have faults (:mod:`._vertebra_layers`). The names never take over a
+images' vertebrae have faults (:mod:`._vertebra_layers`); moving a corner paints its
+vertebra again (:mod:`._corner_follow`). The names never take over a
 reader's layers (a data set's ``<image> trimap`` is its ground truth, to compare
 with): Predict again updates only the layers it made itself, which it knows by their
 metadata, and a layer of the same name made by anything else stays as it is (napari gives the new one a free name). The layer selection stays
@@ -29,6 +30,7 @@ from ...errors import SpineSegError
 from ...jobs import model_process
 from .._layers import METADATA_KEY, image_layer, predicted_layer_names, trimap_layer
 from .._notify import notify_warning
+from ._corner_follow import follow_corners
 from ._dock import Dock
 from ._vertebra_layers import fault_lines, vertebra_layers, vertebra_outputs
 from ._workers import show_error, start_worker, status_label
@@ -242,17 +244,22 @@ class PredictWidget(Dock):
     def _land_vertebrae(self, layer, results, shapes, full, meta, scale) -> None:
         """Add the vertebrae and landmarks layers of a vertebra model; notify faults."""
         outputs = [vertebra_outputs(result) for result in results]
-        for layer_tuple, role in vertebra_layers(
-            layer.name, outputs, shapes, full_shape=full, metadata=meta, scale=scale
-        ):
-            self._put_layer(layer_tuple[0], layer_tuple, role)
+        placed = {
+            role: self._put_layer(layer_tuple[0], layer_tuple, role)
+            for layer_tuple, role in vertebra_layers(
+                layer.name, outputs, shapes, full_shape=full, metadata=meta, scale=scale
+            )
+        }
+        if placed.get("landmarks", (None, False))[1]:  # a new pair: corners drive bodies
+            follow_corners(placed["landmarks"][0], placed["vertebrae"][0])
         names = meta.get("names") or [f"image {i + 1}" for i in range(len(outputs))]
         lines = fault_lines([layer.name] if shapes is None else names, outputs)
         if lines:
             notify_warning("vertebrae: " + "\n".join(lines))
 
-    def _put_layer(self, data, layer_tuple, role: str) -> None:
-        """Update the layer this widget made earlier for the same image, else add one."""
+    def _put_layer(self, data, layer_tuple, role: str) -> tuple[Any, bool]:
+        """Update the layer this widget made earlier for the same image, else add one;
+        return the layer and whether it is new."""
         from napari.layers import Layer
 
         kwargs = layer_tuple[1]
@@ -261,9 +268,10 @@ class PredictWidget(Dock):
         for existing in self.viewer.layers:
             mine = existing.metadata.get(METADATA_KEY, {})
             if mine.get(PREDICTED_FROM) == meta[PREDICTED_FROM] and mine.get(ROLE) == role:
-                existing.data = data
+                # the new prediction's id first: its data is then no edit (follow_corners)
                 existing.metadata = kwargs["metadata"]
+                existing.data = data
                 if "features" in kwargs:  # landmarks: as many rows as points
                     existing.features = kwargs["features"]
-                return
-        self.viewer.add_layer(Layer.create(*layer_tuple))
+                return existing, False
+        return self.viewer.add_layer(Layer.create(*layer_tuple)), True

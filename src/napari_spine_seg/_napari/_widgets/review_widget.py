@@ -2,7 +2,8 @@
 
 The widget shows one image at a time, as three layers named after it: the X-ray,
 ``<image> trimap`` (Labels, painted to correct it) and, with a model,
-``<image> probability`` (hidden). What is shown first is the image's saved review if
+``<image> probability`` (hidden); a model that finds vertebrae adds their two layers
+(:mod:`._review_load`). What is shown first is the image's saved review if
 it has one, else the current model's prediction, else the dataset's own trimap,
 else an empty trimap. Every brush stroke (and, on a one-second timer, anything else
 that changes the trimap, such as undo) is autosaved by the
@@ -46,7 +47,7 @@ from ...review.protect import check_outside_dataset, default_review_folder
 from ...review.session import ReviewSession
 from .._notify import notify_info
 from ._dock import Dock, bind_keys, button_row, key_handler, qt_timer
-from ._review_load import field_path, load_for_review, review_layers
+from ._review_load import add_review_layers, field_path, load_for_review, review_layers
 from ._review_queue import QueueControls
 from ._workers import error_message, show_error, start_worker, status_label
 
@@ -273,21 +274,20 @@ class ReviewWidget(QueueControls, Dock):
         start_worker(load, on_return=self._show_loaded, on_error=self._fail, keep_in=self._workers)
 
     def _show_loaded(self, loaded) -> None:
-        key, sample, pixels, trimap, probability, source = loaded
+        key, sample, pixels, trimap, probability, source, vertebrae = loaded
         session = self.session
         if self.viewer_closed:
             return  # the viewer closed while it loaded: it has no layer controls left
         if session is None or key != session.current_key or self._key is not None:
             return  # the person moved on while it loaded
         if probability is not None:
-            self._predictions[key] = (trimap if source == "prediction" else None, probability)
+            kept = trimap if source == "prediction" else None
+            self._predictions[key] = (kept, probability, vertebrae)
         predicted = source == "prediction" or (
             source == "saved review" and session.began_as_prediction(key)
         )
-        from napari.layers import Layer
-
-        tuples = review_layers(sample, key, pixels, trimap, probability, predicted)
-        self._layers = [self.viewer.add_layer(Layer.create(*t)) for t in tuples]
+        tuples = review_layers(sample, key, pixels, trimap, probability, predicted, vertebrae)
+        self._layers = add_review_layers(self.viewer, sample.name, tuples, vertebrae)
         labels = self.trimap_layer
         session.start_edit(key, labels.data, predicted=predicted)
         labels.events.paint.connect(self._stroke_done)

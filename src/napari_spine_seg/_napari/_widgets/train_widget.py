@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     FileEdit,
     FloatSpinBox,
@@ -162,6 +163,12 @@ class TrainWidget(SlurmTraining, Dock):
             step=1e-4,
             label="learning rate",
         )
+        self.zoom_pass = CheckBox(
+            text="zoom pass (vertebrae: the column again at full resolution)",
+            value=False,
+            tooltip="a vertebrae model also learns the column at the X-ray's own resolution "
+            "and predicts it in a second pass (TrainConfig.zoom_pass)",
+        )
         self.where = ComboBox(choices=WHERE_CHOICES, value="here", label="run")
         self.start_button = PushButton(text="Start training")
         self.stop_button = PushButton(text="Stop", enabled=False)
@@ -186,6 +193,7 @@ class TrainWidget(SlurmTraining, Dock):
                 self.epochs_row,
                 self.batch_size,
                 self.learning_rate,
+                self.zoom_pass,
                 self.where,
                 self.partition,
                 self.time_min,
@@ -287,24 +295,35 @@ class TrainWidget(SlurmTraining, Dock):
 
     # -- training ------------------------------------------------------------------------------
 
+    def training_config(self) -> TrainConfig:
+        """The :class:`~napari_spine_seg.model.config.TrainConfig` the fields ask for.
+
+        Raises
+        ------
+        SpineSegError
+            When a field is missing or a setting is refused.
+        """
+        dataset, out = _path(self.dataset), _path(self.out)
+        if dataset is None:
+            raise SpineSegError(None, "choose a dataset folder to train on")
+        if out is None:
+            raise SpineSegError(None, "choose where to save the model (.keras)")
+        return TrainConfig(
+            dataset=dataset,
+            out=out,
+            preset=self.preset.value,
+            size=self.size.value,
+            epochs=int(self.epochs.value),
+            batch_size=int(self.batch_size.value),
+            learning_rate=float(self.learning_rate.value),
+            max_minutes=float(self.max_minutes.value) or None,
+            zoom_pass=bool(self.zoom_pass.value),
+        )
+
     def start(self) -> None:
         """Train on the chosen dataset with the chosen settings, in a thread."""
-        dataset, out = _path(self.dataset), _path(self.out)
         try:
-            if dataset is None:
-                raise SpineSegError(None, "choose a dataset folder to train on")
-            if out is None:
-                raise SpineSegError(None, "choose where to save the model (.keras)")
-            config = TrainConfig(
-                dataset=dataset,
-                out=out,
-                preset=self.preset.value,
-                size=self.size.value,
-                epochs=int(self.epochs.value),
-                batch_size=int(self.batch_size.value),
-                learning_rate=float(self.learning_rate.value),
-                max_minutes=float(self.max_minutes.value) or None,
-            )
+            config = self.training_config()
         except SpineSegError as exc:
             self._fail(exc)
             return
@@ -312,7 +331,7 @@ class TrainWidget(SlurmTraining, Dock):
         if self.where.value == "slurm":
             self._run_slurm(config)
             return
-        self._run(train, f"training on {dataset.name}", config=config)
+        self._run(train, f"training on {Path(config.dataset).name}", config=config)
 
     def retrain(self) -> None:
         """Fine-tune the current model on the open review's accepted and corrected images."""
