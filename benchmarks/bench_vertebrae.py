@@ -17,7 +17,8 @@ seed-2024 split, the Cobb benchmark's), and reports in one JSON:
 
 Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
 [--model FILE] [--train 40] [--test 16] [--patience N] [--generator other|spines]
-[--zoom-pass] [--work DIR]``.
+[--no-zoom-pass] [--epochs N] [--work DIR]``. Training takes the defaults of ``spine-seg train``
+(``TRAIN_DEFAULTS``: epochs, early stopping, the zoom pass of a vertebrae model) unless told.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import other_spines
 from napari_spine_seg.data.aasce import read_angles_csv
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.data.phantom import write_phantom_set
+from napari_spine_seg.model.defaults import TRAIN_DEFAULTS
 from napari_spine_seg.model.files import load_model
 from napari_spine_seg.model.predict import iter_predictions
 from napari_spine_seg.model.preprocess import fit_image, placement
@@ -55,7 +57,8 @@ def train_model(
     n_train: int,
     seed: int,
     patience: int | None,
-    zoom_pass: bool = False,
+    zoom_pass: bool | None = None,
+    epochs: int | None = None,
 ) -> dict:
     """Train on fresh phantoms for `minutes`; return the model path and the seconds."""
     from napari_spine_seg.model.train import train
@@ -66,7 +69,7 @@ def train_model(
         root,
         work / f"{outputs}.keras",
         outputs=outputs,
-        epochs=200,
+        epochs=epochs or TRAIN_DEFAULTS["epochs"],
         max_minutes=minutes,
         cache=work / "cache",
         seed=seed,
@@ -159,7 +162,8 @@ def evaluate_model(model_path: str, test_root: Path, net_fit: bool = True) -> di
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", help="output JSON file")
-    parser.add_argument("--minutes", type=float, default=10.0, help="training time budget")
+    parser.add_argument("--minutes", type=float, default=20.0, help="training time budget")
+    parser.add_argument("--epochs", type=int, help="epochs (default: the default)")
     parser.add_argument("--outputs", default="vertebrae", choices=("vertebrae", "trimap"))
     parser.add_argument("--model", help="score this model instead of training one")
     parser.add_argument("--train", type=int, default=40)
@@ -167,7 +171,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patience", type=int, help="early stopping (default: the default)")
     parser.add_argument(
-        "--zoom-pass", action="store_true", help="train with the zoom pass (model/zoom.py)"
+        "--no-zoom-pass",
+        dest="zoom_pass",
+        action="store_const",
+        const=False,
+        default=None,
+        help="train without the zoom pass (model/zoom.py; on by default for vertebrae)",
     )
     parser.add_argument("--work", help="folder for the data sets and model (default: temporary)")
     parser.add_argument(
@@ -204,6 +213,7 @@ def main(argv=None) -> int:
                     args.seed,
                     args.patience,
                     args.zoom_pass,
+                    args.epochs,
                 )
             )
         report.update(evaluate_model(report["model"], test_root))

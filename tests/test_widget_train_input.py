@@ -89,8 +89,10 @@ def test_the_zoom_pass_checkbox_reaches_the_training_config(make_napari_viewer, 
     widget = new_widget(make_napari_viewer(), WIDGET)
     widget.dataset.value = dataset
     widget.out.value = tmp_path / "model.keras"
-    assert widget.training_config().zoom_pass is False
-    widget.zoom_pass.value = True
+    # checked by default: on when the model learns vertebrae (None), off when unchecked
+    assert widget.zoom_pass.value is True
+    assert widget.training_config().zoom_pass is None
+    widget.zoom_pass.value = False
     config = widget.training_config()
-    assert config.zoom_pass is True and config.dataset == dataset
+    assert config.zoom_pass is False and config.dataset == dataset
     assert config.out == tmp_path / "model.keras"

@@ -37,7 +37,9 @@ def test_zoom_pass_is_a_checked_setting_that_round_trips(tmp_path):
     config = TrainConfig(tmp_path, tmp_path / "m.keras", zoom_pass=True)
     assert TrainConfig.from_json(config.to_json()) == config
     assert TrainConfig.from_json(config.to_json()).zoom_pass is True
-    assert TrainConfig(tmp_path, tmp_path / "m.keras").zoom_pass is False
+    # by default: on for a vertebrae model, and a trimap model is not refused
+    assert TrainConfig(tmp_path, tmp_path / "m.keras").zoom_pass is None
+    assert TrainConfig(tmp_path, tmp_path / "m.keras", outputs="trimap").zoom_pass is None
     with pytest.raises(SpineSegError, match="zoom pass is for a model with vertebrae"):
         TrainConfig(tmp_path, tmp_path / "m.keras", outputs="trimap", zoom_pass=True)
 
@@ -107,8 +109,9 @@ def test_train_zoom_pass_option_reaches_the_config(tmp_path, capsys):
     out = str(tmp_path / "m.keras")
     parse = build_parser().parse_args
     on = config_from_args(parse(["train", str(tmp_path / "ds"), "--out", out, "--zoom-pass"]))
-    off = config_from_args(parse(["train", str(tmp_path / "ds"), "--out", out]))
-    assert on.zoom_pass is True and off.zoom_pass is False
+    off = config_from_args(parse(["train", str(tmp_path / "ds"), "--out", out, "--no-zoom-pass"]))
+    auto = config_from_args(parse(["train", str(tmp_path / "ds"), "--out", out]))
+    assert on.zoom_pass is True and off.zoom_pass is False and auto.zoom_pass is None
     # refused with a trimap-only network: one line, exit 2, nothing written
     code = main(["train", str(tmp_path / "ds"), "--out", out, "--outputs", "trimap", "--zoom-pass"])
     err = capsys.readouterr().err.strip()

@@ -99,9 +99,11 @@ def _add_start_and_stop(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--zoom-pass",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="vertebrae: also learn the column at the X-ray's own resolution and predict it "
-        "in a second pass (sharper end plates; not with --outputs trimap)",
+        "in a second pass (sharper end plates; on for a vertebrae model unless "
+        "--no-zoom-pass; not with --outputs trimap)",
     )
 
 
@@ -144,7 +146,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         init_from=args.init_from,
         max_minutes=args.max_minutes,
         outputs=getattr(args, "outputs", "auto"),
-        zoom_pass=getattr(args, "zoom_pass", False),
+        zoom_pass=getattr(args, "zoom_pass", None),
     )
 
 

@@ -128,10 +128,12 @@ class TrainConfig(JsonConfig):
         What the network learns (:data:`OUTPUTS`). "vertebrae" needs landmarks; "auto"
         takes it when every training sample has landmarks and no trimap file. With
         `resume` or `init_from` the starting model's outputs are kept.
-    zoom_pass : bool
+    zoom_pass : bool or None
         A vertebrae model also learns column tiles at the X-ray's own resolution, and
         predicts them in a second pass after the whole image (:mod:`.zoom`); recorded
-        in the model's training settings. Not for ``outputs="trimap"``.
+        in the model's training settings. None (the default): on for a vertebrae model
+        (it halved the landmark Cobb error, docs/performance.md); True is refused with
+        ``outputs="trimap"``.
     """
 
     WHAT = "training"
@@ -157,7 +159,7 @@ class TrainConfig(JsonConfig):
     init_from: Path | None = None
     max_minutes: float | None = None
     outputs: str = "auto"
-    zoom_pass: bool = False
+    zoom_pass: bool | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -202,7 +204,7 @@ class TrainConfig(JsonConfig):
             raise SpineSegError(
                 None, f"unknown outputs {self.outputs!r}; choose one of {', '.join(OUTPUTS)}"
             )
-        if self.zoom_pass and self.outputs == "trimap":
+        if self.zoom_pass is True and self.outputs == "trimap":
             raise SpineSegError(
                 None, "the zoom pass is for a model with vertebrae, not for outputs trimap"
             )

@@ -218,9 +218,9 @@ def zoom_pass(
     probs = _network(loaded, [fit_image(c, size, info.fit) for c in crops], len(crops), tta)
     weighted = np.zeros(body.shape, dtype=np.float32)
     weights = np.zeros(body.shape, dtype=np.float32)
-    for cut, crop, p in zip(cuts, crops, probs, strict=True):
+    for i, (cut, crop, p) in enumerate(zip(cuts, crops, probs, strict=True)):
         tile_body, _ = _body_and_background(p, placement(crop.shape, size, info.fit))
-        ramp = _feather(crop.shape)
+        ramp = _feather(crop.shape, top=i > 0, bottom=i < len(cuts) - 1)
         weighted[cut] += ramp * tile_body
         weights[cut] += ramp
     # the tiles' edges fade into the first pass: no seam across a body at a tile's edge
@@ -228,13 +228,17 @@ def zoom_pass(
     return (weighted + first * body) / np.maximum(weights + first, 1e-6)
 
 
-def _feather(shape: tuple[int, int]) -> np.ndarray:
-    """A tile's weight: 1 inside, falling to 0 over :data:`~.zoom.FEATHER` of it at each edge."""
+def _feather(shape: tuple[int, int], *, top: bool = True, bottom: bool = True) -> np.ndarray:
+    """A tile's weight: 1 inside, falling to 0 over :data:`~.zoom.FEATHER` of it at its
+    edges (at its top and bottom only where `top`, `bottom`)."""
     ramps = []
-    for n in shape:
+    for axis, n in enumerate(shape):
         k = np.arange(n, dtype=np.float32)
-        edge = np.minimum(k + 0.5, n - k - 0.5) / max(FEATHER * n, 1.0)
-        ramps.append(np.clip(edge, 0.0, 1.0))
+        width = max(FEATHER * n, 1.0)
+        rise, fall = (k + 0.5) / width, (n - k - 0.5) / width
+        if axis == 0:
+            rise, fall = (rise if top else np.inf), (fall if bottom else np.inf)
+        ramps.append(np.clip(np.minimum(rise, fall), 0.0, 1.0))
     return np.outer(*ramps)
 
 

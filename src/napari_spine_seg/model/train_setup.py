@@ -101,8 +101,14 @@ class TrainData:
 
     @property
     def monitor(self) -> str:
-        """The metric that chooses the best epoch: validation Dice when there is validation."""
-        return "val_spine_dice" if self.val_source is not None else "spine_dice"
+        """The metric that chooses the best epoch (and stops early), on validation if any.
+
+        A trimap model: spine Dice. A vertebrae model: its 3-class pixel accuracy, which
+        scores the bodies and spaces, not only the column (with patience 12, a 60-phantom
+        run would have stopped at epoch 74 on it, at 68 on the column's Dice).
+        """
+        name = "accuracy" if self.target == VERTEBRAE else "spine_dice"
+        return f"val_{name}" if self.val_source is not None else name
 
 
 def open_samples(c: TrainConfig) -> tuple[object, list, list]:
@@ -130,7 +136,7 @@ def training_data(
         channels=start.channels,
         fit=start.fit,
         target=target,
-        zoom=bool(c.zoom_pass) and target == VERTEBRAE,
+        zoom=c.zoom_pass is not False and target == VERTEBRAE,
     )
     cache = ArrayCache(default_cache_dir() if c.cache == "auto" else c.cache)
     augmentation = (augment or Augmentation()) if c.augment else None

@@ -165,7 +165,7 @@ class TrainWidget(SlurmTraining, Dock):
         )
         self.zoom_pass = CheckBox(
             text="zoom pass (vertebrae: the column again at full resolution)",
-            value=False,
+            value=True,
             tooltip="a vertebrae model also learns the column at the X-ray's own resolution "
             "and predicts it in a second pass (TrainConfig.zoom_pass)",
         )
@@ -317,7 +317,8 @@ class TrainWidget(SlurmTraining, Dock):
             batch_size=int(self.batch_size.value),
             learning_rate=float(self.learning_rate.value),
             max_minutes=float(self.max_minutes.value) or None,
-            zoom_pass=bool(self.zoom_pass.value),
+            # checked: on when the model learns vertebrae (a trimap model has no zoom pass)
+            zoom_pass=None if self.zoom_pass.value else False,
         )
 
     def start(self) -> None:
