@@ -15,6 +15,8 @@ TRAIN_DEFAULTS = {
     "val_fraction": 0.15,
     "patience": 12,
     "fit": "letterbox",
+    # largest tilt (degrees) the bending augmentation adds; 0: off (model/bend.py)
+    "bend_deg": 0.0,
 }
 #: images per forward pass when predicting
 PREDICT_BATCH_SIZE = 4
