@@ -56,11 +56,19 @@ def train_model(
     seed: int,
     patience: int | None,
     zoom_pass: bool = False,
+    max_curve: float | None = None,
+    **settings,
 ) -> dict:
-    """Train on fresh phantoms for `minutes`; return the model path and the seconds."""
+    """Train on fresh phantoms for `minutes`; return the model path and the seconds.
+
+    `max_curve` draws only phantoms with curves up to that many degrees; `settings` are
+    further training settings (``bend_deg``, ...).
+    """
     from napari_spine_seg.model.train import train
 
-    root = write_phantom_set(work / "phantoms", n_train=n_train, n_test=0, seed=seed)
+    root = write_phantom_set(
+        work / "phantoms", n_train=n_train, n_test=0, seed=seed, max_curve=max_curve
+    )
     start = time.perf_counter()
     result = train(
         root,
@@ -72,6 +80,7 @@ def train_model(
         seed=seed,
         zoom_pass=zoom_pass,
         **({} if patience is None else {"patience": patience}),
+        **settings,
     )
     return {
         "model": str(result.model_path),
