@@ -12,9 +12,10 @@ Augmentation (training batches only; numpy/scipy, so every Keras backend gets it
 
 * geometry: rotation (±10°), scale (0.85–1.15, plus ±8 % between rows and columns),
   shift (±8 %), applied to image and trimap together (nearest for the trimap);
-* bending (off unless ``bend_deg`` is set; ``TrainConfig.bend_deg`` sets it): the
-  column bent along a smooth random curve, its neighbourhood turning with it so that
-  the bodies tilt with the new curve (:mod:`.bend`), before the affine map;
+* bending (``TrainConfig.bend_deg``, on by default in training; ``Augmentation``'s own
+  default is off): the column bent along a smooth random curve, its neighbourhood
+  turning with it so that the bodies tilt with the new curve (:mod:`.bend`), before
+  the affine map;
 * left–right flip (a trimap stays true under it); never up–down (a spine has a top);
 * intensity: gamma, contrast, brightness, a smooth illumination gradient, blur and
   noise, so that the network learns the spine's shape, not one generator's grey levels.
