@@ -59,11 +59,19 @@ def train_model(
     patience: int | None,
     zoom_pass: bool | None = None,
     epochs: int | None = None,
+    max_curve: float | None = None,
+    **settings,
 ) -> dict:
-    """Train on fresh phantoms for `minutes`; return the model path and the seconds."""
+    """Train on fresh phantoms for `minutes`; return the model path and the seconds.
+
+    `max_curve` draws only phantoms with curves up to that many degrees; `settings` are
+    further training settings (``bend_deg``, ...).
+    """
     from napari_spine_seg.model.train import train
 
-    root = write_phantom_set(work / "phantoms", n_train=n_train, n_test=0, seed=seed)
+    root = write_phantom_set(
+        work / "phantoms", n_train=n_train, n_test=0, seed=seed, max_curve=max_curve
+    )
     start = time.perf_counter()
     result = train(
         root,
@@ -75,6 +83,7 @@ def train_model(
         seed=seed,
         zoom_pass=zoom_pass,
         **({} if patience is None else {"patience": patience}),
+        **settings,
     )
     return {
         "model": str(result.model_path),

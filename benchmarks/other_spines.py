@@ -22,7 +22,9 @@ tuned with. This module draws spines another way and shares no code with the pha
 The angles in ``angles.csv`` are :func:`napari_spine_seg.spine.cobb.cobb_angles` of the
 written landmarks, so they are what the challenge's reference would report.
 
-Run ``python benchmarks/other_spines.py OUT [--test 16] [--train 0] [--seed 2024]``.
+Run ``python benchmarks/other_spines.py OUT [--test 16] [--train 0] [--seed 2024]
+[--strong | --main-range LO HI]``: ``--strong`` writes only strongly curved spines (main
+Cobb angle 30–75°, :data:`STRONG`) instead of the severity mix.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ SEVERITIES = (
     ("moderate", (16.0, 40.0), 8 / 16),
     ("severe", (40.0, 65.0), 4 / 16),
 )
+#: main Cobb range (degrees) of a strongly curved set (``--strong``)
+STRONG = (30.0, 75.0)
 #: curve families and their shares
 SHAPES = (("C", 0.4), ("S", 0.45), ("triple", 0.15))
 #: standard deviation of each vertebra's tilt about the curve's, degrees
@@ -316,7 +320,12 @@ def _render(rng: np.random.Generator, landmarks: np.ndarray, height: int, width:
     return (img * 255 + 0.5).astype(np.uint8)
 
 
-def make_spine(rng: np.random.Generator, *, severity: str | None = None) -> Spine:
+def make_spine(
+    rng: np.random.Generator,
+    *,
+    severity: str | None = None,
+    main_range: tuple[float, float] | None = None,
+) -> Spine:
     """One spine X-ray with landmarks and reference angles.
 
     Parameters
@@ -324,20 +333,30 @@ def make_spine(rng: np.random.Generator, *, severity: str | None = None) -> Spin
     rng : numpy.random.Generator
     severity : str, optional
         A class of :data:`SEVERITIES`; drawn by its share when None.
+    main_range : (low, high), optional
+        Instead of a severity class: the main Cobb angle's range in degrees. A spine
+        whose measured main angle falls outside it (a too sharp curve is drawn
+        smaller) is drawn again, up to 20 times.
 
     Returns
     -------
     Spine
     """
     names = [n for n, _, _ in SEVERITIES]
-    if severity is None:
-        severity = str(rng.choice(names, p=[s for _, _, s in SEVERITIES]))
-    bounds = dict((n, r) for n, r, _ in SEVERITIES)[severity]
-    shape = str(rng.choice([s for s, _ in SHAPES], p=[p for _, p in SHAPES]))
-    target = float(rng.uniform(*bounds))
-    height = int(rng.integers(640, 961))
-    width = int(round(height / rng.uniform(2.1, 2.8)))
-    landmarks, angles, amp = spine_geometry(rng, height, width, shape, target)
+    if main_range is not None:
+        severity, bounds = f"{main_range[0]:g}-{main_range[1]:g}", tuple(main_range)
+    else:
+        if severity is None:
+            severity = str(rng.choice(names, p=[s for _, _, s in SEVERITIES]))
+        bounds = dict((n, r) for n, r, _ in SEVERITIES)[severity]
+    for _ in range(20 if main_range is not None else 1):
+        shape = str(rng.choice([s for s, _ in SHAPES], p=[p for _, p in SHAPES]))
+        target = float(rng.uniform(*bounds))
+        height = int(rng.integers(640, 961))
+        width = int(round(height / rng.uniform(2.1, 2.8)))
+        landmarks, angles, amp = spine_geometry(rng, height, width, shape, target)
+        if main_range is None or bounds[0] <= angles[0] <= bounds[1]:
+            break
     image = _render(rng, landmarks, height, width)
     meta = {"shape": shape, "severity": severity, "target": round(target, 2), "amp": amp}
     return Spine(image, landmarks, angles, meta)
@@ -354,12 +373,19 @@ def _csv(rows) -> str:
 
 
 def write_spine_set(
-    out: str | os.PathLike, *, n_test: int = 16, n_train: int = 0, seed: int = 2024
+    out: str | os.PathLike,
+    *,
+    n_test: int = 16,
+    n_train: int = 0,
+    seed: int = 2024,
+    main_range: tuple[float, float] | None = None,
 ) -> Path:
     """Write an AASCE-layout set (``data/<split>``, ``labels/<split>``) of generated spines.
 
     Every 16 consecutive images of a split have the severity mix of :data:`SEVERITIES`
-    (1 near-straight, 3 mild, 8 moderate, 4 severe), in a seeded order.
+    (1 near-straight, 3 mild, 8 moderate, 4 severe), in a seeded order; with
+    `main_range` (degrees, e.g. :data:`STRONG`) every main Cobb angle lies in that
+    range instead.
 
     Parameters
     ----------
@@ -376,6 +402,8 @@ def write_spine_set(
     """
     root = Path(out)
     summary = {"generator": "benchmarks/other_spines.py", "seed": seed, "images": {}}
+    if main_range is not None:
+        summary["main_range"] = [float(v) for v in main_range]
     for split, n in (("training", n_train), ("test", n_test)):
         if n <= 0:
             continue
@@ -383,7 +411,7 @@ def write_spine_set(
         for k in range(n):
             rng = np.random.default_rng([seed, 0 if split == "training" else 1, k])
             severity, _ = _severity(k, seed + (0 if split == "training" else 1))
-            spine = make_spine(rng, severity=severity)
+            spine = make_spine(rng, severity=severity, main_range=main_range)
             name = f"other-{split}-{k + 1:03d} {spine.meta['shape']} PA.jpg"
             write_bytes_atomic(
                 root / "data" / split / name, _jpeg(spine.image, int(rng.integers(80, 96)))
@@ -412,8 +440,25 @@ def main(argv=None) -> int:
     parser.add_argument("--test", type=int, default=16, help="test images (default 16)")
     parser.add_argument("--train", type=int, default=0, help="training images (default 0)")
     parser.add_argument("--seed", type=int, default=2024)
+    curves = parser.add_mutually_exclusive_group()
+    curves.add_argument(
+        "--strong",
+        action="store_true",
+        help=f"only strongly curved spines (main Cobb {STRONG[0]:g}-{STRONG[1]:g} deg)",
+    )
+    curves.add_argument(
+        "--main-range",
+        nargs=2,
+        type=float,
+        metavar=("LO", "HI"),
+        help="only spines with the main Cobb angle in LO-HI degrees",
+    )
     args = parser.parse_args(argv)
-    print(write_spine_set(args.out, n_test=args.test, n_train=args.train, seed=args.seed))
+    main_range = STRONG if args.strong else args.main_range
+    root = write_spine_set(
+        args.out, n_test=args.test, n_train=args.train, seed=args.seed, main_range=main_range
+    )
+    print(root)
     return 0
 
 

@@ -54,6 +54,18 @@ def test_other_spines_differ_from_each_other_and_repeat_by_seed():
     assert a.image.dtype == np.uint8 and a.image.shape[0] > 2 * a.image.shape[1]
 
 
+def test_a_strongly_curved_set_has_only_main_curves_of_30_to_75_degrees(tmp_path):
+    root = tmp_path / "strong"
+    assert other_spines.main([str(root), "--strong", "--test", "8", "--seed", "5"]) == 0
+    angles = read_angles_csv(root / "labels" / "test")
+    main = np.array([a[0] for a in angles.values()])
+    low, high = other_spines.STRONG
+    assert len(main) == 8 and main.min() >= low and main.max() <= high
+    assert main.max() - main.min() > 10  # a spread, not one angle
+    summary = json.loads((root / "other-spines.json").read_text())
+    assert summary["main_range"] == [low, high]
+
+
 def test_benchmark_split_meets_the_targets_from_ground_truth_trimaps(tmp_path):
     """The issue's bar: MAE <= 3 deg and SMAPE <= 10 % on a 16-image split.
 

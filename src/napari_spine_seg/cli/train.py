@@ -42,6 +42,11 @@ SETTINGS = {
     "--val-fraction": (float, "held out for validation (default %(default)s)"),
     "--patience": (int, "early stopping patience in epochs; 0 = off"),
     "--fit": (("resize", "letterbox"), "how images meet the input size (default %(default)s)"),
+    "--bend-deg": (
+        float,
+        "augmentation: bend spines, adding up to this tilt in degrees (0 = off; "
+        "default %(default)s)",
+    ),
 }
 
 
@@ -110,6 +115,7 @@ def _add_start_and_stop(p: argparse.ArgumentParser) -> None:
 def _add_data_handling(p: argparse.ArgumentParser) -> None:
     """Augmentation, the cache of decoded images, and mixed precision."""
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    _add_settings(p, "--bend-deg")
     p.add_argument(
         "--cache", metavar="DIR", help="cache folder for decoded images (default: user cache)"
     )
@@ -140,6 +146,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         patience=args.patience or None,
         fit=args.fit,
         augment=not args.no_augment,
+        bend_deg=getattr(args, "bend_deg", TRAIN_DEFAULTS["bend_deg"]),
         cache=None if args.no_cache else (args.cache or "auto"),
         mixed_precision={"auto": None, "on": True, "off": False}[args.mixed_precision],
         resume=args.resume,

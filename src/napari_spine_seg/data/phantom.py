@@ -93,13 +93,16 @@ def _check_kind(kind) -> str:
     return kind
 
 
-def _pick_curve(rng: np.random.Generator, curve) -> tuple[str, float]:
+def _pick_curve(rng: np.random.Generator, curve, max_curve=None) -> tuple[str, float]:
     # the same draws whatever is asked for, so that the rest of the phantom stays the same
     random_kind = str(rng.choice(list(CURVE_RATES), p=list(CURVE_RATES.values())))
     fraction = rng.random()
     if curve is None or isinstance(curve, str):
         kind = _check_kind(random_kind if curve is None else curve)
         low, high = CURVE_RANGES[kind]
+        if max_curve is not None:
+            high = min(high, float(max_curve))
+            low = min(low, high)
         return kind, low + fraction * (high - low)
     kind, amplitude = curve
     _check_kind(kind)
@@ -132,6 +135,7 @@ def make_phantom(
     width: int | None = None,
     curve: str | tuple[str, float] | None = None,
     artefacts: Iterable[str] | None = None,
+    max_curve: float | None = None,
 ) -> Phantom:
     """Draw one phantom posteroanterior spine X-ray and its 68 landmarks.
 
@@ -150,6 +154,10 @@ def make_phantom(
     artefacts : iterable of str, optional
         Names from :data:`ARTEFACTS` to draw (an empty one draws a clean image); by
         default each is drawn at random at its rate in :data:`ARTEFACT_RATES`.
+    max_curve : float, optional
+        A randomly drawn amplitude is drawn from its kind's range cut at this many
+        degrees (mild spines only); the draws stay the same, so the rest of the
+        phantom does too.
 
     Returns
     -------
@@ -163,7 +171,7 @@ def make_phantom(
     """
     rng = np.random.default_rng(rng)
     height, width = image_size(rng, height, width)
-    kind, amplitude = _pick_curve(rng, curve)
+    kind, amplitude = _pick_curve(rng, curve, max_curve)
     chosen = _pick_artefacts(rng, artefacts)
     clavicles = bool(rng.random() < 0.8)
     # one stream per part: asking for an artefact changes that artefact, not the anatomy
@@ -241,11 +249,11 @@ def _jpeg_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _write_one(job: tuple[str, int, int, str, str]) -> tuple[str, list[float], list[float], dict]:
+def _write_one(job: tuple) -> tuple[str, list[float], list[float], dict]:
     """Make and write phantom `index` of `split`; return its csv rows and meta."""
-    root, seed, index, split, name = job
+    root, seed, index, split, name, max_curve = job
     rng = np.random.default_rng([seed, SPLITS.index(split) if split in SPLITS else 9, index])
-    ph = make_phantom(rng)
+    ph = make_phantom(rng, max_curve=max_curve)
     root = Path(root)
     write_bytes_atomic(root / "data" / split / name, _jpeg_bytes(ph.image))
     write_landmarks_mat(root / "labels" / split / f"{name}.mat", ph.landmarks)
@@ -305,6 +313,7 @@ def write_phantom_set(
     seed: int = 0,
     progress: Callable[..., Iterator] | None = None,
     jobs: int | None = None,
+    max_curve: float | None = None,
 ) -> Path:
     """Write a phantom set in the AASCE layout (``data/<split>``, ``labels/<split>``).
 
@@ -329,6 +338,9 @@ def write_phantom_set(
         :func:`napari_spine_seg.cli._progress.progress`.
     jobs : int, optional
         Worker processes; default 2 (or 1 for small sets or a single CPU).
+    max_curve : float, optional
+        Draw curves of at most this many degrees (amplitude, about the main Cobb
+        angle): a set of mild spines. By default every curve from straight to 80°.
 
     Returns
     -------
@@ -352,7 +364,8 @@ def write_phantom_set(
     index = 0
     for split in SPLITS:
         for k in range(counts[split]):
-            jobs_list.append((str(root), int(seed), k, split, phantom_name(index, names_rng)))
+            name = phantom_name(index, names_rng)
+            jobs_list.append((str(root), int(seed), k, split, name, max_curve))
             index += 1
     if jobs is None:
         jobs = min(2, os.cpu_count() or 1) if len(jobs_list) >= 16 else 1
@@ -364,6 +377,8 @@ def write_phantom_set(
     rows = list(iterator)
 
     meta = {"seed": int(seed), "counts": counts, "images": _write_labels(root, rows, counts)}
+    if max_curve is not None:
+        meta["max_curve"] = float(max_curve)
     write_text_atomic(root / MARKER, json.dumps(meta, indent=1) + "\n")
     return root
 

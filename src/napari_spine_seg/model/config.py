@@ -31,6 +31,8 @@ LOSSES = ("ce", "ce+dice")
 OUTPUTS = ("auto", "trimap", "vertebrae")
 #: levels of the "unet" preset when its options name no depth
 UNET_DEPTH = 4
+#: most tilt (degrees) the bending augmentation may add
+MAX_BEND_DEG = 45.0
 #: how a run ends, as ``TrainResult.stopped`` and the history's ``stopped`` column say
 STOP_REASONS = ("completed", "early_stopping", "cancelled", "time_budget")
 
@@ -110,6 +112,9 @@ class TrainConfig(JsonConfig):
     options : dict
         Builder options (``depth``, ``filters``, ...).
     augment : bool
+    bend_deg : float
+        With `augment`: the largest tilt (degrees, at most :data:`MAX_BEND_DEG`) that
+        bending the spine adds to a training sample (:mod:`.bend`); 0 is off.
     cache : path-like, "auto" or None
         Folder for decoded arrays.
     mixed_precision : bool or None
@@ -152,6 +157,7 @@ class TrainConfig(JsonConfig):
     fit: str = TRAIN_DEFAULTS["fit"]
     options: dict = field(default_factory=dict)
     augment: bool = True
+    bend_deg: float = TRAIN_DEFAULTS["bend_deg"]
     cache: str | Path | None = "auto"
     mixed_precision: bool | None = None
     workers: int = 1
@@ -171,6 +177,7 @@ class TrainConfig(JsonConfig):
         set_(self, "resume", _path_or_none(self.resume))
         set_(self, "init_from", _path_or_none(self.init_from))
         set_(self, "patience", int(self.patience) if self.patience else None)
+        set_(self, "bend_deg", float(self.bend_deg))
         if self.cache is not None and self.cache != "auto":
             set_(self, "cache", Path(self.cache))
         self.validate()
@@ -224,6 +231,10 @@ class TrainConfig(JsonConfig):
             math.isfinite(self.max_minutes) and self.max_minutes > 0
         ):
             raise SpineSegError(None, f"max minutes must be positive, got {self.max_minutes}")
+        if not (math.isfinite(self.bend_deg) and 0 <= self.bend_deg <= MAX_BEND_DEG):
+            raise SpineSegError(
+                None, f"bend must be 0 to {MAX_BEND_DEG:g} degrees, got {self.bend_deg}"
+            )
         if self.size is not None and self.resume is None and self.init_from is None:
             factor = downsampling(self.preset, self.options)
             rows, cols = self.size

@@ -12,6 +12,10 @@ Augmentation (training batches only; numpy/scipy, so every Keras backend gets it
 
 * geometry: rotation (±10°), scale (0.85–1.15, plus ±8 % between rows and columns),
   shift (±8 %), applied to image and trimap together (nearest for the trimap);
+* bending (``TrainConfig.bend_deg``, on by default in training; ``Augmentation``'s own
+  default is off): the column bent along a smooth random curve, its neighbourhood
+  turning with it so that the bodies tilt with the new curve (:mod:`.bend`), before
+  the affine map;
 * left–right flip (a trimap stays true under it); never up–down (a spine has a top);
 * intensity: gamma, contrast, brightness, a smooth illumination gradient, blur and
   noise, so that the network learns the spine's shape, not one generator's grey levels.
@@ -35,6 +39,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..atomic import atomic_output
+from ..trimap import BACKGROUND
+from .bend import bend, column_centre, random_curve
 from .preprocess import fit_image, fit_labels, fit_trimap
 from .targets import (
     LABEL_VOTES,
@@ -183,7 +189,11 @@ class ArrayCache:
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Ranges of the random augmentation (see the module docstring)."""
+    """Ranges of the random augmentation (see the module docstring).
+
+    ``bend_deg`` is the largest tilt (degrees) bending adds to the column, drawn per
+    sample in ``[0, bend_deg]`` and applied with probability ``bend_probability``; 0 is off.
+    """
 
     rotate_deg: float = 10.0
     scale: float = 0.15
@@ -196,6 +206,8 @@ class Augmentation:
     illumination: float = 0.2
     blur_sigma: float = 1.2
     noise: float = 0.06
+    bend_deg: float = 0.0
+    bend_probability: float = 0.6
 
 
 def augment(
@@ -203,11 +215,14 @@ def augment(
     trimap: np.ndarray,
     rng: np.random.Generator,
     aug: Augmentation = Augmentation(),
+    background: int | None = BACKGROUND,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Augment one fitted image (float32 in [0, 1]) and its labels together.
 
     `trimap` may hold any labels (a trimap, or the vertebrae target): they are moved by
-    the same geometry as the image, nearest-neighbour, and flipped with it.
+    the same geometry as the image, nearest-neighbour, and flipped with it. `background`
+    is its background value: bending turns the column (the other labels) about its own
+    centre line (None: about the image's centre column).
 
     Returns
     -------
@@ -215,6 +230,9 @@ def augment(
     trimap : uint8 (rows, cols)
     """
     rows, cols = image.shape
+    if aug.bend_deg and rng.random() < aug.bend_probability:
+        curve = random_curve(rng, rows, cols, aug.bend_deg)
+        image, trimap = bend(image, trimap, curve, column_centre(trimap, background))
     # geometry: one affine map for both (output pixel → input pixel)
     angle = np.deg2rad(rng.uniform(-aug.rotate_deg, aug.rotate_deg))
     s = rng.uniform(1 - aug.scale, 1 + aug.scale)
@@ -311,7 +329,8 @@ class BatchSource:
             trimap = arr[1]
             if self.augmentation is not None:
                 rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-                image, trimap = augment(image, trimap, rng, self.augmentation)
+                background = V_BACKGROUND if self.spec.target == VERTEBRAE else BACKGROUND
+                image, trimap = augment(image, trimap, rng, self.augmentation, background)
             xs.append(image)
             ys.append(trimap)
         x = np.stack(xs)[..., None]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -139,7 +139,9 @@ def training_data(
         zoom=c.zoom_pass is not False and target == VERTEBRAE,
     )
     cache = ArrayCache(default_cache_dir() if c.cache == "auto" else c.cache)
-    augmentation = (augment or Augmentation()) if c.augment else None
+    augmentation = None
+    if c.augment:  # the config's bending over `augment`'s
+        augmentation = replace(augment or Augmentation(), bend_deg=c.bend_deg)
     train_source = BatchSource(
         train_samples,
         spec,
@@ -185,6 +187,7 @@ def training_info(c: TrainConfig, start: Start, data: TrainData, mixed_precision
         "max_minutes": c.max_minutes,
         "init_from": str(c.init_from) if c.init_from is not None else None,
         "augment": data.augmented,
+        "bend_deg": c.bend_deg if data.augmented else 0.0,
         "mixed_precision": bool(mixed_precision),
         "monitor": data.monitor,
     }
