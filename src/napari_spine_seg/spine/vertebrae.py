@@ -167,7 +167,11 @@ def body_instances(body: np.ndarray, *, threshold: float = 0.5) -> tuple[np.ndar
 
 
 def fit_vertebrae(
-    body: np.ndarray, *, threshold: float = 0.5, column: np.ndarray | None = None
+    body: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    column: np.ndarray | None = None,
+    reconcile: bool = True,
 ) -> VertebraeFit:
     """Find the vertebral bodies of one image and fit their 68 corners.
 
@@ -181,6 +185,10 @@ def fit_vertebrae(
     column : (rows, cols) bool array, optional
         The spine column (:func:`spine_column`): bodies whose centre lies outside it
         are not vertebrae and are not counted.
+    reconcile : bool
+        Refit an edge that disagrees with its opposite edge and its neighbours
+        (:func:`~.body_edges.reconcile_plates`); False fits each body on its own (to
+        measure what the refit buys: ``benchmarks/bench_end_plates.py``).
 
     Returns
     -------
@@ -223,7 +231,9 @@ def fit_vertebrae(
             faults.append(f"{VERTEBRA_NAMES[k]}: its edges could not be fitted")
             return VertebraeFit(None, instances, n, faults)
         edges.append(body)
-    corners = [body.corners() for body in reconcile_plates(edges)]
+    if reconcile:
+        edges = reconcile_plates(edges)
+    corners = [body.corners() for body in edges]
     for k, fitted in enumerate(corners):
         if fitted is None:
             faults.append(f"{VERTEBRA_NAMES[k]}: its edges are parallel")

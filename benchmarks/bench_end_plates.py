@@ -1,0 +1,221 @@
+"""What each step of the end-plate fit bought: zoom tiles, their fade, and the refit.
+
+Predicts a test split drawn by the second generator (``other_generator.py``, seed 7,
+never trained on; or ``--test-root``) with each ``--model`` (a vertebrae model trained
+with the zoom pass) and scores, in one process, every variant of
+
+* ``tiles``: the zoom pass with 2 or 3 column tiles (``model/zoom.py``: ``TILES``);
+* ``ends_faded``: each tile's weight fading at all its edges (as before), or not at the
+  top of the first tile and the bottom of the last (``predict._feather``'s ``top`` and
+  ``bottom``: the default);
+* ``reconcile``: landmarks fitted with or without
+  :func:`~napari_spine_seg.spine.body_edges.reconcile_plates`
+  (``fit_vertebrae(..., reconcile=)``).
+
+The first, whole-image pass is run once per image and shared by the variants. For each
+variant: ``found_17`` (share of images with 17 vertebrae fitted), ``corner_error_px``
+and ``corner_error_pct_height`` (mean over those images), ``cobb`` (landmark Cobb MAE
+and SMAPE against ``angles.csv``, :func:`~napari_spine_seg.spine.cobb_eval.angle_scores`)
+and ``tilt_error_sd`` (per vertebra T1…L5 and over all: the standard deviation of the
+error of the line joining a body's side mid-points, in degrees, modulo 180) with
+``tilt_error_max`` (the largest absolute one).
+
+Run ``python benchmarks/bench_end_plates.py OUT.json --model A.keras [--model B.keras]
+[--test-root DIR] [--test 16]`` (about 15 s a model for 16 images on 2 CPU cores). A run
+on two models of issue 11 is kept in ``benchmarks/results/end_plates.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import other_generator
+from napari_spine_seg.data.aasce import read_angles_csv
+from napari_spine_seg.data.dataset import open_dataset
+from napari_spine_seg.model import predict, zoom
+from napari_spine_seg.model.files import load_model
+from napari_spine_seg.model.preprocess import fit_image, placement
+from napari_spine_seg.spine.cobb import cobb_angles, vertebra_sides
+from napari_spine_seg.spine.cobb_eval import angle_scores
+from napari_spine_seg.spine.vertebrae import (
+    VERTEBRA_NAMES,
+    corner_error,
+    fit_vertebrae,
+    spine_column,
+)
+from napari_spine_seg.trimap import sort_landmarks
+
+TILES = (2, 3)
+_FEATHER = predict._feather
+
+
+def _feather_all_edges(shape, *, top: bool = True, bottom: bool = True) -> np.ndarray:
+    """The fade before: every edge of every tile, the column's ends too."""
+    return _FEATHER(shape)
+
+
+@contextmanager
+def zoom_variant(tiles: int, ends_faded: bool):
+    """Within the block, the zoom pass uses `tiles` tiles and (`ends_faded`) the old fade."""
+    saved = zoom.TILES
+    zoom.TILES = tiles
+    if ends_faded:
+        predict._feather = _feather_all_edges
+    try:
+        yield
+    finally:
+        zoom.TILES = saved
+        predict._feather = _FEATHER
+
+
+def first_pass(loaded, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The whole-image pass's body and background maps at the image's size (as predict)."""
+    info = loaded.info
+    size = tuple(info.input_size)
+    probs = predict._network(loaded, [fit_image(image, size, info.fit)], 1, False)[0]
+    return predict._body_and_background(probs, placement(image.shape, size, info.fit))
+
+
+def tilt_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Each vertebra's tilt error in degrees, in [-90, 90).
+
+    A tilt is the line from the middle of a body's left side to that of its right; a
+    line has no direction, so an error is taken modulo 180 (crossed corners, which turn
+    the line round, count by the angle between the lines).
+    """
+    angles = []
+    for landmarks in (pred, truth):
+        left, right = vertebra_sides(landmarks)
+        d = right - left
+        angles.append(np.degrees(np.arctan2(d[:, 1], d[:, 0])))
+    return (angles[0] - angles[1] + 90.0) % 180.0 - 90.0
+
+
+def _key(tiles: int, ends_faded: bool, reconcile: bool) -> str:
+    fade = "ends_faded" if ends_faded else "ends_not_faded"
+    return f"tiles{tiles}_{fade}_{'reconcile' if reconcile else 'no_reconcile'}"
+
+
+def _score(records: list[dict], n_images: int) -> dict:
+    """One variant's scores from its per-image records (those with 17 vertebrae)."""
+    if not records:
+        return {"found_17": 0.0, "n_images": n_images}
+    errors = np.array([r["tilt_error"] for r in records])
+    return {
+        "found_17": len(records) / n_images,
+        "n_images": n_images,
+        "corner_error_px": float(np.mean([r["corner_px"] for r in records])),
+        "corner_error_pct_height": float(np.mean([r["corner_pct"] for r in records])),
+        "cobb": angle_scores([r["reference"] for r in records], [r["cobb"] for r in records]),
+        "tilt_error_sd": float(errors.std()),
+        "tilt_error_max": float(np.abs(errors).max()),
+        "tilt_error_sd_per_vertebra": dict(
+            zip(VERTEBRA_NAMES, np.round(errors.std(axis=0), 3).tolist(), strict=True)
+        ),
+    }
+
+
+def evaluate_model(model_path: str, test_root: Path) -> dict:
+    """Score every variant of `model_path` on the test split of `test_root`."""
+    loaded = load_model(model_path)
+    if not loaded.info.has_vertebrae:
+        raise SystemExit(f"{model_path}: not a vertebrae model")
+    reference = read_angles_csv(test_root / "labels" / "test")
+    test = open_dataset(test_root).split("test")
+    variants = list(itertools.product(TILES, (True, False), (False, True)))
+    records: dict[str, list[dict]] = {_key(*v): [] for v in variants}
+    start = time.perf_counter()
+    for sample in test:
+        image, _ = predict._prepared(sample)
+        truth = sort_landmarks(sample.load_landmarks())
+        h = image.shape[0]
+        body, background = first_pass(loaded, image)
+        column = spine_column(background <= 0.5)
+        for tiles, ends_faded in itertools.product(TILES, (True, False)):
+            with zoom_variant(tiles, ends_faded):
+                zoomed = predict.zoom_pass(loaded, image, body, background)
+            for reconcile in (False, True):
+                fit = fit_vertebrae(zoomed, column=column, reconcile=reconcile)
+                if fit.landmarks is None:
+                    continue
+                err = corner_error(fit.landmarks, truth)
+                records[_key(tiles, ends_faded, reconcile)].append(
+                    {
+                        "corner_px": err,
+                        "corner_pct": 100.0 * err / h,
+                        "cobb": cobb_angles(fit.landmarks, h),
+                        "reference": reference[sample.name],
+                        "tilt_error": tilt_errors(fit.landmarks, truth),
+                    }
+                )
+        print(sample.name, flush=True)
+    out = {"model": model_path, "seconds": time.perf_counter() - start, "variants": {}}
+    for tiles, ends_faded, reconcile in variants:
+        key = _key(tiles, ends_faded, reconcile)
+        out["variants"][key] = {
+            "tiles": tiles,
+            "ends_faded": ends_faded,
+            "reconcile": reconcile,
+            **_score(records[key], len(test)),
+        }
+    return out
+
+
+def table(report: dict) -> str:
+    """The variants of each model as a markdown table."""
+    lines = [
+        "| model | tiles | ends faded | reconcile | found 17 | corner % h | Cobb MAE | SMAPE "
+        "| tilt sd |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for model in report["models"]:
+        for v in model["variants"].values():
+            cobb = v.get("cobb") or {}
+            lines.append(
+                f"| {Path(model['model']).parent.name} | {v['tiles']} | {v['ends_faded']} "
+                f"| {v['reconcile']} | {v['found_17']:.2f} "
+                f"| {v.get('corner_error_pct_height', float('nan')):.3f} "
+                f"| {cobb.get('mae') or float('nan'):.2f} | {cobb.get('smape') or float('nan'):.2f} "
+                f"| {v.get('tilt_error_sd', float('nan')):.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", help="output JSON file")
+    parser.add_argument(
+        "--model", action="append", required=True, help="a vertebrae model (repeatable)"
+    )
+    parser.add_argument(
+        "--test-root", help="an AASCE-layout set whose test split is scored (default: generated)"
+    )
+    parser.add_argument("--test", type=int, default=16, help="images generated (no --test-root)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_root = Path(args.test_root) if args.test_root else Path(tmp) / "other"
+        if not args.test_root:
+            other_generator.write_other_set(test_root, n_train=0, n_test=args.test, seed=7)
+        report = {
+            "test_root": args.test_root or "other_generator.py seed 7",
+            "models": [evaluate_model(m, test_root) for m in args.model],
+        }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(report, indent=1))
+    print(table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
