@@ -45,6 +45,7 @@ import numpy as np
 from ..data.aasce import write_landmarks_mat
 from ..data.masks import trimap_name, write_trimap_png, write_vertebrae_png
 from ..errors import SpineSegError
+from ..model.predict import landmarks_name  # the name spine-seg predict gives
 from ..review.protect import check_outside, enclosing_dataset_root
 from ..trimap import N_LANDMARKS, rowcol_to_xy
 from ._layers import METADATA_KEY
@@ -180,8 +181,6 @@ def write_landmarks(path: str, data: Any, meta: dict) -> list[str]:
         When the layer does not hold 68 points (per image of a stack), `path` is one
         of its input files or lies inside its data set, or a file cannot be written.
     """
-    from ..model.predict import landmarks_name  # the name spine-seg predict gives
-
     info = (meta.get("metadata") or {}).get(METADATA_KEY) or {}
     points = np.asarray(data, dtype=np.float64).reshape(-1, np.shape(data)[-1])
     name = meta.get("name") or "landmarks"

@@ -229,8 +229,7 @@ def zoom_pass(
 
 
 def _feather(shape: tuple[int, int], *, top: bool = True, bottom: bool = True) -> np.ndarray:
-    """A tile's weight: 1 inside, falling to 0 over :data:`~.zoom.FEATHER` of it at its
-    edges (at its top and bottom only where `top`, `bottom`)."""
+    """A tile's weight: 1 inside, 0 at its edges (top, bottom: if asked) over ``FEATHER``."""
     ramps = []
     for axis, n in enumerate(shape):
         k = np.arange(n, dtype=np.float32)
