@@ -91,7 +91,7 @@ def test_wheel_in_a_fresh_venv_is_discovered_by_npe2(wheel, tmp_path):
     assert not any(Path(p).resolve() == (REPO / "src").resolve() for p in found["sys_path"] if p)
     assert "napari-spine-seg.get_aasce_reader" in found["readers"]
     assert found["readers"][-1] == "napari-spine-seg.get_xray_reader"
-    assert found["writers"] == ["napari-spine-seg.write_trimap"]
+    assert found["writers"] == ["napari-spine-seg.write_trimap", "napari-spine-seg.write_landmarks"]
     assert found["samples"] == ["phantom"]
     assert found["read"] == [[[64, 32], "image"]]
 
