@@ -2,7 +2,7 @@
 
 Each end plate and side is a line fitted robustly to the sub-pixel points where the
 body probability crosses the threshold along many rays from the body's centre (whole
-edges, not single pixels). :func:`reconcile_plates` then refits an end plate that a
+edges, not single pixels). :func:`reconcile_plates` then refits an end plate (or a side) that a
 notch or a neighbour pulled off, from the plates beside it.
 """
 
