@@ -6,6 +6,7 @@ import pytest
 
 from _files import write_aasce_layout
 from _widget_helpers import new_widget
+from napari_spine_seg.model.defaults import TRAIN_DEFAULTS
 
 WIDGET = "train_widget:TrainWidget"
 
@@ -95,4 +96,8 @@ def test_the_zoom_pass_checkbox_reaches_the_training_config(make_napari_viewer, 
     widget.zoom_pass.value = False
     config = widget.training_config()
     assert config.zoom_pass is False and config.dataset == dataset
+    # the bending augmentation: the default, or what the box says (0: off)
+    assert config.bend_deg == TRAIN_DEFAULTS["bend_deg"] > 0
+    widget.bend_deg.value = 0.0
+    assert widget.training_config().bend_deg == 0.0
     assert config.out == tmp_path / "model.keras"

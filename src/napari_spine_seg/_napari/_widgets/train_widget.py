@@ -49,6 +49,7 @@ from ...model.train import train
 from ...review.retrain import DEFAULT_EPOCHS, retrain
 from ._dock import Dock, button_row
 from ._loss_plot import metrics_plot_class
+from ._model_choice import free_model_name, worse_than_current
 from ._model_info import describe_model
 from ._state import ModelRef
 from ._train_slurm import SlurmTraining
@@ -71,36 +72,6 @@ STOPPED_WORDS = {
 def _path(edit: FileEdit) -> Path | None:
     text = str(edit.line_edit.value).strip()
     return Path(text).expanduser() if text else None
-
-
-def free_model_name(model_path: Path, tag: str = "retrained") -> Path:
-    """``<stem>-<tag>.keras`` beside `model_path`, numbered so that no file is replaced."""
-    stem = (
-        model_path.name[: -len(".keras")] if model_path.name.endswith(".keras") else model_path.stem
-    )
-    candidate = model_path.with_name(f"{stem}-{tag}.keras")
-    n = 2
-    while candidate.exists():
-        candidate = model_path.with_name(f"{stem}-{tag}-{n}.keras")
-        n += 1
-    return candidate
-
-
-def worse_than_current(info, current) -> str | None:
-    """Why a new model (its `info`) scores worse than `current` (a ModelRef), or None.
-
-    Compares validation spine Dice where both models have one, else training spine Dice.
-    """
-    if current is None:
-        return None
-    new, old = info.metrics or {}, current.info.metrics or {}
-    for key, label in (("val_spine_dice", "val. spine Dice"), ("spine_dice", "spine Dice")):
-        a, b = new.get(key), old.get(key)
-        if isinstance(a, int | float) and isinstance(b, int | float):
-            if a >= b:
-                return None
-            return f"its {label} {a:.3f} is below the current model's {b:.3f}"  # or NaN
-    return None
 
 
 class TrainWidget(SlurmTraining, Dock):
@@ -163,6 +134,18 @@ class TrainWidget(SlurmTraining, Dock):
             step=1e-4,
             label="learning rate",
         )
+        self.bend_deg = FloatSpinBox(
+            value=TRAIN_DEFAULTS["bend_deg"],
+            min=0.0,
+            max=45.0,
+            step=5.0,
+            label="bending",
+            tooltip="largest tilt (degrees) the bending augmentation adds to a training "
+            "spine; 0: off (TrainConfig.bend_deg)",
+        )
+        self.bend_deg.native.setSuffix("°")
+        self.rate_row = button_row(self.learning_rate, self.bend_deg)
+        self.rate_row.label = "learning rate, bending"
         self.zoom_pass = CheckBox(
             text="zoom pass (vertebrae: the column again at full resolution)",
             value=True,
@@ -192,7 +175,7 @@ class TrainWidget(SlurmTraining, Dock):
                 self.size,
                 self.epochs_row,
                 self.batch_size,
-                self.learning_rate,
+                self.rate_row,
                 self.zoom_pass,
                 self.where,
                 self.partition,
@@ -317,6 +300,7 @@ class TrainWidget(SlurmTraining, Dock):
             batch_size=int(self.batch_size.value),
             learning_rate=float(self.learning_rate.value),
             max_minutes=float(self.max_minutes.value) or None,
+            bend_deg=float(self.bend_deg.value),
             # checked: on when the model learns vertebrae (a trimap model has no zoom pass)
             zoom_pass=None if self.zoom_pass.value else False,
         )
