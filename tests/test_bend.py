@@ -3,6 +3,8 @@ the setting travels through the training config and the command line."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -110,7 +112,7 @@ def test_augment_bends_the_vertebrae_target_seeded_and_with_valid_labels():
         image,
         labels,
         np.random.default_rng(0),
-        Augmentation(**{**STILL.__dict__, "bend_deg": 0.0}),
+        replace(STILL, bend_deg=0.0),
         V_BACKGROUND,
     )
     np.testing.assert_array_equal(same, labels)

@@ -176,17 +176,6 @@ def body_edges(
     )
 
 
-def fit_body_corners(
-    prob: np.ndarray, instance: np.ndarray, *, threshold: float = 0.5
-) -> np.ndarray | None:
-    """One body's four corners ``(4, 2)``, TL, TR, BL, BR (:func:`body_edges` met).
-
-    None when an edge has too few points or two edges are parallel.
-    """
-    edges = body_edges(prob, instance, threshold=threshold)
-    return None if edges is None else edges.corners()
-
-
 def _edges_in_box(prob: np.ndarray, instance: np.ndarray, threshold: float) -> BodyEdges | None:
     """:func:`body_edges` inside a box that holds the body and its rays."""
     centre, u, v, half_u, half_v = _axes(instance)

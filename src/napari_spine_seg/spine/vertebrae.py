@@ -226,14 +226,14 @@ def fit_vertebrae(
         return VertebraeFit(None, instances, n, faults)
     edges = []
     for k in range(N_VERTEBRAE):
-        body = body_edges(prob, instances == k + 1, threshold=threshold)
-        if body is None:
+        lines = body_edges(prob, instances == k + 1, threshold=threshold)
+        if lines is None:
             faults.append(f"{VERTEBRA_NAMES[k]}: its edges could not be fitted")
             return VertebraeFit(None, instances, n, faults)
-        edges.append(body)
+        edges.append(lines)
     if reconcile:
         edges = reconcile_plates(edges)
-    corners = [body.corners() for body in edges]
+    corners = [lines.corners() for lines in edges]
     for k, fitted in enumerate(corners):
         if fitted is None:
             faults.append(f"{VERTEBRA_NAMES[k]}: its edges are parallel")
