@@ -46,7 +46,7 @@ from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.model import predict, zoom
 from napari_spine_seg.model.files import load_model
 from napari_spine_seg.model.preprocess import fit_image, placement
-from napari_spine_seg.spine.cobb import cobb_angles, vertebra_sides
+from napari_spine_seg.spine.cobb import cobb_angles, vertebra_tilts
 from napari_spine_seg.spine.cobb_eval import angle_scores
 from napari_spine_seg.spine.vertebrae import (
     VERTEBRA_NAMES,
@@ -94,12 +94,7 @@ def tilt_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     line has no direction, so an error is taken modulo 180 (crossed corners, which turn
     the line round, count by the angle between the lines).
     """
-    angles = []
-    for landmarks in (pred, truth):
-        left, right = vertebra_sides(landmarks)
-        d = right - left
-        angles.append(np.degrees(np.arctan2(d[:, 1], d[:, 0])))
-    return (angles[0] - angles[1] + 90.0) % 180.0 - 90.0
+    return (vertebra_tilts(pred) - vertebra_tilts(truth) + 90.0) % 180.0 - 90.0
 
 
 def _key(tiles: int, ends_faded: bool, reconcile: bool) -> str:

@@ -11,6 +11,15 @@ seed-2024 split, the Cobb benchmark's), and reports in one JSON:
   (what ``predict`` does) and for a fit at the network's size scaled to the image;
 * ``cobb_landmarks`` and ``cobb_trimaps``: Cobb MAE and SMAPE from the predicted
   landmarks and, in the same run, from the predicted trimaps (the centre-line method);
+* ``tilt_error_deg``: each vertebra's tilt (the line the reference measures, from the
+  middle of its left side to that of its right) against the truth: the spread, overall
+  and per vertebra, and the gain (slope of predicted on true tilt; below 1, the tilts
+  are flattened): the end plates' precision, which the three Cobb angles of 16 images
+  measure only coarsely;
+* ``cobb_landmarks`` also gives the median of the images' SMAPE and the share of images
+  whose largest angle (MT) moved to another curve than the reference's: where two
+  curves are nearly equal, a fraction of a degree moves the reference's PT/MT/TL to
+  other curves and that image scores some 50 % (``bench_tilt_noise.py``);
 * ``trimap``: mean spine Dice and 3-class pixel accuracy against trimaps drawn from the
   true landmarks;
 * training and prediction seconds.
@@ -36,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import other_generator
 import other_spines
+from bench_end_plates import tilt_errors
+from bench_tilt_noise import mt_moved
 from napari_spine_seg.data.aasce import read_angles_csv
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.data.phantom import write_phantom_set
@@ -43,7 +54,7 @@ from napari_spine_seg.model.defaults import TRAIN_DEFAULTS
 from napari_spine_seg.model.files import load_model
 from napari_spine_seg.model.predict import iter_predictions
 from napari_spine_seg.model.preprocess import fit_image, placement
-from napari_spine_seg.spine.cobb import cobb_angles
+from napari_spine_seg.spine.cobb import cobb_details, smape, vertebra_tilts
 from napari_spine_seg.spine.cobb_eval import angle_scores, cobb_errors
 from napari_spine_seg.spine.metrics import pixel_accuracy, spine_dice
 from napari_spine_seg.spine.vertebrae import corner_error, fit_vertebrae, spine_column
@@ -115,6 +126,20 @@ def _net_fit(loaded, image: np.ndarray):
     return (fit.landmarks + 0.5) * scale - 0.5
 
 
+def _tilt_summary(tilts: list[tuple[np.ndarray, np.ndarray]]) -> dict | None:
+    """Spread of the tilt errors, per vertebra, and the gain of predicted on true tilts."""
+    if not tilts:
+        return None
+    errors = np.array([e for e, _ in tilts])
+    true = np.concatenate([t for _, t in tilts])
+    return {
+        "sd": float(errors.std()),
+        "mean": float(errors.mean()),
+        "gain": float(np.polyfit(true, true + errors.ravel(), 1)[0]),
+        "sd_per_vertebra": np.round(errors.std(axis=0), 3).tolist(),
+    }
+
+
 def evaluate_model(model_path: str, test_root: Path, net_fit: bool = True) -> dict:
     """Predict the test split and score landmarks, counts, Cobb angles and trimaps."""
     loaded = load_model(model_path)
@@ -124,7 +149,7 @@ def evaluate_model(model_path: str, test_root: Path, net_fit: bool = True) -> di
     start = time.perf_counter()
     preds = list(iter_predictions(loaded, images))
     predict_seconds = time.perf_counter() - start
-    rows, lm_angles, lm_ref, trimaps = [], [], [], {}
+    rows, lm_angles, lm_ref, trimaps, tilts = [], [], [], {}, []
     for sample, image, pred in zip(test, images, preds, strict=True):
         truth = sample.load_landmarks()
         h = image.shape[0]
@@ -140,8 +165,14 @@ def evaluate_model(model_path: str, test_root: Path, net_fit: bool = True) -> di
         if pred.landmarks is not None:
             err = corner_error(pred.landmarks, truth)
             row.update(corner_px=err, corner_pct=100.0 * err / h)
-            lm_angles.append(cobb_angles(pred.landmarks, h))
+            measured, true = cobb_details(pred.landmarks, h), cobb_details(truth, h)
+            lm_angles.append(measured.angles)
             lm_ref.append(reference[sample.name])
+            row.update(
+                cobb_smape=smape(lm_ref[-1][None], measured.angles[None]),
+                mt_moved=mt_moved(true.pairs, measured.pairs),
+            )
+            tilts.append((tilt_errors(pred.landmarks, truth), vertebra_tilts(truth)))
         if net_fit and loaded.info.has_vertebrae:
             net = _net_fit(loaded, image)
             if net is not None:
@@ -154,13 +185,18 @@ def evaluate_model(model_path: str, test_root: Path, net_fit: bool = True) -> di
         return float(np.mean(vals)) if vals else None
 
     found = [r for r in rows if r.get("corner_px") is not None]
+    cobb = angle_scores(lm_ref, lm_angles) if lm_angles else None
+    if cobb is not None:
+        cobb["smape_median"] = float(np.median([r["cobb_smape"] for r in found]))
+        cobb["mt_moved"] = float(np.mean([r["mt_moved"] for r in found]))
     return {
         "n_images": len(rows),
         "found_17": len(found) / len(rows) if loaded.info.has_vertebrae else None,
         "corner_error_px": mean("corner_px"),
         "corner_error_pct_height": mean("corner_pct"),
         "corner_error_pct_height_net_fit": mean("net_corner_pct"),
-        "cobb_landmarks": angle_scores(lm_ref, lm_angles) if lm_angles else None,
+        "cobb_landmarks": cobb,
+        "tilt_error_deg": _tilt_summary(tilts),
         "cobb_trimaps": {k: cobb_tri[k] for k in ("n_images", "mae", "smape")},
         "trimap": {"dice": mean("dice"), "accuracy": mean("accuracy")},
         "predict_seconds_per_image": predict_seconds / len(rows),

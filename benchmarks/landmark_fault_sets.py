@@ -81,7 +81,7 @@ def clean_spine(
     if source == "other":
         h = int(rng.integers(900, 1501)) if height is None else int(height)
         w = int(round(h / rng.uniform(2.2, 3.2)))
-        landmarks, shape, image = other_generator._spine_landmarks(rng, h, w), (h, w), None
+        landmarks, shape, image = other_generator.spine_landmarks(rng, h, w), (h, w), None
     else:
         kind = str(rng.choice(["C", "S"]))
         amplitude = float(rng.uniform(0.5, 1.0) * max_cobb)

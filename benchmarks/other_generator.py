@@ -41,7 +41,7 @@ from napari_spine_seg.spine.cobb import cobb_angles
 N_VERT = 17
 
 
-def _spine_landmarks(
+def spine_landmarks(
     rng: np.random.Generator, h: int, w: int, vertebra_tilt: float | None = None
 ) -> np.ndarray:
     """(68, 2) x, y corners: TL, TR, BL, BR per vertebra, top to bottom.
@@ -164,10 +164,10 @@ def other_xray(
     rng: np.random.Generator, vertebra_tilt: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image ``(H, W) uint8`` and its ``(68, 2)`` landmarks (`vertebra_tilt`: see
-    :func:`_spine_landmarks`)."""
+    :func:`spine_landmarks`)."""
     h = int(rng.integers(900, 1501))
     w = int(round(h / rng.uniform(2.2, 3.2)))
-    pts = _spine_landmarks(rng, h, w, vertebra_tilt)
+    pts = spine_landmarks(rng, h, w, vertebra_tilt)
     return _render(rng, h, w, pts), pts
 
 
@@ -181,7 +181,7 @@ def write_other_set(
     """Write an AASCE-layout set of :func:`other_xray` images and return its root.
 
     `vertebra_tilt` (degrees): each vertebra tilted like the curve plus N(0, it) of its
-    own instead of the default 60–100 % of the slope and a wedge (:func:`_spine_landmarks`).
+    own instead of the default 60–100 % of the slope and a wedge (:func:`spine_landmarks`).
     """
     root = Path(out)
     rng = np.random.default_rng(seed)

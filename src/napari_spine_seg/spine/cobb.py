@@ -184,6 +184,35 @@ def vertebra_sides(landmarks_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return left, right
 
 
+def vertebra_tilts(landmarks_xy: np.ndarray) -> np.ndarray:
+    """Each vertebra's tilt as the reference measures it, in degrees.
+
+    Parameters
+    ----------
+    landmarks_xy : (68, 2) array_like
+        Corners in the data set's order.
+
+    Returns
+    -------
+    (17,) ndarray
+        The angle of the line from the middle of each body's left side to that of its
+        right (:func:`vertebra_sides`), against the image's rows, in [-90, 90);
+        positive turns the body's right side down (image ``y`` grows downward).
+
+    Examples
+    --------
+    >>> level = np.array([[0, 0], [10, 0], [0, 4], [10, 4]] * 17, dtype=float)
+    >>> tilted = level.copy()
+    >>> tilted[1::4, 1] += 10.0
+    >>> tilted[3::4, 1] += 10.0
+    >>> np.round(vertebra_tilts(tilted)[:2], 1)
+    array([45., 45.])
+    """
+    left, right = vertebra_sides(landmarks_xy)
+    d = right - left
+    return (np.degrees(np.arctan2(d[:, 1], d[:, 0])) + 90.0) % 180.0 - 90.0
+
+
 def _angle_matrix(vectors: np.ndarray, source: str | os.PathLike | None) -> np.ndarray:
     """Angles (radians) between every pair of vectors, cosine clipped to [0, 1].
 
