@@ -34,8 +34,7 @@ import other_generator
 import other_spines
 from bench_vertebrae import evaluate_model, train_model
 
-#: seed of the strongly curved test set (the Cobb benchmark's mixed set is seed 2024)
-STRONG_SEED = 31
+STRONG_SEED = other_spines.STRONG_SEED
 
 
 def test_sets(work: Path, n_test: int) -> dict[str, Path]:

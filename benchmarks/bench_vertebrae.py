@@ -3,7 +3,8 @@
 Trains a model with the default settings on phantoms (``write_phantom_set``) for a time
 budget (or takes ``--model``), predicts a test split drawn by the second generator
 (``other_generator.py``, never trained on; ``--generator spines``: ``other_spines.py``'s
-seed-2024 split, the Cobb benchmark's), and reports in one JSON:
+seed-2024 split, the Cobb benchmark's; ``--generator strong``: its strongly curved set,
+main curves 30–75°, ``bench_bending.py``'s), and reports in one JSON:
 
 * ``found_17``: the fraction of images where exactly 17 vertebrae were found;
 * ``corner_error``: mean distance between predicted and true corners, in pixels and in
@@ -25,7 +26,7 @@ seed-2024 split, the Cobb benchmark's), and reports in one JSON:
 * training and prediction seconds.
 
 Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
-[--model FILE] [--train 40] [--test 16] [--patience N] [--generator other|spines]
+[--model FILE] [--train 40] [--test 16] [--patience N] [--generator other|spines|strong]
 [--no-zoom-pass] [--epochs N] [--work DIR]``. Training takes the defaults of ``spine-seg train``
 (``TRAIN_DEFAULTS``: epochs, early stopping, the zoom pass of a vertebrae model) unless told.
 """
@@ -226,9 +227,10 @@ def main(argv=None) -> int:
     parser.add_argument("--work", help="folder for the data sets and model (default: temporary)")
     parser.add_argument(
         "--generator",
-        choices=("other", "spines"),
+        choices=("other", "spines", "strong"),
         default="other",
-        help="test images: other_generator.py (default) or other_spines.py (seed 2024)",
+        help="test images: other_generator.py (default), other_spines.py (seed 2024) or its "
+        "strongly curved set",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,8 +240,15 @@ def main(argv=None) -> int:
         if not (test_root / "labels" / "test" / "angles.csv").exists():
             if args.generator == "other":
                 other_generator.write_other_set(test_root, n_train=0, n_test=args.test, seed=7)
-            else:
+            elif args.generator == "spines":
                 other_spines.write_spine_set(test_root, n_test=args.test, seed=2024)
+            else:
+                other_spines.write_spine_set(
+                    test_root,
+                    n_test=args.test,
+                    seed=other_spines.STRONG_SEED,
+                    main_range=other_spines.STRONG,
+                )
         report = {
             "outputs": args.outputs,
             "minutes": args.minutes,

@@ -57,6 +57,9 @@ SEVERITIES = (
 )
 #: main Cobb range (degrees) of a strongly curved set (``--strong``)
 STRONG = (30.0, 75.0)
+#: seed of the strongly curved test set of ``bench_bending.py`` and ``bench_vertebrae.py``
+#: (the Cobb benchmark's mixed set is seed 2024)
+STRONG_SEED = 31
 #: curve families and their shares
 SHAPES = (("C", 0.4), ("S", 0.45), ("triple", 0.15))
 #: standard deviation of each vertebra's tilt about the curve's, degrees

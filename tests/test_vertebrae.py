@@ -7,7 +7,7 @@ import pytest
 
 from _files import synthetic_landmarks
 from napari_spine_seg.data.phantom import make_phantom
-from napari_spine_seg.spine.cobb import cobb_angles
+from napari_spine_seg.spine.cobb import cobb_angles, vertebra_tilts
 from napari_spine_seg.spine.vertebrae import (
     BODY,
     OUTSIDE,
@@ -138,3 +138,31 @@ def test_an_end_plate_pulled_off_by_a_notch_is_refitted_from_its_neighbours():
     # and reconcile=False (what benchmarks/bench_end_plates.py compares against) leaves it
     alone = fit_vertebrae(prob, reconcile=False).landmarks.reshape(17, 4, 2)[k]
     assert abs(slope(alone[0], alone[1]) - slope(truth[0], truth[1])) > 5.0
+
+
+def square_bodies(shape: tuple[int, int], curve: float) -> np.ndarray:
+    """Landmarks of 17 square bodies along a C curve, each square to the column."""
+    height, width = shape
+    t = (np.arange(17) + 0.5) / 17
+    cy = height * (0.08 + 0.84 * t)
+    cx = width / 2 + curve * width * np.sin(np.pi * t)
+    theta = np.arctan(curve * width * np.pi * np.cos(np.pi * t) / (0.84 * height))
+    half = 0.84 * height / 17 * 0.38
+    square = np.array([[-half, -half], [half, -half], [-half, half], [half, half]])
+    out = np.empty((17, 4, 2))
+    for i in range(17):
+        c, s = np.cos(theta[i]), np.sin(theta[i])
+        out[i] = square @ np.array([[c, s], [-s, c]]).T + [cx[i], cy[i]]
+    return out.reshape(68, 2)
+
+
+def test_square_bodies_of_a_strong_curve_are_not_fitted_as_diamonds():
+    # a square has no principal axis: the column's direction tells which way is up
+    shape = (900, 500)
+    landmarks = square_bodies(shape, curve=0.3)
+    tilts = vertebra_tilts(landmarks)
+    assert np.abs(tilts).max() > 25.0
+    fit = fit_vertebrae(soft_bodies(landmarks, shape))
+    assert fit.faults == []
+    np.testing.assert_allclose(vertebra_tilts(fit.landmarks), tilts, atol=1.0)
+    assert corner_error(fit.landmarks, landmarks) < 0.5

@@ -17,6 +17,7 @@ from _files import write_aasce
 from napari_spine_seg.cli import main
 from napari_spine_seg.data.aasce import read_landmarks_mat
 from napari_spine_seg.data.dataset import open_dataset
+from napari_spine_seg.data.phantom import make_phantom
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.model.config import TrainConfig
 from napari_spine_seg.model.files import read_metadata
@@ -117,3 +118,21 @@ def test_train_zoom_pass_option_reaches_the_config(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "zoom pass is for a model with vertebrae" in err and "\n" not in err
     assert not Path(out).exists()
+
+
+def test_tiles_hold_the_ends_of_a_strongly_curved_column():
+    # the column's ends lean far from the mean of a tile's rows: the tile moves or widens
+    phantom = make_phantom(5, height=1100, curve=("C", 70.0), artefacts=())
+    shape = phantom.image.shape[:2]
+    boxes = landmark_tiles(phantom.landmarks, shape, SIZE)
+    for body in np.asarray(phantom.landmarks).reshape(17, 4, 2):
+        assert any(
+            all(top <= y <= bottom and left <= x <= right for x, y in body)
+            for top, left, bottom, right in boxes
+        )
+    # a straight column keeps the input's aspect
+    straight = make_phantom(5, height=1100, curve=("C", 0.0), artefacts=())
+    for top, left, bottom, right in landmark_tiles(
+        straight.landmarks, straight.image.shape[:2], SIZE
+    ):
+        assert (right - left) / (bottom - top) == pytest.approx(SIZE[1] / SIZE[0], abs=0.01)

@@ -4,7 +4,8 @@ The whole X-ray shrunk to the network input leaves each vertebral body some 25 �
 too few for its end plates' tilt. A model trained with ``TrainConfig.zoom_pass`` also
 learns *column tiles*: :data:`TILES` boxes, each covering part of the column's height
 (:data:`TILE_SPAN` of it, top and bottom, overlapping), as wide as the network input's
-aspect makes them, centred on the column's pixels in that height, cut from the X-ray at
+aspect makes them, centred on the column's pixels in that height unless that would cut
+some of them off (then moved, or widened: a strongly curved column), cut from the X-ray at
 its own resolution and fitted to the input like a whole image. In training a tile is
 drawn around the landmarks (:func:`tile_boxes` of the corners), the target cut the same
 way, and the usual augmentation jitters it. In prediction the first, whole-image pass
@@ -63,13 +64,28 @@ def tile_boxes(
     boxes = []
     for centre in np.linspace(first, last, TILES):
         inside = np.abs(rows - centre) <= height / 2
-        cx = float(np.mean(cols[inside] if inside.any() else cols))
+        xs = cols[inside] if inside.any() else cols
+        left, right = _across(xs, width, MARGIN * extent)
         top, bottom = round(centre - height / 2), round(centre + height / 2)
-        left, right = round(cx - width / 2), round(cx + width / 2)
         box = (max(top, 0), max(left, 0), min(bottom, shape[0]), min(right, shape[1]))
         if box[2] - box[0] >= 2 and box[3] - box[1] >= 2:
             boxes.append(box)
     return boxes
+
+
+def _across(xs: np.ndarray, width: float, pad: float) -> tuple[int, int]:
+    """A tile's left and right: `width` wide, centred on the mean of `xs` where that holds
+    them all (with `pad` beside); else moved, and at need widened, to hold them.
+
+    A strongly curved column leans far to one side at its ends: a tile centred on the
+    mean of its rows cut T1 or L5 in 16 of 64 C curves of 30–75°, and their tilts then
+    came from the tile's faded edge (docs/performance.md, "The zoom pass").
+    """
+    lo, hi = float(xs.min()) - pad, float(xs.max()) + pad
+    if hi - lo > width:
+        width = hi - lo  # the letterbox fit shrinks this tile a little more
+    cx = float(np.clip(np.mean(xs), hi - width / 2, lo + width / 2))
+    return round(cx - width / 2), round(cx + width / 2)
 
 
 def landmark_tiles(landmarks: np.ndarray, shape, size) -> list[tuple[int, int, int, int]]:

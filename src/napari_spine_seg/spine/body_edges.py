@@ -19,14 +19,52 @@ _RAYS_PER_EDGE = 15
 _RAY_STEP = 0.25  # px along each ray
 
 
-def _axes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """Centre ``(x, y)``, unit axes across (u) and along (v) the spine, half sizes."""
+#: orientations tried, either side of square to the column, for a body's axes (degrees)
+_TURNS = np.deg2rad(np.arange(-45.0, 45.5, 1.0))
+#: a body's principal axis turned further than this (degrees) from square to the column
+#: is not believed: the body is nearly square, and its axes are those of the smallest
+#: rectangle around it (20–30° changed no body on the mild sets; 45° missed a diamond)
+_MOST_TURN = 30.0
+#: nor is the principal axis of a body whose variance along it is under this many times
+#: that across it (a rectangle under 1.22 times as wide as tall): two lumbar bodies of a
+#: strongly curved spine came out 27–29° turned, within :data:`_MOST_TURN`
+_SQUARE_RATIO = 1.5
+
+
+def _rectangle_axis(local: np.ndarray, square: np.ndarray) -> np.ndarray:
+    """The u axis of the smallest rectangle around `local` points within 45° of `square`."""
+    base = np.arctan2(square[1], square[0])
+    angles = base + _TURNS
+    us = np.column_stack([np.cos(angles), np.sin(angles)])
+    vs = np.column_stack([-us[:, 1], us[:, 0]])
+    area = np.ptp(local @ us.T, axis=0) * np.ptp(local @ vs.T, axis=0)
+    # the middle of the orientations that tie (a pixelated edge leaves a few)
+    best = np.flatnonzero(area <= area.min() * (1.0 + 1e-9))
+    return us[best[len(best) // 2]]
+
+
+def _axes(
+    mask: np.ndarray, down: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Centre ``(x, y)``, unit axes across (u) and along (v) the spine, half sizes.
+
+    The principal axes: a vertebral body is wider than it is tall. But a nearly square
+        body (a lumbar one, a wedged one) has no long axis to speak of, and its principal
+        axes can turn by 45° or 90° (lumbar bodies fitted as diamonds in strongly curved
+        spines, docs/performance.md). So, given `down`, the column's direction at the body,
+        principal axes more than :data:`_MOST_TURN` from square to it give way to those of
+        the smallest rectangle around the body within 45° of square.
+    """
     rows, cols = np.nonzero(mask)
     pts = np.column_stack([cols, rows]).astype(np.float64)
     centre = pts.mean(axis=0)
-    cov = np.cov((pts - centre).T)
-    evals, evecs = np.linalg.eigh(cov)
-    u = evecs[:, 1]  # the long axis: a vertebral body is wider than it is tall
+    evals, evecs = np.linalg.eigh(np.cov((pts - centre).T))
+    u = evecs[:, 1]
+    if down is not None:
+        square = np.array([down[1], -down[0]])  # u of a body square to `down`
+        ratio = float(evals[1] / max(evals[0], 1e-12))
+        if abs(float(u @ square)) < np.cos(np.deg2rad(_MOST_TURN)) or ratio < _SQUARE_RATIO:
+            u = _rectangle_axis(pts - centre, square)
     if u[0] < 0:
         u = -u
     v = np.array([-u[1], u[0]])  # u turned a quarter: pointing down the image
@@ -139,7 +177,11 @@ class BodyEdges:
 
 
 def body_edges(
-    prob: np.ndarray, instance: np.ndarray, *, threshold: float = 0.5
+    prob: np.ndarray,
+    instance: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    down: np.ndarray | None = None,
 ) -> BodyEdges | None:
     """Fit one body's four edge lines from the probability edges around it.
 
@@ -151,6 +193,9 @@ def body_edges(
         This body's pixels, as :func:`body_instances` found them.
     threshold : float
         The probability at which an edge is drawn.
+    down : (2,) array, optional
+        The column's direction at this body, ``(x, y)`` (from the body above to the one
+        below): which way is "top" for a body nearly as tall as it is wide.
 
     Returns
     -------
@@ -166,7 +211,7 @@ def body_edges(
     pad = int(np.ceil(0.5 * np.hypot(np.ptp(rows), np.ptp(cols)))) + 4
     r0, c0 = max(rows.min() - pad, 0), max(cols.min() - pad, 0)
     box = (slice(r0, rows.max() + pad + 1), slice(c0, cols.max() + pad + 1))
-    found = _edges_in_box(np.asarray(prob, dtype=np.float64)[box], instance[box], threshold)
+    found = _edges_in_box(np.asarray(prob, dtype=np.float64)[box], instance[box], threshold, down)
     if found is None:
         return None
     shift = np.array([c0, r0], dtype=np.float64)
@@ -176,9 +221,11 @@ def body_edges(
     )
 
 
-def _edges_in_box(prob: np.ndarray, instance: np.ndarray, threshold: float) -> BodyEdges | None:
+def _edges_in_box(
+    prob: np.ndarray, instance: np.ndarray, threshold: float, down: np.ndarray | None
+) -> BodyEdges | None:
     """:func:`body_edges` inside a box that holds the body and its rays."""
-    centre, u, v, half_u, half_v = _axes(instance)
+    centre, u, v, half_u, half_v = _axes(instance, down)
     # only this body: its neighbours' probability would pull the edges outward
     reach_px = max(2, int(round(half_v)))
     # as binary_dilation with `reach_px` iterations of the cross (taxicab distance), faster

@@ -225,8 +225,9 @@ def fit_vertebrae(
     if faults:
         return VertebraeFit(None, instances, n, faults)
     edges = []
+    downs = _column_directions(instances)
     for k in range(N_VERTEBRAE):
-        lines = body_edges(prob, instances == k + 1, threshold=threshold)
+        lines = body_edges(prob, instances == k + 1, threshold=threshold, down=downs[k])
         if lines is None:
             faults.append(f"{VERTEBRA_NAMES[k]}: its edges could not be fitted")
             return VertebraeFit(None, instances, n, faults)
@@ -239,6 +240,21 @@ def fit_vertebrae(
             faults.append(f"{VERTEBRA_NAMES[k]}: its edges are parallel")
             return VertebraeFit(None, instances, n, faults)
     return VertebraeFit(np.concatenate(corners), instances, n, faults)
+
+
+def _column_directions(instances: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` unit ``(x, y)`` directions of the column at each body, pointing down.
+
+    From the centre of the body above to that of the body below (at the ends, from or to
+    the body's own centre).
+    """
+    n = int(instances.max())
+    rc = np.array(ndimage.center_of_mass(instances > 0, instances, np.arange(1, n + 1)))
+    centres = rc[:, ::-1]
+    ahead = centres[np.minimum(np.arange(n) + 1, n - 1)]
+    behind = centres[np.maximum(np.arange(n) - 1, 0)]
+    d = ahead - behind
+    return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
 
 
 def _inside(instances: np.ndarray, n: int, column: np.ndarray) -> tuple[np.ndarray, int]:
