@@ -23,8 +23,8 @@ strongly curved ones (``other_spines.py``: C and S shapes, main curve 30–75°)
 
 Run ``python benchmarks/bench_tilt_noise.py OUT.json [--n 640] [--sd 0.25 0.5 0.75 1]
 [--measured V.json ...] [--seed 1]``; a ``--measured`` file is a ``bench_vertebrae.py``
-output, whose per-vertebra spread and gain become one more noise model (about a
-minute per 640 images and model on two cores).
+output (``--generator other`` or ``strong``), whose per-vertebra spread and gain become
+one more noise model of its set, with and without the gain (seconds on two cores).
 """
 
 from __future__ import annotations
@@ -122,11 +122,19 @@ def score(spines, sd: np.ndarray, gain: float, seed: int) -> dict:
     }
 
 
-def noise_models(sds: list[float], measured: list[str]) -> dict:
-    """``{name: (per-vertebra sd, gain)}``: one σ for all, and each measured model."""
+#: the simulated sets, by ``bench_vertebrae.py``'s ``--generator`` that measures a model on them
+SETS = {"other": "second generator", "strong": "strong curves 30-75 deg"}
+
+
+def noise_models(sds: list[float], measured: list[str], generator: str) -> dict:
+    """``{name: (per-vertebra sd, gain)}``: one σ for all, and each model measured on
+    `generator`'s images (a ``bench_vertebrae.py`` JSON's ``"generator"``)."""
     models = {f"sd {s:g} deg": (np.full(N_VERTEBRAE, s), 1.0) for s in sds}
     for path in measured:
-        tilt = json.loads(Path(path).read_text())["tilt_error_deg"]
+        report = json.loads(Path(path).read_text())
+        if report.get("generator") != generator:
+            continue
+        tilt = report["tilt_error_deg"]
         sd = np.asarray(tilt["sd_per_vertebra"], dtype=np.float64)
         models[f"measured ({Path(path).name})"] = (sd, float(tilt["gain"]))
         models[f"measured ({Path(path).name}), gain 1"] = (sd, 1.0)
@@ -141,14 +149,12 @@ def main(argv=None) -> int:
     parser.add_argument("--measured", nargs="*", default=[], help="bench_vertebrae.py JSONs")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    sets = {
-        "second generator": second_generator_spines(args.n, args.seed),
-        "strong curves 30-75 deg": strong_spines(args.n, args.seed),
-    }
+    spines_of = {"other": second_generator_spines, "strong": strong_spines}
     report = {"n_per_set": args.n, "seed": args.seed, "sets": {}}
-    for set_name, spines in sets.items():
+    for generator, set_name in SETS.items():
+        spines = spines_of[generator](args.n, args.seed)
         report["sets"][set_name] = {}
-        for name, (sd, gain) in noise_models(args.sd, args.measured).items():
+        for name, (sd, gain) in noise_models(args.sd, args.measured, generator).items():
             row = score(spines, sd, gain, args.seed)
             report["sets"][set_name][name] = row
             s16 = row["sets_of_16"]
