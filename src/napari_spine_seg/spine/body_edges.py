@@ -23,11 +23,12 @@ _RAY_STEP = 0.25  # px along each ray
 _TURNS = np.deg2rad(np.arange(-45.0, 45.5, 1.0))
 #: a body's principal axis turned further than this (degrees) from square to the column
 #: is not believed: the body is nearly square, and its axes are those of the smallest
-#: rectangle around it (20–30° changed no body on the mild sets; 45° missed a diamond)
+#: rectangle around it (at 30° no body of the two mild test sets changed; at 45° a
+#: diamond was kept)
 _MOST_TURN = 30.0
 #: nor is the principal axis of a body whose variance along it is under this many times
-#: that across it (a rectangle under 1.22 times as wide as tall): two lumbar bodies of a
-#: strongly curved spine came out 27–29° turned, within :data:`_MOST_TURN`
+#: that across it (a rectangle under 1.22 times as wide as tall): four bodies of two
+#: strongly curved spines came out 19–29° turned, within :data:`_MOST_TURN`
 _SQUARE_RATIO = 1.5
 
 
@@ -49,11 +50,12 @@ def _axes(
     """Centre ``(x, y)``, unit axes across (u) and along (v) the spine, half sizes.
 
     The principal axes: a vertebral body is wider than it is tall. But a nearly square
-        body (a lumbar one, a wedged one) has no long axis to speak of, and its principal
-        axes can turn by 45° or 90° (lumbar bodies fitted as diamonds in strongly curved
-        spines, docs/performance.md). So, given `down`, the column's direction at the body,
-        principal axes more than :data:`_MOST_TURN` from square to it give way to those of
-        the smallest rectangle around the body within 45° of square.
+    body (a lumbar one, a wedged one) has no long axis to speak of, and its principal
+    axes can turn by 45° or 90° (bodies fitted as diamonds in strongly curved spines,
+    docs/performance.md). So, given `down`, the column's direction at the body,
+    principal axes more than :data:`_MOST_TURN` from square to it, or those of a body
+    nearly square (:data:`_SQUARE_RATIO`), give way to the axes of the smallest
+    rectangle around the body within 45° of square to the column.
     """
     rows, cols = np.nonzero(mask)
     pts = np.column_stack([cols, rows]).astype(np.float64)
