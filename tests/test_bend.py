@@ -20,21 +20,7 @@ from napari_spine_seg.spine.vertebrae import BODY, OUTSIDE, body_space_target, f
 
 ROWS, COLS = 384, 144
 #: everything but bending off
-STILL = Augmentation(
-    rotate_deg=0,
-    scale=0,
-    aspect=0,
-    shift=0,
-    flip_lr=False,
-    gamma=0,
-    contrast=0,
-    brightness=0,
-    illumination=0,
-    blur_sigma=0,
-    noise=0,
-    bend_deg=30.0,
-    bend_probability=1.0,
-)
+STILL = replace(Augmentation.off(), bend_deg=30.0, bend_probability=1.0)
 
 
 def straight_column(centre_x: float = 72.0) -> np.ndarray:

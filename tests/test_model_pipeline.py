@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -133,18 +134,7 @@ def test_augmentation_moves_image_and_trimap_together_and_is_seeded():
 def test_no_up_down_flip_and_left_right_flip_keeps_the_label_true():
     image, trimap = _xray((128, 48), curve=0.2)
     x0 = fit_image(image, (128, 48))
-    still = Augmentation(
-        rotate_deg=0,
-        scale=0,
-        aspect=0,
-        shift=0,
-        gamma=0,
-        contrast=0,
-        brightness=0,
-        illumination=0,
-        blur_sigma=0,
-        noise=0,
-    )
+    still = replace(Augmentation.off(), flip_lr=True)
     flips = 0
     for seed in range(10):
         xa, ta = augment(x0, trimap, np.random.default_rng(seed), still)

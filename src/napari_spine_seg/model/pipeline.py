@@ -209,6 +209,24 @@ class Augmentation:
     bend_deg: float = 0.0
     bend_probability: float = 0.6
 
+    @classmethod
+    def off(cls) -> Augmentation:
+        """No random change at all: every range 0, no flip, no bending."""
+        return cls(
+            rotate_deg=0.0,
+            scale=0.0,
+            aspect=0.0,
+            shift=0.0,
+            flip_lr=False,
+            gamma=0.0,
+            contrast=0.0,
+            brightness=0.0,
+            illumination=0.0,
+            blur_sigma=0.0,
+            noise=0.0,
+            bend_deg=0.0,
+        )
+
 
 def augment(
     image: np.ndarray,
