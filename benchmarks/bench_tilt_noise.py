@@ -49,8 +49,7 @@ def second_generator_spines(n: int, seed: int) -> list[tuple[np.ndarray, int]]:
     rng = np.random.default_rng([seed, 2])
     spines = []
     for _ in range(n):
-        h = int(rng.integers(900, 1501))
-        w = int(round(h / rng.uniform(2.2, 3.2)))
+        h, w = other_generator.image_size(rng)
         spines.append((other_generator.spine_landmarks(rng, h, w), h))
     return spines
 
@@ -60,8 +59,7 @@ def strong_spines(n: int, seed: int) -> list[tuple[np.ndarray, int]]:
     rng = np.random.default_rng([seed, 3])
     spines = []
     for _ in range(n):
-        h = int(rng.integers(640, 961))
-        w = int(round(h / rng.uniform(2.1, 2.8)))
+        h, w = other_spines.image_size(rng)
         shape = str(rng.choice(["C", "S"]))
         landmarks, _, _ = other_spines.spine_geometry(rng, h, w, shape, rng.uniform(30, 75))
         spines.append((landmarks, h))

@@ -160,13 +160,18 @@ def _render(rng: np.random.Generator, h: int, w: int, pts: np.ndarray) -> np.nda
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
+def image_size(rng: np.random.Generator) -> tuple[int, int]:
+    """The ``(H, W)`` of one image: 900–1500 rows, 2.2–3.2 times as tall as wide."""
+    h = int(rng.integers(900, 1501))
+    return h, int(round(h / rng.uniform(2.2, 3.2)))
+
+
 def other_xray(
     rng: np.random.Generator, vertebra_tilt: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image ``(H, W) uint8`` and its ``(68, 2)`` landmarks (`vertebra_tilt`: see
     :func:`spine_landmarks`)."""
-    h = int(rng.integers(900, 1501))
-    w = int(round(h / rng.uniform(2.2, 3.2)))
+    h, w = image_size(rng)
     pts = spine_landmarks(rng, h, w, vertebra_tilt)
     return _render(rng, h, w, pts), pts
 

@@ -323,6 +323,12 @@ def _render(rng: np.random.Generator, landmarks: np.ndarray, height: int, width:
     return (img * 255 + 0.5).astype(np.uint8)
 
 
+def image_size(rng: np.random.Generator) -> tuple[int, int]:
+    """The ``(height, width)`` of one image: 640–960 rows, 2.1–2.8 times as tall as wide."""
+    height = int(rng.integers(640, 961))
+    return height, int(round(height / rng.uniform(2.1, 2.8)))
+
+
 def make_spine(
     rng: np.random.Generator,
     *,
@@ -355,8 +361,7 @@ def make_spine(
     for _ in range(20 if main_range is not None else 1):
         shape = str(rng.choice([s for s, _ in SHAPES], p=[p for _, p in SHAPES]))
         target = float(rng.uniform(*bounds))
-        height = int(rng.integers(640, 961))
-        width = int(round(height / rng.uniform(2.1, 2.8)))
+        height, width = image_size(rng)
         landmarks, angles, amp = spine_geometry(rng, height, width, shape, target)
         if main_range is None or bounds[0] <= angles[0] <= bounds[1]:
             break
