@@ -8,9 +8,14 @@ with the zoom pass) and scores, in one process, every variant of
 * ``ends_faded``: each tile's weight fading at all its edges (as before), or not at the
   top of the first tile and the bottom of the last (``predict._feather``'s ``top`` and
   ``bottom``: the default);
-* ``reconcile``: landmarks fitted with or without
-  :func:`~napari_spine_seg.spine.body_edges.reconcile_plates`
-  (``fit_vertebrae(..., reconcile=)``).
+* ``fit``: how each body's edges are fitted (``spine/body_edges.py``), one of
+  :data:`FITS`: ``plain`` (least-squares start, no refit: ``fit_vertebrae(...,
+  reconcile=False)``), ``reconciled`` (least-squares start;
+  :func:`~napari_spine_seg.spine.body_edges.reconcile_plates` refits any end plate more
+  than ``MAX_WEDGE`` from its body's other), ``median start`` (the same from a
+  Theil–Sen start, ``body_edges._median_line``) and ``wedges kept`` (the default: also
+  a wedged body between two others is not refitted, ``WEDGE_MARGIN``). A least-squares
+  start is the old fit, restored within the run.
 
 The first, whole-image pass is run once per image and shared by the variants. For each
 variant: ``found_17`` (share of images with 17 vertebrae fitted), ``corner_error_px``
@@ -44,6 +49,7 @@ import other_generator
 from napari_spine_seg.data.aasce import read_angles_csv
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.model import predict, zoom
+from napari_spine_seg.spine import body_edges
 from napari_spine_seg.model.files import load_model
 from napari_spine_seg.model.preprocess import fit_image, placement
 from napari_spine_seg.spine.cobb import cobb_angles, vertebra_tilts
@@ -57,7 +63,38 @@ from napari_spine_seg.spine.vertebrae import (
 from napari_spine_seg.trimap import sort_landmarks
 
 TILES = (2, 3)
+#: the edge fits compared: (name, least-squares start, reconcile, wedges kept)
+FITS = (
+    ("plain", True, False, False),
+    ("reconciled", True, True, False),
+    ("median start", False, True, False),
+    ("wedges kept", False, True, True),
+)
 _FEATHER = predict._feather
+_MEDIAN_LINE = body_edges._median_line
+_WEDGE_MARGIN = body_edges.WEDGE_MARGIN
+
+
+def _least_squares_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The old start of an edge's line: least squares through all of its points."""
+    mean = points.mean(axis=0)
+    _, _, vt = np.linalg.svd(points - mean, full_matrices=False)
+    return mean, vt[0]
+
+
+@contextmanager
+def fit_variant(least_squares: bool, wedges_kept: bool):
+    """Within the block, edges start from least squares and (not `wedges_kept`) every
+    pair of plates further apart than ``MAX_WEDGE`` is refitted."""
+    if least_squares:
+        body_edges._median_line = _least_squares_line
+    if not wedges_kept:
+        body_edges.WEDGE_MARGIN = 0.0
+    try:
+        yield
+    finally:
+        body_edges._median_line = _MEDIAN_LINE
+        body_edges.WEDGE_MARGIN = _WEDGE_MARGIN
 
 
 def _feather_all_edges(shape, *, top: bool = True, bottom: bool = True) -> np.ndarray:
@@ -97,9 +134,9 @@ def tilt_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return (vertebra_tilts(pred) - vertebra_tilts(truth) + 90.0) % 180.0 - 90.0
 
 
-def _key(tiles: int, ends_faded: bool, reconcile: bool) -> str:
+def _key(tiles: int, ends_faded: bool, fit: str) -> str:
     fade = "ends_faded" if ends_faded else "ends_not_faded"
-    return f"tiles{tiles}_{fade}_{'reconcile' if reconcile else 'no_reconcile'}"
+    return f"tiles{tiles}_{fade}_{fit.replace(' ', '_')}"
 
 
 def _score(records: list[dict], n_images: int) -> dict:
@@ -107,6 +144,9 @@ def _score(records: list[dict], n_images: int) -> dict:
     if not records:
         return {"found_17": 0.0, "n_images": n_images}
     errors = np.array([r["tilt_error"] for r in records])
+    truth = np.array([r["tilt"] for r in records])
+    truth -= truth.mean(axis=1, keepdims=True)
+    within = errors - errors.mean(axis=1, keepdims=True)
     return {
         "found_17": len(records) / n_images,
         "n_images": n_images,
@@ -115,6 +155,8 @@ def _score(records: list[dict], n_images: int) -> dict:
         "cobb": angle_scores([r["reference"] for r in records], [r["cobb"] for r in records]),
         "tilt_error_sd": float(errors.std()),
         "tilt_error_max": float(np.abs(errors).max()),
+        # slope of predicted on true tilt within each image: below 1, tilts flattened
+        "tilt_gain": float(1.0 + (within * truth).sum() / max(float((truth**2).sum()), 1e-12)),
         "tilt_error_sd_per_vertebra": dict(
             zip(VERTEBRA_NAMES, np.round(errors.std(axis=0), 3).tolist(), strict=True)
         ),
@@ -128,8 +170,8 @@ def evaluate_model(model_path: str, test_root: Path) -> dict:
         raise SystemExit(f"{model_path}: not a vertebrae model")
     reference = read_angles_csv(test_root / "labels" / "test")
     test = open_dataset(test_root).split("test")
-    variants = list(itertools.product(TILES, (True, False), (False, True)))
-    records: dict[str, list[dict]] = {_key(*v): [] for v in variants}
+    variants = list(itertools.product(TILES, (True, False), FITS))
+    records: dict[str, list[dict]] = {_key(t, e, f[0]): [] for t, e, f in variants}
     start = time.perf_counter()
     for sample in test:
         image, _ = predict._prepared(sample)
@@ -140,28 +182,30 @@ def evaluate_model(model_path: str, test_root: Path) -> dict:
         for tiles, ends_faded in itertools.product(TILES, (True, False)):
             with zoom_variant(tiles, ends_faded):
                 zoomed = predict.zoom_pass(loaded, image, body, background)
-            for reconcile in (False, True):
-                fit = fit_vertebrae(zoomed, column=column, reconcile=reconcile)
+            for name, least_squares, reconcile, wedges_kept in FITS:
+                with fit_variant(least_squares, wedges_kept):
+                    fit = fit_vertebrae(zoomed, column=column, reconcile=reconcile)
                 if fit.landmarks is None:
                     continue
                 err = corner_error(fit.landmarks, truth)
-                records[_key(tiles, ends_faded, reconcile)].append(
+                records[_key(tiles, ends_faded, name)].append(
                     {
                         "corner_px": err,
                         "corner_pct": 100.0 * err / h,
                         "cobb": cobb_angles(fit.landmarks, h),
                         "reference": reference[sample.name],
                         "tilt_error": tilt_errors(fit.landmarks, truth),
+                        "tilt": vertebra_tilts(truth),
                     }
                 )
         print(sample.name, flush=True)
     out = {"model": model_path, "seconds": time.perf_counter() - start, "variants": {}}
-    for tiles, ends_faded, reconcile in variants:
-        key = _key(tiles, ends_faded, reconcile)
+    for tiles, ends_faded, (name, *_) in variants:
+        key = _key(tiles, ends_faded, name)
         out["variants"][key] = {
             "tiles": tiles,
             "ends_faded": ends_faded,
-            "reconcile": reconcile,
+            "fit": name,
             **_score(records[key], len(test)),
         }
     return out
@@ -170,19 +214,20 @@ def evaluate_model(model_path: str, test_root: Path) -> dict:
 def table(report: dict) -> str:
     """The variants of each model as a markdown table."""
     lines = [
-        "| model | tiles | ends faded | reconcile | found 17 | corner % h | Cobb MAE | SMAPE "
-        "| tilt sd |",
-        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| model | tiles | ends faded | fit | found 17 | corner % h | Cobb MAE | SMAPE "
+        "| tilt sd | gain |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for model in report["models"]:
         for v in model["variants"].values():
             cobb = v.get("cobb") or {}
             lines.append(
                 f"| {Path(model['model']).parent.name} | {v['tiles']} | {v['ends_faded']} "
-                f"| {v['reconcile']} | {v['found_17']:.2f} "
+                f"| {v['fit']} | {v['found_17']:.2f} "
                 f"| {v.get('corner_error_pct_height', float('nan')):.3f} "
                 f"| {cobb.get('mae') or float('nan'):.2f} | {cobb.get('smape') or float('nan'):.2f} "
-                f"| {v.get('tilt_error_sd', float('nan')):.2f} |"
+                f"| {v.get('tilt_error_sd', float('nan')):.2f} "
+                f"| {v.get('tilt_gain', float('nan')):.3f} |"
             )
     return "\n".join(lines)
 
