@@ -49,9 +49,9 @@ import other_generator
 from napari_spine_seg.data.aasce import read_angles_csv
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.model import predict, zoom
-from napari_spine_seg.spine import body_edges
 from napari_spine_seg.model.files import load_model
 from napari_spine_seg.model.preprocess import fit_image, placement
+from napari_spine_seg.spine import body_edges
 from napari_spine_seg.spine.cobb import cobb_angles, vertebra_tilts
 from napari_spine_seg.spine.cobb_eval import angle_scores
 from napari_spine_seg.spine.vertebrae import (

@@ -17,6 +17,10 @@ from scipy import ndimage
 _RAY_SPAN = 0.7
 _RAYS_PER_EDGE = 15
 _RAY_STEP = 0.25  # px along each ray
+#: an edge point within this (px) of the line is never an outlier: the edge of a hard
+#: mask steps by whole pixels, and a tighter cut from the robust start's line (level
+#: with the longest step) dropped the other steps and fitted a 2° plate level
+_LEAST_SPREAD = 1.0
 
 
 #: orientations tried, either side of square to the column, for a body's axes (degrees)
@@ -129,7 +133,7 @@ def _fit_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         normal = np.array([-direction[1], direction[0]])
         residual = np.abs((points - mean) @ normal)
         mad = np.median(residual if keep is None else residual[keep])
-        new = residual <= max(3.0 * 1.4826 * mad, 0.35)
+        new = residual <= max(3.0 * 1.4826 * mad, _LEAST_SPREAD)
         if new.sum() < 3 or (keep is not None and np.array_equal(new, keep)):
             break
         keep = new
