@@ -21,7 +21,7 @@ from napari_spine_seg.data.phantom import make_phantom
 from napari_spine_seg.errors import SpineSegError
 from napari_spine_seg.model.config import TrainConfig
 from napari_spine_seg.model.files import read_metadata
-from napari_spine_seg.model.pipeline import InputSpec, decode_sample
+from napari_spine_seg.model.pipeline import Augmentation, InputSpec, decode_sample
 from napari_spine_seg.model.predict import zoom_pass
 from napari_spine_seg.model.targets import V_BODY
 from napari_spine_seg.model.zoom import TILES, landmark_tiles
@@ -80,7 +80,9 @@ def test_a_zoom_model_predicts_twice_and_writes_landmarks(tmp_path, capsys):
         zoom_pass=True,
     )
     cpu = time.process_time() - start
-    assert read_metadata(result.model_path).training["zoom_pass"] is True
+    training = read_metadata(result.model_path).training
+    assert training["zoom_pass"] is True
+    assert training["body_shear_deg"] == Augmentation().body_shear_deg > 0
     other = other_generator.write_other_set(tmp_path / "other", n_train=0, n_test=2, seed=7)
     out = tmp_path / "out"
     code = main(

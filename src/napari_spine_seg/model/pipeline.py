@@ -16,6 +16,8 @@ Augmentation (training batches only; numpy/scipy, so every Keras backend gets it
   default is off): the column bent along a smooth random curve, its neighbourhood
   turning with it so that the bodies tilt with the new curve (:mod:`.bend`), before
   the affine map;
+* body shear (vertebrae targets, half the samples): each body's end plates tilted
+  against its sides by angles of their own (N(0, 4°) per body) (:mod:`.body_shear`), after bending;
 * left–right flip (a trimap stays true under it); never up–down (a spine has a top);
 * intensity: gamma, contrast, brightness, a smooth illumination gradient, blur and
   noise, so that the network learns the spine's shape, not one generator's grey levels.
@@ -41,11 +43,13 @@ from scipy import ndimage
 from ..atomic import atomic_output
 from ..trimap import BACKGROUND
 from .bend import bend, column_centre, random_curve
+from .body_shear import body_slopes, column_width, shear_bodies
 from .preprocess import fit_image, fit_labels, fit_trimap
 from .targets import (
     LABEL_VOTES,
     TRIMAP,
     V_BACKGROUND,
+    V_BODY,
     V_IGNORE,
     VERTEBRAE,
     has_vertebrae,
@@ -208,6 +212,8 @@ class Augmentation:
     noise: float = 0.06
     bend_deg: float = 0.0
     bend_probability: float = 0.6
+    body_shear_deg: float = 4.0
+    body_shear_probability: float = 0.5
 
     @classmethod
     def off(cls) -> Augmentation:
@@ -225,6 +231,7 @@ class Augmentation:
             blur_sigma=0.0,
             noise=0.0,
             bend_deg=0.0,
+            body_shear_deg=0.0,
         )
 
 
@@ -234,13 +241,16 @@ def augment(
     rng: np.random.Generator,
     aug: Augmentation = Augmentation(),
     background: int | None = BACKGROUND,
+    body: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Augment one fitted image (float32 in [0, 1]) and its labels together.
 
     `trimap` may hold any labels (a trimap, or the vertebrae target): they are moved by
     the same geometry as the image, nearest-neighbour, and flipped with it. `background`
     is its background value: bending turns the column (the other labels) about its own
-    centre line (None: about the image's centre column).
+    centre line (None: about the image's centre column). `body` is the label of a
+    vertebral body, if the labels have one: each body's plates are then tilted on their
+    own (:mod:`.body_shear`).
 
     Returns
     -------
@@ -251,6 +261,17 @@ def augment(
     if aug.bend_deg and rng.random() < aug.bend_probability:
         curve = random_curve(rng, rows, cols, aug.bend_deg)
         image, trimap = bend(image, trimap, curve, column_centre(trimap, background))
+    if (
+        body is not None
+        and background is not None
+        and aug.body_shear_deg
+        and rng.random() < aug.body_shear_probability
+    ):
+        width = column_width(trimap, background)
+        if width:
+            slopes = body_slopes(trimap, body, rng, aug.body_shear_deg)
+            centre = column_centre(trimap, background)
+            image, trimap = shear_bodies(image, trimap, slopes, centre, width)
     # geometry: one affine map for both (output pixel → input pixel)
     angle = np.deg2rad(rng.uniform(-aug.rotate_deg, aug.rotate_deg))
     s = rng.uniform(1 - aug.scale, 1 + aug.scale)
@@ -347,8 +368,10 @@ class BatchSource:
             trimap = arr[1]
             if self.augmentation is not None:
                 rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-                background = V_BACKGROUND if self.spec.target == VERTEBRAE else BACKGROUND
-                image, trimap = augment(image, trimap, rng, self.augmentation, background)
+                vertebrae = self.spec.target == VERTEBRAE
+                background = V_BACKGROUND if vertebrae else BACKGROUND
+                body = V_BODY if vertebrae else None
+                image, trimap = augment(image, trimap, rng, self.augmentation, background, body)
             xs.append(image)
             ys.append(trimap)
         x = np.stack(xs)[..., None]

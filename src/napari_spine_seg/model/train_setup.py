@@ -196,6 +196,8 @@ def training_info(c: TrainConfig, start: Start, data: TrainData, mixed_precision
     if data.target == VERTEBRAE:
         extra = {"classes": [dict(k) for k in VERTEBRA_CLASSES]}
         settings["zoom_pass"] = data.train_source.spec.zoom
+        shear = data.train_source.augmentation
+        settings["body_shear_deg"] = shear.body_shear_deg if shear is not None else 0.0
     return ModelInfo(
         preset=start.preset,
         options=dict(start.options),
