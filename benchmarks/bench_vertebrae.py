@@ -27,7 +27,7 @@ main curves 30–75°, ``bench_bending.py``'s), and reports in one JSON:
 
 Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
 [--model FILE] [--train 40] [--test 16] [--patience N] [--generator other|spines|strong]
-[--no-zoom-pass] [--epochs N] [--work DIR]``. Training takes the defaults of ``spine-seg train``
+[--no-zoom-pass] [--epochs N] [--work DIR] [--tta]``. Training takes the defaults of ``spine-seg train``
 (``TRAIN_DEFAULTS``: epochs, early stopping, the zoom pass of a vertebrae model) unless told.
 """
 
@@ -141,14 +141,17 @@ def _tilt_summary(tilts: list[tuple[np.ndarray, np.ndarray]]) -> dict | None:
     }
 
 
-def evaluate_model(model_path: str, test_root: Path, net_fit: bool = True) -> dict:
-    """Predict the test split and score landmarks, counts, Cobb angles and trimaps."""
+def evaluate_model(
+    model_path: str, test_root: Path, net_fit: bool = True, tta: bool = False
+) -> dict:
+    """Predict the test split and score landmarks, counts, Cobb angles and trimaps
+    (`tta`: as ``spine-seg predict --tta``)."""
     loaded = load_model(model_path)
     test = open_dataset(test_root).split("test")
     reference = read_angles_csv(test_root / "labels" / "test")
     images = [s.load_image().pixels for s in test]
     start = time.perf_counter()
-    preds = list(iter_predictions(loaded, images))
+    preds = list(iter_predictions(loaded, images, tta=tta))
     predict_seconds = time.perf_counter() - start
     rows, lm_angles, lm_ref, trimaps, tilts = [], [], [], {}, []
     for sample, image, pred in zip(test, images, preds, strict=True):
@@ -226,6 +229,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--work", help="folder for the data sets and model (default: temporary)")
     parser.add_argument(
+        "--tta", action="store_true", help="predict as spine-seg predict --tta (mirror averaged)"
+    )
+    parser.add_argument(
         "--generator",
         choices=("other", "spines", "strong"),
         default="other",
@@ -254,6 +260,7 @@ def main(argv=None) -> int:
             "minutes": args.minutes,
             "generator": args.generator,
             "zoom_pass": args.zoom_pass,
+            "tta": args.tta,
         }
         if args.model:
             report["model"] = args.model
@@ -270,7 +277,7 @@ def main(argv=None) -> int:
                     args.epochs,
                 )
             )
-        report.update(evaluate_model(report["model"], test_root))
+        report.update(evaluate_model(report["model"], test_root, tta=args.tta))
     Path(args.json).write_text(json.dumps(report, indent=1))
     summary = {k: v for k, v in report.items() if k != "images"}
     print(json.dumps(summary, indent=1))

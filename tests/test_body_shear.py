@@ -7,9 +7,17 @@ from dataclasses import replace
 
 import numpy as np
 
+from _files import write_aasce
+from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.model.bend import column_centre
 from napari_spine_seg.model.body_shear import body_slopes, column_width, shear_bodies
-from napari_spine_seg.model.pipeline import Augmentation, augment
+from napari_spine_seg.model.pipeline import (
+    ArrayCache,
+    Augmentation,
+    BatchSource,
+    InputSpec,
+    augment,
+)
 from napari_spine_seg.model.targets import V_BACKGROUND, V_BODY
 from napari_spine_seg.spine.vertebrae import BODY, OUTSIDE, body_space_target, fit_vertebrae
 
@@ -81,3 +89,36 @@ def test_only_vertebrae_targets_are_sheared():
         image, stored, np.random.default_rng(2), Augmentation.off(), V_BACKGROUND, V_BODY
     )
     np.testing.assert_array_equal(off, stored)
+
+
+def test_training_shears_the_column_tiles_only(tmp_path):
+    # at the whole image's scale a body is some 9 px tall: there the shear turned its
+    # plates too little to teach anything and taught a small network to split bodies
+    root = write_aasce(tmp_path / "set", {"training": (4, 100)}, shape=(700, 260))
+    samples = open_dataset(root).split("training").samples
+    spec = InputSpec((384, 144), target="vertebrae", zoom=True)
+    shear = replace(Augmentation.off(), body_shear_deg=5.0, body_shear_probability=1.0)
+
+    def batches(augmentation):
+        source = BatchSource(
+            samples, spec, batch_size=4, cache=ArrayCache(None), augmentation=augmentation
+        )
+        out = []
+        for epoch in range(4):
+            source.epoch = epoch
+            tiles = [source._tile(i) for i in range(len(samples))]
+            out.append((tiles, source.batch(0)[1]))
+        return out
+
+    whole, cut = 0, 0
+    for (tiles, still), (_, sheared) in zip(
+        batches(Augmentation.off()), batches(shear), strict=True
+    ):
+        for tile, a, b in zip(tiles, still, sheared, strict=True):
+            if tile is None:
+                whole += 1
+                np.testing.assert_array_equal(a, b)
+            else:
+                cut += 1
+                assert np.mean(a != b) > 0.002
+    assert whole and cut  # both kinds were drawn

@@ -3,7 +3,7 @@
 Phantom bodies are rectangles whose end plates lie square to their sides, but a real
 body seen on a PA radiograph is a quadrilateral: its plates tilt against its sides by a
 few degrees (rotation, projection, wedging), and so do the bodies of the other
-generators the models are tested on (median 2.2–2.8°, up to 10°). A network that has
+generators the models are tested on (median 2.1–2.75°, up to 11°). A network that has
 only seen rectangles draws their plates squarer than they are, and so flattens the
 vertebrae's own tilts (docs/performance.md, "Bodies that are not rectangles").
 
@@ -11,10 +11,12 @@ Here each body found in the labels (one connected piece of the body label) gets 
 slope ``k = tan(a)``, ``a`` drawn from N(0, `sd_deg`), at its middle row, and every
 pixel near the column moves along the rows by ``k(y) · dx`` (``dx`` its distance across
 from the column's centre, ``k(y)`` linear between the bodies' middles), so that the
-body's plates turn while its sides stay where they were. The move fades out beyond the column (flat out to
-:data:`REACH` × the column's width from its centre, then a half cosine of the same
-length), so that ribs and soft tissue are hardly touched. Image and labels are sampled
-at the same points (labels nearest-neighbour).
+body's plates turn while its sides stay where they were. The move fades out beyond the
+column (flat out to :data:`REACH` × the column's width from its centre, then a half
+cosine of the same length), so that ribs and soft tissue are hardly touched. Image and
+labels are sampled at the same points (labels nearest-neighbour). Training shears the
+column tiles of a zoom-pass model only (:class:`~.pipeline.BatchSource`), where a body
+is large enough for its plates' angle to show.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ Augmentation (training batches only; numpy/scipy, so every Keras backend gets it
   default is off): the column bent along a smooth random curve, its neighbourhood
   turning with it so that the bodies tilt with the new curve (:mod:`.bend`), before
   the affine map;
-* body shear (vertebrae targets, half the samples): each body's end plates tilted
-  against its sides by angles of their own (N(0, 4°) per body) (:mod:`.body_shear`), after bending;
+* body shear (the column tiles of a vertebrae target, half of them): each body's end
+  plates tilted against its sides by angles of their own, N(0, 4°) per body
+  (:mod:`.body_shear`), after bending;
 * left–right flip (a trimap stays true under it); never up–down (a spine has a top);
 * intensity: gamma, contrast, brightness, a smooth illumination gradient, blur and
   noise, so that the network learns the spine's shape, not one generator's grey levels.
@@ -363,14 +364,18 @@ class BatchSource:
         picks = order[idx * self.batch_size : (idx + 1) * self.batch_size]
         xs, ys = [], []
         for i in picks:
-            arr = self.cache.get(self.samples[i], self.spec, self._tile(int(i)))
+            tile = self._tile(int(i))
+            arr = self.cache.get(self.samples[i], self.spec, tile)
             image = arr[0].astype(np.float32) / 255.0
             trimap = arr[1]
             if self.augmentation is not None:
                 rng = np.random.default_rng([self.seed, self.epoch, int(i)])
                 vertebrae = self.spec.target == VERTEBRAE
                 background = V_BACKGROUND if vertebrae else BACKGROUND
-                body = V_BODY if vertebrae else None
+                # bodies are sheared in column tiles only: at the whole image's scale a
+                # body is some 9 px tall, the shear hardly turns its plates, and a small
+                # network learned to split bodies (docs/performance.md)
+                body = V_BODY if vertebrae and tile is not None else None
                 image, trimap = augment(image, trimap, rng, self.augmentation, background, body)
             xs.append(image)
             ys.append(trimap)
