@@ -30,6 +30,18 @@ def soft_bodies(landmarks: np.ndarray, shape: tuple[int, int], scale: int = 4) -
     return mask.reshape(shape[0], scale, shape[1], scale).mean(axis=(1, 3))
 
 
+def plate_slope(a: np.ndarray, b: np.ndarray) -> float:
+    """Degrees, of the line from corner `a` to corner `b`."""
+    return float(np.degrees(np.arctan2(b[1] - a[1], b[0] - a[0])))
+
+
+def curved_spine() -> tuple[tuple[int, int], np.ndarray, np.ndarray]:
+    """Shape, landmarks and soft body map of a gently curved spine (900 × 360)."""
+    shape = (900, 360)
+    landmarks = synthetic_landmarks(*shape, curve=0.12)
+    return shape, landmarks, soft_bodies(landmarks, shape)
+
+
 def test_bodies_and_spaces_make_the_column():
     landmarks = synthetic_landmarks(600, 240, curve=0.15)
     target = body_space_target(landmarks, (600, 240))
@@ -113,9 +125,7 @@ def test_specks_are_not_bodies():
 def test_an_end_plate_pulled_off_by_a_notch_is_refitted_from_its_neighbours():
     # a wedge of probability bitten out of one body's top plate (as a network that
     # doubts a corner draws it) tilts that plate's line far from its body's other plate
-    shape = (900, 360)
-    landmarks = synthetic_landmarks(*shape, curve=0.12)
-    prob = soft_bodies(landmarks, shape)
+    shape, landmarks, prob = curved_spine()
     k = 8
     tl, tr, bl, _ = landmarks.reshape(17, 4, 2)[k]
     height = bl[1] - tl[1]
@@ -126,18 +136,15 @@ def test_an_end_plate_pulled_off_by_a_notch_is_refitted_from_its_neighbours():
     fitted = fit.landmarks.reshape(17, 4, 2)[k]
     truth = landmarks.reshape(17, 4, 2)[k]
 
-    def slope(a, b):
-        return np.degrees(np.arctan2(b[1] - a[1], b[0] - a[0]))
-
     # without the refit the top plate leans by the bite (10°) and the left side lies nearly
     # flat (the corners came out crossed); refitted, the plate follows the bottom plate
-    assert abs(slope(fitted[0], fitted[1]) - slope(truth[0], truth[1])) < 2.0
+    assert abs(plate_slope(fitted[0], fitted[1]) - plate_slope(truth[0], truth[1])) < 2.0
     np.testing.assert_allclose(
         cobb_angles(fit.landmarks, shape[0]), cobb_angles(landmarks, shape[0]), atol=1.0
     )
     # and reconcile=False (what benchmarks/bench_end_plates.py compares against) leaves it
     alone = fit_vertebrae(prob, reconcile=False).landmarks.reshape(17, 4, 2)[k]
-    assert abs(slope(alone[0], alone[1]) - slope(truth[0], truth[1])) > 5.0
+    assert abs(plate_slope(alone[0], alone[1]) - plate_slope(truth[0], truth[1])) > 5.0
 
 
 def square_bodies(shape: tuple[int, int], curve: float) -> np.ndarray:
@@ -168,18 +175,11 @@ def test_square_bodies_of_a_strong_curve_are_not_fitted_as_diamonds():
     assert corner_error(fit.landmarks, landmarks) < 0.5
 
 
-def plate_slope(a: np.ndarray, b: np.ndarray) -> float:
-    """Degrees, of the line from corner `a` to corner `b`."""
-    return float(np.degrees(np.arctan2(b[1] - a[1], b[0] - a[0])))
-
-
 def test_a_notch_at_one_end_of_a_plate_does_not_tilt_it():
     # a bar of rib across one corner stops two or three of a plate's fifteen rays short
     # (1 in 64 images of the second generator): a least-squares start tilted that plate
     # by 10°, then kept the notch and dropped the rest of the plate as outliers
-    shape = (900, 360)
-    landmarks = synthetic_landmarks(*shape, curve=0.12)
-    prob = soft_bodies(landmarks, shape)
+    shape, landmarks, prob = curved_spine()
     k = 8
     tl, tr, bl, br = landmarks.reshape(17, 4, 2)[k]
     across, down = (br - bl) / np.linalg.norm(br - bl), (bl - tl) / np.linalg.norm(bl - tl)

@@ -107,7 +107,14 @@ def bend(
     turn = theta * np.exp(-0.5 * (dx / (FALLOFF * cols)) ** 2)
     ys = yy + dx * np.sin(turn) * np.cos(turn)
     xs = np.interp(ys, np.arange(rows), centre) + dx * np.cos(turn)
-    where = np.stack([ys, xs])
+    return sample_both(image, labels, np.stack([ys, xs]))
+
+
+def sample_both(
+    image: np.ndarray, labels: np.ndarray, where: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`image` (linear) and `labels` (nearest, so they keep their values) at the source
+    points ``where`` ``(2, rows, cols)`` (row, column), reflected at the edges."""
     out = ndimage.map_coordinates(image, where, order=1, mode="reflect")
     lab = ndimage.map_coordinates(labels, where, order=0, mode="reflect")
     return out.astype(np.float32), lab.astype(labels.dtype)

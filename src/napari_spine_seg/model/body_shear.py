@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .bend import sample_both
+
 #: the shear is full out to this × the column's width either side of its centre
 REACH = 0.75
 
@@ -96,10 +98,7 @@ def shear_bodies(
     fade = 0.5 * (1.0 + np.cos(np.pi * beyond))
     # the source row of output pixel (y, x): the plates there turn by atan(k)
     ys = yy - np.asarray(slopes, dtype=np.float64)[:, None] * dx * fade
-    where = np.stack([ys, xx])
-    out = ndimage.map_coordinates(image, where, order=1, mode="reflect")
-    lab = ndimage.map_coordinates(labels, where, order=0, mode="reflect")
-    return out.astype(np.float32), lab.astype(labels.dtype)
+    return sample_both(image, labels, np.stack([ys, xx]))
 
 
 def column_width(labels: np.ndarray, background: int) -> float:
