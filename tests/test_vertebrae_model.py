@@ -50,13 +50,13 @@ import other_generator
 
 #: the small model of these tests: input, architecture, epochs (a fixed number, not a
 #: time budget, so that a slower machine trains the same model: 45-53 s of CPU here).
-#: With seeds 3, 5 and 6 it found 17 on 6/6 images, corner error 0.17-0.23 % of the
-#: height, spine Dice 0.967-0.997; at 25 epochs seed 5 found 4/6 (Dice down to 0.90).
 #: It trains without the body shear (:data:`SMALL_AUGMENTATION`): a network this small
-#: and short learns from sheared tiles to split bodies (seeds 3, 5, 6: 17 found on 5, 6
-#: and 1 of 6 images, 18-33 bodies on the others; without: 6, 6 and 5 of 6, measured
-#: 2026-11-30); test_zoom_pass trains a small model with it, docs/performance.md
-#: ("Bodies that are not rectangles") the default one
+#: and short learns from sheared tiles to split bodies. Seeds 3, 5 and 6 found 17 on 6,
+#: 6 and 5 of 6 images without it, and on 5, 6 and 1 with it (18-33 bodies on the
+#: others), measured 2026-11-30; when first measured (without), corner error 0.17-0.23 %
+#: of the height, spine Dice 0.967-0.997, and at 25 epochs seed 5 found 4/6 (Dice down
+#: to 0.90). test_zoom_pass trains a small model with the shear, docs/performance.md
+#: ("Bodies that are not rectangles") the default one.
 SIZE = (384, 144)
 OPTIONS = {"depth": 3, "filters": 8}
 N_TRAIN = 24

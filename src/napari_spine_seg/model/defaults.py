@@ -11,9 +11,9 @@ TRAIN_DEFAULTS = {
     # early stopping (patience) ends most runs sooner: a trimap model's Dice levels off
     # in 30-50 epochs; a vertebrae model's end plates still sharpen until about 75
     # (with body shear, 100), in small steps between plateaus of up to a dozen epochs:
-    # at patience 12 one default run stopped at epoch 39 and lost 0.4-1.1 points of
-    # Cobb SMAPE on two test sets of three (docs/performance.md, "Bodies that are not
-    # rectangles")
+    # at patience 12 one default run stopped at epoch 39 and lost 1.1-1.8 points of
+    # Cobb SMAPE on two test sets of three against the same run at 25
+    # (docs/performance.md, "Bodies that are not rectangles")
     "epochs": 100,
     "batch_size": 8,
     "learning_rate": 1e-3,
