@@ -34,16 +34,12 @@ import other_generator
 import other_spines
 from bench_vertebrae import evaluate_model, train_model
 
-STRONG_SEED = other_spines.STRONG_SEED
-
 
 def test_sets(work: Path, n_test: int) -> dict[str, Path]:
     """Write (or reuse) the two test sets; return their roots by name."""
     roots = {"strong": work / "strong", "other": work / "other"}
     if not (roots["strong"] / "labels" / "test" / "angles.csv").exists():
-        other_spines.write_spine_set(
-            roots["strong"], n_test=n_test, seed=STRONG_SEED, main_range=other_spines.STRONG
-        )
+        other_spines.write_strong_set(roots["strong"], n_test=n_test)
     if not (roots["other"] / "labels" / "test" / "angles.csv").exists():
         other_generator.write_other_set(roots["other"], n_train=0, n_test=n_test, seed=7)
     return roots

@@ -75,19 +75,12 @@ _MEDIAN_LINE = body_edges._median_line
 _WEDGE_MARGIN = body_edges.WEDGE_MARGIN
 
 
-def _least_squares_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The old start of an edge's line: least squares through all of its points."""
-    mean = points.mean(axis=0)
-    _, _, vt = np.linalg.svd(points - mean, full_matrices=False)
-    return mean, vt[0]
-
-
 @contextmanager
 def fit_variant(least_squares: bool, wedges_kept: bool):
     """Within the block, edges start from least squares and (not `wedges_kept`) every
     pair of plates further apart than ``MAX_WEDGE`` is refitted."""
-    if least_squares:
-        body_edges._median_line = _least_squares_line
+    if least_squares:  # the old start: least squares through all of an edge's points
+        body_edges._median_line = body_edges._least_squares_line
     if not wedges_kept:
         body_edges.WEDGE_MARGIN = 0.0
     try:

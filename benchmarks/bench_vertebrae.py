@@ -249,12 +249,7 @@ def main(argv=None) -> int:
             elif args.generator == "spines":
                 other_spines.write_spine_set(test_root, n_test=args.test, seed=2024)
             else:
-                other_spines.write_spine_set(
-                    test_root,
-                    n_test=args.test,
-                    seed=other_spines.STRONG_SEED,
-                    main_range=other_spines.STRONG,
-                )
+                other_spines.write_strong_set(test_root, n_test=args.test)
         report = {
             "outputs": args.outputs,
             "minutes": args.minutes,

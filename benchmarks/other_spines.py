@@ -441,6 +441,12 @@ def write_spine_set(
     return root
 
 
+def write_strong_set(out: str | os.PathLike, *, n_test: int = 16) -> Path:
+    """:func:`write_spine_set` of the strongly curved test set: main curves in
+    :data:`STRONG`, seed :data:`STRONG_SEED` (``bench_bending.py``, ``bench_vertebrae.py``)."""
+    return write_spine_set(out, n_test=n_test, seed=STRONG_SEED, main_range=STRONG)
+
+
 def main(argv=None) -> int:
     """Command line: write a set and print its root."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -196,8 +196,10 @@ def training_info(c: TrainConfig, start: Start, data: TrainData, mixed_precision
     if data.target == VERTEBRAE:
         extra = {"classes": [dict(k) for k in VERTEBRA_CLASSES]}
         settings["zoom_pass"] = data.train_source.spec.zoom
+        # bodies are sheared in column tiles only (BatchSource): none without the zoom pass
         shear = data.train_source.augmentation
-        settings["body_shear_deg"] = shear.body_shear_deg if shear is not None else 0.0
+        sheared = shear is not None and settings["zoom_pass"]
+        settings["body_shear_deg"] = shear.body_shear_deg if sheared else 0.0
     return ModelInfo(
         preset=start.preset,
         options=dict(start.options),

@@ -137,11 +137,15 @@ def _fit_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         if new.sum() < 3 or (keep is not None and np.array_equal(new, keep)):
             break
         keep = new
-        p = points[keep]
-        mean = p.mean(axis=0)
-        _, _, vt = np.linalg.svd(p - mean, full_matrices=False)
-        direction = vt[0]
+        mean, direction = _least_squares_line(points[keep])
     return mean, direction
+
+
+def _least_squares_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The total-least-squares line of `points`: their mean and principal direction."""
+    mean = points.mean(axis=0)
+    _, _, vt = np.linalg.svd(points - mean, full_matrices=False)
+    return mean, vt[0]
 
 
 def _median_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
