@@ -23,7 +23,8 @@ and ``corner_error_pct_height`` (mean over those images), ``cobb`` (landmark Cob
 and SMAPE against ``angles.csv``, :func:`~napari_spine_seg.spine.cobb_eval.angle_scores`)
 and ``tilt_error_sd`` (per vertebra T1…L5 and over all: the standard deviation of the
 error of the line joining a body's side mid-points, in degrees, modulo 180) with
-``tilt_error_max`` (the largest absolute one).
+``tilt_error_max`` (the largest absolute one), ``tilt_gain`` and ``neighbour_pull``
+(:func:`neighbour_pull`: how far the tilts lean towards their neighbours').
 
 Run ``python benchmarks/bench_end_plates.py OUT.json --model A.keras [--model B.keras]
 [--test-root DIR] [--test 16]`` (about 15 s a model for 16 images on 2 CPU cores). A run
@@ -127,6 +128,47 @@ def tilt_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return (vertebra_tilts(pred) - vertebra_tilts(truth) + 90.0) % 180.0 - 90.0
 
 
+#: bands of vertebrae (0 = T1) whose neighbour pull is reported on its own: the upper
+#: thoracic bodies are the smallest and their discs the thinnest
+PULL_BANDS = {"T2-T6": (1, 6), "T7-T11": (6, 11), "T12-L4": (11, 16)}
+
+
+def neighbour_pull(errors: np.ndarray, truth: np.ndarray) -> dict:
+    """How far predicted tilts lean towards their neighbours' (0: not at all).
+
+    The slope of each interior vertebra's tilt error (its image's mean error removed:
+    a turn of the whole spine changes no Cobb angle) on its true tilt's difference from
+    the mean of its two neighbours' true tilts. A network that draws each end plate
+    partly along the disc beside it, rather than along the plate, blurs the vertebrae's
+    own tilts: its errors then follow ``-pull × difference``.
+
+    Parameters
+    ----------
+    errors, truth : (images, 17) ndarray
+        Tilt errors and true tilts (:func:`tilt_errors`,
+        :func:`~napari_spine_seg.spine.cobb.vertebra_tilts`), degrees.
+
+    Returns
+    -------
+    dict
+        ``all`` and one entry per :data:`PULL_BANDS` band: the pull (minus the slope).
+    """
+    errors = np.asarray(errors, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.float64)
+    within = errors - errors.mean(axis=1, keepdims=True)
+    own = truth[:, 1:-1] - (truth[:, :-2] + truth[:, 2:]) / 2.0
+    within = within[:, 1:-1]
+
+    def pull(x: np.ndarray, y: np.ndarray) -> float:
+        x = x.ravel() - x.mean()
+        return float(-(x * (y.ravel() - y.mean())).sum() / max(float((x * x).sum()), 1e-12))
+
+    result = {"all": pull(own, within)}
+    for name, (lo, hi) in PULL_BANDS.items():
+        result[name] = pull(own[:, lo - 1 : hi - 1], within[:, lo - 1 : hi - 1])
+    return result
+
+
 def _key(tiles: int, ends_faded: bool, fit: str) -> str:
     fade = "ends_faded" if ends_faded else "ends_not_faded"
     return f"tiles{tiles}_{fade}_{fit.replace(' ', '_')}"
@@ -150,6 +192,7 @@ def _score(records: list[dict], n_images: int) -> dict:
         "tilt_error_max": float(np.abs(errors).max()),
         # slope of predicted on true tilt within each image: below 1, tilts flattened
         "tilt_gain": float(1.0 + (within * truth).sum() / max(float((truth**2).sum()), 1e-12)),
+        "neighbour_pull": neighbour_pull(errors, truth),
         "tilt_error_sd_per_vertebra": dict(
             zip(VERTEBRA_NAMES, np.round(errors.std(axis=0), 3).tolist(), strict=True)
         ),

@@ -16,7 +16,9 @@ main curves 30–75°, ``bench_bending.py``'s), and reports in one JSON:
   middle of its left side to that of its right) against the truth: the spread, overall
   and per vertebra, and the gain (slope of predicted on true tilt; below 1, the tilts
   are flattened): the end plates' precision, which the three Cobb angles of 16 images
-  measure only coarsely;
+  measure only coarsely; and the neighbour pull (``bench_end_plates.neighbour_pull``:
+  how far each tilt leans towards its neighbours', overall and for three bands of
+  vertebrae);
 * ``cobb_landmarks`` also gives the median of the images' SMAPE and the share of images
   whose largest angle (MT) moved to another curve than the reference's: where two
   curves are nearly equal, a fraction of a degree moves the reference's PT/MT/TL to
@@ -46,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import other_generator
 import other_spines
-from bench_end_plates import tilt_errors
+from bench_end_plates import neighbour_pull, tilt_errors
 from bench_tilt_noise import mt_moved
 from napari_spine_seg.data.aasce import read_angles_csv
 from napari_spine_seg.data.dataset import open_dataset
@@ -138,6 +140,7 @@ def _tilt_summary(tilts: list[tuple[np.ndarray, np.ndarray]]) -> dict | None:
         "mean": float(errors.mean()),
         "gain": float(np.polyfit(true, true + errors.ravel(), 1)[0]),
         "sd_per_vertebra": np.round(errors.std(axis=0), 3).tolist(),
+        "neighbour_pull": neighbour_pull(errors, np.array([t for _, t in tilts])),
     }
 
 
