@@ -167,11 +167,12 @@ def image_size(rng: np.random.Generator) -> tuple[int, int]:
 
 
 def other_xray(
-    rng: np.random.Generator, vertebra_tilt: float | None = None
+    rng: np.random.Generator, vertebra_tilt: float | None = None, scale: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image ``(H, W) uint8`` and its ``(68, 2)`` landmarks (`vertebra_tilt`: see
-    :func:`spine_landmarks`)."""
+    :func:`spine_landmarks`; `scale`: :func:`write_other_set`)."""
     h, w = image_size(rng)
+    h, w = int(round(h * scale)), int(round(w * scale))
     pts = spine_landmarks(rng, h, w, vertebra_tilt)
     return _render(rng, h, w, pts), pts
 
@@ -182,11 +183,15 @@ def write_other_set(
     n_test: int = 16,
     seed: int = 7,
     vertebra_tilt: float | None = None,
+    scale: float = 1.0,
 ) -> Path:
     """Write an AASCE-layout set of :func:`other_xray` images and return its root.
 
     `vertebra_tilt` (degrees): each vertebra tilted like the curve plus N(0, it) of its
     own instead of the default 60–100 % of the slope and a wedge (:func:`spine_landmarks`).
+    `scale`: each image drawn with `scale` times the rows and columns, the same spines
+    and the same random draws otherwise (the grain per pixel is the same): what the
+    number of pixels across a body is worth.
     """
     root = Path(out)
     rng = np.random.default_rng(seed)
@@ -196,7 +201,7 @@ def write_other_set(
         labels.mkdir(parents=True, exist_ok=True)
         names, rows, angles = [], [], []
         for k in range(n):
-            image, pts = other_xray(rng, vertebra_tilt)
+            image, pts = other_xray(rng, vertebra_tilt, scale)
             name = f"other {split} {k:04d} PA.jpg"
             buf = io.BytesIO()
             Image.fromarray(image).save(buf, format="JPEG", quality=int(rng.integers(70, 90)))
@@ -229,8 +234,11 @@ def main(argv=None) -> int:
         metavar="DEG",
         help="tilt each vertebra like the curve plus N(0, DEG) degrees of its own, unwedged",
     )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="draw each image with SCALE times the pixels"
+    )
     args = parser.parse_args(argv)
-    write_other_set(args.out, args.train, args.test, args.seed, args.vertebra_tilt)
+    write_other_set(args.out, args.train, args.test, args.seed, args.vertebra_tilt, args.scale)
     print(args.out)
     return 0
 

@@ -26,3 +26,13 @@ def test_other_set_has_the_reference_angles_of_its_landmarks(tmp_path):
         np.testing.assert_allclose(angles[sample.name], expected, atol=1e-5)
     # curved spines: a placeholder of zeros would score every prediction 100 % SMAPE
     assert max(a[0] for a in angles.values()) > 5.0
+
+
+def test_a_scaled_image_draws_the_same_spine_with_more_pixels():
+    image, pts = other_generator.other_xray(np.random.default_rng(3))
+    big, big_pts = other_generator.other_xray(np.random.default_rng(3), scale=2.0)
+    assert big.shape == (2 * image.shape[0], 2 * image.shape[1])
+    np.testing.assert_allclose(big_pts, 2.0 * pts, atol=1e-6)
+    np.testing.assert_allclose(
+        cobb_angles(big_pts, big.shape[0]), cobb_angles(pts, image.shape[0]), atol=1e-6
+    )
