@@ -139,7 +139,7 @@ def neighbour_pull(errors: np.ndarray, truth: np.ndarray) -> dict:
     The slope of each interior vertebra's tilt error (its image's mean error removed:
     a turn of the whole spine changes no Cobb angle) on its true tilt's difference from
     the mean of its two neighbours' true tilts. A network that draws each end plate
-    partly along the disc beside it, rather than along the plate, blurs the vertebrae's
+    partly along its neighbours' plates, rather than along its own, blurs the vertebrae's
     own tilts: its errors then follow ``-pull × difference``.
 
     Parameters
