@@ -29,11 +29,13 @@ main curves 30–75°, ``bench_bending.py``'s), and reports in one JSON:
 
 Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
 [--model FILE] [--train 40] [--test 16] [--patience N] [--generator other|spines|strong]
-[--test-seed 7] [--test-scale 1] [--no-zoom-pass] [--epochs N] [--work DIR] [--tta]``.
+[--test-seed 7] [--test-scale 1] [--no-test-grain] [--no-zoom-pass] [--epochs N] [--work DIR]
+[--tta]``.
 Training takes the defaults of ``spine-seg train`` (``TRAIN_DEFAULTS``: epochs, early
 stopping, the zoom pass of a vertebrae model) unless told. ``--test-seed 8`` draws
 another set of the second generator, kept apart from the one (seed 7) the defaults were
-measured on; ``--test-scale 2`` draws its images with twice the rows and columns.
+measured on; ``--test-scale 2`` draws its images with twice the rows and columns, and
+``--no-test-grain`` without their counting noise and film grain.
 """
 
 from __future__ import annotations
@@ -258,15 +260,27 @@ def main(argv=None) -> int:
         help="draw the second generator's test images with this many times the rows and "
         "columns (the same spines): what the pixels across a body are worth",
     )
+    parser.add_argument(
+        "--no-test-grain",
+        dest="test_grain",
+        action="store_false",
+        help="draw the second generator's test images without their counting noise and "
+        "film grain (the same images otherwise): what the grain is worth",
+    )
     args = parser.parse_args(argv)
-    if (args.test_seed != 7 or args.test_scale != 1.0) and args.generator != "other":
-        parser.error("--test-seed and --test-scale draw the second generator's set")
+    redrawn = args.test_seed != 7 or args.test_scale != 1.0 or not args.test_grain
+    if redrawn and args.generator != "other":
+        parser.error(
+            "--test-seed, --test-scale and --no-test-grain draw the second generator's set "
+            "(--generator other)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
         test_root = work / args.generator
-        if args.generator == "other" and (args.test_seed != 7 or args.test_scale != 1.0):
-            test_root = work / f"other_seed{args.test_seed}_scale{args.test_scale:g}"
+        if args.generator == "other" and redrawn:
+            grain = "" if args.test_grain else "_no_grain"
+            test_root = work / f"other_seed{args.test_seed}_scale{args.test_scale:g}{grain}"
         if not (test_root / "labels" / "test" / "angles.csv").exists():
             if args.generator == "other":
                 other_generator.write_other_set(
@@ -275,6 +289,7 @@ def main(argv=None) -> int:
                     n_test=args.test,
                     seed=args.test_seed,
                     scale=args.test_scale,
+                    grain=args.test_grain,
                 )
             elif args.generator == "spines":
                 other_spines.write_spine_set(test_root, n_test=args.test, seed=2024)
@@ -285,7 +300,11 @@ def main(argv=None) -> int:
             "minutes": args.minutes,
             "generator": args.generator,
             **(
-                {"test_seed": args.test_seed, "test_scale": args.test_scale}
+                {
+                    "test_seed": args.test_seed,
+                    "test_scale": args.test_scale,
+                    "test_grain": args.test_grain,
+                }
                 if args.generator == "other"
                 else {}
             ),

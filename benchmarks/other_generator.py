@@ -101,7 +101,9 @@ def spine_landmarks(
     return np.array(pts, dtype=np.float64)
 
 
-def _render(rng: np.random.Generator, h: int, w: int, pts: np.ndarray) -> np.ndarray:
+def _render(
+    rng: np.random.Generator, h: int, w: int, pts: np.ndarray, grain: bool = True
+) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     # body: soft ellipse
     body = np.exp(-(((xx - w / 2) / (0.42 * w)) ** 6) - (((yy - 0.55 * h) / (0.7 * h)) ** 8))
@@ -146,13 +148,16 @@ def _render(rng: np.random.Generator, h: int, w: int, pts: np.ndarray) -> np.nda
     img *= 1 - rng.uniform(0.0, 0.4) * (((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2)
     img = np.clip(img, 0, None)
     counts = rng.uniform(40, 200)
-    img = rng.poisson(img * counts) / counts
-    grain = np.asarray(
+    # drawn either way, so that an image without grain is the same image otherwise
+    counted = rng.poisson(img * counts) / counts
+    film = np.asarray(
         Image.fromarray(rng.normal(0, 1, (h // 4, w // 4)).astype(np.float32), mode="F").resize(
             (w, h)
         )
     )
-    img = img + rng.uniform(0.0, 0.05) * grain
+    film_amount = rng.uniform(0.0, 0.05)
+    if grain:
+        img = counted + film_amount * film
     gamma = rng.uniform(0.6, 1.5)
     img = np.clip(img / max(np.percentile(img, 99.5), 1e-6), 0, 1) ** gamma
     lo = rng.uniform(0.0, 0.2)
@@ -167,14 +172,17 @@ def image_size(rng: np.random.Generator) -> tuple[int, int]:
 
 
 def other_xray(
-    rng: np.random.Generator, vertebra_tilt: float | None = None, scale: float = 1.0
+    rng: np.random.Generator,
+    vertebra_tilt: float | None = None,
+    scale: float = 1.0,
+    grain: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image ``(H, W) uint8`` and its ``(68, 2)`` landmarks (`vertebra_tilt`: see
-    :func:`spine_landmarks`; `scale`: :func:`write_other_set`)."""
+    :func:`spine_landmarks`; `scale` and `grain`: :func:`write_other_set`)."""
     h, w = image_size(rng)
     h, w = int(round(h * scale)), int(round(w * scale))
     pts = spine_landmarks(rng, h, w, vertebra_tilt)
-    return _render(rng, h, w, pts), pts
+    return _render(rng, h, w, pts, grain), pts
 
 
 def write_other_set(
@@ -184,6 +192,7 @@ def write_other_set(
     seed: int = 7,
     vertebra_tilt: float | None = None,
     scale: float = 1.0,
+    grain: bool = True,
 ) -> Path:
     """Write an AASCE-layout set of :func:`other_xray` images and return its root.
 
@@ -191,7 +200,8 @@ def write_other_set(
     own instead of the default 60–100 % of the slope and a wedge (:func:`spine_landmarks`).
     `scale`: each image drawn with `scale` times the rows and columns, the same spines
     and the same random draws otherwise (the grain per pixel is the same): what the
-    number of pixels across a body is worth.
+    number of pixels across a body is worth. `grain` False: no photon counting noise and
+    no film grain, the same images otherwise (what the grain is worth).
     """
     root = Path(out)
     rng = np.random.default_rng(seed)
@@ -201,7 +211,7 @@ def write_other_set(
         labels.mkdir(parents=True, exist_ok=True)
         names, rows, angles = [], [], []
         for k in range(n):
-            image, pts = other_xray(rng, vertebra_tilt, scale)
+            image, pts = other_xray(rng, vertebra_tilt, scale, grain)
             name = f"other {split} {k:04d} PA.jpg"
             buf = io.BytesIO()
             Image.fromarray(image).save(buf, format="JPEG", quality=int(rng.integers(70, 90)))
@@ -237,8 +247,13 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="draw each image with SCALE times the pixels"
     )
+    parser.add_argument(
+        "--no-grain", dest="grain", action="store_false", help="no counting noise, no film grain"
+    )
     args = parser.parse_args(argv)
-    write_other_set(args.out, args.train, args.test, args.seed, args.vertebra_tilt, args.scale)
+    write_other_set(
+        args.out, args.train, args.test, args.seed, args.vertebra_tilt, args.scale, args.grain
+    )
     print(args.out)
     return 0
 

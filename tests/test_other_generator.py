@@ -36,3 +36,17 @@ def test_a_scaled_image_draws_the_same_spine_with_more_pixels():
     np.testing.assert_allclose(
         cobb_angles(big_pts, big.shape[0]), cobb_angles(pts, image.shape[0]), atol=1e-6
     )
+
+
+def test_an_image_without_grain_is_the_same_image_less_its_noise():
+    image, pts = other_generator.other_xray(np.random.default_rng(4))
+    clean, clean_pts = other_generator.other_xray(np.random.default_rng(4), grain=False)
+    np.testing.assert_array_equal(clean_pts, pts)
+    assert clean.shape == image.shape
+
+    def roughness(a):
+        return float(np.abs(np.diff(a.astype(np.float64), axis=1)).mean())
+
+    assert roughness(clean) < 0.5 * roughness(image)
+    # the same picture beneath the noise
+    assert np.corrcoef(clean.ravel(), image.ravel())[0, 1] > 0.7
