@@ -41,7 +41,7 @@ def test_sets(work: Path, n_test: int) -> dict[str, Path]:
     if not (roots["strong"] / "labels" / "test" / "angles.csv").exists():
         other_spines.write_strong_set(roots["strong"], n_test=n_test)
     if not (roots["other"] / "labels" / "test" / "angles.csv").exists():
-        other_generator.write_other_set(roots["other"], n_train=0, n_test=n_test, seed=7)
+        other_generator.write_other_set(roots["other"], n_train=0, n_test=n_test)
     return roots
 
 

@@ -282,9 +282,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         test_root = Path(args.test_root) if args.test_root else Path(tmp) / "other"
         if not args.test_root:
-            other_generator.write_other_set(test_root, n_train=0, n_test=args.test, seed=7)
+            other_generator.write_other_set(test_root, n_train=0, n_test=args.test)
         report = {
-            "test_root": args.test_root or "other_generator.py seed 7",
+            "test_root": args.test_root or f"other_generator.py seed {other_generator.TEST_SEED}",
             "models": [evaluate_model(m, test_root) for m in args.model],
         }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

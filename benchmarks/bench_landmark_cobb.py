@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--n", type=int, default=16, help="images per set (default 16)")
     parser.add_argument("--phantom-seed", type=int, default=101)
-    parser.add_argument("--other-seed", type=int, default=7)
+    parser.add_argument("--other-seed", type=int, default=other_generator.TEST_SEED)
     parser.add_argument("--other-tilts", nargs="+", default=["1", "wedge"], metavar="DEG")
     parser.add_argument("--repeats", type=int, default=3, help="noise draws per level")
     parser.add_argument(

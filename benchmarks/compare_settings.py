@@ -69,7 +69,7 @@ def main(argv=None) -> int:
             write_phantom_set(phantoms, n_train=args.phantoms, n_test=24, seed=0)
         other = work / "other"
         if not other.exists():
-            write_other_set(other, 40, 16, seed=7)
+            write_other_set(other, 40, 16)
         source = open_dataset(phantoms if args.train_on == "phantoms" else other)
 
         def log(event):

@@ -39,6 +39,8 @@ from scipy import ndimage
 from napari_spine_seg.spine.cobb import cobb_angles
 
 N_VERT = 17
+#: seed of the test set every benchmark scores on (the defaults were measured on it)
+TEST_SEED = 7
 
 
 def spine_landmarks(
@@ -189,7 +191,7 @@ def write_other_set(
     out: str | os.PathLike,
     n_train: int = 40,
     n_test: int = 16,
-    seed: int = 7,
+    seed: int = TEST_SEED,
     vertebra_tilt: float | None = None,
     scale: float = 1.0,
     grain: bool = True,
@@ -236,7 +238,7 @@ def main(argv=None) -> int:
     parser.add_argument("out")
     parser.add_argument("--train", type=int, default=40)
     parser.add_argument("--test", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=TEST_SEED)
     parser.add_argument(
         "--vertebra-tilt",
         type=float,
