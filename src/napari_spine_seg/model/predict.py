@@ -147,7 +147,7 @@ def iter_predictions(
             body, background = _body_and_background(p, place)
             if zoom:
                 body = zoom_pass(loaded, arr, body, background, tta=tta)
-            yield vertebra_maps_prediction(body, background, name)
+            yield vertebra_maps_prediction(body, background, name, image=arr)
 
     for image in images:
         try:
@@ -157,7 +157,8 @@ def iter_predictions(
                 yield from flush()
             raise
         fitted = fit_image(arr, size, info.fit)
-        batch.append((fitted, placement(arr.shape, size, info.fit), name, arr if zoom else None))
+        kept = arr if info.has_vertebrae else None  # the zoom pass and the end plates read it
+        batch.append((fitted, placement(arr.shape, size, info.fit), name, kept))
         if len(batch) == batch_size:
             yield from flush()
             batch = []
@@ -241,7 +242,13 @@ def _feather(shape: tuple[int, int], *, top: bool = True, bottom: bool = True) -
     return np.outer(*ramps)
 
 
-def vertebra_prediction(probs: np.ndarray, place: Placement, name: str | None = None) -> Prediction:
+def vertebra_prediction(
+    probs: np.ndarray,
+    place: Placement,
+    name: str | None = None,
+    *,
+    image: np.ndarray | None = None,
+) -> Prediction:
     """The prediction of a vertebrae model for one image, from its network output.
 
     Parameters
@@ -251,24 +258,35 @@ def vertebra_prediction(probs: np.ndarray, place: Placement, name: str | None = 
     place : Placement
         Where the image lies in the network input.
     name : str, optional
+    image : (rows, cols) array_like, optional
+        The image itself: its end plates then read its own edges
+        (:func:`vertebra_maps_prediction`).
 
     Returns
     -------
     Prediction
         With `vertebrae`, and `landmarks` or `vertebra_faults`.
     """
-    return vertebra_maps_prediction(*_body_and_background(probs, place), name)
+    return vertebra_maps_prediction(*_body_and_background(probs, place), name, image=image)
 
 
 def vertebra_maps_prediction(
-    body: np.ndarray, background: np.ndarray, name: str | None = None
+    body: np.ndarray,
+    background: np.ndarray,
+    name: str | None = None,
+    *,
+    image: np.ndarray | None = None,
 ) -> Prediction:
-    """:func:`vertebra_prediction` from the body and background maps at the image's size."""
+    """:func:`vertebra_prediction` from the body and background maps at the image's size.
+
+    Given the `image` itself, each end plate is averaged with the image's own edge
+    along it (:func:`~napari_spine_seg.spine.image_plates.image_plates`).
+    """
     spine = 1.0 - background
     # the column's pieces away from it (a marker letter painted as bone) are not spine
     column = spine_column(spine >= 0.5)
     trimap = trimap_from_mask(column)
-    fit = fit_vertebrae(body, column=column)
+    fit = fit_vertebrae(body, column=column, image=image)
     return Prediction(
         trimap,
         np.clip(spine, 0.0, 1.0),

@@ -10,9 +10,11 @@ Two directions, both plain arrays in and out:
   finds the bodies as ordered instances, top to bottom, and fits each with four
   corners, from whole edges rather than single pixels: every end plate and side is a
   line fitted robustly to the sub-pixel points where the probability crosses one
-  half along many rays from the body's centre (:mod:`.body_edges`), and an end plate
-  that disagrees with its body and its neighbours is refitted. An image whose bodies are not exactly
-  17 gets no landmarks and a fault that says why; nothing is guessed.
+  half along many rays from the body's centre (:mod:`.body_edges`), an end plate
+  that disagrees with its body and its neighbours is refitted, and, given the X-ray,
+  each end plate is averaged with the image's own edge along it
+  (:mod:`.image_plates`). An image whose bodies are not exactly 17 gets no landmarks
+  and a fault that says why; nothing is guessed.
 
 Landmarks are ``(x, y)`` in image pixels, corners in the data set's order (TL, TR, BL,
 BR), vertebrae top to bottom (``docs/formats.md``).
@@ -27,6 +29,7 @@ from scipy import ndimage
 
 from ..trimap import N_VERTEBRAE, column_mask, polygon_mask, sort_landmarks
 from .body_edges import body_edges, reconcile_plates
+from .image_plates import image_plates
 
 #: classes of the vertebra target
 OUTSIDE, BODY, SPACE = 0, 1, 2
@@ -172,6 +175,7 @@ def fit_vertebrae(
     threshold: float = 0.5,
     column: np.ndarray | None = None,
     reconcile: bool = True,
+    image: np.ndarray | None = None,
 ) -> VertebraeFit:
     """Find the vertebral bodies of one image and fit their 68 corners.
 
@@ -189,6 +193,9 @@ def fit_vertebrae(
         Refit an edge that disagrees with its opposite edge and its neighbours
         (:func:`~.body_edges.reconcile_plates`); False fits each body on its own (to
         measure what the refit buys: ``benchmarks/bench_end_plates.py``).
+    image : (rows, cols) array_like, optional
+        The X-ray itself, at `body`'s size: each end plate is then averaged with the
+        line of the image's own edge along it (:func:`~.image_plates.image_plates`).
 
     Returns
     -------
@@ -207,6 +214,8 @@ def fit_vertebrae(
     (17, [], True)
     """
     prob = np.asarray(body, dtype=np.float64)
+    if image is not None and np.shape(image) != prob.shape:
+        raise ValueError(f"image of shape {np.shape(image)} for a body map of shape {prob.shape}")
     instances, n = body_instances(prob, threshold=threshold)
     if column is not None and n:
         instances, n = _inside(instances, n, np.asarray(column, dtype=bool))
@@ -239,7 +248,10 @@ def fit_vertebrae(
         if fitted is None:
             faults.append(f"{VERTEBRA_NAMES[k]}: its edges are parallel")
             return VertebraeFit(None, instances, n, faults)
-    return VertebraeFit(np.concatenate(corners), instances, n, faults)
+    landmarks = np.concatenate(corners)
+    if image is not None:
+        landmarks = image_plates(image, landmarks)
+    return VertebraeFit(landmarks, instances, n, faults)
 
 
 def _column_directions(instances: np.ndarray) -> np.ndarray:
