@@ -6,6 +6,7 @@ is what the tests check.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -115,8 +116,16 @@ def test_a_changed_image_a_damaged_file_or_another_model_is_predicted_again(
         # a half-written cache file (a copied folder, say)
         damaged = PredictionCache(folder, model).path(NAMES[2])
         damaged.write_bytes(damaged.read_bytes()[:100])
+        # a prediction an earlier version of the fit made (its format before the image's
+        # end plates)
+        older = PredictionCache(folder, model).path(NAMES[0])
+        with np.load(older) as saved:
+            arrays = dict(saved)
+        meta = json.loads(str(arrays["meta"]))
+        arrays["meta"] = np.array(json.dumps({**meta, "format": "napari-spine-seg prediction"}))
+        np.savez(older, **arrays)
         rank(session, model, predict)
-        assert sorted(predict.calls) == [NAMES[1], NAMES[2]]
+        assert sorted(predict.calls) == list(NAMES)
 
         # the same model file under another name is the same model: nothing predicted
         predict.calls.clear()

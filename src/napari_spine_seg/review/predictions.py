@@ -9,10 +9,11 @@ predicting 600 X-rays takes minutes. A review keeps each prediction it made::
 (even under the same name) gets a folder of its own. Each ``.npz`` holds the predicted
 trimap, the spine probability (float16), the image's worst-first
 :class:`~.priority.Priority`, and the image file it was predicted from (resolved path,
-size and modification time): a prediction whose image file changed since is predicted
-again. A model that finds vertebrae also has them kept when the review shows an image:
-the bodies (uint8, 1 = T1 …), the 68 corners where 17 were found, and why not
-otherwise. Files are written atomically; a damaged one is predicted again.
+size and modification time): a prediction whose image file changed since, or that an
+earlier version of the landmark fit made, is predicted again. A model that finds
+vertebrae also has them kept when the review shows an image: the bodies (uint8, 1 =
+T1 …), the 68 corners where 17 were found, and why not otherwise. Files are written
+atomically; a damaged one is predicted again.
 
 :func:`rank_images` ranks a queue from the cache, predicting only the images it lacks,
 and says before it starts how many those are (and, from the speed measured last time,
@@ -40,7 +41,9 @@ from .priority import Priority, review_priority
 
 PREDICTION_FOLDER = "predictions"
 _SPEED_FILE = "speed.json"
-_FORMAT = "napari-spine-seg prediction"
+#: a prediction kept under another format was made by another version of the fit, and
+#: is predicted again (2: end plates averaged with the image's own edges)
+_FORMAT = "napari-spine-seg prediction 2"
 
 _identities: dict[tuple[str, int, int], str] = {}
 _identities_lock = threading.Lock()
