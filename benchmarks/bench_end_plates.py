@@ -13,9 +13,11 @@ with the zoom pass) and scores, in one process, every variant of
   reconcile=False)``), ``reconciled`` (least-squares start;
   :func:`~napari_spine_seg.spine.body_edges.reconcile_plates` refits any end plate more
   than ``MAX_WEDGE`` from its body's other), ``median start`` (the same from a
-  Theil–Sen start, ``body_edges._median_line``) and ``wedges kept`` (the default: also
-  a wedged body between two others is not refitted, ``WEDGE_MARGIN``). A least-squares
-  start is the old fit, restored within the run.
+  Theil–Sen start, ``body_edges._median_line``), ``wedges kept`` (also a wedged body
+  between two others is not refitted, ``WEDGE_MARGIN``) and ``image plates`` (the
+  default: also each end plate averaged with the X-ray's own edge,
+  ``spine/image_plates.py``). A least-squares start is the old fit, restored within
+  the run.
 
 The first, whole-image pass is run once per image and shared by the variants. For each
 variant: ``found_17`` (share of images with 17 vertebrae fitted), ``corner_error_px``
@@ -64,12 +66,14 @@ from napari_spine_seg.spine.vertebrae import (
 from napari_spine_seg.trimap import sort_landmarks
 
 TILES = (2, 3)
-#: the edge fits compared: (name, least-squares start, reconcile, wedges kept)
+#: the edge fits compared: (name, least-squares start, reconcile, wedges kept, plates
+#: averaged with the image's edges)
 FITS = (
-    ("plain", True, False, False),
-    ("reconciled", True, True, False),
-    ("median start", False, True, False),
-    ("wedges kept", False, True, True),
+    ("plain", True, False, False, False),
+    ("reconciled", True, True, False, False),
+    ("median start", False, True, False, False),
+    ("wedges kept", False, True, True, False),
+    ("image plates", False, True, True, True),
 )
 _FEATHER = predict._feather
 _MEDIAN_LINE = body_edges._median_line
@@ -218,9 +222,14 @@ def evaluate_model(model_path: str, test_root: Path) -> dict:
         for tiles, ends_faded in itertools.product(TILES, (True, False)):
             with zoom_variant(tiles, ends_faded):
                 zoomed = predict.zoom_pass(loaded, image, body, background)
-            for name, least_squares, reconcile, wedges_kept in FITS:
+            for name, least_squares, reconcile, wedges_kept, read_image in FITS:
                 with fit_variant(least_squares, wedges_kept):
-                    fit = fit_vertebrae(zoomed, column=column, reconcile=reconcile)
+                    fit = fit_vertebrae(
+                        zoomed,
+                        column=column,
+                        reconcile=reconcile,
+                        image=image if read_image else None,
+                    )
                 if fit.landmarks is None:
                     continue
                 err = corner_error(fit.landmarks, truth)
