@@ -84,6 +84,10 @@ def test_without_an_edge_near_them_the_plates_stay():
     far = truth.copy()
     far[:, 1] += 8.0
     np.testing.assert_array_equal(image_plates(xray(truth), far), far)
+    # a body drawn as a point (its corners coincide) has no plate to read
+    point = start.copy()
+    point[:4] = point[:4].mean(axis=0)
+    np.testing.assert_array_equal(image_plates(xray(truth), point)[:4], point[:4])
 
 
 def test_the_fit_averages_the_bodies_plates_with_the_image():

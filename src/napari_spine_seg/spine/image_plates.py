@@ -163,6 +163,8 @@ def _edge_line(
     """
     along = b - a
     length = float(np.hypot(*along))
+    if length < _LEAST_POINTS:  # a plate of a few pixels has no edge to read
+        return None
     direction = along / length
     inward = np.array([-direction[1], direction[0]])
     if (centre - a) @ inward < 0:
