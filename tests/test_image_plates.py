@@ -59,7 +59,8 @@ def test_a_plate_drawn_off_its_edge_moves_half_way_to_it(curve):
     # the sides keep their lines: each corner moved along its side, not across it
     moved = (refined - start).reshape(17, 4, 2)
     sides = (truth.reshape(17, 4, 2)[:, 2:] - truth.reshape(17, 4, 2)[:, :2]).repeat(2, axis=0)
-    across = np.abs(np.cross(moved.reshape(-1, 2, 2), sides.reshape(-1, 2, 2)))
+    moved, sides = moved.reshape(-1, 2, 2), sides.reshape(-1, 2, 2)
+    across = np.abs(moved[..., 0] * sides[..., 1] - moved[..., 1] * sides[..., 0])
     assert across.max() / np.linalg.norm(sides, axis=-1).min() < 1e-6
 
 
