@@ -38,6 +38,8 @@ _SHARE = 0.5
 _LEAST_STEP = 4.0
 _STEP = 0.25  # px along each profile across a plate
 _LEAST_POINTS = 5
+#: px; a plate shorter than this (corners that nearly coincide) has no edge to read
+_LEAST_LENGTH = 5.0
 
 
 def image_plates(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -163,7 +165,7 @@ def _edge_line(
     """
     along = b - a
     length = float(np.hypot(*along))
-    if length < _LEAST_POINTS:  # a plate of a few pixels has no edge to read
+    if length < _LEAST_LENGTH:
         return None
     direction = along / length
     inward = np.array([-direction[1], direction[0]])
