@@ -29,6 +29,7 @@ def test_a_config_round_trips_through_json_exactly(data, tmp_path):
         epochs=7,
         batch_size=3,
         learning_rate=2.5e-4,
+        lr_schedule="cosine",
         loss="ce",
         val_fraction=0.2,
         seed=11,
@@ -71,6 +72,10 @@ def test_the_preset_decides_the_default_size(data, tmp_path):
         ({"learning_rate": -1.0}, "must be positive"),
         ({"val_fraction": 1.0}, "validation fraction"),
         ({"loss": "focal"}, "unknown loss"),
+        (
+            {"lr_schedule": "step"},
+            "unknown learning-rate schedule 'step'; choose one of plateau, cosine",
+        ),
         ({"max_minutes": 0}, "max minutes must be positive"),
         ({"max_minutes": float("nan")}, "max minutes must be positive"),
         ({"workers": 0}, "workers must be 1 or more"),
@@ -112,3 +117,16 @@ def test_an_open_dataset_is_not_written_as_json(tmp_path):
     config = TrainConfig(dataset, Path(tmp_path / "m.keras"))
     with pytest.raises(SpineSegError, match="open dataset cannot be written as JSON"):
         config.to_json()
+
+
+def test_the_learning_rate_schedule_reaches_the_config_from_the_command_line(data, tmp_path):
+    from napari_spine_seg.cli import build_parser
+    from napari_spine_seg.cli import train as train_cli
+
+    out = str(tmp_path / "m.keras")
+    args = build_parser().parse_args(["train", str(data), "--out", out, "--lr-schedule", "cosine"])
+    assert train_cli.config_from_args(args).lr_schedule == "cosine"
+    plain = build_parser().parse_args(["train", str(data), "--out", out])
+    assert train_cli.config_from_args(plain).lr_schedule == TrainConfig(data, out).lr_schedule
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", str(data), "--out", out, "--lr-schedule", "step"])

@@ -216,6 +216,34 @@ def test_early_stopping_when_validation_does_not_improve(dataset, tmp_path):
     assert result.epochs_run < 6
 
 
+def test_the_cosine_schedule_sets_each_epochs_rate_and_a_resume_carries_it_on(dataset, tmp_path):
+    from napari_spine_seg.model.train_fit import MIN_LEARNING_RATE, cosine_rate
+
+    run = {**RUN, "lr_schedule": "cosine"}
+    first = train(dataset, tmp_path / "c.keras", epochs=2, cache=None, **run, **TINY)
+    assert [r["lr"] for r in first.history] == pytest.approx([3e-3, cosine_rate(3e-3, 0.5)])
+    assert read_metadata(first.model_path).training["lr_schedule"] == "cosine"
+    # resumed with more epochs, the schedule stretches to the new end
+    resumed = train(
+        dataset, tmp_path / "r.keras", epochs=4, resume=first.last_checkpoint, cache=None, **run
+    )
+    rates = [r["lr"] for r in resumed.history]
+    assert rates[2:] == pytest.approx([cosine_rate(3e-3, 0.5), cosine_rate(3e-3, 0.75)])
+    assert cosine_rate(3e-3, 1.0) == pytest.approx(MIN_LEARNING_RATE)
+
+
+def test_the_cosine_schedule_reaches_its_end_with_the_time_budget(dataset, tmp_path):
+    from napari_spine_seg.model.train_fit import MIN_LEARNING_RATE
+
+    run = {**RUN, "lr_schedule": "cosine"}
+    result = train(
+        dataset, tmp_path / "t.keras", epochs=50, max_minutes=1e-4, cache=None, **run, **TINY
+    )
+    assert result.stopped == "time_budget" and result.epochs_run == 1
+    # the budget (6 ms) was spent before the first epoch began: the schedule is at its end
+    assert result.history[0]["lr"] == pytest.approx(MIN_LEARNING_RATE)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [

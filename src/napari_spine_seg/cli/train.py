@@ -8,7 +8,7 @@ from ..jobs.console import TrainBars, format_epoch
 from ..jobs.console import cancel_on_signals as _cancel_on_signals
 from ..jobs.run import run_training
 from ..jobs.spec import training_spec
-from ..model.config import LOSSES, PRESET_SIZES, PRESETS, TrainConfig
+from ..model.config import LOSSES, LR_SCHEDULES, PRESET_SIZES, PRESETS, TrainConfig
 from ..model.defaults import TRAIN_DEFAULTS
 from ..outputs import check_output
 from ._command import add_command
@@ -41,6 +41,11 @@ SETTINGS = {
     "--loss": (LOSSES, "cross-entropy, or plus spine Dice (default %(default)s)"),
     "--val-fraction": (float, "held out for validation (default %(default)s)"),
     "--patience": (int, "early stopping patience in epochs; 0 = off"),
+    "--lr-schedule": (
+        LR_SCHEDULES,
+        "how the learning rate falls: halved when the validation loss stalls (plateau), "
+        "or along a half cosine over the epochs or --max-minutes (default %(default)s)",
+    ),
     "--fit": (("resize", "letterbox"), "how images meet the input size (default %(default)s)"),
     "--bend-deg": (
         float,
@@ -70,7 +75,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     _add_settings(p, "--epochs")
     sizes = "; ".join(f"{name} {r}x{c}" for name, (r, c) in PRESET_SIZES.items())
     p.add_argument("--size", metavar="HxW", help=f"network input rows x columns (default: {sizes})")
-    _add_settings(p, "--preset", "--batch-size", "--learning-rate", "--loss")
+    _add_settings(p, "--preset", "--batch-size", "--learning-rate", "--lr-schedule", "--loss")
     _add_start_and_stop(p)
     _add_settings(p, "--val-fraction", "--patience", "--fit")
     _add_data_handling(p)
@@ -140,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        lr_schedule=getattr(args, "lr_schedule", TRAIN_DEFAULTS["lr_schedule"]),
         loss=args.loss,
         val_fraction=args.val_fraction,
         seed=args.seed,

@@ -25,6 +25,10 @@ PRESET_SIZES = {"unet": (384, 144), "pets": (160, 160)}
 PRESET_CHANNELS = {"unet": 1, "pets": 3}
 PRESETS = tuple(PRESET_SIZES)
 LOSSES = ("ce", "ce+dice")
+#: how the learning rate falls: "plateau" halves it when the validation loss stalls for
+#: 4 epochs; "cosine" follows a half cosine to 1e-5 over the epochs (or over the time
+#: budget, whichever ends first), the same for every run
+LR_SCHEDULES = ("plateau", "cosine")
 #: what a model learns: "trimap" (spine / background / border) or "vertebrae" (each
 #: vertebra's body / the spaces between them / background, the trimap derived from it);
 #: "auto": vertebrae when every training sample has landmarks, else trimap
@@ -139,6 +143,8 @@ class TrainConfig(JsonConfig):
         in the model's training settings. None (the default): on for a vertebrae model
         (it halved the landmark Cobb error, docs/performance.md); True is refused with
         ``outputs="trimap"``.
+    lr_schedule : {"plateau", "cosine"}
+        How the learning rate falls (:data:`LR_SCHEDULES`).
     """
 
     WHAT = "training"
@@ -166,6 +172,7 @@ class TrainConfig(JsonConfig):
     max_minutes: float | None = None
     outputs: str = "auto"
     zoom_pass: bool | None = None
+    lr_schedule: str = TRAIN_DEFAULTS["lr_schedule"]
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -214,6 +221,12 @@ class TrainConfig(JsonConfig):
         if self.zoom_pass is True and self.outputs == "trimap":
             raise SpineSegError(
                 None, "the zoom pass is for a model with vertebrae, not for outputs trimap"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise SpineSegError(
+                None,
+                f"unknown learning-rate schedule {self.lr_schedule!r}; "
+                f"choose one of {', '.join(LR_SCHEDULES)}",
             )
         if self.loss not in LOSSES:
             raise SpineSegError(None, f"unknown loss {self.loss!r}; choose ce or ce+dice")

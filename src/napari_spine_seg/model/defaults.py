@@ -25,6 +25,7 @@ TRAIN_DEFAULTS = {
     # On: trained on mild spines, strongly curved ones got spine Dice 0.996 (min 0.981)
     # against 0.951 (min 0.746) without (docs/performance.md, "Bent spines")
     "bend_deg": 30.0,
+    "lr_schedule": "plateau",
 }
 #: images per forward pass when predicting
 PREDICT_BATCH_SIZE = 4

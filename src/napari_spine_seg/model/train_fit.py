@@ -4,6 +4,7 @@ callbacks, then save the best and last model files (see
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ from .train_setup import TrainData
 
 #: seconds between "last" checkpoints (one is always written at the end)
 LAST_CHECKPOINT_EVERY_S = 60.0
+#: the lowest learning rate either schedule reaches
+MIN_LEARNING_RATE = 1e-5
 
 
 @dataclass
@@ -182,6 +185,37 @@ def _floats(logs) -> dict:
     return out
 
 
+def cosine_rate(first: float, progress: float) -> float:
+    """The learning rate `progress` (0 to 1) of the way through a cosine schedule.
+
+    It falls from `first` at 0 to :data:`MIN_LEARNING_RATE` at 1, and stays there.
+
+    Examples
+    --------
+    >>> cosine_rate(1e-3, 0.0), round(cosine_rate(1e-3, 0.5), 7), cosine_rate(1e-3, 2.0)
+    (0.001, 0.000505, 1e-05)
+    """
+    low = min(MIN_LEARNING_RATE, first)
+    done = min(max(progress, 0.0), 1.0)
+    return low + (first - low) * 0.5 * (1.0 + math.cos(math.pi * done))
+
+
+def _make_cosine(c: TrainConfig, state: FitState):
+    import keras
+
+    class _Cosine(keras.callbacks.Callback):
+        """Sets each epoch's rate from how far training has gone, in epochs or in time."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            progress = epoch / c.epochs
+            if state.deadline is not None and c.max_minutes:
+                spent = time.perf_counter() - (state.deadline - 60.0 * c.max_minutes)
+                progress = max(progress, spent / (60.0 * c.max_minutes))
+            self.model.optimizer.learning_rate = cosine_rate(c.learning_rate, progress)
+
+    return _Cosine()
+
+
 def _hooks(c: TrainConfig, state: FitState, data: TrainData, callbacks: Sequence):
     """Our callback, early stopping, learning-rate decay and the caller's callbacks."""
     import keras
@@ -193,10 +227,12 @@ def _hooks(c: TrainConfig, state: FitState, data: TrainData, callbacks: Sequence
             monitor=state.monitor, mode="max", patience=c.patience
         )
         hooks.append(early)
-    if data.val_source is not None:
+    if c.lr_schedule == "cosine":
+        hooks.append(_make_cosine(c, state))
+    elif data.val_source is not None:
         hooks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=0.5, patience=4, min_lr=1e-5
+                monitor="val_loss", factor=0.5, patience=4, min_lr=MIN_LEARNING_RATE
             )
         )
     hooks.extend(callbacks)

@@ -180,6 +180,7 @@ def training_info(c: TrainConfig, start: Start, data: TrainData, mixed_precision
         "epochs": c.epochs,
         "batch_size": c.batch_size,
         "learning_rate": c.learning_rate,
+        "lr_schedule": c.lr_schedule,
         "loss": c.loss,
         "val_fraction": c.val_fraction,
         "seed": c.seed,
