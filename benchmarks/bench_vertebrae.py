@@ -10,8 +10,10 @@ main curves 30–75°, ``bench_bending.py``'s), and reports in one JSON:
 * ``corner_error``: mean distance between predicted and true corners, in pixels and in
   % of the image height, over those images; both for the fit at the image's own size
   (what ``predict`` does) and for a fit at the network's size scaled to the image;
-* ``cobb_landmarks`` and ``cobb_trimaps``: Cobb MAE and SMAPE from the predicted
-  landmarks and, in the same run, from the predicted trimaps (the centre-line method);
+* ``cobb_landmarks``, ``cobb_column`` and ``cobb_trimaps``: Cobb MAE and SMAPE from
+  the predicted landmarks and, in the same run, by the centre-line method from the
+  network's own column (the whole-column trimap, what a trimap model measures) and from
+  the predicted trimap (drawn from the corners where 17 were found, else the column);
 * ``tilt_error_deg``: each vertebra's tilt (the line the reference measures, from the
   middle of its left side to that of its right) against the truth: the spread, overall
   and per vertebra, and the gain (slope of predicted on true tilt; below 1, the tilts
@@ -23,8 +25,9 @@ main curves 30–75°, ``bench_bending.py``'s), and reports in one JSON:
   whose largest angle (MT) moved to another curve than the reference's: where two
   curves are nearly equal, a fraction of a degree moves the reference's PT/MT/TL to
   other curves and that image scores some 50 % (``bench_tilt_noise.py``);
-* ``trimap``: mean spine Dice and 3-class pixel accuracy against trimaps drawn from the
-  true landmarks;
+* ``trimap`` and ``column``: mean spine Dice and 3-class pixel accuracy of the
+  predicted trimap and of the network's column against trimaps drawn from the true
+  landmarks;
 * training and prediction seconds.
 
 Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
@@ -66,7 +69,7 @@ from napari_spine_seg.spine.cobb import cobb_details, smape, vertebra_tilts
 from napari_spine_seg.spine.cobb_eval import angle_scores, cobb_errors
 from napari_spine_seg.spine.metrics import pixel_accuracy, spine_dice
 from napari_spine_seg.spine.vertebrae import corner_error, fit_vertebrae, spine_column
-from napari_spine_seg.trimap import trimap_from_landmarks
+from napari_spine_seg.trimap import trimap_from_landmarks, trimap_from_mask
 
 
 def train_model(
@@ -161,7 +164,7 @@ def evaluate_model(
     start = time.perf_counter()
     preds = list(iter_predictions(loaded, images, tta=tta))
     predict_seconds = time.perf_counter() - start
-    rows, lm_angles, lm_ref, trimaps, tilts = [], [], [], {}, []
+    rows, lm_angles, lm_ref, trimaps, columns, tilts = [], [], [], {}, {}, []
     for sample, image, pred in zip(test, images, preds, strict=True):
         truth = sample.load_landmarks()
         h = image.shape[0]
@@ -174,6 +177,14 @@ def evaluate_model(
             "faults": list(pred.vertebra_faults),
         }
         trimaps[sample.name] = pred.trimap
+        # the network's own column, which the trimap was before it was drawn from the
+        # corners: the centre-line method as it stands without landmarks
+        column = trimap_from_mask(spine_column(pred.probability >= 0.5))
+        columns[sample.name] = column
+        row.update(
+            column_dice=spine_dice(gt_trimap, column),
+            column_accuracy=pixel_accuracy(gt_trimap, column),
+        )
         if pred.landmarks is not None:
             err = corner_error(pred.landmarks, truth)
             row.update(corner_px=err, corner_pct=100.0 * err / h)
@@ -191,6 +202,7 @@ def evaluate_model(
                 row["net_corner_pct"] = 100.0 * corner_error(net, truth) / h
         rows.append(row)
     cobb_tri = cobb_errors(trimaps, reference)
+    cobb_col = cobb_errors(columns, reference)
 
     def mean(key):
         vals = [r[key] for r in rows if r.get(key) is not None]
@@ -210,7 +222,9 @@ def evaluate_model(
         "cobb_landmarks": cobb,
         "tilt_error_deg": _tilt_summary(tilts),
         "cobb_trimaps": {k: cobb_tri[k] for k in ("n_images", "mae", "smape")},
+        "cobb_column": {k: cobb_col[k] for k in ("n_images", "mae", "smape")},
         "trimap": {"dice": mean("dice"), "accuracy": mean("accuracy")},
+        "column": {"dice": mean("column_dice"), "accuracy": mean("column_accuracy")},
         "predict_seconds_per_image": predict_seconds / len(rows),
         "images": rows,
     }

@@ -35,7 +35,7 @@ from ..errors import SpineSegError
 from ..outputs import check_output, check_output_names
 from ..spine.vertebra_count import VERTEBRAE_FILE, count_entry, update_vertebra_counts
 from ..spine.vertebrae import fit_vertebrae, spine_column
-from ..trimap import trimap_from_mask
+from ..trimap import trimap_from_landmarks, trimap_from_mask
 from .files import LoadedModel, load_model
 from .predict_config import PredictConfig, check_batch_size
 from .preprocess import Placement, _resize_float, fit_image, placement, unfit_to_trimap
@@ -50,7 +50,8 @@ class Prediction:
     Attributes
     ----------
     trimap : (H, W) uint8
-        1 spine, 2 background, 3 border.
+        1 spine, 2 background, 3 border: the network's column, or for a vertebrae
+        model with `landmarks` the column they outline.
     probability : (H, W) float32
         Spine probability in [0, 1].
     name : str or None
@@ -145,9 +146,10 @@ def iter_predictions(
                 yield Prediction(trimap, spine, name)
                 continue
             body, background = _body_and_background(p, place)
+            first = None
             if zoom:
-                body = zoom_pass(loaded, arr, body, background, tta=tta)
-            yield vertebra_maps_prediction(body, background, name, image=arr)
+                first, body = body, zoom_pass(loaded, arr, body, background, tta=tta)
+            yield vertebra_maps_prediction(body, background, name, image=arr, first_pass=first)
 
     for image in images:
         try:
@@ -276,17 +278,38 @@ def vertebra_maps_prediction(
     name: str | None = None,
     *,
     image: np.ndarray | None = None,
+    first_pass: np.ndarray | None = None,
 ) -> Prediction:
     """:func:`vertebra_prediction` from the body and background maps at the image's size.
 
     Given the `image` itself, each end plate is averaged with the image's own edge
     along it (:func:`~napari_spine_seg.spine.image_plates.image_plates`).
+
+    Where 17 bodies were fitted, the trimap is drawn from their corners as a data set's
+    is from its landmarks (:func:`~napari_spine_seg.trimap.trimap_from_landmarks`): the
+    column between the bodies' sides and its border band, which the network's own
+    column places a pixel or so wider or narrower from one training to the next
+    (``docs/performance.md``, "The trimap from the corners"); elsewhere it is the
+    network's column.
+
+    `body` may be the zoom pass's (:func:`zoom_pass`) and `first_pass` the whole
+    image's body map it refined. When the zoom pass's bodies give no landmarks (not 17
+    of them) and the first pass's do, the first pass's are fitted: a tile split a body
+    or added a piece that the whole image did not (``docs/performance.md``, "When the
+    zoom pass splits a body").
     """
     spine = 1.0 - background
     # the column's pieces away from it (a marker letter painted as bone) are not spine
     column = spine_column(spine >= 0.5)
-    trimap = trimap_from_mask(column)
     fit = fit_vertebrae(body, column=column, image=image)
+    if fit.landmarks is None and first_pass is not None:
+        whole = fit_vertebrae(first_pass, column=column, image=image)
+        if whole.landmarks is not None:
+            fit = whole
+    if fit.landmarks is not None:
+        trimap = trimap_from_landmarks(fit.landmarks, column.shape)
+    else:
+        trimap = trimap_from_mask(column)
     return Prediction(
         trimap,
         np.clip(spine, 0.0, 1.0),
