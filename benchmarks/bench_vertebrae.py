@@ -31,9 +31,9 @@ main curves 30–75°, ``bench_bending.py``'s), and reports in one JSON:
 * training and prediction seconds.
 
 Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
-[--model FILE] [--train 40] [--test 16] [--patience N] [--generator other|spines|strong]
-[--test-seed 7] [--test-scale 1] [--no-test-grain] [--no-zoom-pass] [--epochs N] [--work DIR]
-[--tta]``.
+[--model FILE] [--train 40] [--test 16] [--patience N] [--lr-schedule plateau|cosine]
+[--generator other|spines|strong] [--test-seed 7] [--test-scale 1] [--no-test-grain]
+[--no-zoom-pass] [--epochs N] [--work DIR] [--tta]``.
 Training takes the defaults of ``spine-seg train`` (``TRAIN_DEFAULTS``: epochs, early
 stopping, the zoom pass of a vertebrae model) unless told. ``--test-seed 8`` draws
 another set of the second generator, kept apart from the one (seed 7) the defaults were
@@ -242,6 +242,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patience", type=int, help="early stopping (default: the default)")
     parser.add_argument(
+        "--lr-schedule",
+        choices=("plateau", "cosine"),
+        help="the learning rate's schedule (default: the default)",
+    )
+    parser.add_argument(
         "--no-zoom-pass",
         dest="zoom_pass",
         action="store_const",
@@ -340,6 +345,7 @@ def main(argv=None) -> int:
                     args.patience,
                     args.zoom_pass,
                     args.epochs,
+                    **({} if args.lr_schedule is None else {"lr_schedule": args.lr_schedule}),
                 )
             )
         report.update(evaluate_model(report["model"], test_root, tta=args.tta))
