@@ -285,12 +285,12 @@ def vertebra_maps_prediction(
     Given the `image` itself, each end plate is averaged with the image's own edge
     along it (:func:`~napari_spine_seg.spine.image_plates.image_plates`).
 
-    Where 17 bodies were fitted, the trimap is drawn from their corners as a data set's
-    is from its landmarks (:func:`~napari_spine_seg.trimap.trimap_from_landmarks`): the
-    column between the bodies' sides and its border band, which the network's own
-    column places a pixel or so wider or narrower from one training to the next
-    (``docs/performance.md``, "The trimap from the corners"); elsewhere it is the
-    network's column.
+    Where 17 bodies were fitted, the trimap is drawn from their corners, as a data set's
+    is drawn from its landmarks (:func:`~napari_spine_seg.trimap.trimap_from_landmarks`).
+    The network's own column lies a pixel or so wider or narrower than that outline,
+    differently from one training to the next, and so does its border band
+    (``docs/performance.md``, "The trimap from the corners"). Elsewhere the trimap is
+    the network's column.
 
     `body` may be the zoom pass's (:func:`zoom_pass`) and `first_pass` the whole
     image's body map it refined. When the zoom pass's bodies give no landmarks (not 17

@@ -43,7 +43,8 @@ PREDICTION_FOLDER = "predictions"
 _SPEED_FILE = "speed.json"
 #: a prediction kept under another format was made by another version of the fit, and
 #: is predicted again (2: end plates averaged with the image's own edges; 3: the first
-#: pass's bodies fitted where the zoom pass's give no landmarks)
+#: pass's bodies fitted where the zoom pass's give no landmarks, and the trimap drawn
+#: from the corners)
 _FORMAT = "napari-spine-seg prediction 3"
 
 _identities: dict[tuple[str, int, int], str] = {}
