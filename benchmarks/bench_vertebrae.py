@@ -61,6 +61,7 @@ from bench_tilt_noise import mt_moved
 from napari_spine_seg.data.aasce import read_angles_csv
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.data.phantom import write_phantom_set
+from napari_spine_seg.model.config import LR_SCHEDULES
 from napari_spine_seg.model.defaults import TRAIN_DEFAULTS
 from napari_spine_seg.model.files import load_model
 from napari_spine_seg.model.predict import iter_predictions
@@ -243,7 +244,7 @@ def main(argv=None) -> int:
     parser.add_argument("--patience", type=int, help="early stopping (default: the default)")
     parser.add_argument(
         "--lr-schedule",
-        choices=("plateau", "cosine"),
+        choices=LR_SCHEDULES,
         help="the learning rate's schedule (default: the default)",
     )
     parser.add_argument(

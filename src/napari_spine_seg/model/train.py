@@ -131,7 +131,8 @@ def _train(c: TrainConfig, progress, cancel, callbacks, augment) -> TrainResult:
             progress=progress,
             cancel=cancel,
             history=history,
-            deadline=None if c.max_minutes is None else start_time + 60.0 * c.max_minutes,
+            started=start_time,
+            budget_s=None if c.max_minutes is None else 60.0 * c.max_minutes,
         )
         best = previous_best(start, history, data.monitor, info.training_set["fingerprint"])
         if best is not None:

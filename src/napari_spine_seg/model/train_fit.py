@@ -95,9 +95,22 @@ class FitState:
     epoch_start: float = 0.0
     last_saved: float = field(default_factory=time.perf_counter)
     cancelled: bool = False
-    #: perf_counter time after which no new epoch starts (TrainConfig.max_minutes)
-    deadline: float | None = None
+    #: perf_counter time the training call began, and its time budget in seconds
+    #: (TrainConfig.max_minutes; None: no budget)
+    started: float = 0.0
+    budget_s: float | None = None
     out_of_time: bool = False
+
+    @property
+    def deadline(self) -> float | None:
+        """perf_counter time after which no new epoch starts (None: no budget)."""
+        return None if self.budget_s is None else self.started + self.budget_s
+
+    def budget_share(self) -> float:
+        """The share of the time budget spent so far (0 without a budget)."""
+        if self.budget_s is None:
+            return 0.0
+        return (time.perf_counter() - self.started) / self.budget_s
 
     def emit(self, event) -> None:
         if self.progress is not None:
@@ -207,10 +220,7 @@ def _make_cosine(c: TrainConfig, state: FitState):
         """Sets each epoch's rate from how far training has gone, in epochs or in time."""
 
         def on_epoch_begin(self, epoch, logs=None):
-            progress = epoch / c.epochs
-            if state.deadline is not None and c.max_minutes:
-                spent = time.perf_counter() - (state.deadline - 60.0 * c.max_minutes)
-                progress = max(progress, spent / (60.0 * c.max_minutes))
+            progress = max(epoch / c.epochs, state.budget_share())
             self.model.optimizer.learning_rate = cosine_rate(c.learning_rate, progress)
 
     return _Cosine()
