@@ -14,6 +14,7 @@ import pytest
 from _files import write_aasce
 from _widget_helpers import StallProbe, new_widget
 from napari_spine_seg.model import events as ev
+from napari_spine_seg.model.files import read_metadata
 
 WIDGET = "train_widget:TrainWidget"
 
@@ -36,17 +37,20 @@ _COMPILED_MODEL = textwrap.dedent(
                   metrics=make_metrics())
     info = ModelInfo(preset="unet", options=options, input_size=(64, 32), channels=1,
                      training_set={"root": sys.argv[2], "n_train": 4, "n_val": 0},
-                     training={"epoch": 0}, metrics=json.loads(sys.argv[3]))
+                     training={"epoch": 0}, metrics=json.loads(sys.argv[3]),
+                     history=json.loads(sys.argv[4]))
     save_model(model, sys.argv[1], info)
     """
 )
 
 
-def write_compiled_model(path: Path, training_set: Path, metrics: dict | None = None) -> Path:
+def write_compiled_model(
+    path: Path, training_set: Path, metrics: dict | None = None, history: list | None = None
+) -> Path:
     """An untrained, compiled model file (resumable), written by a child process.
 
-    Its metadata claims `metrics` (default: spine Dice 0.25). TensorFlow must not load
-    into this process, which has napari's OpenGL.
+    Its metadata claims `metrics` (default: spine Dice 0.25) and `history` (default: no
+    epochs). TensorFlow must not load into this process, which has napari's OpenGL.
     """
     metrics = {"spine_dice": 0.25} if metrics is None else metrics
     subprocess.run(
@@ -57,6 +61,7 @@ def write_compiled_model(path: Path, training_set: Path, metrics: dict | None = 
             os.fspath(path),
             os.fspath(training_set),
             json.dumps(metrics),
+            json.dumps(history or []),
         ],
         check=True,
         timeout=300,
@@ -157,9 +162,16 @@ def test_a_worse_model_is_offered_not_made_current(make_napari_viewer, qtbot, da
     widget.out.value = tmp_path / "new.keras"
     widget.size.value = "64x32"
     widget.epochs.value = 1
+    # the set has landmarks: "auto" would learn the vertebrae; these choices must reach
+    # the training and be recorded in the model
+    widget.outputs.value = "trimap"
+    widget.lr_schedule.value = "plateau"
     widget.start_button.clicked()
     qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
     qtbot.waitUntil(lambda: widget.offered is not None, timeout=60_000)
+    info = read_metadata(tmp_path / "new.keras")
+    assert info.outputs == ["trimap"] and info.training["lr_schedule"] == "plateau"
+    assert "zoom_pass" not in info.training
     assert shown(widget, widget.use_new_button)
     assert widget.last_result.stopped == "completed" and widget.last_result.epochs_run == 1
     status = widget.status.value
@@ -198,8 +210,10 @@ def test_retrain_on_reviewed_images(make_napari_viewer, qtbot, dataset, tmp_path
     from napari_spine_seg._napari._widgets.review_widget import ReviewWidget
     from napari_spine_seg.model.files import read_metadata
 
-    # a model with no skill yet: the retrained one is no worse and becomes current
-    model = write_compiled_model(tmp_path / "tiny.keras", dataset, {"spine_dice": 0.0})
+    # a model with no skill yet: the retrained one is no worse and becomes current; its
+    # own three epochs are not the fine-tune's, which has a history of its own
+    earlier = [{"epoch": e, "loss": 1.0, "spine_dice": 0.0} for e in (1, 2, 3)]
+    model = write_compiled_model(tmp_path / "tiny.keras", dataset, {"spine_dice": 0.0}, earlier)
     viewer = make_napari_viewer()
     widget = new_widget(viewer, WIDGET)
     from napari.utils._proxies import PublicOnlyProxy

@@ -85,7 +85,7 @@ def test_the_empty_loss_plot_has_a_sane_axis(make_napari_viewer, qtbot):
     assert plot.drawn["loss"]["top"] == "1" and plot.drawn["loss"]["note"] == NO_EPOCHS
 
 
-def test_the_zoom_pass_checkbox_reaches_the_training_config(make_napari_viewer, tmp_path):
+def test_the_training_choices_reach_the_training_config(make_napari_viewer, tmp_path):
     dataset = write_aasce_layout(tmp_path / "set", n_train=2, n_test=0, size=(120, 48))
     widget = new_widget(make_napari_viewer(), WIDGET)
     widget.dataset.value = dataset
@@ -100,4 +100,15 @@ def test_the_zoom_pass_checkbox_reaches_the_training_config(make_napari_viewer, 
     assert config.bend_deg == TRAIN_DEFAULTS["bend_deg"] > 0
     widget.bend_deg.value = 0.0
     assert widget.training_config().bend_deg == 0.0
+    # what the network learns and how its rate falls: the defaults, or the choices
+    assert (config.outputs, config.lr_schedule) == ("auto", TRAIN_DEFAULTS["lr_schedule"])
+    widget.zoom_pass.value = True
+    widget.outputs.value = "trimap"
+    widget.lr_schedule.value = "plateau"
+    # a trimap model has no zoom pass: the box is greyed out and not passed on as "on"
+    assert not widget.zoom_pass.enabled
+    config = widget.training_config()
+    assert (config.outputs, config.lr_schedule, config.zoom_pass) == ("trimap", "plateau", False)
+    widget.outputs.value = "vertebrae"
+    assert widget.zoom_pass.enabled and widget.training_config().zoom_pass is None
     assert config.out == tmp_path / "model.keras"

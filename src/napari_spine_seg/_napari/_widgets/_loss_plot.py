@@ -32,9 +32,9 @@ class MetricsPlot(QWidget):
         self.setMinimumHeight(140)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
 
-    def reset(self, history=()) -> None:
-        """Start over, with the epochs of `history` already shown (a resumed run)."""
-        self.history = [dict(r) for r in history]
+    def reset(self) -> None:
+        """Start over with no epochs (a new training, or a fine-tune's own history)."""
+        self.history = []
         self.update()
 
     def add(self, epoch: int, metrics: dict) -> None:

@@ -43,7 +43,7 @@ from ...jobs import model_process
 from ...jobs.model_process import ProcessJob
 from ...model import events as ev
 from ...model.builders import PRESETS
-from ...model.config import TrainConfig, default_size
+from ...model.config import LR_SCHEDULES, OUTPUTS, TrainConfig, default_size
 from ...model.defaults import TRAIN_DEFAULTS
 from ...model.train import train
 from ...review.retrain import DEFAULT_EPOCHS, retrain
@@ -146,6 +146,24 @@ class TrainWidget(SlurmTraining, Dock):
         self.bend_deg.native.setSuffix("°")
         self.rate_row = button_row(self.learning_rate, self.bend_deg)
         self.rate_row.label = "learning rate, bending"
+        self.outputs = ComboBox(
+            choices=list(OUTPUTS),
+            value="auto",
+            label="learns",
+            tooltip="what the network learns: the 17 vertebrae (their trimap derived from "
+            "them) or the trimap alone; auto: the vertebrae when every training image has "
+            "landmarks and no trimap file (TrainConfig.outputs)",
+        )
+        self.lr_schedule = ComboBox(
+            choices=list(LR_SCHEDULES),
+            value=TRAIN_DEFAULTS["lr_schedule"],
+            label="schedule",
+            tooltip="how the learning rate falls: cosine, a half cosine over the epochs "
+            "(or the time limit); plateau, halved when the validation loss stalls "
+            "(TrainConfig.lr_schedule)",
+        )
+        self.learns_row = button_row(self.outputs, self.lr_schedule)
+        self.learns_row.label = "learns, rate schedule"
         self.zoom_pass = CheckBox(
             text="zoom pass (vertebrae: the column again at full resolution)",
             value=True,
@@ -176,6 +194,7 @@ class TrainWidget(SlurmTraining, Dock):
                 self.epochs_row,
                 self.batch_size,
                 self.rate_row,
+                self.learns_row,
                 self.zoom_pass,
                 self.where,
                 self.partition,
@@ -196,6 +215,7 @@ class TrainWidget(SlurmTraining, Dock):
     def _connect(self) -> None:
         self.preset.changed.connect(self._preset_size)
         self.where.changed.connect(self._show_slurm_options)
+        self.outputs.changed.connect(self._zoom_pass_applies)
         self.dataset.changed.connect(self._suggest_out)
         self.load_button.clicked.connect(self.load)
         self.start_button.clicked.connect(self.start)
@@ -225,6 +245,10 @@ class TrainWidget(SlurmTraining, Dock):
     def _preset_size(self, preset: str) -> None:
         rows, cols = default_size(preset)
         self.size.value = f"{rows}x{cols}"
+
+    def _zoom_pass_applies(self, outputs: str) -> None:
+        # a trimap model has no zoom pass: the box would promise what training refuses
+        self.zoom_pass.enabled = outputs != "trimap"
 
     def _suggest_out(self, _=None) -> None:
         dataset = _path(self.dataset)
@@ -301,8 +325,10 @@ class TrainWidget(SlurmTraining, Dock):
             learning_rate=float(self.learning_rate.value),
             max_minutes=float(self.max_minutes.value) or None,
             bend_deg=float(self.bend_deg.value),
+            outputs=self.outputs.value,
             # checked: on when the model learns vertebrae (a trimap model has no zoom pass)
-            zoom_pass=None if self.zoom_pass.value else False,
+            zoom_pass=None if self.zoom_pass.value and self.outputs.value != "trimap" else False,
+            lr_schedule=self.lr_schedule.value,
         )
 
     def start(self) -> None:
@@ -343,7 +369,8 @@ class TrainWidget(SlurmTraining, Dock):
         except SpineSegError as exc:
             self._fail(exc)
             return
-        self.plot.reset(model.info.history)
+        # a fine-tune has a history of its own (TrainConfig.init_from), from epoch 1
+        self.plot.reset()
         if options is not None:
             self._retrain_on_slurm(snapshot, source, out, epochs, options)
             return
