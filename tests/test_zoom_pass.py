@@ -19,12 +19,13 @@ from napari_spine_seg.data.aasce import read_landmarks_mat
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.data.phantom import make_phantom
 from napari_spine_seg.errors import SpineSegError
+from napari_spine_seg.model import predict
 from napari_spine_seg.model.config import TrainConfig
-from napari_spine_seg.model.files import read_metadata
+from napari_spine_seg.model.files import load_model, read_metadata
 from napari_spine_seg.model.pipeline import Augmentation, InputSpec, decode_sample
 from napari_spine_seg.model.predict import zoom_pass
 from napari_spine_seg.model.targets import V_BODY
-from napari_spine_seg.model.zoom import TILES, landmark_tiles
+from napari_spine_seg.model.zoom import TILE_SPAN, TILES, column_tiles, landmark_tiles, model_tiles
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -61,7 +62,7 @@ def test_a_column_tile_shows_the_bodies_larger(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_zoom_model_predicts_twice_and_writes_landmarks(tmp_path, capsys):
+def test_a_zoom_model_predicts_twice_and_writes_landmarks(tmp_path, capsys, monkeypatch):
     from napari_spine_seg.model.train import train
 
     root = write_aasce(tmp_path / "phantoms", {"training": (24, 100)}, shape=(700, 260))
@@ -82,6 +83,7 @@ def test_a_zoom_model_predicts_twice_and_writes_landmarks(tmp_path, capsys):
     cpu = time.process_time() - start
     training = read_metadata(result.model_path).training
     assert training["zoom_pass"] is True
+    assert (training["zoom_tiles"], training["zoom_tile_span"]) == (TILES, TILE_SPAN)
     assert training["body_shear_deg"] == Augmentation().body_shear_deg > 0
     other = other_generator.write_other_set(tmp_path / "other", n_train=0, n_test=2, seed=7)
     out = tmp_path / "out"
@@ -102,6 +104,20 @@ def test_a_zoom_model_predicts_twice_and_writes_landmarks(tmp_path, capsys):
     new_body = zoom_pass(result.model_path, image, body, background)
     assert new_body.shape == body.shape
     assert new_body.max() > 0.5 and not new_body[: h // 16].any() and not new_body[-h // 16 :].any()
+
+    # predicted with the tiles the model file records, not with today's constants
+    crops = []
+    network = predict._network
+
+    def counting(loaded, fitted, batch_size, tta):
+        crops.append(len(fitted))
+        return network(loaded, fitted, batch_size, tta)
+
+    loaded = load_model(result.model_path)
+    loaded.info.training.update(zoom_tiles=TILES + 2, zoom_tile_span=0.3)
+    monkeypatch.setattr(predict, "_network", counting)
+    again = zoom_pass(loaded, image, body, background)
+    assert crops == [TILES + 2] and not np.array_equal(again, new_body)
 
 
 def test_train_zoom_pass_option_reaches_the_config(tmp_path, capsys):
@@ -138,3 +154,24 @@ def test_tiles_hold_the_ends_of_a_strongly_curved_column():
         straight.landmarks, straight.image.shape[:2], SIZE
     ):
         assert (right - left) / (bottom - top) == pytest.approx(SIZE[1] / SIZE[0], abs=0.01)
+
+
+def test_a_model_is_predicted_with_the_tiles_it_learnt(tmp_path):
+    phantom = make_phantom(5, height=900, curve=("C", 20.0), artefacts=())
+    column = np.zeros(phantom.image.shape[:2], bool)
+    column[100:800, 120:160] = True
+    # a model written before the tiles were recorded learnt today's
+    assert model_tiles({"zoom_pass": True}) == (TILES, TILE_SPAN)
+    tiles, span = model_tiles({"zoom_tiles": 5, "zoom_tile_span": 0.35})
+    boxes = column_tiles(column, SIZE, tiles=tiles, span=span)
+    assert len(boxes) == 5 and len(column_tiles(column, SIZE)) == TILES
+    # each of the 5 is 35 % of the column's 700 rows, plus a 5 % margin top and bottom
+    assert all(bottom - top == pytest.approx(0.45 * 700, abs=1) for top, _, bottom, _ in boxes)
+    for bad in (
+        {"zoom_tiles": 0},
+        {"zoom_tiles": 2.5},
+        {"zoom_tile_span": 1.5},
+        {"zoom_tiles": True},
+    ):
+        with pytest.raises(SpineSegError, match=r"m\.keras: has unusable zoom tiles"):
+            model_tiles(bad, tmp_path / "m.keras")

@@ -40,7 +40,7 @@ from .files import LoadedModel, load_model
 from .predict_config import PredictConfig, check_batch_size
 from .preprocess import Placement, _resize_float, fit_image, placement, unfit_to_trimap
 from .targets import BACKGROUND_CLASS, BODY_CLASS
-from .zoom import FEATHER, column_tiles
+from .zoom import FEATHER, column_tiles, model_tiles
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,8 @@ def zoom_pass(
     Returns
     -------
     body : (H, W) float32
-        Inside the tiles (:func:`~.zoom.column_tiles` of the first pass's column) their
+        Inside the tiles (:func:`~.zoom.column_tiles` of the first pass's column, as
+        many and as tall as the model learnt: :func:`~.zoom.model_tiles`) their
         mean over the tiles, fading into the first pass's over each tile's edge
         (:data:`~.zoom.FEATHER`); elsewhere the first pass's. The column (and so the
         trimap) stays the first pass's: the tiles' own made the trimap's Dice worse
@@ -213,7 +214,8 @@ def zoom_pass(
     loaded = _as_model(model)
     info = loaded.info
     size = tuple(info.input_size)
-    boxes = column_tiles(spine_column(background <= 0.5), size)
+    tiles, span = model_tiles(info.training, loaded.path)
+    boxes = column_tiles(spine_column(background <= 0.5), size, tiles=tiles, span=span)
     if not boxes:
         return body
     cuts = [(slice(top, bottom), slice(left, right)) for top, left, bottom, right in boxes]

@@ -20,6 +20,7 @@ from .pipeline import ArrayCache, Augmentation, BatchSource, InputSpec, default_
 from .preprocess import NORMALISATION
 from .targets import MODEL_OUTPUTS, VERTEBRA_CLASSES, VERTEBRAE, resolve_target
 from .train_start import Start
+from .zoom import tile_settings
 
 TRAIN_SPLITS = ("training", "train", "trainval")
 VAL_SPLITS = ("validation", "val")
@@ -197,6 +198,8 @@ def training_info(c: TrainConfig, start: Start, data: TrainData, mixed_precision
     if data.target == VERTEBRAE:
         extra = {"classes": [dict(k) for k in VERTEBRA_CLASSES]}
         settings["zoom_pass"] = data.train_source.spec.zoom
+        if settings["zoom_pass"]:
+            settings.update(tile_settings())  # predicted with these, whatever zoom.py says later
         # bodies are sheared in column tiles only (BatchSource): none without the zoom pass
         shear = data.train_source.augmentation
         sheared = shear is not None and settings["zoom_pass"]

@@ -11,11 +11,19 @@ drawn around the landmarks (:func:`tile_boxes` of the corners), the target cut t
 way, and the usual augmentation jitters it. In prediction the first, whole-image pass
 gives the column; the tiles around it are predicted and their probabilities pasted
 back over the first pass's (averaged where two tiles overlap), at the image's size.
+
+A model file records the tiles it learnt (``zoom_tiles``, ``zoom_tile_span`` in its
+training settings) and is predicted with those (:func:`model_tiles`), so that changing
+:data:`TILES` or :data:`TILE_SPAN` here does not change how older models are predicted.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+from ..errors import SpineSegError
 
 #: column tiles per image: 3 overlapping ones average two predictions over most of the
 #: column (landmark Cobb MAE 1.77 → 1.64° against 2 tiles, docs/performance.md)
@@ -34,7 +42,13 @@ ZOOM_PROBABILITY = 0.5
 
 
 def tile_boxes(
-    rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], size: tuple[int, int]
+    rows: np.ndarray,
+    cols: np.ndarray,
+    shape: tuple[int, int],
+    size: tuple[int, int],
+    *,
+    tiles: int = TILES,
+    span: float = TILE_SPAN,
 ) -> list[tuple[int, int, int, int]]:
     """The column tiles of the points ``(rows, cols)`` in an image of `shape`.
 
@@ -46,23 +60,27 @@ def tile_boxes(
         The image's size.
     size : (rows, cols)
         The network input; a tile has its aspect (before clipping to the image).
+    tiles : int
+        How many tiles (:data:`TILES`).
+    span : float
+        Each tile's share of the column's height (:data:`TILE_SPAN`).
 
     Returns
     -------
     list of (top, left, bottom, right)
-        :data:`TILES` boxes inside the image, top to bottom (empty without points).
+        `tiles` boxes inside the image, top to bottom (empty without points).
     """
     rows, cols = np.asarray(rows, dtype=float), np.asarray(cols, dtype=float)
     if rows.size == 0:
         return []
     y0, y1 = float(rows.min()), float(rows.max())
     extent = max(y1 - y0, 1.0)
-    height = extent * (TILE_SPAN + 2 * MARGIN)
+    height = extent * (span + 2 * MARGIN)
     width = height * size[1] / size[0]
     first = y0 - MARGIN * extent + height / 2
     last = y1 + MARGIN * extent - height / 2
     boxes = []
-    for centre in np.linspace(first, last, TILES):
+    for centre in np.linspace(first, last, tiles):
         inside = np.abs(rows - centre) <= height / 2
         xs = cols[inside] if inside.any() else cols
         left, right = _across(xs, width, MARGIN * extent)
@@ -94,7 +112,41 @@ def landmark_tiles(landmarks: np.ndarray, shape, size) -> list[tuple[int, int, i
     return tile_boxes(points[:, 1], points[:, 0], shape, size)
 
 
-def column_tiles(column: np.ndarray, size) -> list[tuple[int, int, int, int]]:
+def column_tiles(
+    column: np.ndarray, size, *, tiles: int = TILES, span: float = TILE_SPAN
+) -> list[tuple[int, int, int, int]]:
     """:func:`tile_boxes` of a column mask's pixels (the first pass's column)."""
     rows, cols = np.nonzero(column)
-    return tile_boxes(rows, cols, column.shape, size)
+    return tile_boxes(rows, cols, column.shape, size, tiles=tiles, span=span)
+
+
+def tile_settings() -> dict:
+    """The tiles a model learns now, as its training settings record them."""
+    return {"zoom_tiles": TILES, "zoom_tile_span": TILE_SPAN}
+
+
+def model_tiles(training: dict, source: str | os.PathLike | None = None) -> tuple[int, float]:
+    """The tiles and span a model was trained with, from its training settings.
+
+    A model written before they were recorded learnt :data:`TILES` of :data:`TILE_SPAN`.
+
+    Raises
+    ------
+    SpineSegError
+        When the recorded values are not a positive count and a share in (0, 1].
+    """
+    tiles = training.get("zoom_tiles", TILES)
+    span = training.get("zoom_tile_span", TILE_SPAN)
+    if (
+        isinstance(tiles, bool)
+        or not isinstance(tiles, int)
+        or tiles < 1
+        or not isinstance(span, int | float)
+        or not 0.0 < span <= 1.0
+    ):
+        raise SpineSegError(
+            source,
+            f"has unusable zoom tiles in its training settings ({tiles!r} of {span!r}; "
+            "expected a positive count and a share of the column in (0, 1])",
+        )
+    return tiles, float(span)
