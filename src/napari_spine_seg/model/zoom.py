@@ -39,6 +39,9 @@ MARGIN = 0.05
 FEATHER = 0.1
 #: share of training batches' samples drawn as a column tile
 ZOOM_PROBABILITY = 0.5
+#: the tiles (count, span) of every zoom model written before model files recorded them;
+#: not TILES and TILE_SPAN, which may change
+UNRECORDED_TILES = (3, 0.6)
 
 
 def tile_boxes(
@@ -128,15 +131,15 @@ def tile_settings() -> dict:
 def model_tiles(training: dict, source: str | os.PathLike | None = None) -> tuple[int, float]:
     """The tiles and span a model was trained with, from its training settings.
 
-    A model written before they were recorded learnt :data:`TILES` of :data:`TILE_SPAN`.
+    A model written before they were recorded learnt :data:`UNRECORDED_TILES`.
 
     Raises
     ------
     SpineSegError
         When the recorded values are not a positive count and a share in (0, 1].
     """
-    tiles = training.get("zoom_tiles", TILES)
-    span = training.get("zoom_tile_span", TILE_SPAN)
+    tiles = training.get("zoom_tiles", UNRECORDED_TILES[0])
+    span = training.get("zoom_tile_span", UNRECORDED_TILES[1])
     if (
         isinstance(tiles, bool)
         or not isinstance(tiles, int)
