@@ -32,6 +32,7 @@ main curves 30–75°, ``bench_bending.py``'s), and reports in one JSON:
 
 Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs vertebrae]
 [--model FILE] [--train 40] [--test 16] [--patience N] [--lr-schedule plateau|cosine]
+[--filters N]
 [--generator other|spines|strong] [--test-seed 7] [--test-scale 1] [--no-test-grain]
 [--no-zoom-pass] [--epochs N] [--work DIR] [--tta]``.
 Training takes the defaults of ``spine-seg train`` (``TRAIN_DEFAULTS``: epochs, early
@@ -243,6 +244,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patience", type=int, help="early stopping (default: the default)")
     parser.add_argument(
+        "--filters", type=int, help="the U-Net's base filters (default: the builder's, 16)"
+    )
+    parser.add_argument(
         "--lr-schedule",
         choices=LR_SCHEDULES,
         help="the learning rate's schedule (default: the default)",
@@ -332,6 +336,7 @@ def main(argv=None) -> int:
             ),
             "zoom_pass": args.zoom_pass,
             "tta": args.tta,
+            **({} if args.filters is None else {"filters": args.filters}),
         }
         if args.model:
             report["model"] = args.model
@@ -347,6 +352,7 @@ def main(argv=None) -> int:
                     args.zoom_pass,
                     args.epochs,
                     **({} if args.lr_schedule is None else {"lr_schedule": args.lr_schedule}),
+                    **({} if args.filters is None else {"options": {"filters": args.filters}}),
                 )
             )
         report.update(evaluate_model(report["model"], test_root, tta=args.tta))
