@@ -144,8 +144,9 @@ class TrainWidget(SlurmTraining, Dock):
             "spine; 0: off (TrainConfig.bend_deg)",
         )
         self.bend_deg.native.setSuffix("°")
-        self.rate_row = button_row(self.learning_rate, self.bend_deg)
-        self.rate_row.label = "learning rate, bending"
+        # two settings a row: one more row and every dock open no longer fits 1080 px
+        self.batch_row = button_row(self.batch_size, self.bend_deg)
+        self.batch_row.label = "batch size, bending"
         self.outputs = ComboBox(
             choices=list(OUTPUTS),
             value="auto",
@@ -162,14 +163,16 @@ class TrainWidget(SlurmTraining, Dock):
             "(or the time limit); plateau, halved when the validation loss stalls "
             "(TrainConfig.lr_schedule)",
         )
-        self.learns_row = button_row(self.outputs, self.lr_schedule)
-        self.learns_row.label = "learns, rate schedule"
+        self.rate_row = button_row(self.learning_rate, self.lr_schedule)
+        self.rate_row.label = "learning rate, schedule"
         self.zoom_pass = CheckBox(
-            text="zoom pass (vertebrae: the column again at full resolution)",
+            text="zoom pass",
             value=True,
-            tooltip="a vertebrae model also learns the column at the X-ray's own resolution "
-            "and predicts it in a second pass (TrainConfig.zoom_pass)",
+            tooltip="a vertebrae model also learns the column again at the X-ray's own "
+            "resolution and predicts it in a second pass (TrainConfig.zoom_pass)",
         )
+        self.learns_row = button_row(self.outputs, self.zoom_pass)
+        self.learns_row.label = "learns"
         self.where = ComboBox(choices=WHERE_CHOICES, value="here", label="run")
         self.start_button = PushButton(text="Start training")
         self.stop_button = PushButton(text="Stop", enabled=False)
@@ -177,6 +180,8 @@ class TrainWidget(SlurmTraining, Dock):
             value=DEFAULT_EPOCHS, min=1, max=10_000, label="retrain epochs"
         )
         self.retrain_button = PushButton(text="Retrain on reviewed images")
+        self.retrain_row = button_row(self.retrain_epochs, self.retrain_button)
+        self.retrain_row.label = "retrain epochs"
         self.status = status_label(label="status", value="idle")
         self.use_new_button = PushButton(text="Use the new model", visible=False)
 
@@ -192,16 +197,14 @@ class TrainWidget(SlurmTraining, Dock):
                 self.preset,
                 self.size,
                 self.epochs_row,
-                self.batch_size,
+                self.batch_row,
                 self.rate_row,
                 self.learns_row,
-                self.zoom_pass,
                 self.where,
                 self.partition,
                 self.time_min,
                 button_row(self.start_button, self.stop_button),
-                self.retrain_epochs,
-                self.retrain_button,
+                self.retrain_row,
                 self.status,
                 self.use_new_button,
                 self.jobs,
