@@ -208,7 +208,6 @@ def test_load_shows_the_model_and_bad_files_are_one_line(
 def test_retrain_on_reviewed_images(make_napari_viewer, qtbot, dataset, tmp_path):
     from napari_spine_seg._napari._widgets._state import ModelRef
     from napari_spine_seg._napari._widgets.review_widget import ReviewWidget
-    from napari_spine_seg.model.files import read_metadata
 
     # a model with no skill yet: the retrained one is no worse and becomes current; its
     # own three epochs are not the fine-tune's, which has a history of its own

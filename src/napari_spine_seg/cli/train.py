@@ -8,7 +8,7 @@ from ..jobs.console import TrainBars, format_epoch
 from ..jobs.console import cancel_on_signals as _cancel_on_signals
 from ..jobs.run import run_training
 from ..jobs.spec import training_spec
-from ..model.config import LOSSES, LR_SCHEDULES, PRESET_SIZES, PRESETS, TrainConfig
+from ..model.config import LOSSES, LR_SCHEDULES, OUTPUTS, PRESET_SIZES, PRESETS, TrainConfig
 from ..model.defaults import TRAIN_DEFAULTS
 from ..outputs import check_output
 from ._command import add_command
@@ -102,7 +102,7 @@ def _add_start_and_stop(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument(
         "--outputs",
-        choices=("auto", "trimap", "vertebrae"),
+        choices=OUTPUTS,
         default="auto",
         help="what the network learns: the trimap, or the 17 vertebrae (needs landmarks; "
         "the trimap is derived); auto: vertebrae when every image has landmarks",
@@ -145,21 +145,21 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        lr_schedule=getattr(args, "lr_schedule", TRAIN_DEFAULTS["lr_schedule"]),
+        lr_schedule=args.lr_schedule,
         loss=args.loss,
         val_fraction=args.val_fraction,
         seed=args.seed,
         patience=args.patience or None,
         fit=args.fit,
         augment=not args.no_augment,
-        bend_deg=getattr(args, "bend_deg", TRAIN_DEFAULTS["bend_deg"]),
+        bend_deg=args.bend_deg,
         cache=None if args.no_cache else (args.cache or "auto"),
         mixed_precision={"auto": None, "on": True, "off": False}[args.mixed_precision],
         resume=args.resume,
         init_from=args.init_from,
         max_minutes=args.max_minutes,
-        outputs=getattr(args, "outputs", "auto"),
-        zoom_pass=getattr(args, "zoom_pass", None),
+        outputs=args.outputs,
+        zoom_pass=args.zoom_pass,
     )
 
 
