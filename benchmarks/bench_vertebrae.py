@@ -34,12 +34,13 @@ Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs ve
 [--model FILE] [--train 40] [--test 16] [--patience N] [--lr-schedule plateau|cosine]
 [--filters N]
 [--generator other|spines|strong] [--test-seed 7] [--test-scale 1] [--no-test-grain]
-[--no-zoom-pass] [--epochs N] [--work DIR] [--tta]``.
+[--test-antialias 1] [--no-zoom-pass] [--epochs N] [--work DIR] [--tta]``.
 Training takes the defaults of ``spine-seg train`` (``TRAIN_DEFAULTS``: epochs, early
 stopping, the zoom pass of a vertebrae model) unless told. ``--test-seed 8`` draws
 another set of the second generator, kept apart from the one (seed 7) the defaults were
 measured on; ``--test-scale 2`` draws its images with twice the rows and columns, and
-``--no-test-grain`` without their counting noise and film grain.
+``--no-test-grain`` without their counting noise and film grain, ``--test-antialias 4``
+with their shapes drawn four times finer and averaged down (edges without pixel steps).
 """
 
 from __future__ import annotations
@@ -291,14 +292,25 @@ def main(argv=None) -> int:
         help="draw the second generator's test images without their counting noise and "
         "film grain (the same images otherwise): what the grain is worth",
     )
+    parser.add_argument(
+        "--test-antialias",
+        type=int,
+        default=1,
+        metavar="K",
+        help="draw the second generator's shapes K times finer and average them down (the "
+        "same images otherwise, their edges without pixel steps): what the steps cost",
+    )
     args = parser.parse_args(argv)
     redrawn = (
-        args.test_seed != other_generator.TEST_SEED or args.test_scale != 1.0 or not args.test_grain
+        args.test_seed != other_generator.TEST_SEED
+        or args.test_scale != 1.0
+        or not args.test_grain
+        or args.test_antialias != 1
     )
     if redrawn and args.generator != "other":
         parser.error(
-            "--test-seed, --test-scale and --no-test-grain draw the second generator's set "
-            "(--generator other)"
+            "--test-seed, --test-scale, --no-test-grain and --test-antialias draw the second "
+            "generator's set (--generator other)"
         )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
@@ -306,7 +318,8 @@ def main(argv=None) -> int:
         test_root = work / args.generator
         if args.generator == "other" and redrawn:
             grain = "" if args.test_grain else "_no_grain"
-            test_root = work / f"other_seed{args.test_seed}_scale{args.test_scale:g}{grain}"
+            fine = "" if args.test_antialias == 1 else f"_antialias{args.test_antialias}"
+            test_root = work / f"other_seed{args.test_seed}_scale{args.test_scale:g}{grain}{fine}"
         if not (test_root / "labels" / "test" / "angles.csv").exists():
             if args.generator == "other":
                 other_generator.write_other_set(
@@ -316,6 +329,7 @@ def main(argv=None) -> int:
                     seed=args.test_seed,
                     scale=args.test_scale,
                     grain=args.test_grain,
+                    antialias=args.test_antialias,
                 )
             elif args.generator == "spines":
                 other_spines.write_spine_set(test_root, n_test=args.test, seed=2024)
@@ -330,6 +344,7 @@ def main(argv=None) -> int:
                     "test_seed": args.test_seed,
                     "test_scale": args.test_scale,
                     "test_grain": args.test_grain,
+                    "test_antialias": args.test_antialias,
                 }
                 if args.generator == "other"
                 else {}

@@ -103,8 +103,52 @@ def spine_landmarks(
     return np.array(pts, dtype=np.float64)
 
 
+class _Layers:
+    """Pillow's drawing on layers of `fines` times the image's pixels at once, each call
+    taking the image's coordinates (a pixel's centre at its integer index, there and in
+    the landmarks), so that every layer holds the same shapes from the same draws."""
+
+    def __init__(self, h: int, w: int, fines: list[int]):
+        self.fines = fines
+        self.layers = [Image.new("F", (w * k, h * k), 0.0) for k in fines]
+        self.draws = [ImageDraw.Draw(layer) for layer in self.layers]
+
+    def _each(self, points):
+        for k, draw in zip(self.fines, self.draws, strict=True):
+            yield k, draw, [v * k + (k - 1) / 2.0 for v in np.ravel(points)]
+
+    def polygon(self, points, fill):
+        for _, draw, xy in self._each(points):
+            draw.polygon(xy, fill=fill)
+
+    def ellipse(self, box, fill):
+        for _, draw, xy in self._each(box):
+            draw.ellipse(xy, fill=fill)
+
+    def rectangle(self, box, fill):
+        for _, draw, xy in self._each(box):
+            draw.rectangle(xy, fill=fill)
+
+    def line(self, points, fill, width):
+        for k, draw, xy in self._each(points):
+            draw.line(xy, fill=fill, width=width * k)
+
+    def images(self) -> list[np.ndarray]:
+        """Each layer averaged down to the image's pixels."""
+        out = []
+        for k, layer in zip(self.fines, self.layers, strict=True):
+            a = np.asarray(layer)
+            out.append(a if k == 1 else a.reshape(a.shape[0] // k, k, -1, k).mean(axis=(1, 3)))
+        return out
+
+
 def _render(
-    rng: np.random.Generator, h: int, w: int, pts: np.ndarray, grain: bool = True
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    pts: np.ndarray,
+    grain: bool = True,
+    antialias: int = 1,
 ) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     # body: soft ellipse
@@ -114,8 +158,13 @@ def _render(
     for side in (-1, 1):
         lx, ly = w / 2 + side * 0.2 * w, 0.33 * h
         img -= 0.18 * np.exp(-(((xx - lx) / (0.13 * w)) ** 2) - (((yy - ly) / (0.16 * h)) ** 2))
-    layer = Image.new("F", (w, h), 0.0)
-    draw = ImageDraw.Draw(layer)
+    # as the sets are drawn, each pixel is in or out of a shape (Pillow snaps a vertex to
+    # a whole pixel), and an edge steps by whole pixels; `antialias` draws the shapes that
+    # many times finer as well and averages them down: the coarse drawing still sets the
+    # counting noise (Poisson draws take a varying share of the random stream, and the
+    # rest of the set must not change)
+    fine = int(antialias)
+    draw = _Layers(h, w, [1] if fine == 1 else [1, fine])
     # straight rib-like bars
     for k in range(rng.integers(6, 11)):
         y0 = 0.12 * h + k * 0.04 * h
@@ -143,15 +192,21 @@ def _render(
     # a marker letter block
     cx = rng.choice([0.08, 0.8]) * w
     draw.rectangle([cx, 0.03 * h, cx + 0.1 * w, 0.03 * h + 0.05 * w], fill=0.9)
-    bones = ndimage.gaussian_filter(np.asarray(layer), rng.uniform(0.6, 2.0))
-    img = img + bones
+    blur = rng.uniform(0.6, 2.0)
+    imgs = [img + ndimage.gaussian_filter(shapes, blur) for shapes in draw.images()]
     # exposure gradient, vignetting, noise, grain
-    img *= 1 + rng.uniform(-0.35, 0.35) * (yy / h - 0.5)
-    img *= 1 - rng.uniform(0.0, 0.4) * (((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2)
-    img = np.clip(img, 0, None)
+    exposure = 1 + rng.uniform(-0.35, 0.35) * (yy / h - 0.5)
+    vignette = 1 - rng.uniform(0.0, 0.4) * (((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2)
+    for i, one in enumerate(imgs):
+        one *= exposure
+        one *= vignette
+        imgs[i] = np.clip(one, 0, None)
+    img = imgs[-1]
     counts = rng.uniform(40, 200)
     # drawn either way, so that an image without grain is the same image otherwise
-    counted = rng.poisson(img * counts) / counts
+    counted = rng.poisson(imgs[0] * counts) / counts
+    if fine != 1:  # the same noise, on the finer drawing
+        counted = img + (counted - imgs[0])
     film = np.asarray(
         Image.fromarray(rng.normal(0, 1, (h // 4, w // 4)).astype(np.float32), mode="F").resize(
             (w, h)
@@ -178,13 +233,14 @@ def other_xray(
     vertebra_tilt: float | None = None,
     scale: float = 1.0,
     grain: bool = True,
+    antialias: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image ``(H, W) uint8`` and its ``(68, 2)`` landmarks (`vertebra_tilt`: see
-    :func:`spine_landmarks`; `scale` and `grain`: :func:`write_other_set`)."""
+    :func:`spine_landmarks`; `scale`, `grain` and `antialias`: :func:`write_other_set`)."""
     h, w = image_size(rng)
     h, w = int(round(h * scale)), int(round(w * scale))
     pts = spine_landmarks(rng, h, w, vertebra_tilt)
-    return _render(rng, h, w, pts, grain), pts
+    return _render(rng, h, w, pts, grain, antialias), pts
 
 
 def write_other_set(
@@ -195,6 +251,7 @@ def write_other_set(
     vertebra_tilt: float | None = None,
     scale: float = 1.0,
     grain: bool = True,
+    antialias: int = 1,
 ) -> Path:
     """Write an AASCE-layout set of :func:`other_xray` images and return its root.
 
@@ -203,7 +260,10 @@ def write_other_set(
     `scale`: each image drawn with `scale` times the rows and columns, the same spines
     and the same random draws otherwise (the grain per pixel is the same): what the
     number of pixels across a body is worth. `grain` False: no photon counting noise and
-    no film grain, the same images otherwise (what the grain is worth).
+    no film grain, the same images otherwise (what the grain is worth). `antialias` k:
+    the bodies, ribs and markers drawn k times finer and averaged down, so that an edge
+    no longer steps by whole pixels, the same images otherwise (what the drawing's
+    pixel steps are worth; an X-ray's edges are not stepped).
     """
     root = Path(out)
     rng = np.random.default_rng(seed)
@@ -213,7 +273,7 @@ def write_other_set(
         labels.mkdir(parents=True, exist_ok=True)
         names, rows, angles = [], [], []
         for k in range(n):
-            image, pts = other_xray(rng, vertebra_tilt, scale, grain)
+            image, pts = other_xray(rng, vertebra_tilt, scale, grain, antialias)
             name = f"other {split} {k:04d} PA.jpg"
             buf = io.BytesIO()
             Image.fromarray(image).save(buf, format="JPEG", quality=int(rng.integers(70, 90)))
@@ -252,9 +312,23 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--no-grain", dest="grain", action="store_false", help="no counting noise, no film grain"
     )
+    parser.add_argument(
+        "--antialias",
+        type=int,
+        default=1,
+        metavar="K",
+        help="draw the shapes K times finer and average them down (edges without pixel steps)",
+    )
     args = parser.parse_args(argv)
     write_other_set(
-        args.out, args.train, args.test, args.seed, args.vertebra_tilt, args.scale, args.grain
+        args.out,
+        args.train,
+        args.test,
+        args.seed,
+        args.vertebra_tilt,
+        args.scale,
+        args.grain,
+        args.antialias,
     )
     print(args.out)
     return 0

@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import bench_set_draws
 import other_generator
 from napari_spine_seg.data.aasce import read_angles_csv, read_landmarks_mat
 from napari_spine_seg.data.dataset import open_dataset
@@ -50,3 +52,47 @@ def test_an_image_without_grain_is_the_same_image_less_its_noise():
     assert roughness(clean) < 0.5 * roughness(image)
     # the same picture beneath the noise
     assert np.corrcoef(clean.ravel(), image.ravel())[0, 1] > 0.7
+
+
+def test_an_antialiased_image_draws_the_same_picture_with_edges_between_pixels():
+    image, pts = other_generator.other_xray(np.random.default_rng(5))
+    fine, fine_pts = other_generator.other_xray(np.random.default_rng(5), antialias=4)
+    np.testing.assert_array_equal(fine_pts, pts)
+    assert fine.shape == image.shape
+    # the same picture and the same noise: only the shapes' edges differ
+    assert np.corrcoef(fine.ravel(), image.ravel())[0, 1] > 0.98
+    one = other_generator.other_xray(np.random.default_rng(5), antialias=1)[0]
+    np.testing.assert_array_equal(one, image)
+
+
+def test_antialiased_shapes_cover_a_pixel_in_part_where_an_edge_crosses_it():
+    layers = other_generator._Layers(4, 4, [1, 4])
+    # pixel centres at integer coordinates: a left edge at x = 1 halves column 1, to the
+    # quarter of a pixel Pillow snaps a fine vertex to
+    layers.polygon([(1.0, -0.5), (3.5, -0.5), (3.5, 3.5), (1.0, 3.5)], fill=1.0)
+    coarse, cover = layers.images()
+    np.testing.assert_allclose(cover[1], [0.0, 0.5, 1.0, 1.0], atol=0.25)
+    assert 0.0 < cover[1, 1] < 1.0
+    # drawn coarse, as the sets are, the same edge fills column 1 whole
+    np.testing.assert_array_equal(coarse[1], [0.0, 1.0, 1.0, 1.0])
+
+
+def test_pillow_fills_a_body_with_its_corners_floored_to_whole_pixels():
+    # bench_set_draws.drawn_corners scores the bodies as the test generators draw them
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        centre, turn = 20.0 + rng.uniform(-0.5, 0.5, 2), np.radians(rng.uniform(-10, 10))
+        half = np.array([[-6.0, -4.0], [6.0, -4.0], [6.0, 4.0], [-6.0, 4.0]]) * rng.uniform(
+            0.8, 1.2
+        )
+        rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+        corners = centre + half @ rotation.T
+
+        def filled(points):
+            layer = Image.new("F", (40, 40), 0.0)
+            ImageDraw.Draw(layer).polygon([tuple(p) for p in points], fill=1.0)
+            return np.asarray(layer)
+
+        np.testing.assert_array_equal(
+            filled(corners), filled(bench_set_draws.drawn_corners(corners))
+        )
