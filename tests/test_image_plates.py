@@ -64,6 +64,19 @@ def test_a_plate_drawn_off_its_edge_moves_half_way_to_it(curve):
     assert across.max() / np.linalg.norm(sides, axis=-1).min() < 1e-6
 
 
+def test_a_share_of_one_puts_each_plate_on_the_image_line():
+    truth = synthetic_landmarks(*SHAPE, curve=0.15)
+    start = leaned(truth, 2.0)
+    onto = image_plates(xray(truth), start, share=1.0)
+    half = image_plates(xray(truth), start)
+    # the image's line alone: the lean is gone, to the noise of the image's edges
+    assert np.abs(plate_errors(onto, truth)).mean() < 0.5 * np.abs(plate_errors(half, truth)).mean()
+    # and half-way is half of that move
+    np.testing.assert_allclose(half - start, 0.5 * (onto - start), atol=1e-9)
+    # no move at all keeps the network's corners
+    np.testing.assert_array_equal(image_plates(xray(truth), start, share=0.0), start)
+
+
 def test_bone_dark_or_bright_and_the_pixels_units_read_the_same():
     truth = synthetic_landmarks(*SHAPE, curve=0.1)
     start = leaned(truth, 2.0)

@@ -30,7 +30,7 @@ _REACH = 3.0 / 56.0
 #: an edge line that moves either end of the plate further than this (per plate length)
 #: is another structure's edge (a rib, a neighbour's plate), and the plate is kept
 _MOST_MOVE = 2.5 / 56.0
-#: the image's line's share of the plate (the network's line keeps the rest)
+#: the image's line's share of the plate by default (the network's line keeps the rest)
 _SHARE = 0.5
 #: a profile whose inner third lies less than this many times the smoothed image's
 #: noise per pixel above its outer third crosses no edge (a plate behind a dense organ,
@@ -42,7 +42,7 @@ _LEAST_POINTS = 5
 _LEAST_LENGTH = 5.0
 
 
-def image_plates(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+def image_plates(image: np.ndarray, landmarks: np.ndarray, *, share: float = _SHARE) -> np.ndarray:
     """Landmarks whose end plates are averaged with the X-ray's own edges.
 
     Parameters
@@ -53,12 +53,16 @@ def image_plates(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     landmarks : (4 N, 2) array_like
         ``x, y`` corners, four per vertebra in AASCE order (top left, top right,
         bottom left, bottom right), vertebrae top to bottom.
+    share : float, optional
+        How far each plate's corners move towards the image's line: ½ (the default)
+        half-way, 1 onto it (the image's line alone, as ``bench_set_draws.py`` reads
+        the true plates).
 
     Returns
     -------
     (4 N, 2) float array
-        The same corners, each plate's moved half-way to the line of the image's edge
-        where one was found within reach of it; the sides keep their lines.
+        The same corners, each plate's moved `share` of the way to the line of the
+        image's edge where one was found within reach of it; the sides keep their lines.
 
     Examples
     --------
@@ -99,7 +103,7 @@ def image_plates(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
             except np.linalg.LinAlgError:  # the edge runs along a side: not this plate
                 continue
             for i, m in zip(ends, met, strict=True):
-                out[k, i] = (1.0 - _SHARE) * corners[k, i] + _SHARE * (m + origin)
+                out[k, i] = (1.0 - share) * corners[k, i] + share * (m + origin)
     return out.reshape(-1, 2)
 
 
