@@ -12,11 +12,12 @@ to tell how much of one set's mean SMAPE is the model and how much the set:
   draws whose MT moved to another curve (``bench_tilt_noise.mt_moved``) and its mean
   SMAPE. An image whose two largest curves are nearly equal moves its MT in many draws
   and then scores some 50 %: such an image decides a set of 16.
-* ``drawn_bodies``: the landmarks with every corner floored to a whole pixel, as the
-  test generators draw their bodies (Pillow fills a polygon of whole-pixel corners:
-  ``test_other_generator.py`` checks it). Their tilt error and Cobb scores against the
-  landmarks are those of the bodies the X-ray shows: what even a perfect reader of the
-  image would measure, short of the generator's ``--antialias``.
+* ``drawn_bodies``: the landmarks with every corner floored to a whole pixel of the
+  drawing, as the test generators draw their bodies (Pillow fills a polygon of
+  whole-pixel corners: ``test_other_generator.py`` checks it; the drawing is
+  ``--antialias`` times finer than the image, 4 by default, 1 for the sets drawn before
+  2026-12-01). Their tilt error and Cobb scores against the landmarks are those of the
+  bodies the X-ray shows: what even a perfect reader of the image would measure.
 * ``reader_at_truth``: each end plate read off the X-ray by the prediction's own reader
   (``spine/image_plates.py``), started at the *true* plate and taken whole (share 1):
   the image's line alone, with no network error in where it looks. Its tilt error
@@ -43,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_tilt_noise import mt_moved, turned
+from fine_drawing import FINENESS
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.data.pixels import to_grayscale
 from napari_spine_seg.spine.cobb import cobb_details, smape, vertebra_tilts
@@ -132,7 +134,7 @@ def noise_models(sds: list[float], measured: dict) -> dict:
     return models
 
 
-def drawn_corners(landmarks: np.ndarray, antialias: int = 1) -> np.ndarray:
+def drawn_corners(landmarks: np.ndarray, antialias: int = FINENESS) -> np.ndarray:
     """The corners of a body as Pillow fills it: each floored to a whole pixel, or to a
     whole pixel of a drawing `antialias` times finer (``other_generator.py
     --antialias``, a pixel's centre at its integer index at either scale)."""
@@ -141,7 +143,7 @@ def drawn_corners(landmarks: np.ndarray, antialias: int = 1) -> np.ndarray:
 
 
 def measure_set(
-    spines: list[dict], models: dict, draws: int, seed: int, antialias: int = 1
+    spines: list[dict], models: dict, draws: int, seed: int, antialias: int = FINENESS
 ) -> dict:
     """`drawn_bodies`, `reader_at_truth` and one `draws` entry per noise model."""
     drawn = image_scores(spines, [drawn_corners(s["landmarks"], antialias) for s in spines])
@@ -177,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--antialias", nargs=2, action="append", default=[], metavar=("NAME", "K"),
-        help="the set of that name was drawn with other_generator.py --antialias K",
+        help=f"the set of that name was drawn with --antialias K (default {FINENESS})",
     )  # fmt: skip
     parser.add_argument("--sd", type=float, nargs="*", default=[0.25, 0.5, 0.75])
     parser.add_argument("--draws", type=int, default=400)
@@ -198,9 +200,9 @@ def main(argv=None) -> int:
         spines = load_set(Path(root))
         models = noise_models(args.sd, measured.get(name, {}))
         row = report["sets"][name] = measure_set(
-            spines, models, args.draws, args.seed, antialias.get(name, 1)
+            spines, models, args.draws, args.seed, antialias.get(name, FINENESS)
         )
-        row["antialias"] = antialias.get(name, 1)
+        row["antialias"] = antialias.get(name, FINENESS)
         print(f"{name}: {row['n_images']} images", flush=True)
         for what in ("drawn_bodies", "reader_at_truth"):
             r = row[what]

@@ -34,13 +34,15 @@ Run ``python benchmarks/bench_vertebrae.py OUT.json [--minutes 10] [--outputs ve
 [--model FILE] [--train 40] [--test 16] [--patience N] [--lr-schedule plateau|cosine]
 [--filters N]
 [--generator other|spines|strong] [--test-seed 7] [--test-scale 1] [--no-test-grain]
-[--test-antialias 1] [--no-zoom-pass] [--epochs N] [--work DIR] [--tta]``.
+[--test-antialias 4] [--no-zoom-pass] [--epochs N] [--work DIR] [--tta]``.
 Training takes the defaults of ``spine-seg train`` (``TRAIN_DEFAULTS``: epochs, early
 stopping, the zoom pass of a vertebrae model) unless told. ``--test-seed 8`` draws
 another set of the second generator, kept apart from the one (seed 7) the defaults were
 measured on; ``--test-scale 2`` draws its images with twice the rows and columns, and
-``--no-test-grain`` without their counting noise and film grain, ``--test-antialias 4``
-with their shapes drawn four times finer and averaged down (edges without pixel steps).
+``--no-test-grain`` without their counting noise and film grain. ``--test-antialias``
+sets how many times finer than the image any generator draws its shapes (default 4, so
+that a body lies where its landmarks say; 1: every corner floored to a whole pixel, as
+every set was drawn until 2026-12-01, ``fine_drawing.py``).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ import other_generator
 import other_spines
 from bench_end_plates import neighbour_pull, tilt_errors
 from bench_tilt_noise import mt_moved
+from fine_drawing import FINENESS
 from napari_spine_seg.data.aasce import read_angles_csv
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.data.phantom import write_phantom_set
@@ -295,30 +298,27 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--test-antialias",
         type=int,
-        default=1,
+        default=FINENESS,
         metavar="K",
-        help="draw the second generator's shapes K times finer and average them down (the "
-        "same images otherwise, their edges without pixel steps): what the steps cost",
+        help="draw the test images' shapes K times finer and average them down (default "
+        "%(default)s; 1: corners floored to whole pixels, as before 2026-12-01)",
     )
     args = parser.parse_args(argv)
     redrawn = (
-        args.test_seed != other_generator.TEST_SEED
-        or args.test_scale != 1.0
-        or not args.test_grain
-        or args.test_antialias != 1
+        args.test_seed != other_generator.TEST_SEED or args.test_scale != 1.0 or not args.test_grain
     )
     if redrawn and args.generator != "other":
         parser.error(
-            "--test-seed, --test-scale, --no-test-grain and --test-antialias draw the second "
-            "generator's set (--generator other)"
+            "--test-seed, --test-scale and --no-test-grain draw the second generator's set "
+            "(--generator other)"
         )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        test_root = work / args.generator
-        if args.generator == "other" and redrawn:
+        fine = "" if args.test_antialias == 1 else f"_antialias{args.test_antialias}"
+        test_root = work / f"{args.generator}{fine}"
+        if args.generator == "other" and (redrawn or fine):
             grain = "" if args.test_grain else "_no_grain"
-            fine = "" if args.test_antialias == 1 else f"_antialias{args.test_antialias}"
             test_root = work / f"other_seed{args.test_seed}_scale{args.test_scale:g}{grain}{fine}"
         if not (test_root / "labels" / "test" / "angles.csv").exists():
             if args.generator == "other":
@@ -332,9 +332,13 @@ def main(argv=None) -> int:
                     antialias=args.test_antialias,
                 )
             elif args.generator == "spines":
-                other_spines.write_spine_set(test_root, n_test=args.test, seed=2024)
+                other_spines.write_spine_set(
+                    test_root, n_test=args.test, seed=2024, antialias=args.test_antialias
+                )
             else:
-                other_spines.write_strong_set(test_root, n_test=args.test)
+                other_spines.write_strong_set(
+                    test_root, n_test=args.test, antialias=args.test_antialias
+                )
         report = {
             "outputs": args.outputs,
             "minutes": args.minutes,
@@ -344,11 +348,11 @@ def main(argv=None) -> int:
                     "test_seed": args.test_seed,
                     "test_scale": args.test_scale,
                     "test_grain": args.test_grain,
-                    "test_antialias": args.test_antialias,
                 }
                 if args.generator == "other"
                 else {}
             ),
+            "test_antialias": args.test_antialias,
             "zoom_pass": args.zoom_pass,
             "tta": args.tta,
             **({} if args.filters is None else {"filters": args.filters}),

@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
-from PIL import Image, ImageDraw
+from PIL import Image
 from scipy import ndimage
 
+from fine_drawing import FINENESS, FineLayers, add_antialias_option
 from napari_spine_seg.spine.cobb import cobb_angles
 
 N_VERT = 17
@@ -103,52 +104,13 @@ def spine_landmarks(
     return np.array(pts, dtype=np.float64)
 
 
-class _Layers:
-    """Pillow's drawing on layers of `fines` times the image's pixels at once, each call
-    taking the image's coordinates (a pixel's centre at its integer index, there and in
-    the landmarks), so that every layer holds the same shapes from the same draws."""
-
-    def __init__(self, h: int, w: int, fines: list[int]):
-        self.fines = fines
-        self.layers = [Image.new("F", (w * k, h * k), 0.0) for k in fines]
-        self.draws = [ImageDraw.Draw(layer) for layer in self.layers]
-
-    def _each(self, points):
-        for k, draw in zip(self.fines, self.draws, strict=True):
-            yield k, draw, [v * k + (k - 1) / 2.0 for v in np.ravel(points)]
-
-    def polygon(self, points, fill):
-        for _, draw, xy in self._each(points):
-            draw.polygon(xy, fill=fill)
-
-    def ellipse(self, box, fill):
-        for _, draw, xy in self._each(box):
-            draw.ellipse(xy, fill=fill)
-
-    def rectangle(self, box, fill):
-        for _, draw, xy in self._each(box):
-            draw.rectangle(xy, fill=fill)
-
-    def line(self, points, fill, width):
-        for k, draw, xy in self._each(points):
-            draw.line(xy, fill=fill, width=width * k)
-
-    def images(self) -> list[np.ndarray]:
-        """Each layer averaged down to the image's pixels."""
-        out = []
-        for k, layer in zip(self.fines, self.layers, strict=True):
-            a = np.asarray(layer)
-            out.append(a if k == 1 else a.reshape(a.shape[0] // k, k, -1, k).mean(axis=(1, 3)))
-        return out
-
-
 def _render(
     rng: np.random.Generator,
     h: int,
     w: int,
     pts: np.ndarray,
     grain: bool = True,
-    antialias: int = 1,
+    antialias: int = FINENESS,
 ) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     # body: soft ellipse
@@ -158,13 +120,13 @@ def _render(
     for side in (-1, 1):
         lx, ly = w / 2 + side * 0.2 * w, 0.33 * h
         img -= 0.18 * np.exp(-(((xx - lx) / (0.13 * w)) ** 2) - (((yy - ly) / (0.16 * h)) ** 2))
-    # as the sets are drawn, each pixel is in or out of a shape (Pillow snaps a vertex to
-    # a whole pixel), and an edge steps by whole pixels; `antialias` draws the shapes that
-    # many times finer as well and averages them down: the coarse drawing still sets the
-    # counting noise (Poisson draws take a varying share of the random stream, and the
-    # rest of the set must not change)
+    # at the image's own pixels each pixel is in or out of a shape (Pillow floors a
+    # vertex to a whole pixel), and an edge steps by whole pixels; `antialias` draws the
+    # shapes that many times finer as well and averages them down. The coarse drawing
+    # still sets the counting noise: Poisson draws take a varying share of the random
+    # stream, and a set drawn either way must hold the same spines and noise
     fine = int(antialias)
-    draw = _Layers(h, w, [1] if fine == 1 else [1, fine])
+    draw = FineLayers(h, w, [1] if fine == 1 else [1, fine])
     # straight rib-like bars
     for k in range(rng.integers(6, 11)):
         y0 = 0.12 * h + k * 0.04 * h
@@ -233,7 +195,7 @@ def other_xray(
     vertebra_tilt: float | None = None,
     scale: float = 1.0,
     grain: bool = True,
-    antialias: int = 1,
+    antialias: int = FINENESS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image ``(H, W) uint8`` and its ``(68, 2)`` landmarks (`vertebra_tilt`: see
     :func:`spine_landmarks`; `scale`, `grain` and `antialias`: :func:`write_other_set`)."""
@@ -251,7 +213,7 @@ def write_other_set(
     vertebra_tilt: float | None = None,
     scale: float = 1.0,
     grain: bool = True,
-    antialias: int = 1,
+    antialias: int = FINENESS,
 ) -> Path:
     """Write an AASCE-layout set of :func:`other_xray` images and return its root.
 
@@ -261,9 +223,10 @@ def write_other_set(
     and the same random draws otherwise (the grain per pixel is the same): what the
     number of pixels across a body is worth. `grain` False: no photon counting noise and
     no film grain, the same images otherwise (what the grain is worth). `antialias` k:
-    the bodies, ribs and markers drawn k times finer and averaged down, so that an edge
-    no longer steps by whole pixels, the same images otherwise (what the drawing's
-    pixel steps are worth; an X-ray's edges are not stepped).
+    the bodies, ribs and markers drawn k times finer and averaged down, so that a body
+    lies where its landmarks say to a k-th of a pixel (an X-ray's edges are not
+    stepped); 1 draws them at the image's pixels, every corner floored to a whole pixel,
+    as every set was drawn until 2026-12-01 (the same spines and noise otherwise).
     """
     root = Path(out)
     rng = np.random.default_rng(seed)
@@ -312,13 +275,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--no-grain", dest="grain", action="store_false", help="no counting noise, no film grain"
     )
-    parser.add_argument(
-        "--antialias",
-        type=int,
-        default=1,
-        metavar="K",
-        help="draw the shapes K times finer and average them down (edges without pixel steps)",
-    )
+    add_antialias_option(parser)
     args = parser.parse_args(argv)
     write_other_set(
         args.out,

@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
 
+from fine_drawing import FINENESS, FineLayers, add_antialias_option
 from napari_spine_seg.atomic import write_bytes_atomic, write_text_atomic
 from napari_spine_seg.data.aasce import write_landmarks_mat
 from napari_spine_seg.spine.cobb import cobb_angles
@@ -265,8 +266,15 @@ def _max_bend(landmarks: np.ndarray) -> float:
 # ----------------------------------------------------------------------------------------
 
 
-def _render(rng: np.random.Generator, landmarks: np.ndarray, height: int, width: int):
-    """A radiograph-like 8-bit image of the spine `landmarks`."""
+def _render(
+    rng: np.random.Generator,
+    landmarks: np.ndarray,
+    height: int,
+    width: int,
+    antialias: int = FINENESS,
+):
+    """A radiograph-like 8-bit image of the spine `landmarks` (`antialias`: the shapes
+    drawn that many times finer and averaged down, ``fine_drawing.py``)."""
     g = landmarks.reshape(N_VERT, 4, 2)
     centres = g.mean(axis=1)
     cols = np.arange(width, dtype=np.float32)
@@ -276,8 +284,8 @@ def _render(rng: np.random.Generator, landmarks: np.ndarray, height: int, width:
     half = rng.uniform(0.36, 0.46) * width
     tissue = 1.0 / (1.0 + ((cols[None, :] - trunk_x[:, None]) / half) ** 8)
     base = rng.uniform(0.08, 0.18) + rng.uniform(0.18, 0.3) * tissue
-    canvas = Image.new("F", (width, height), 0.0)
-    draw = ImageDraw.Draw(canvas)
+    fine = int(antialias)
+    draw = FineLayers(height, width, [fine])  # fine 1: exactly as Pillow draws
     line_w = max(2, int(width * 0.012))
     # ribs: from each thoracic vertebra outwards and down, as polylines
     for i in range(1, 12):
@@ -309,7 +317,8 @@ def _render(rng: np.random.Generator, landmarks: np.ndarray, height: int, width:
         for f in (0.22, 0.78):
             e = g[i, 0] + f * across + 0.3 * (g[i, 2] - g[i, 0])
             draw.ellipse([e[0] - r, e[1] - 1.4 * r, e[0] + r, e[1] + 1.4 * r], fill=0.5)
-    bones = ndimage.gaussian_filter(np.asarray(canvas), rng.uniform(0.8, 1.8))
+    (shapes,) = draw.images()
+    bones = ndimage.gaussian_filter(shapes, rng.uniform(0.8, 1.8))
     img = base + bones
     # a horizontal band of over- or under-exposure
     band_y = rng.uniform(0.2, 0.8) * height
@@ -334,6 +343,7 @@ def make_spine(
     *,
     severity: str | None = None,
     main_range: tuple[float, float] | None = None,
+    antialias: int = FINENESS,
 ) -> Spine:
     """One spine X-ray with landmarks and reference angles.
 
@@ -346,6 +356,10 @@ def make_spine(
         Instead of a severity class: the main Cobb angle's range in degrees. A spine
         whose measured main angle falls outside it (a too sharp curve is drawn
         smaller) is drawn again, up to 20 times.
+    antialias : int, optional
+        Draw the shapes this many times finer and average them down, so that a body lies
+        where its landmarks say (``fine_drawing.py``); 1: at the image's pixels, every
+        corner floored to a whole pixel, as until 2026-12-01 (the same image otherwise).
 
     Returns
     -------
@@ -365,7 +379,7 @@ def make_spine(
         landmarks, angles, amp = spine_geometry(rng, height, width, shape, target)
         if main_range is None or bounds[0] <= angles[0] <= bounds[1]:
             break
-    image = _render(rng, landmarks, height, width)
+    image = _render(rng, landmarks, height, width, antialias)
     meta = {"shape": shape, "severity": severity, "target": round(target, 2), "amp": amp}
     return Spine(image, landmarks, angles, meta)
 
@@ -387,6 +401,7 @@ def write_spine_set(
     n_train: int = 0,
     seed: int = 2024,
     main_range: tuple[float, float] | None = None,
+    antialias: int = FINENESS,
 ) -> Path:
     """Write an AASCE-layout set (``data/<split>``, ``labels/<split>``) of generated spines.
 
@@ -402,6 +417,8 @@ def write_spine_set(
     n_test, n_train : int
         Images in the ``test`` and ``training`` splits (a split with none is not written).
     seed : int
+    antialias : int, optional
+        :func:`make_spine`'s: the same images, their shapes drawn finer.
 
     Returns
     -------
@@ -412,6 +429,7 @@ def write_spine_set(
     summary = {"generator": "benchmarks/other_spines.py", "seed": seed, "images": {}}
     if main_range is not None:
         summary["main_range"] = [float(v) for v in main_range]
+    summary["antialias"] = int(antialias)
     for split, n in (("training", n_train), ("test", n_test)):
         if n <= 0:
             continue
@@ -419,7 +437,7 @@ def write_spine_set(
         for k in range(n):
             rng = np.random.default_rng([seed, 0 if split == "training" else 1, k])
             severity, _ = _severity(k, seed + (0 if split == "training" else 1))
-            spine = make_spine(rng, severity=severity, main_range=main_range)
+            spine = make_spine(rng, severity=severity, main_range=main_range, antialias=antialias)
             name = f"other-{split}-{k + 1:03d} {spine.meta['shape']} PA.jpg"
             write_bytes_atomic(
                 root / "data" / split / name, _jpeg(spine.image, int(rng.integers(80, 96)))
@@ -441,10 +459,14 @@ def write_spine_set(
     return root
 
 
-def write_strong_set(out: str | os.PathLike, *, n_test: int = 16) -> Path:
+def write_strong_set(
+    out: str | os.PathLike, *, n_test: int = 16, antialias: int = FINENESS
+) -> Path:
     """:func:`write_spine_set` of the strongly curved test set: main curves in
     :data:`STRONG`, seed :data:`STRONG_SEED` (``bench_bending.py``, ``bench_vertebrae.py``)."""
-    return write_spine_set(out, n_test=n_test, seed=STRONG_SEED, main_range=STRONG)
+    return write_spine_set(
+        out, n_test=n_test, seed=STRONG_SEED, main_range=STRONG, antialias=antialias
+    )
 
 
 def main(argv=None) -> int:
@@ -467,10 +489,16 @@ def main(argv=None) -> int:
         metavar=("LO", "HI"),
         help="only spines with the main Cobb angle in LO-HI degrees",
     )
+    add_antialias_option(parser)
     args = parser.parse_args(argv)
     main_range = STRONG if args.strong else args.main_range
     root = write_spine_set(
-        args.out, n_test=args.test, n_train=args.train, seed=args.seed, main_range=main_range
+        args.out,
+        n_test=args.test,
+        n_train=args.train,
+        seed=args.seed,
+        main_range=main_range,
+        antialias=args.antialias,
     )
     print(root)
     return 0

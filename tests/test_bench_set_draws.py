@@ -70,7 +70,9 @@ def test_main_writes_each_set_with_the_model_measured_on_it(small_set, tmp_path)
 
 def test_drawn_corners_floor_to_the_grid_the_shapes_were_drawn_on():
     corners = np.array([[10.2, 20.9], [30.74, 20.1]])
-    np.testing.assert_array_equal(bench_set_draws.drawn_corners(corners), [[10, 20], [30, 20]])
+    np.testing.assert_array_equal(
+        bench_set_draws.drawn_corners(corners, antialias=1), [[10, 20], [30, 20]]
+    )
     # four times finer: a quarter of a pixel, a fine pixel's centre at (i - 1.5) / 4
     fine = bench_set_draws.drawn_corners(corners, antialias=4)
     assert np.abs(fine - corners).max() <= 0.25

@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import bench_set_draws
 import other_generator
+import other_spines
+from fine_drawing import FineLayers
 from napari_spine_seg.data.aasce import read_angles_csv, read_landmarks_mat
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.spine.cobb import cobb_angles
@@ -54,19 +56,24 @@ def test_an_image_without_grain_is_the_same_image_less_its_noise():
     assert np.corrcoef(clean.ravel(), image.ravel())[0, 1] > 0.7
 
 
-def test_an_antialiased_image_draws_the_same_picture_with_edges_between_pixels():
+def test_the_default_drawing_is_the_old_one_with_edges_between_pixels():
     image, pts = other_generator.other_xray(np.random.default_rng(5))
-    fine, fine_pts = other_generator.other_xray(np.random.default_rng(5), antialias=4)
-    np.testing.assert_array_equal(fine_pts, pts)
-    assert fine.shape == image.shape
+    stepped, stepped_pts = other_generator.other_xray(np.random.default_rng(5), antialias=1)
+    np.testing.assert_array_equal(stepped_pts, pts)
+    assert image.shape == stepped.shape and not np.array_equal(image, stepped)
     # the same picture and the same noise: only the shapes' edges differ
-    assert np.corrcoef(fine.ravel(), image.ravel())[0, 1] > 0.98
-    one = other_generator.other_xray(np.random.default_rng(5), antialias=1)[0]
-    np.testing.assert_array_equal(one, image)
+    assert np.corrcoef(image.ravel(), stepped.ravel())[0, 1] > 0.98
+    # and the next image of the stream is the same spine either way
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    other_generator.other_xray(rng_a)
+    other_generator.other_xray(rng_b, antialias=1)
+    np.testing.assert_array_equal(
+        other_generator.other_xray(rng_a)[1], other_generator.other_xray(rng_b, antialias=1)[1]
+    )
 
 
 def test_antialiased_shapes_cover_a_pixel_in_part_where_an_edge_crosses_it():
-    layers = other_generator._Layers(4, 4, [1, 4])
+    layers = FineLayers(4, 4, [1, 4])
     # pixel centres at integer coordinates: a left edge at x = 1 halves column 1, to the
     # quarter of a pixel Pillow snaps a fine vertex to
     layers.polygon([(1.0, -0.5), (3.5, -0.5), (3.5, 3.5), (1.0, 3.5)], fill=1.0)
@@ -94,5 +101,18 @@ def test_pillow_fills_a_body_with_its_corners_floored_to_whole_pixels():
             return np.asarray(layer)
 
         np.testing.assert_array_equal(
-            filled(corners), filled(bench_set_draws.drawn_corners(corners))
+            filled(corners), filled(bench_set_draws.drawn_corners(corners, antialias=1))
         )
+
+
+def test_other_spines_default_drawing_is_the_old_one_with_edges_between_pixels():
+    fine = other_spines.make_spine(np.random.default_rng([2024, 1, 0]), severity="moderate")
+    coarse = other_spines.make_spine(
+        np.random.default_rng([2024, 1, 0]), severity="moderate", antialias=1
+    )
+    np.testing.assert_array_equal(fine.landmarks, coarse.landmarks)
+    np.testing.assert_array_equal(fine.angles, coarse.angles)
+    assert fine.image.shape == coarse.image.shape
+    assert not np.array_equal(fine.image, coarse.image)
+    # the same noise and the same picture: only the shapes' edges differ
+    assert np.corrcoef(fine.image.ravel(), coarse.image.ravel())[0, 1] > 0.98
