@@ -26,10 +26,10 @@ to tell how much of one set's mean SMAPE is the model and how much the set:
 
 Run ``python benchmarks/bench_set_draws.py OUT.json --set NAME DIR [--set NAME DIR ...]
 [--measured NAME JSON ...] [--antialias NAME K ...] [--sd 0.25 0.5 0.75] [--draws 400]
-[--seed 1]``, DIR an
-AASCE-layout set with a ``test`` split (``bench_vertebrae.py --work``'s), a
-``--measured`` JSON a ``bench_vertebrae.py`` output on the set of that NAME (about a
-minute a set of 64 on two cores).
+[--seed 1]``: DIR an AASCE-layout set with a ``test`` split (``bench_vertebrae.py
+--work``'s), a ``--measured`` JSON a ``bench_vertebrae.py`` output on the set of that
+NAME, ``--antialias`` how finely that set was drawn (about a minute a set of 64 on two
+cores).
 """
 
 from __future__ import annotations

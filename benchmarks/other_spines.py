@@ -429,7 +429,8 @@ def write_spine_set(
     summary = {"generator": "benchmarks/other_spines.py", "seed": seed, "images": {}}
     if main_range is not None:
         summary["main_range"] = [float(v) for v in main_range]
-    summary["antialias"] = int(antialias)
+    if antialias != 1:  # a set drawn as before 2026-12-01 keeps its old summary
+        summary["antialias"] = int(antialias)
     for split, n in (("training", n_train), ("test", n_test)):
         if n <= 0:
             continue
