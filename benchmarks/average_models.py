@@ -15,6 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from napari_spine_seg.errors import SpineSegError
+from napari_spine_seg.outputs import check_output
+
 
 def average_models(out: Path, paths: list[Path]) -> Path:
     """Write `out`: one model whose output is the mean of the models in `paths`."""
@@ -42,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error("give two or more models to average")
-    if any(args.out.resolve() == m.resolve() for m in args.models):
-        parser.error(f"{args.out} is one of the models: write the average elsewhere")
+    try:
+        check_output(args.out, keep=args.models, suffixes=(".keras",))
+    except SpineSegError as exc:
+        parser.error(str(exc))
     print(average_models(args.out, args.models))
     return 0
 
