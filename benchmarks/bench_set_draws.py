@@ -43,7 +43,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_tilt_noise import mt_moved, turned
+from bench_end_plates import tilt_errors
+from bench_tilt_noise import measured_noise, mt_moved, turned, uniform_noise
 from fine_drawing import FINENESS
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.data.pixels import to_grayscale
@@ -77,8 +78,7 @@ def image_scores(spines: list[dict], measured: list[np.ndarray]) -> dict:
     """Tilt error and Cobb scores of `measured` landmarks against the `spines`' truth."""
     errors, per_image, abs_err = [], [], []
     for spine, landmarks in zip(spines, measured, strict=True):
-        error = (vertebra_tilts(landmarks) - vertebra_tilts(spine["landmarks"]) + 90) % 180 - 90
-        errors.append(error)
+        errors.append(tilt_errors(landmarks, spine["landmarks"]))
         true = cobb_details(spine["landmarks"], spine["height"]).angles
         found = cobb_details(landmarks, spine["height"]).angles
         per_image.append(smape(true[None], found[None]))
@@ -126,11 +126,9 @@ def draw_scores(spines: list[dict], sd: np.ndarray, gain: float, draws: int, see
 
 def noise_models(sds: list[float], measured: dict) -> dict:
     """``{name: (per-vertebra sd, gain)}``: one σ for all, and each model measured."""
-    models = {f"sd {s:g} deg": (np.full(N_VERTEBRAE, s), 1.0) for s in sds}
+    models = uniform_noise(sds)
     for name, report in measured.items():
-        tilt = report["tilt_error_deg"]
-        sd = np.asarray(tilt["sd_per_vertebra"], dtype=np.float64)
-        models[name] = (sd, float(tilt["gain"]))
+        models[name] = measured_noise(report)
     return models
 
 
@@ -199,10 +197,9 @@ def main(argv=None) -> int:
     for name, root in args.set:
         spines = load_set(Path(root))
         models = noise_models(args.sd, measured.get(name, {}))
-        row = report["sets"][name] = measure_set(
-            spines, models, args.draws, args.seed, antialias.get(name, FINENESS)
-        )
-        row["antialias"] = antialias.get(name, FINENESS)
+        fineness = antialias.get(name, FINENESS)
+        row = report["sets"][name] = measure_set(spines, models, args.draws, args.seed, fineness)
+        row["antialias"] = fineness
         print(f"{name}: {row['n_images']} images", flush=True)
         for what in ("drawn_bodies", "reader_at_truth"):
             r = row[what]

@@ -124,17 +124,27 @@ def score(spines, sd: np.ndarray, gain: float, seed: int) -> dict:
 SETS = {"other": "second generator", "strong": "strong curves 30-75 deg"}
 
 
+def uniform_noise(sds: list[float]) -> dict:
+    """``{name: (per-vertebra sd, gain)}``: for each σ of `sds`, σ for every vertebra."""
+    return {f"sd {s:g} deg": (np.full(N_VERTEBRAE, s), 1.0) for s in sds}
+
+
+def measured_noise(report: dict) -> tuple[np.ndarray, float]:
+    """The per-vertebra tilt-error sd and the gain a ``bench_vertebrae.py`` report measured."""
+    tilt = report["tilt_error_deg"]
+    return np.asarray(tilt["sd_per_vertebra"], dtype=np.float64), float(tilt["gain"])
+
+
 def noise_models(sds: list[float], measured: list[str], generator: str) -> dict:
     """``{name: (per-vertebra sd, gain)}``: one σ for all, and each model measured on
     `generator`'s images (a ``bench_vertebrae.py`` JSON's ``"generator"``)."""
-    models = {f"sd {s:g} deg": (np.full(N_VERTEBRAE, s), 1.0) for s in sds}
+    models = uniform_noise(sds)
     for path in measured:
         report = json.loads(Path(path).read_text())
         if report.get("generator") != generator:
             continue
-        tilt = report["tilt_error_deg"]
-        sd = np.asarray(tilt["sd_per_vertebra"], dtype=np.float64)
-        models[f"measured ({Path(path).name})"] = (sd, float(tilt["gain"]))
+        sd, gain = measured_noise(report)
+        models[f"measured ({Path(path).name})"] = (sd, gain)
         models[f"measured ({Path(path).name}), gain 1"] = (sd, 1.0)
     return models
 
