@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_end_plates import tilt_errors
 from bench_tilt_noise import measured_noise, mt_moved, turned, uniform_noise
-from fine_drawing import FINENESS
+from fine_drawing import FINENESS, fineness
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.data.pixels import to_grayscale
 from napari_spine_seg.spine.cobb import cobb_details, smape, vertebra_tilts
@@ -192,14 +192,17 @@ def main(argv=None) -> int:
         measured.setdefault(name, {})[f"measured ({Path(path).name})"] = json.loads(
             Path(path).read_text()
         )
-    antialias = {name: int(k) for name, k in args.antialias}
+    try:
+        antialias = {name: fineness(k) for name, k in args.antialias}
+    except argparse.ArgumentTypeError as exc:
+        _parser().error(f"--antialias: {exc}")
     report = {"draws": args.draws, "seed": args.seed, "sets": {}}
     for name, root in args.set:
         spines = load_set(Path(root))
         models = noise_models(args.sd, measured.get(name, {}))
-        fineness = antialias.get(name, FINENESS)
-        row = report["sets"][name] = measure_set(spines, models, args.draws, args.seed, fineness)
-        row["antialias"] = fineness
+        finer = antialias.get(name, FINENESS)
+        row = report["sets"][name] = measure_set(spines, models, args.draws, args.seed, finer)
+        row["antialias"] = finer
         print(f"{name}: {row['n_images']} images", flush=True)
         for what in ("drawn_bodies", "reader_at_truth"):
             r = row[what]

@@ -62,7 +62,7 @@ import other_generator
 import other_spines
 from bench_end_plates import neighbour_pull, tilt_errors
 from bench_tilt_noise import mt_moved
-from fine_drawing import FINENESS
+from fine_drawing import FINENESS, fineness
 from napari_spine_seg.data.aasce import read_angles_csv
 from napari_spine_seg.data.dataset import open_dataset
 from napari_spine_seg.data.phantom import write_phantom_set
@@ -297,7 +297,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--test-antialias",
-        type=int,
+        type=fineness,
         default=FINENESS,
         metavar="K",
         help="draw the test images' shapes K times finer and average them down (default "

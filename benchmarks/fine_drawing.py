@@ -65,11 +65,22 @@ class FineLayers:
         return out
 
 
+def fineness(text: str) -> int:
+    """An ``--antialias`` value: a whole number of at least 1 (argparse's `type`)."""
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return k
+
+
 def add_antialias_option(parser: argparse.ArgumentParser) -> None:
     """A test generator's ``--antialias K`` (default :data:`FINENESS`)."""
     parser.add_argument(
         "--antialias",
-        type=int,
+        type=fineness,
         default=FINENESS,
         metavar="K",
         help="draw the shapes K times finer and average them down (default %(default)s; 1: "

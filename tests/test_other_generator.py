@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -116,3 +117,14 @@ def test_other_spines_default_drawing_is_the_old_one_with_edges_between_pixels()
     assert not np.array_equal(fine.image, coarse.image)
     # the same noise and the same picture: only the shapes' edges differ
     assert np.corrcoef(fine.image.ravel(), coarse.image.ravel())[0, 1] > 0.98
+
+
+def test_a_fineness_under_one_is_refused_before_anything_is_drawn(tmp_path, capsys):
+    out = tmp_path / "set"
+    for bad in ("0", "-2", "2.5"):
+        for main in (other_generator.main, other_spines.main):
+            with pytest.raises(SystemExit) as exit_info:
+                main([str(out), "--antialias", bad])
+            assert exit_info.value.code == 2
+            assert "not a whole number of at least 1" in capsys.readouterr().err
+    assert not out.exists()
