@@ -186,16 +186,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        antialias = {name: fineness(k) for name, k in args.antialias}
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"--antialias: {exc}")
     measured: dict[str, dict] = {}
     for name, path in args.measured:
         measured.setdefault(name, {})[f"measured ({Path(path).name})"] = json.loads(
             Path(path).read_text()
         )
-    try:
-        antialias = {name: fineness(k) for name, k in args.antialias}
-    except argparse.ArgumentTypeError as exc:
-        _parser().error(f"--antialias: {exc}")
     report = {"draws": args.draws, "seed": args.seed, "sets": {}}
     for name, root in args.set:
         spines = load_set(Path(root))
